@@ -22,6 +22,8 @@ use crate::Result;
 use crate::alg::{ContentCipher, HashAlg, KeyTransport, SignatureScheme};
 use crate::key::{KeySpec, PrivateKey};
 
+#[cfg(feature = "aws-lc")]
+pub mod aws_lc;
 pub mod rustcrypto;
 
 /// The operations a crypto backend supplies.
@@ -88,6 +90,8 @@ pub trait CryptoProvider: Send + Sync + core::fmt::Debug {
 pub fn compiled() -> Vec<&'static dyn CryptoProvider> {
     #[allow(unused_mut)]
     let mut v: Vec<&'static dyn CryptoProvider> = vec![&rustcrypto::PROVIDER];
+    #[cfg(feature = "aws-lc")]
+    v.push(&aws_lc::PROVIDER);
     v
 }
 

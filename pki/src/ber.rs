@@ -1,0 +1,1 @@
+//! BER-to-DER intake.

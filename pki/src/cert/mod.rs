@@ -1,0 +1,1 @@
+//! Certificates: path validation, CSRs, issuance.

@@ -1,0 +1,1 @@
+//! CMS EnvelopedData (RFC 5652 section 6).

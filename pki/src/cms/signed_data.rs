@@ -1,0 +1,1 @@
+//! CMS SignedData (RFC 5652 section 5).
