@@ -554,9 +554,11 @@ mod rsa_params {
                     ContextSpecific::decode_explicit(r, TagNumber(1))?;
                 let f2: Option<ContextSpecific<AnyRef<'_>>> =
                     ContextSpecific::decode_explicit(r, TagNumber(2))?;
-                // Field [3] (PSS trailerField) has one defined value, the default.
-                while !r.is_finished() {
-                    let _: AnyRef<'_> = r.decode()?;
+                // Field [3] (PSS trailerField) has one defined value, trailerFieldBC (1).
+                let trailer: Option<ContextSpecific<u8>> =
+                    ContextSpecific::decode_explicit(r, TagNumber(3))?;
+                if trailer.is_some_and(|t| t.value != 1) {
+                    return Err(der::Tag::Integer.value_error().into());
                 }
                 Ok((h.map(|c| c.value), m.map(|c| c.value), f2.map(|c| c.value)))
             })

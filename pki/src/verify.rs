@@ -51,12 +51,12 @@ impl Policy {
                 what: format!("{scheme:?} (SHA-1)"),
             });
         }
-        if let KeyKind::Rsa { bits } = crate::public_key::kind(spki)? {
-            if bits < self.min_rsa_bits {
-                return Err(Error::AlgorithmNotAllowed {
-                    what: format!("a {bits}-bit RSA key (minimum {})", self.min_rsa_bits),
-                });
-            }
+        if let KeyKind::Rsa { bits } = crate::public_key::kind(spki)?
+            && bits < self.min_rsa_bits
+        {
+            return Err(Error::AlgorithmNotAllowed {
+                what: format!("a {bits}-bit RSA key (minimum {})", self.min_rsa_bits),
+            });
         }
         Ok(())
     }

@@ -260,7 +260,7 @@ pub(crate) fn cipher_decrypt(
     ciphertext: &[u8],
 ) -> Result<Vec<u8>> {
     check_lengths(cipher, key, iv)?;
-    if ciphertext.is_empty() || ciphertext.len() % cipher.block_len() != 0 {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(cipher.block_len()) {
         return Err(Error::DecryptionFailed);
     }
     with_block_cipher!(cipher, C => {
