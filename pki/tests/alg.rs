@@ -49,7 +49,7 @@ fn openssl_pss_certificate() {
         let der = std::fs::read(d.join("c.der")).unwrap();
         let cert = Certificate::from_der(&der).unwrap();
         let scheme =
-            SignatureScheme::from_algorithm_identifier(&cert.signature_algorithm(), None).unwrap();
+            SignatureScheme::from_algorithm_identifier(cert.signature_algorithm(), None).unwrap();
         let hash = match md {
             "sha256" => HashAlg::Sha256,
             "sha384" => HashAlg::Sha384,
