@@ -1,8 +1,16 @@
-//! RFC 8894 SCEP, both roles, as a sans-IO crate on `pki`.
-//!
-//! This crate will own: GetCACaps, GetCACert (single and RA chain), GetNextCACert, PKIOperation
-//! over GET and POST; PKCSReq, RenewalReq, CertPoll (GetCertInitial), GetCert, GetCRL; CertRep
-//! SUCCESS / FAILURE (failInfo) / PENDING; challengePassword; nonces and transactionID.
-//!
-//! Nothing is implemented yet: the work is tracked as its own issue.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod caps;
+mod error;
+pub mod message;
+pub mod operation;
+
+pub use caps::{Capabilities, Capability};
+pub use error::Error;
+pub use message::{FailInfo, MessageType, Nonce, PkiStatus, TransactionId};
+pub use operation::{Limits, Operation};
+
+/// The `http` crate, whose request and response types carry SCEP.
+pub use http;
