@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod caps;
+pub mod challenge;
 mod error;
 pub mod message;
 pub mod operation;
