@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod attributes;
 pub mod caps;
 pub mod challenge;
 mod error;
