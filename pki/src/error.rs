@@ -1,5 +1,7 @@
 //! The one error type of this crate.
 
+use std::time::SystemTime;
+
 use crate::alg::{ContentCipher, HashAlg};
 
 /// Everything that can go wrong in `pki`.
@@ -135,6 +137,111 @@ pub enum Error {
     /// The caller misused the API (not a problem with peer input).
     #[error("API misuse: {0}")]
     ApiMisuse(&'static str),
+    /// Certificate path validation failed (RFC 5280 section 6).
+    #[error("certificate path: {0}")]
+    Path(#[from] PathError),
+}
+
+/// Why a certificate path did not validate.
+///
+/// When several candidate paths fail, [`crate::cert::path::validate`] reports the most specific
+/// failure (a bad signature from an issuer whose name matched beats [`PathError::UnknownIssuer`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// A certificate's notAfter is before the validation time.
+    #[error("certificate {subject} expired at {} (validation time {})", fmt_time(.not_after), fmt_time(.now))]
+    CertExpired {
+        /// The expired certificate's subject.
+        subject: String,
+        /// Its notAfter.
+        not_after: SystemTime,
+        /// The validation time.
+        now: SystemTime,
+    },
+    /// A certificate's notBefore is after the validation time.
+    #[error("certificate {subject} is not valid before {} (validation time {})", fmt_time(.not_before), fmt_time(.now))]
+    NotYetValid {
+        /// The certificate's subject.
+        subject: String,
+        /// Its notBefore.
+        not_before: SystemTime,
+        /// The validation time.
+        now: SystemTime,
+    },
+    /// No trust anchor or intermediate is named as this certificate's issuer.
+    #[error("no trusted issuer found for {issuer}")]
+    UnknownIssuer {
+        /// The issuer name no certificate was found for.
+        issuer: String,
+    },
+    /// A certificate used as an issuer is not a CA (basicConstraints cA absent or false).
+    #[error("{subject} is not a CA certificate")]
+    NotCa {
+        /// The would-be issuer.
+        subject: String,
+    },
+    /// An issuer's pathLenConstraint allows fewer intermediates than the path has.
+    #[error("{subject} allows {path_len} intermediate certificates below it, the path has more")]
+    PathLenExceeded {
+        /// The constraining CA.
+        subject: String,
+        /// Its pathLenConstraint.
+        path_len: u8,
+    },
+    /// A key usage or extended key usage forbids this use of the certificate.
+    #[error("key usage of {subject}: {reason}")]
+    KeyUsage {
+        /// The certificate.
+        subject: String,
+        /// What is missing.
+        reason: String,
+    },
+    /// The issuer's key identifier matches but its subject is not the certificate's issuer name.
+    #[error("{subject} names issuer {issuer}, but the certificate with that key is {candidate}")]
+    NameMismatch {
+        /// The certificate being checked.
+        subject: String,
+        /// The issuer name it carries.
+        issuer: String,
+        /// The subject of the key-matched candidate.
+        candidate: String,
+    },
+    /// A critical extension the validator does not process and the caller did not list.
+    #[error("{subject} has an unsupported critical extension {oid}")]
+    UnknownCriticalExtension {
+        /// The certificate.
+        subject: String,
+        /// The extension's OID, dotted.
+        oid: String,
+    },
+    /// A certificate's signature does not verify under its issuer's key.
+    #[error("signature on {subject} does not verify with the key of {issuer}")]
+    BadSignature {
+        /// The signed certificate.
+        subject: String,
+        /// The issuer whose key was tried.
+        issuer: String,
+    },
+    /// The path would be longer than the configured maximum depth.
+    #[error("path longer than {max_depth} certificates")]
+    TooLong {
+        /// The maximum depth in force.
+        max_depth: usize,
+    },
+    /// Path building tried more candidate issuers than the budget allows.
+    #[error("path building gave up after {budget} candidate issuers")]
+    BudgetExceeded {
+        /// The budget in force.
+        budget: usize,
+    },
+}
+
+fn fmt_time(t: &SystemTime) -> String {
+    match der::DateTime::from_system_time(*t) {
+        Ok(dt) => dt.to_string(),
+        Err(_) => format!("{t:?}"),
+    }
 }
 
 impl Error {

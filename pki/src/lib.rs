@@ -12,7 +12,7 @@ pub mod provider;
 pub mod public_key;
 pub mod verify;
 
-pub use error::{Error, Result};
+pub use error::{Error, PathError, Result};
 
 /// The `cms` crate, whose ASN.1 types this crate builds on.
 pub use ::cms as cms_types;
