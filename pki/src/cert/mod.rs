@@ -68,7 +68,8 @@ pub(crate) fn signed_range(what: &'static str, der: &[u8]) -> Result<Range<usize
         .encoded_len()
         .and_then(usize::try_from)
         .map_err(|e| Error::malformed(what, e))?;
-    let outer = der::Header::from_der(der)
+    let mut reader = der::SliceReader::new(der).map_err(|e| Error::malformed(what, e))?;
+    let outer = der::Header::decode(&mut reader)
         .map_err(|e| Error::malformed(what, e))?
         .encoded_len()
         .and_then(usize::try_from)
