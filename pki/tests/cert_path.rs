@@ -33,7 +33,10 @@ fn load_nv(rel: &str) -> Cert {
     let header = pki::der::Header::decode(&mut reader).unwrap();
     let len = usize::try_from((header.encoded_len().unwrap() + header.length()).unwrap()).unwrap();
     assert!(len < bytes.len(), "{rel} has no trailing padding any more");
-    assert!(Cert::from_der(&bytes).is_err(), "trailing bytes must be refused");
+    assert!(
+        Cert::from_der(&bytes).is_err(),
+        "trailing bytes must be refused"
+    );
     Cert::from_der(&bytes[..len]).unwrap()
 }
 
@@ -337,7 +340,14 @@ impl Dir {
     fn root(&self, name: &str, key: &str, subj: &str, ext: &str) {
         self.write(&format!("{name}.ext"), ext);
         self.run(&[
-            "req", "-new", "-key", key, "-subj", subj, "-out", &format!("{name}.csr"),
+            "req",
+            "-new",
+            "-key",
+            key,
+            "-subj",
+            subj,
+            "-out",
+            &format!("{name}.csr"),
         ]);
         self.run(&[
             "x509",
@@ -358,7 +368,14 @@ impl Dir {
     fn issue(&self, name: &str, key: &str, subj: &str, ca: &str, ca_key: &str, ext: &str) {
         self.write(&format!("{name}.ext"), ext);
         self.run(&[
-            "req", "-new", "-key", key, "-subj", subj, "-out", &format!("{name}.csr"),
+            "req",
+            "-new",
+            "-key",
+            key,
+            "-subj",
+            subj,
+            "-out",
+            &format!("{name}.csr"),
         ]);
         self.run(&[
             "x509",
@@ -568,14 +585,22 @@ fn openssl_built_chains_validate_and_violations_fail_precisely() {
         ));
         assert!(matches!(e, PathError::BadSignature { .. }), "{e}");
         let both = [impostor[0].clone(), inter[0].clone()];
-        let p = path::validate(provider, &leaf, &Options::new(&root, now).with_intermediates(&both))
-            .unwrap();
+        let p = path::validate(
+            provider,
+            &leaf,
+            &Options::new(&root, now).with_intermediates(&both),
+        )
+        .unwrap();
         assert_eq!(p.intermediates(), &inter[..]);
 
         // Loops: root and intermediate offered as intermediates as well as anchors.
         let all = [inter[0].clone(), root[0].clone(), leaf.clone()];
-        path::validate(provider, &leaf, &Options::new(&root, now).with_intermediates(&all))
-            .unwrap();
+        path::validate(
+            provider,
+            &leaf,
+            &Options::new(&root, now).with_intermediates(&all),
+        )
+        .unwrap();
     }
 }
 

@@ -100,9 +100,7 @@ fn openssl_csr_with_challenge_password_parses_and_verifies() {
         // PEM form of the same request.
         common::openssl(
             dir.path(),
-            &[
-                "req", "-in", "req.der", "-inform", "DER", "-out", "req.pem",
-            ],
+            &["req", "-in", "req.der", "-inform", "DER", "-out", "req.pem"],
         );
         let pem = std::fs::read(dir.path().join("req.pem")).unwrap();
         assert_eq!(Csr::from_pem(&pem).unwrap(), csr);
@@ -175,7 +173,9 @@ fn csr_we_build_passes_openssl_req_verify() {
         std::fs::write(dir.path().join("csr.der"), &der).unwrap();
         let (ok, err) = common::openssl_status(
             dir.path(),
-            &["req", "-verify", "-in", "csr.der", "-inform", "DER", "-noout"],
+            &[
+                "req", "-verify", "-in", "csr.der", "-inform", "DER", "-noout",
+            ],
         );
         assert!(ok, "openssl req -verify: {err}");
         let text = String::from_utf8(common::openssl(
@@ -189,7 +189,10 @@ fn csr_we_build_passes_openssl_req_verify() {
             text.contains("DNS:device-42.example, IP Address:192.0.2.7, IP Address:2001:DB8:0:0:0:0:0:1, email:ops@example.com, URI:urn:dev:42"),
             "{text}"
         );
-        assert!(text.contains("Subject: CN = built-by-admit, O = Admit"), "{text}");
+        assert!(
+            text.contains("Subject: CN = built-by-admit, O = Admit"),
+            "{text}"
+        );
         assert!(text.contains("ecdsa-with-SHA256"), "{text}");
 
         // And our own reading of it.

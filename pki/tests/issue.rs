@@ -148,7 +148,13 @@ fn chain_we_issue_passes_openssl_verify() {
         let (ok, _) = common::openssl_status(
             d,
             &[
-                "verify", "-attime", &early, "-CAfile", "root.pem", "-untrusted", "inter.pem",
+                "verify",
+                "-attime",
+                &early,
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "inter.pem",
                 "leaf.pem",
             ],
         );
@@ -157,7 +163,10 @@ fn chain_we_issue_passes_openssl_verify() {
         // What openssl reads in the leaf.
         let t = text(d, &["x509", "-in", "leaf.pem", "-noout", "-text"]);
         assert!(t.contains("Signature Algorithm: ecdsa-with-SHA256"), "{t}");
-        assert!(t.contains("Issuer: CN = Admit Test Issuing CA, O = Admit"), "{t}");
+        assert!(
+            t.contains("Issuer: CN = Admit Test Issuing CA, O = Admit"),
+            "{t}"
+        );
         assert!(t.contains("Subject: CN = device-7"), "{t}");
         assert!(t.contains("DNS:device-7.example, IP Address:10.0.0.7, email:device7@example.com, URI:urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66"), "{t}");
         assert!(t.contains("TLS Web Client Authentication"), "{t}");
@@ -169,11 +178,25 @@ fn chain_we_issue_passes_openssl_verify() {
         // AKI of the leaf = SKI of the intermediate, as openssl prints them.
         let ski = text(
             d,
-            &["x509", "-in", "inter.pem", "-noout", "-ext", "subjectKeyIdentifier"],
+            &[
+                "x509",
+                "-in",
+                "inter.pem",
+                "-noout",
+                "-ext",
+                "subjectKeyIdentifier",
+            ],
         );
         let aki = text(
             d,
-            &["x509", "-in", "leaf.pem", "-noout", "-ext", "authorityKeyIdentifier"],
+            &[
+                "x509",
+                "-in",
+                "leaf.pem",
+                "-noout",
+                "-ext",
+                "authorityKeyIdentifier",
+            ],
         );
         let ski_hex = ski.lines().nth(1).unwrap().trim();
         assert!(aki.contains(ski_hex), "{ski} / {aki}");
@@ -223,7 +246,10 @@ fn chain_we_issue_passes_openssl_verify() {
         )
         .unwrap_err();
         assert!(
-            matches!(e, Error::Path(pki::PathError::PathLenExceeded { path_len: 0, .. })),
+            matches!(
+                e,
+                Error::Path(pki::PathError::PathLenExceeded { path_len: 0, .. })
+            ),
             "{e}"
         );
 
@@ -302,11 +328,16 @@ fn rsa_issuer_signs_sha256_with_rsa() {
         write_pem(d, "root.pem", &root);
         write_pem(d, "leaf.pem", &leaf);
         let t = text(d, &["x509", "-in", "leaf.pem", "-noout", "-text"]);
-        assert!(t.contains("Signature Algorithm: sha256WithRSAEncryption"), "{t}");
+        assert!(
+            t.contains("Signature Algorithm: sha256WithRSAEncryption"),
+            "{t}"
+        );
         let attime = unix(at(2030, 1, 15));
         let out = text(
             d,
-            &["verify", "-attime", &attime, "-CAfile", "root.pem", "leaf.pem"],
+            &[
+                "verify", "-attime", &attime, "-CAfile", "root.pem", "leaf.pem",
+            ],
         );
         assert!(out.contains("OK"), "{out}");
     }
@@ -399,7 +430,10 @@ fn certificate_from_openssl_csr_passes_openssl_verify() {
         .unwrap();
         write_pem(d, "leaf.pem", &copied);
         let t = text(d, &["x509", "-in", "leaf.pem", "-noout", "-text"]);
-        assert!(t.contains("DNS:scep-device.example, IP Address:192.0.2.9"), "{t}");
+        assert!(
+            t.contains("DNS:scep-device.example, IP Address:192.0.2.9"),
+            "{t}"
+        );
         // The certified key is the one openssl put in the request.
         let want = text(d, &["pkey", "-in", "k.pem", "-pubout"]);
         let got = text(d, &["x509", "-in", "leaf.pem", "-noout", "-pubkey"]);

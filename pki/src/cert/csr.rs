@@ -60,7 +60,8 @@ impl Csr {
     /// extensionRequest attributes, and more than [`MAX_ATTRIBUTES`] attributes.
     pub fn from_der(der: &[u8]) -> Result<Self> {
         let info = super::signed_range("CertificationRequest", der)?;
-        let req = CertReq::from_der(der).map_err(|e| Error::malformed("CertificationRequest", e))?;
+        let req =
+            CertReq::from_der(der).map_err(|e| Error::malformed("CertificationRequest", e))?;
         if req.info.attributes.len() > MAX_ATTRIBUTES {
             return Err(Error::TooManyElements {
                 limit: MAX_ATTRIBUTES,
@@ -75,10 +76,8 @@ impl Csr {
                     if challenge_password.is_some() {
                         return Err(bad_attr("challengePassword", "appears twice"));
                     }
-                    challenge_password = Some(decode_password(single_value(
-                        attr,
-                        "challengePassword",
-                    )?)?);
+                    challenge_password =
+                        Some(decode_password(single_value(attr, "challengePassword")?)?);
                 }
                 EXTENSION_REQUEST => {
                     if extension_request.is_some() {

@@ -27,7 +27,10 @@ pub(crate) struct Parsed {
     pub unknown_critical: Vec<ObjectIdentifier>,
 }
 
-fn decode<'a, T: Decode<'a, Error = der::Error>>(ext: &'a Extension, what: &'static str) -> Result<T> {
+fn decode<'a, T: Decode<'a, Error = der::Error>>(
+    ext: &'a Extension,
+    what: &'static str,
+) -> Result<T> {
     T::from_der(ext.extn_value.as_bytes()).map_err(|e| Error::malformed(what, e))
 }
 
@@ -166,9 +169,8 @@ impl SubjectAltNames {
 
     /// Encode as `GeneralNames`: DNS names, IP addresses, emails, URIs, then the others.
     pub fn to_general_names(&self) -> Result<GeneralNames> {
-        let ia5 = |s: &str, what: &'static str| {
-            Ia5String::new(s).map_err(|e| Error::malformed(what, e))
-        };
+        let ia5 =
+            |s: &str, what: &'static str| Ia5String::new(s).map_err(|e| Error::malformed(what, e));
         let mut out = Vec::new();
         for d in &self.dns {
             out.push(GeneralName::DnsName(ia5(d, "dNSName")?));

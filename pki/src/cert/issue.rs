@@ -340,14 +340,16 @@ pub fn from_csr(
     if t.subject.is_none() {
         t.subject = Some(verified.subject().clone());
     }
-    if t.copy_requested_san {
-        if let Some(req) = verified.requested_san()? {
-            t.san.dns.extend(req.dns);
-            t.san.ip.extend(req.ip);
-            t.san.email.extend(req.email);
-            t.san.uri.extend(req.uri);
-            t.san.other.extend(req.other);
-        }
+    let requested = match t.copy_requested_san {
+        true => verified.requested_san()?,
+        false => None,
+    };
+    if let Some(req) = requested {
+        t.san.dns.extend(req.dns);
+        t.san.ip.extend(req.ip);
+        t.san.email.extend(req.email);
+        t.san.uri.extend(req.uri);
+        t.san.other.extend(req.other);
     }
     issue(
         provider,

@@ -119,8 +119,8 @@ impl Cert {
 
     /// Every certificate in a PEM bundle, in order.
     pub fn from_pem_chain(pem: &[u8]) -> Result<Vec<Self>> {
-        let text = std::str::from_utf8(pem)
-            .map_err(|e| Error::malformed("PEM certificate bundle", e))?;
+        let text =
+            std::str::from_utf8(pem).map_err(|e| Error::malformed("PEM certificate bundle", e))?;
         let mut out = Vec::new();
         let mut rest = text;
         const END: &str = "-----END CERTIFICATE-----";
@@ -130,7 +130,7 @@ impl Cert {
                 .find(END)
                 .ok_or_else(|| Error::malformed("PEM certificate bundle", "missing END line"))?
                 + END.len();
-            out.push(Self::from_pem(tail[..end].as_bytes())?);
+            out.push(Self::from_pem(&tail.as_bytes()[..end])?);
             rest = &tail[end..];
         }
         Ok(out)
@@ -183,10 +183,8 @@ impl Cert {
                 "signatureAlgorithm differs from tbsCertificate.signature",
             ));
         }
-        let scheme = SignatureScheme::from_algorithm_identifier(
-            self.cert.signature_algorithm(),
-            None,
-        )?;
+        let scheme =
+            SignatureScheme::from_algorithm_identifier(self.cert.signature_algorithm(), None)?;
         let sig = self
             .cert
             .signature()
@@ -207,7 +205,9 @@ impl Cert {
     /// The subjectAltName entries, if the extension is present.
     pub fn subject_alt_names(&self) -> Result<Option<SubjectAltNames>> {
         let ext = ext::Parsed::from_extensions(self.extensions())?;
-        Ok(ext.san.map(|names| SubjectAltNames::from_general_names(&names)))
+        Ok(ext
+            .san
+            .map(|names| SubjectAltNames::from_general_names(&names)))
     }
 }
 

@@ -168,7 +168,9 @@ pub fn validate(
     options: &Options<'_>,
 ) -> Result<ValidatedPath> {
     if options.anchors.is_empty() {
-        return Err(Error::ApiMisuse("path validation needs at least one trust anchor"));
+        return Err(Error::ApiMisuse(
+            "path validation needs at least one trust anchor",
+        ));
     }
     let leaf_ext = Parsed::from_extensions(leaf.extensions())?;
     check_time(leaf, options.now)?;
@@ -257,8 +259,10 @@ impl Search<'_, '_> {
         // authorityKeyIdentifier.
         let mut order: Vec<(bool, bool, usize)> = Vec::new();
         for (i, c) in self.pool.iter().enumerate() {
-            let key_match = match (&child_ext.aki, c.ext.as_ref().ok().and_then(|e| e.ski.as_ref()))
-            {
+            let key_match = match (
+                &child_ext.aki,
+                c.ext.as_ref().ok().and_then(|e| e.ski.as_ref()),
+            ) {
                 (Some(aki), Some(ski)) => aki == ski,
                 _ => false,
             };
@@ -271,7 +275,9 @@ impl Search<'_, '_> {
             let cand = &self.pool[i];
             if path.contains(&i)
                 || cand.cert.der() == child.der()
-                || path.iter().any(|&p| self.pool[p].cert.der() == cand.cert.der())
+                || path
+                    .iter()
+                    .any(|&p| self.pool[p].cert.der() == cand.cert.der())
             {
                 continue;
             }
@@ -362,17 +368,18 @@ impl Search<'_, '_> {
             }
             None => {}
         }
-        if let Some(ku) = &ext.key_usage {
-            if !ku.key_cert_sign() {
-                return Err(PathError::KeyUsage {
-                    subject: subject(),
-                    reason: "keyUsage lacks keyCertSign".into(),
-                }
-                .into());
+        if ext.key_usage.as_ref().is_some_and(|ku| !ku.key_cert_sign()) {
+            return Err(PathError::KeyUsage {
+                subject: subject(),
+                reason: "keyUsage lacks keyCertSign".into(),
             }
+            .into());
         }
         check_eku(cert, ext, self.options)?;
-        let spki = cert.certificate().tbs_certificate().subject_public_key_info();
+        let spki = cert
+            .certificate()
+            .tbs_certificate()
+            .subject_public_key_info();
         child
             .verify_signed_by(self.provider, &self.options.policy, spki)
             .map_err(|e| match e {
@@ -439,7 +446,11 @@ fn check_eku(cert: &Cert, ext: &Parsed, options: &Options<'_>) -> Result<()> {
     let (Some(required), Some(eku)) = (options.required_eku, &ext.ext_key_usage) else {
         return Ok(());
     };
-    if eku.0.iter().any(|o| *o == required || *o == ANY_EXTENDED_KEY_USAGE) {
+    if eku
+        .0
+        .iter()
+        .any(|o| *o == required || *o == ANY_EXTENDED_KEY_USAGE)
+    {
         Ok(())
     } else {
         Err(PathError::KeyUsage {
