@@ -11,7 +11,7 @@
 //!
 //! Signatures are always checked over the bytes as received (a certificate whose `SET OF` is
 //! not in DER order still verifies), through a [`CryptoProvider`] and a
-//! [`Policy`](crate::verify::Policy). Time is an argument everywhere.
+//! [`Policy`]. Time is an argument everywhere.
 
 use std::ops::Range;
 
