@@ -1,1 +1,782 @@
-//! The aws-lc-rs provider.
+//! The aws-lc-rs provider: AWS-LC (a BoringSSL descendant) through aws-lc-rs's safe API.
+//!
+//! Compiled with the `aws-lc` cargo feature. It supports exactly the operations of
+//! [`super::rustcrypto`]; where aws-lc-rs's safe API has no way to do one, this provider calls
+//! the RustCrypto code instead, explicitly and only in these cases:
+//!
+//! - **RSA keys outside 2048..=8192 bits** (such as the 1024-bit keys of old SCEP clients):
+//!   aws-lc-rs refuses to load them for signing, decryption or encryption, so private keys of
+//!   that size are held by a [`RustCryptoKey`], and encryption to such public keys uses
+//!   RustCrypto. Verification uses aws-lc-rs's legacy 1024..=8192-bit parameters where they
+//!   exist (PKCS#1 v1.5 with SHA-1, SHA-256, SHA-512) and RustCrypto otherwise.
+//! - **RSA PKCS#1 v1.5 with SHA-224, and with SHA-384 on keys under 2048 bits**: no aws-lc-rs
+//!   verification parameters; signing with SHA-1 or SHA-224: no aws-lc-rs signing encoding.
+//! - **RSA-PSS with SHA-1 or SHA-224, or with a salt length other than the digest length**:
+//!   aws-lc-rs's PSS parameters are `'static` values and take a custom salt length only as a
+//!   compile-time constant, so only the salt length equal to the digest length (RFC 4055's
+//!   recommendation and what openssl and Go produce) runs on AWS-LC.
+//! - **ECDSA curve/digest pairs aws-lc-rs does not offer**: verification of DER signatures
+//!   covers P-256 with SHA-1/256/384/512, P-384 with SHA-256/384/512 and P-521 with
+//!   SHA-1/224/256/384/512; fixed `r || s` signatures only P-256/SHA-256, P-384/SHA-384 and
+//!   P-521 with SHA-1/224/256/384/512. Signing covers P-256/SHA-256, P-384/SHA-384 and P-521
+//!   with SHA-224/256/384/512. Every other pair (for instance P-384 with SHA-256, which Mender
+//!   uses) is verified or signed with RustCrypto, over AWS-LC's digest when verifying.
+//! - **RSA-OAEP with different message and MGF1 digests, or with SHA-224**: aws-lc-rs offers
+//!   only SHA-1, SHA-256, SHA-384 and SHA-512 with MGF1 over the same digest.
+//! - **DES-EDE3-CBC and DES-CBC**: aws-lc-rs has them only behind its deprecated `legacy-des`
+//!   feature, which this crate does not enable.
+//! - **RSA key generation at sizes other than 2048, 3072, 4096 and 8192 bits**.
+//!
+//! Randomness: aws-lc-rs draws its own (from AWS-LC's DRBG seeded by the OS), so the `rng`
+//! arguments of [`CryptoProvider::generate_key`], [`CryptoProvider::key_transport_encrypt`],
+//! [`Signer::sign`] and [`Decrypter::decrypt`] are ignored whenever AWS-LC does the work, and
+//! used only by the RustCrypto fallbacks. Outputs that involve randomness (RSA-PSS and ECDSA
+//! signatures, RSA encryptions, generated keys) therefore differ from run to run even with a
+//! seeded `rng`; tests compare them by verifying, never byte for byte.
+//!
+//! RSA PKCS#1 v1.5 decryption reports a padding failure as [`Error::DecryptionFailed`] (AWS-LC
+//! checks the padding in constant time but has no implicit rejection); the CMS layer's
+//! RFC 3218 handling sits on top of it.
+
+use std::sync::{Arc, OnceLock};
+
+use aws_lc_rs::cipher::{
+    AES_128, AES_192, AES_256, DecryptionContext, EncryptionContext, PaddedBlockDecryptingKey,
+    PaddedBlockEncryptingKey, UnboundCipherKey,
+};
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::iv::FixedLength;
+use aws_lc_rs::rsa::{
+    OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey,
+    Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
+};
+use aws_lc_rs::signature::{
+    self as sig, EcdsaKeyPair, EcdsaSigningAlgorithm, EcdsaVerificationAlgorithm, Ed25519KeyPair,
+    KeyPair as _, ParsedPublicKey, RsaEncoding, RsaKeyPair, RsaParameters,
+};
+use der::asn1::UintRef;
+use der::{Decode, Encode};
+use rand_core::CryptoRng;
+use spki::SubjectPublicKeyInfoOwned;
+use zeroize::Zeroizing;
+
+use super::CryptoProvider;
+use super::rustcrypto::{self, RustCryptoKey};
+use crate::alg::{
+    ContentCipher, Curve, EcdsaEncoding, HashAlg, KeyTransport, SignatureScheme, oid,
+};
+use crate::key::{self, Decrypter, KeyKind, KeySpec, PrivateKey, PublicKey, Signer};
+use crate::{Error, Result};
+
+/// The aws-lc-rs provider value.
+pub static PROVIDER: AwsLc = AwsLc;
+
+/// The aws-lc-rs provider. Use [`PROVIDER`].
+#[derive(Debug, Clone, Copy)]
+pub struct AwsLc;
+
+const NAME: &str = "aws-lc";
+
+/// The RSA modulus sizes aws-lc-rs loads keys of.
+const AWS_LC_RSA_BITS: core::ops::RangeInclusive<usize> = 2048..=8192;
+
+fn aws_digest_alg(alg: HashAlg) -> &'static aws_lc_rs::digest::Algorithm {
+    match alg {
+        HashAlg::Sha1 => &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        HashAlg::Sha224 => &aws_lc_rs::digest::SHA224,
+        HashAlg::Sha256 => &aws_lc_rs::digest::SHA256,
+        HashAlg::Sha384 => &aws_lc_rs::digest::SHA384,
+        HashAlg::Sha512 => &aws_lc_rs::digest::SHA512,
+    }
+}
+
+fn digest(alg: HashAlg, data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(aws_digest_alg(alg), data)
+        .as_ref()
+        .to_vec()
+}
+
+/// The modulus size of an RSA key in `spki`, or `None` when `spki` holds no RSA key (the
+/// RustCrypto path then reports the precise error).
+fn rsa_bits(spki: &SubjectPublicKeyInfoOwned) -> Option<usize> {
+    match crate::public_key::kind(spki) {
+        Ok(KeyKind::Rsa { bits }) if spki.algorithm.oid == oid::RSA_ENCRYPTION => Some(bits),
+        _ => None,
+    }
+}
+
+/// aws-lc-rs's verification parameters for an RSA scheme on a key of `bits` bits, if any.
+fn rsa_verify_params(scheme: SignatureScheme, bits: usize) -> Option<&'static RsaParameters> {
+    let legacy = (1024..=8192).contains(&bits);
+    let modern = AWS_LC_RSA_BITS.contains(&bits);
+    match scheme {
+        SignatureScheme::RsaPkcs1v15(h) => match h {
+            HashAlg::Sha1 if legacy => Some(&sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY),
+            HashAlg::Sha256 if modern => Some(&sig::RSA_PKCS1_2048_8192_SHA256),
+            HashAlg::Sha256 if legacy => Some(&sig::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY),
+            HashAlg::Sha384 if modern => Some(&sig::RSA_PKCS1_2048_8192_SHA384),
+            HashAlg::Sha512 if modern => Some(&sig::RSA_PKCS1_2048_8192_SHA512),
+            HashAlg::Sha512 if legacy => Some(&sig::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY),
+            _ => None,
+        },
+        SignatureScheme::RsaPss { hash, salt_len } if modern && salt_len == hash.output_len() => {
+            match hash {
+                HashAlg::Sha256 => Some(&sig::RSA_PSS_2048_8192_SHA256),
+                HashAlg::Sha384 => Some(&sig::RSA_PSS_2048_8192_SHA384),
+                HashAlg::Sha512 => Some(&sig::RSA_PSS_2048_8192_SHA512),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// aws-lc-rs's ECDSA verification algorithm for a curve, digest and encoding, if it has one.
+fn ecdsa_verify_alg(
+    curve: Curve,
+    hash: HashAlg,
+    encoding: EcdsaEncoding,
+) -> Option<&'static EcdsaVerificationAlgorithm> {
+    use EcdsaEncoding::{Der, Fixed};
+    use HashAlg::*;
+    Some(match (curve, hash, encoding) {
+        (Curve::P256, Sha1, Der) => &sig::ECDSA_P256_SHA1_ASN1,
+        (Curve::P256, Sha256, Der) => &sig::ECDSA_P256_SHA256_ASN1,
+        (Curve::P256, Sha384, Der) => &sig::ECDSA_P256_SHA384_ASN1,
+        (Curve::P256, Sha512, Der) => &sig::ECDSA_P256_SHA512_ASN1,
+        (Curve::P256, Sha256, Fixed) => &sig::ECDSA_P256_SHA256_FIXED,
+        (Curve::P384, Sha256, Der) => &sig::ECDSA_P384_SHA256_ASN1,
+        (Curve::P384, Sha384, Der) => &sig::ECDSA_P384_SHA384_ASN1,
+        (Curve::P384, Sha512, Der) => &sig::ECDSA_P384_SHA512_ASN1,
+        (Curve::P384, Sha384, Fixed) => &sig::ECDSA_P384_SHA384_FIXED,
+        (Curve::P521, Sha1, Der) => &sig::ECDSA_P521_SHA1_ASN1,
+        (Curve::P521, Sha224, Der) => &sig::ECDSA_P521_SHA224_ASN1,
+        (Curve::P521, Sha256, Der) => &sig::ECDSA_P521_SHA256_ASN1,
+        (Curve::P521, Sha384, Der) => &sig::ECDSA_P521_SHA384_ASN1,
+        (Curve::P521, Sha512, Der) => &sig::ECDSA_P521_SHA512_ASN1,
+        (Curve::P521, Sha1, Fixed) => &sig::ECDSA_P521_SHA1_FIXED,
+        (Curve::P521, Sha224, Fixed) => &sig::ECDSA_P521_SHA224_FIXED,
+        (Curve::P521, Sha256, Fixed) => &sig::ECDSA_P521_SHA256_FIXED,
+        (Curve::P521, Sha384, Fixed) => &sig::ECDSA_P521_SHA384_FIXED,
+        (Curve::P521, Sha512, Fixed) => &sig::ECDSA_P521_SHA512_FIXED,
+        _ => return None,
+    })
+}
+
+/// The digests aws-lc-rs signs with on each curve, with their (DER) signing algorithms.
+fn ecdsa_signing_algs(curve: Curve) -> &'static [(HashAlg, &'static EcdsaSigningAlgorithm)] {
+    match curve {
+        Curve::P256 => &[(HashAlg::Sha256, &sig::ECDSA_P256_SHA256_ASN1_SIGNING)],
+        Curve::P384 => &[(HashAlg::Sha384, &sig::ECDSA_P384_SHA384_ASN1_SIGNING)],
+        Curve::P521 => &[
+            (HashAlg::Sha512, &sig::ECDSA_P521_SHA512_ASN1_SIGNING),
+            (HashAlg::Sha384, &sig::ECDSA_P521_SHA384_ASN1_SIGNING),
+            (HashAlg::Sha256, &sig::ECDSA_P521_SHA256_ASN1_SIGNING),
+            (HashAlg::Sha224, &sig::ECDSA_P521_SHA224_ASN1_SIGNING),
+        ],
+    }
+}
+
+/// aws-lc-rs's OAEP parameters, which exist only with MGF1 over the message digest.
+fn oaep_alg(transport: KeyTransport) -> Option<&'static OaepAlgorithm> {
+    match transport {
+        KeyTransport::RsaOaep { hash, mgf_hash } if hash == mgf_hash => match hash {
+            HashAlg::Sha1 => Some(&aws_lc_rs::rsa::OAEP_SHA1_MGF1SHA1),
+            HashAlg::Sha256 => Some(&aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256),
+            HashAlg::Sha384 => Some(&aws_lc_rs::rsa::OAEP_SHA384_MGF1SHA384),
+            HashAlg::Sha512 => Some(&aws_lc_rs::rsa::OAEP_SHA512_MGF1SHA512),
+            HashAlg::Sha224 => None,
+        },
+        _ => None,
+    }
+}
+
+fn verify(
+    spki: &SubjectPublicKeyInfoOwned,
+    scheme: SignatureScheme,
+    msg: &[u8],
+    signature: &[u8],
+) -> Result<()> {
+    let key_bytes = spki.subject_public_key.as_bytes();
+    let alg: &'static dyn sig::VerificationAlgorithm = match scheme {
+        SignatureScheme::RsaPkcs1v15(_) | SignatureScheme::RsaPss { .. } => {
+            match rsa_bits(spki).and_then(|bits| rsa_verify_params(scheme, bits)) {
+                Some(params) => params,
+                None => return rustcrypto::verify(spki, scheme, msg, signature),
+            }
+        }
+        SignatureScheme::Ecdsa { hash, encoding } => {
+            let found = match crate::public_key::kind(spki) {
+                Ok(KeyKind::Ec(curve)) => ecdsa_verify_alg(curve, hash, encoding),
+                _ => None,
+            };
+            match found {
+                Some(alg) => alg,
+                None => {
+                    // RustCrypto checks the key and the signature; the digest is AWS-LC's.
+                    let prehash = digest(hash, msg);
+                    return rustcrypto::ecdsa_verify_prehash(spki, &prehash, signature, encoding);
+                }
+            }
+        }
+        SignatureScheme::Ed25519 => {
+            if spki.algorithm.oid != oid::ED25519 || key_bytes.map(<[u8]>::len) != Some(32) {
+                return rustcrypto::verify(spki, scheme, msg, signature);
+            }
+            &sig::ED25519
+        }
+    };
+    let key_bytes =
+        key_bytes.ok_or_else(|| Error::BadPublicKey("public key is not whole bytes".into()))?;
+    let key = ParsedPublicKey::new(alg, key_bytes)
+        .map_err(|e| Error::BadPublicKey(format!("aws-lc rejected the key: {e}")))?;
+    key.verify_sig(msg, signature)
+        .map_err(|_| Error::BadSignature)
+}
+
+fn spki_der(spki: &SubjectPublicKeyInfoOwned) -> Result<Vec<u8>> {
+    spki.to_der()
+        .map_err(|e| Error::malformed("SubjectPublicKeyInfo", e))
+}
+
+fn key_transport_encrypt(
+    spki: &SubjectPublicKeyInfoOwned,
+    transport: KeyTransport,
+    plaintext: &[u8],
+    rng: &mut dyn CryptoRng,
+) -> Result<Vec<u8>> {
+    let on_aws_lc = rsa_bits(spki).is_some_and(|bits| AWS_LC_RSA_BITS.contains(&bits))
+        && (transport == KeyTransport::RsaPkcs1v15 || oaep_alg(transport).is_some());
+    if !on_aws_lc {
+        return rustcrypto::key_transport_encrypt(spki, transport, plaintext, rng);
+    }
+    let public = PublicEncryptingKey::from_der(&spki_der(spki)?)
+        .map_err(|e| Error::BadPublicKey(format!("aws-lc rejected the RSA key: {e}")))?;
+    let failed = |_| Error::Backend("RSA encryption failed (plaintext too long?)".into());
+    let mut out = vec![0u8; public.key_size_bytes()];
+    let written = match oaep_alg(transport) {
+        Some(alg) => {
+            let key = OaepPublicEncryptingKey::new(public).map_err(failed)?;
+            key.encrypt(alg, plaintext, &mut out, None)
+                .map_err(failed)?
+                .len()
+        }
+        None => {
+            let key = Pkcs1PublicEncryptingKey::new(public).map_err(failed)?;
+            key.encrypt(plaintext, &mut out).map_err(failed)?.len()
+        }
+    };
+    out.truncate(written);
+    Ok(out)
+}
+
+fn aes_alg(cipher: ContentCipher) -> Option<&'static aws_lc_rs::cipher::Algorithm> {
+    match cipher {
+        ContentCipher::Aes128Cbc => Some(&AES_128),
+        ContentCipher::Aes192Cbc => Some(&AES_192),
+        ContentCipher::Aes256Cbc => Some(&AES_256),
+        ContentCipher::DesEde3Cbc | ContentCipher::DesCbc => None,
+    }
+}
+
+fn check_lengths(cipher: ContentCipher, key: &[u8], iv: &[u8]) -> Result<()> {
+    for (what, expected, got) in [
+        ("key", cipher.key_len(), key.len()),
+        ("IV", cipher.block_len(), iv.len()),
+    ] {
+        if expected != got {
+            return Err(Error::BadLength {
+                cipher,
+                what,
+                expected,
+                got,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The AES key and 16-byte IV, after the length checks.
+fn aes_key_iv(
+    cipher: ContentCipher,
+    alg: &'static aws_lc_rs::cipher::Algorithm,
+    key: &[u8],
+    iv: &[u8],
+) -> Result<(UnboundCipherKey, FixedLength<16>)> {
+    check_lengths(cipher, key, iv)?;
+    let iv = FixedLength::<16>::try_from(iv).map_err(|_| Error::BadLength {
+        cipher,
+        what: "IV",
+        expected: 16,
+        got: iv.len(),
+    })?;
+    let key = UnboundCipherKey::new(alg, key)
+        .map_err(|_| Error::Backend("aws-lc refused the AES key".into()))?;
+    Ok((key, iv))
+}
+
+fn cipher_encrypt(
+    cipher: ContentCipher,
+    key: &[u8],
+    iv: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    let Some(alg) = aes_alg(cipher) else {
+        return rustcrypto::cipher_encrypt(cipher, key, iv, plaintext);
+    };
+    let (key, iv) = aes_key_iv(cipher, alg, key, iv)?;
+    let key = PaddedBlockEncryptingKey::cbc_pkcs7(key)
+        .map_err(|_| Error::Backend("aws-lc AES-CBC setup failed".into()))?;
+    let mut buf = plaintext.to_vec();
+    key.less_safe_encrypt(&mut buf, EncryptionContext::Iv128(iv))
+        .map_err(|_| Error::Backend("aws-lc AES-CBC encryption failed".into()))?;
+    Ok(buf)
+}
+
+fn cipher_decrypt(
+    cipher: ContentCipher,
+    key: &[u8],
+    iv: &[u8],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>> {
+    let Some(alg) = aes_alg(cipher) else {
+        return rustcrypto::cipher_decrypt(cipher, key, iv, ciphertext);
+    };
+    let (key, iv) = aes_key_iv(cipher, alg, key, iv)?;
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(cipher.block_len()) {
+        return Err(Error::DecryptionFailed);
+    }
+    let key = PaddedBlockDecryptingKey::cbc_pkcs7(key)
+        .map_err(|_| Error::Backend("aws-lc AES-CBC setup failed".into()))?;
+    let mut buf = ciphertext.to_vec();
+    let len = key
+        .decrypt(&mut buf, DecryptionContext::Iv128(iv))
+        .map_err(|_| Error::DecryptionFailed)?
+        .len();
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// `ECDSA-Sig-Value` (RFC 3279 section 2.2.3), to turn AWS-LC's DER signatures into `r || s`.
+///
+/// ```text
+/// Ecdsa-Sig-Value  ::=  SEQUENCE  {
+///      r     INTEGER,
+///      s     INTEGER  }
+/// ```
+#[derive(der::Sequence)]
+struct EcdsaSigValue<'a> {
+    r: UintRef<'a>,
+    s: UintRef<'a>,
+}
+
+fn ecdsa_der_to_fixed(curve: Curve, der: &[u8]) -> Result<Vec<u8>> {
+    let bad = || Error::Backend("aws-lc produced a malformed ECDSA signature".into());
+    let value = EcdsaSigValue::from_der(der).map_err(|_| bad())?;
+    let n = curve.scalar_len();
+    let mut out = vec![0u8; 2 * n];
+    for (i, int) in [value.r, value.s].iter().enumerate() {
+        let bytes = int.as_bytes();
+        let start = (i + 1)
+            .checked_mul(n)
+            .and_then(|end| end.checked_sub(bytes.len()))
+            .filter(|start| *start >= i * n)
+            .ok_or_else(bad)?;
+        out.get_mut(start..start + bytes.len())
+            .ok_or_else(bad)?
+            .copy_from_slice(bytes);
+    }
+    Ok(out)
+}
+
+enum Inner {
+    Rsa {
+        sign: RsaKeyPair,
+        decrypt: PrivateDecryptingKey,
+    },
+    Ec {
+        curve: Curve,
+        /// One key pair per digest aws-lc-rs signs with on this curve (the first is the
+        /// curve's own digest); they share the same private key.
+        pairs: Vec<(HashAlg, EcdsaKeyPair)>,
+    },
+    Ed25519(Ed25519KeyPair),
+    /// A key aws-lc-rs refuses to load (RSA outside 2048..=8192 bits).
+    RustCrypto(Box<RustCryptoKey>),
+}
+
+/// A private key held in memory by the aws-lc-rs provider.
+///
+/// Operations aws-lc-rs cannot do with this key (see the [module docs](self)) go to a
+/// [`RustCryptoKey`] loaded from the same PKCS#8 the first time one is needed.
+pub struct AwsLcKey {
+    inner: Inner,
+    kind: KeyKind,
+    spki: SubjectPublicKeyInfoOwned,
+    fallback: OnceLock<Result<RustCryptoKey>>,
+}
+
+impl core::fmt::Debug for AwsLcKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AwsLcKey")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+fn rejected(what: &str, e: impl core::fmt::Display) -> Error {
+    Error::BadPrivateKey(format!("aws-lc rejected the {what} key: {e}"))
+}
+
+fn spki_from_der(der: &PublicKeyX509Der<'_>) -> Result<SubjectPublicKeyInfoOwned> {
+    SubjectPublicKeyInfoOwned::from_der(der.as_ref())
+        .map_err(|e| Error::malformed("SubjectPublicKeyInfo", e))
+}
+
+/// The modulus size of the RSA private key inside a PKCS#8 `privateKey` field.
+fn rsa_private_bits(private_key: &[u8]) -> Result<usize> {
+    let key = pkcs1::RsaPrivateKey::<UintRef<'_>>::from_der(private_key)
+        .map_err(|e| Error::BadPrivateKey(format!("RSA private key: {e}")))?;
+    let n = key.modulus.as_bytes();
+    let lead = n.iter().take_while(|b| **b == 0).count();
+    Ok(
+        match n.get(lead..).and_then(|n| n.first().map(|b| (n.len(), b))) {
+            None => 0,
+            Some((len, b)) => len * 8 - b.leading_zeros() as usize,
+        },
+    )
+}
+
+impl AwsLcKey {
+    fn new(inner: Inner) -> Result<Self> {
+        let spki = match &inner {
+            Inner::Rsa { sign, .. } => {
+                let der = AsDer::<PublicKeyX509Der<'_>>::as_der(sign.public_key())
+                    .map_err(|e| rejected("RSA", e))?;
+                spki_from_der(&der)?
+            }
+            Inner::Ec { pairs, .. } => {
+                let (_, pair) = pairs
+                    .first()
+                    .ok_or_else(|| Error::BadPrivateKey("no EC key pair".into()))?;
+                let der = AsDer::<PublicKeyX509Der<'_>>::as_der(pair.public_key())
+                    .map_err(|e| rejected("EC", e))?;
+                spki_from_der(&der)?
+            }
+            Inner::Ed25519(pair) => {
+                let der = AsDer::<PublicKeyX509Der<'_>>::as_der(pair.public_key())
+                    .map_err(|e| rejected("Ed25519", e))?;
+                spki_from_der(&der)?
+            }
+            Inner::RustCrypto(k) => k.spki().clone(),
+        };
+        let kind = match &inner {
+            Inner::RustCrypto(k) => k.kind(),
+            _ => crate::public_key::kind(&spki)?,
+        };
+        Ok(Self {
+            inner,
+            kind,
+            spki,
+            fallback: OnceLock::new(),
+        })
+    }
+
+    /// Load from PKCS#8 DER (v1, or v2 with the public key).
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self> {
+        let info = pkcs8::PrivateKeyInfoRef::from_der(der)
+            .map_err(|e| Error::BadPrivateKey(format!("PKCS#8: {e}")))?;
+        let inner = match info.algorithm.oid {
+            oid::RSA_ENCRYPTION => {
+                let bits = rsa_private_bits(info.private_key.as_bytes())?;
+                if AWS_LC_RSA_BITS.contains(&bits) {
+                    Inner::Rsa {
+                        sign: RsaKeyPair::from_pkcs8(der).map_err(|e| rejected("RSA", e))?,
+                        decrypt: PrivateDecryptingKey::from_pkcs8(der)
+                            .map_err(|e| rejected("RSA", e))?,
+                    }
+                } else {
+                    Inner::RustCrypto(Box::new(RustCryptoKey::from_pkcs8_der(der)?))
+                }
+            }
+            oid::EC_PUBLIC_KEY => {
+                let curve = info
+                    .algorithm
+                    .parameters
+                    .ok_or_else(|| Error::BadPrivateKey("EC key without a named curve".into()))?
+                    .decode_as::<der::asn1::ObjectIdentifier>()
+                    .map_err(|e| Error::BadPrivateKey(format!("EC parameters: {e}")))?;
+                let curve = Curve::from_oid(&curve)?;
+                let pairs = ecdsa_signing_algs(curve)
+                    .iter()
+                    .map(|(hash, alg)| {
+                        EcdsaKeyPair::from_pkcs8(alg, der)
+                            .map(|pair| (*hash, pair))
+                            .map_err(|e| rejected("EC", e))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Inner::Ec { curve, pairs }
+            }
+            oid::ED25519 => {
+                Inner::Ed25519(Ed25519KeyPair::from_pkcs8(der).map_err(|e| rejected("Ed25519", e))?)
+            }
+            other => {
+                return Err(Error::UnsupportedAlgorithm {
+                    what: "private key algorithm",
+                    oid: other.to_string(),
+                });
+            }
+        };
+        Self::new(inner)
+    }
+
+    /// Generate a new key. AWS-LC draws its own randomness; `rng` is used only when the
+    /// RustCrypto fallback generates (RSA sizes other than 2048, 3072, 4096, 8192 bits).
+    pub fn generate(spec: KeySpec, rng: &mut dyn CryptoRng) -> Result<Self> {
+        let failed = |_| Error::Backend("aws-lc key generation failed".into());
+        let pkcs8: Zeroizing<Vec<u8>> = match spec {
+            KeySpec::Rsa(bits) => {
+                use aws_lc_rs::rsa::KeySize;
+                let size = match bits {
+                    2048 => KeySize::Rsa2048,
+                    3072 => KeySize::Rsa3072,
+                    4096 => KeySize::Rsa4096,
+                    8192 => KeySize::Rsa8192,
+                    _ => {
+                        return Self::new(Inner::RustCrypto(Box::new(RustCryptoKey::generate(
+                            spec, rng,
+                        )?)));
+                    }
+                };
+                let pair = RsaKeyPair::generate(size).map_err(failed)?;
+                let der = AsDer::<Pkcs8V1Der<'_>>::as_der(&pair).map_err(failed)?;
+                Zeroizing::new(der.as_ref().to_vec())
+            }
+            KeySpec::Ec(curve) => {
+                let (_, alg) = ecdsa_signing_algs(curve)
+                    .first()
+                    .ok_or(Error::ApiMisuse("no ECDSA signing algorithm for the curve"))?;
+                let pair = EcdsaKeyPair::generate(alg).map_err(failed)?;
+                Zeroizing::new(pair.to_pkcs8v1().map_err(failed)?.as_ref().to_vec())
+            }
+            KeySpec::Ed25519 => {
+                let pair = Ed25519KeyPair::generate().map_err(failed)?;
+                Zeroizing::new(pair.to_pkcs8v1().map_err(failed)?.as_ref().to_vec())
+            }
+        };
+        Self::from_pkcs8_der(&pkcs8)
+    }
+
+    /// The RustCrypto twin of this key, for the operations aws-lc-rs lacks.
+    fn fallback(&self) -> Result<&RustCryptoKey> {
+        if let Inner::RustCrypto(k) = &self.inner {
+            return Ok(k);
+        }
+        self.fallback
+            .get_or_init(|| RustCryptoKey::from_pkcs8_der(&self.to_pkcs8_der()?))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+fn rsa_signing_encoding(scheme: SignatureScheme) -> Option<&'static dyn RsaEncoding> {
+    match scheme {
+        SignatureScheme::RsaPkcs1v15(h) => match h {
+            HashAlg::Sha256 => Some(&sig::RSA_PKCS1_SHA256),
+            HashAlg::Sha384 => Some(&sig::RSA_PKCS1_SHA384),
+            HashAlg::Sha512 => Some(&sig::RSA_PKCS1_SHA512),
+            _ => None,
+        },
+        SignatureScheme::RsaPss { hash, salt_len } if salt_len == hash.output_len() => match hash {
+            HashAlg::Sha256 => Some(&sig::RSA_PSS_SHA256),
+            HashAlg::Sha384 => Some(&sig::RSA_PSS_SHA384),
+            HashAlg::Sha512 => Some(&sig::RSA_PSS_SHA512),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl PublicKey for AwsLcKey {
+    fn spki(&self) -> &SubjectPublicKeyInfoOwned {
+        &self.spki
+    }
+}
+
+impl Signer for AwsLcKey {
+    fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// Sign `msg`. AWS-LC draws its own randomness (RSA blinding, PSS salt, ECDSA nonces);
+    /// `rng` is used only by the RustCrypto fallbacks.
+    fn sign(
+        &self,
+        scheme: SignatureScheme,
+        msg: &[u8],
+        rng: &mut dyn CryptoRng,
+    ) -> Result<Vec<u8>> {
+        let failed = |_| Error::Backend("aws-lc signing failed".into());
+        match (&self.inner, scheme) {
+            (
+                Inner::Rsa { sign, .. },
+                SignatureScheme::RsaPkcs1v15(_) | SignatureScheme::RsaPss { .. },
+            ) => {
+                let Some(encoding) = rsa_signing_encoding(scheme) else {
+                    return self.fallback()?.sign(scheme, msg, rng);
+                };
+                let mut out = vec![0u8; sign.public_modulus_len()];
+                sign.sign(
+                    encoding,
+                    &aws_lc_rs::rand::SystemRandom::new(),
+                    msg,
+                    &mut out,
+                )
+                .map_err(failed)?;
+                Ok(out)
+            }
+            (Inner::Ec { curve, pairs }, SignatureScheme::Ecdsa { hash, encoding }) => {
+                let Some((_, pair)) = pairs.iter().find(|(h, _)| *h == hash) else {
+                    return self.fallback()?.sign(scheme, msg, rng);
+                };
+                let der = pair
+                    .sign(&aws_lc_rs::rand::SystemRandom::new(), msg)
+                    .map_err(failed)?;
+                match encoding {
+                    EcdsaEncoding::Der => Ok(der.as_ref().to_vec()),
+                    EcdsaEncoding::Fixed => ecdsa_der_to_fixed(*curve, der.as_ref()),
+                }
+            }
+            (Inner::Ed25519(pair), SignatureScheme::Ed25519) => {
+                Ok(pair.try_sign(msg).map_err(failed)?.as_ref().to_vec())
+            }
+            (Inner::RustCrypto(k), _) => k.sign(scheme, msg, rng),
+            (Inner::Rsa { .. }, _) => Err(Error::ApiMisuse(
+                "an RSA key signs only with RsaPkcs1v15 or RsaPss",
+            )),
+            (Inner::Ec { .. }, _) => Err(Error::ApiMisuse(
+                "an EC key signs only with SignatureScheme::Ecdsa",
+            )),
+            (Inner::Ed25519(_), _) => Err(Error::ApiMisuse(
+                "an Ed25519 key signs only with SignatureScheme::Ed25519",
+            )),
+        }
+    }
+}
+
+impl Decrypter for AwsLcKey {
+    /// Decrypt a key-transport ciphertext. AWS-LC draws its own randomness for blinding; `rng`
+    /// is used only by the RustCrypto fallbacks.
+    fn decrypt(
+        &self,
+        transport: KeyTransport,
+        ciphertext: &[u8],
+        rng: &mut dyn CryptoRng,
+    ) -> Result<Vec<u8>> {
+        let decrypt = match &self.inner {
+            Inner::Rsa { decrypt, .. } => decrypt,
+            Inner::RustCrypto(k) => return k.decrypt(transport, ciphertext, rng),
+            Inner::Ec { .. } | Inner::Ed25519(_) => return Err(key::cannot_decrypt(self.kind)),
+        };
+        let failed = |_| Error::DecryptionFailed;
+        let mut out = Zeroizing::new(vec![0u8; decrypt.key_size_bytes()]);
+        let len = match transport {
+            KeyTransport::RsaPkcs1v15 => Pkcs1PrivateDecryptingKey::new(decrypt.clone())
+                .map_err(failed)?
+                .decrypt(ciphertext, &mut out)
+                .map_err(failed)?
+                .len(),
+            KeyTransport::RsaOaep { .. } => {
+                let Some(alg) = oaep_alg(transport) else {
+                    return self.fallback()?.decrypt(transport, ciphertext, rng);
+                };
+                OaepPrivateDecryptingKey::new(decrypt.clone())
+                    .map_err(failed)?
+                    .decrypt(alg, ciphertext, &mut out, None)
+                    .map_err(failed)?
+                    .len()
+            }
+        };
+        Ok(out.get(..len).ok_or(Error::DecryptionFailed)?.to_vec())
+    }
+}
+
+impl PrivateKey for AwsLcKey {
+    fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let failed = |_| Error::BadPrivateKey("aws-lc could not encode the key as PKCS#8".into());
+        Ok(Zeroizing::new(match &self.inner {
+            Inner::Rsa { sign, .. } => AsDer::<Pkcs8V1Der<'_>>::as_der(sign)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+            Inner::Ec { pairs, .. } => pairs
+                .first()
+                .ok_or_else(|| Error::BadPrivateKey("no EC key pair".into()))?
+                .1
+                .to_pkcs8v1()
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+            Inner::Ed25519(pair) => pair.to_pkcs8v1().map_err(failed)?.as_ref().to_vec(),
+            Inner::RustCrypto(k) => return k.to_pkcs8_der(),
+        }))
+    }
+}
+
+impl CryptoProvider for AwsLc {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn digest(&self, alg: HashAlg, data: &[u8]) -> Vec<u8> {
+        digest(alg, data)
+    }
+
+    fn verify(
+        &self,
+        spki: &SubjectPublicKeyInfoOwned,
+        scheme: SignatureScheme,
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<()> {
+        verify(spki, scheme, msg, sig)
+    }
+
+    fn key_transport_encrypt(
+        &self,
+        spki: &SubjectPublicKeyInfoOwned,
+        transport: KeyTransport,
+        plaintext: &[u8],
+        rng: &mut dyn CryptoRng,
+    ) -> Result<Vec<u8>> {
+        key_transport_encrypt(spki, transport, plaintext, rng)
+    }
+
+    fn cipher_encrypt(
+        &self,
+        cipher: ContentCipher,
+        key: &[u8],
+        iv: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>> {
+        cipher_encrypt(cipher, key, iv, plaintext)
+    }
+
+    fn cipher_decrypt(
+        &self,
+        cipher: ContentCipher,
+        key: &[u8],
+        iv: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<u8>> {
+        cipher_decrypt(cipher, key, iv, ciphertext)
+    }
+
+    fn private_key_from_pkcs8_der(&self, der: &[u8]) -> Result<Arc<dyn PrivateKey>> {
+        Ok(Arc::new(AwsLcKey::from_pkcs8_der(der)?))
+    }
+
+    fn generate_key(&self, spec: KeySpec, rng: &mut dyn CryptoRng) -> Result<Arc<dyn PrivateKey>> {
+        Ok(Arc::new(AwsLcKey::generate(spec, rng)?))
+    }
+}
