@@ -486,7 +486,13 @@ impl PrivateKey for RustCryptoKey {
             Inner::P256(k) => k.to_pkcs8_der(),
             Inner::P384(k) => k.to_pkcs8_der(),
             Inner::P521(k) => k.to_pkcs8_der(),
-            Inner::Ed25519(k) => k.to_pkcs8_der(),
+            // PKCS#8 v1, without the public key: OpenSSL 3.0 cannot read the RFC 5958 v2 form
+            // that `SigningKey::to_pkcs8_der` writes.
+            Inner::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: k.to_bytes(),
+                public_key: None,
+            }
+            .to_pkcs8_der(),
         }
         .map_err(|e| Error::BadPrivateKey(format!("PKCS#8 encoding: {e}")))?;
         Ok(Zeroizing::new(doc.as_bytes().to_vec()))
