@@ -829,3 +829,90 @@ fn bad_input_gets_typed_errors() {
         &good[..]
     );
 }
+
+#[test]
+fn signature_algorithm_naming_only_the_key_type() {
+    use pki::cms_types::content_info::ContentInfo;
+    use pki::spki::AlgorithmIdentifierOwned;
+
+    let dir = tempfile::tempdir().unwrap();
+    let ec = ec_signer(dir.path());
+    let der = openssl_sign(dir.path(), &ec, "sha256", &["-nodetach"]);
+    let sd = SignedData::from_der(&der).unwrap();
+    // Rewrite signatureAlgorithm through the `cms` types. Re-encoding sorts the signed
+    // attributes, which openssl already sent sorted, so the signature still covers them.
+    let rewrite = |alg: AlgorithmIdentifierOwned| {
+        let mut typed = sd.to_cms().unwrap();
+        let mut infos: Vec<_> = typed.signer_infos.0.into_vec();
+        infos[0].signature_algorithm = alg;
+        typed.signer_infos = pki::cms_types::signed_data::SignerInfos(infos.try_into().unwrap());
+        let ci = ContentInfo {
+            content_type: oid::SIGNED_DATA,
+            content: pki::der::Any::encode_from(&typed).unwrap(),
+        };
+        SignedData::from_der(&ci.to_der().unwrap()).unwrap()
+    };
+    // id-ecPublicKey: the digest comes from digestAlgorithm (SHA-256).
+    let key_only = rewrite(AlgorithmIdentifierOwned {
+        oid: oid::EC_PUBLIC_KEY,
+        parameters: None,
+    });
+    // ecdsa-with-SHA384 against a SHA-256 digestAlgorithm: refused as inconsistent.
+    let mismatch = rewrite(
+        SignatureScheme::ecdsa(HashAlg::Sha384)
+            .algorithm_identifier()
+            .unwrap(),
+    );
+    for provider in common::providers() {
+        let v = key_only
+            .verify(provider, &VerifyOptions::default())
+            .unwrap();
+        assert_eq!(
+            v.signers()[0].signature_scheme(),
+            SignatureScheme::ecdsa(HashAlg::Sha256)
+        );
+        assert!(matches!(
+            mismatch.verify(provider, &VerifyOptions::default()),
+            Err(Error::Malformed { .. })
+        ));
+    }
+}
+
+#[test]
+fn builder_refuses_misuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let rsa = rsa_signer(dir.path());
+    let ec = ec_signer(dir.path());
+    for provider in common::providers() {
+        let ec_key = ec.key(provider);
+        let mut rng = common::rng(5);
+        // A key that is not the certificate's.
+        let err = SignedDataBuilder::new(oid::DATA, CONTENT)
+            .signer(SignerInfoBuilder::new(
+                ec_key.as_ref(),
+                &rsa.cert,
+                SignatureScheme::ecdsa(HashAlg::Sha256),
+            ))
+            .build(provider, &mut rng)
+            .unwrap_err();
+        assert!(matches!(err, Error::ApiMisuse(_)), "{err:?}");
+        // A caller attribute that repeats one of the builder's own.
+        let err = SignedDataBuilder::new(oid::DATA, CONTENT)
+            .signer(
+                SignerInfoBuilder::new(
+                    ec_key.as_ref(),
+                    &ec.cert,
+                    SignatureScheme::ecdsa(HashAlg::Sha256),
+                )
+                .signed_attribute(pki::cms::attribute(oid::CONTENT_TYPE, &oid::DATA).unwrap()),
+            )
+            .build(provider, &mut rng)
+            .unwrap_err();
+        assert!(matches!(err, Error::ApiMisuse(_)), "{err:?}");
+        // No signer at all.
+        assert!(matches!(
+            SignedDataBuilder::new(oid::DATA, CONTENT).build(provider, &mut rng),
+            Err(Error::ApiMisuse(_))
+        ));
+    }
+}
