@@ -520,3 +520,59 @@ fn decode_encrypted_content_info(r: &mut SliceReader<'_>) -> der::Result<Encrypt
         encrypted_content,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `EncryptedContentInfo` for id-data, AES-128-CBC with a zero IV, then `tail`.
+    fn eci(tail: &[u8]) -> Vec<u8> {
+        let mut body = oid::DATA.to_der().unwrap();
+        let alg = ContentCipher::Aes128Cbc
+            .algorithm_identifier(&[0; 16])
+            .unwrap();
+        body.extend(alg.to_der().unwrap());
+        body.extend_from_slice(tail);
+        der::asn1::AnyRef::new(Tag::Sequence, &body)
+            .unwrap()
+            .to_der()
+            .unwrap()
+    }
+
+    fn decode(der: &[u8]) -> der::Result<EncryptedContentInfo> {
+        SliceReader::new(der)?.sequence(decode_encrypted_content_info)
+    }
+
+    #[test]
+    fn encrypted_content_primitive_constructed_absent() {
+        let prim = decode(&eci(&[0x80, 3, 1, 2, 3])).unwrap();
+        assert_eq!(prim.encrypted_content.unwrap().as_bytes(), [1, 2, 3]);
+        let cons = decode(&eci(&[0xa0, 7, 0x04, 2, 1, 2, 0x04, 1, 3])).unwrap();
+        assert_eq!(cons.encrypted_content.unwrap().as_bytes(), [1, 2, 3]);
+        let empty = decode(&eci(&[0xa0, 0])).unwrap();
+        assert_eq!(empty.encrypted_content.unwrap().as_bytes(), [] as [u8; 0]);
+        assert!(decode(&eci(&[])).unwrap().encrypted_content.is_none());
+    }
+
+    #[test]
+    fn encrypted_content_bad_forms() {
+        // [1] instead of [0]; a nested constructed segment; a segment that is not an OCTET
+        // STRING; a segment running past its parent.
+        for tail in [
+            &[0x81, 1, 0][..],
+            &[0xa0, 4, 0x24, 2, 0x04, 0],
+            &[0xa0, 3, 0x02, 1, 1],
+            &[0xa0, 3, 0x04, 5, 1],
+        ] {
+            assert!(decode(&eci(tail)).is_err(), "{tail:02x?}");
+        }
+    }
+
+    #[test]
+    fn des_parity_is_odd() {
+        let mut key = [0u8, 1, 2, 0xfe, 0xff, 0x80, 0x7f, 0x10];
+        set_des_parity(&mut key);
+        assert_eq!(key, [0x01, 0x01, 0x02, 0xfe, 0xfe, 0x80, 0x7f, 0x10]);
+        assert!(key.iter().all(|b| b.count_ones() % 2 == 1));
+    }
+}
