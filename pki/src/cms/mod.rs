@@ -6,10 +6,13 @@
 mod builder;
 mod certificate;
 pub mod enveloped_data;
+pub mod recipient;
 pub mod signed_data;
 mod signer_info;
 mod tlv;
 
 pub use builder::{SignedDataBuilder, SignerInfoBuilder, attribute, degenerate};
+pub use enveloped_data::{EnvelopedData, KeyTransRecipient, OpenOptions};
+pub use recipient::Recipient;
 pub use signed_data::{SignedData, VerifiedSignedData, VerifiedSigner, VerifyOptions};
 pub use signer_info::{SignedAttributes, SignerId, SignerInfo};
