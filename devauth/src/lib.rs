@@ -1,9 +1,17 @@
-//! Device admission and authentication in the Mender model, sans-IO.
-//!
-//! This crate will own: auth sets (identity attributes + public key), preauthorization and
-//! admit-on-request, signed auth requests, the statuses pending / accepted / rejected /
-//! preauthorized / noauth, several auth sets per device, auth tokens (JWT) minted and verified,
-//! device limits and decommissioning.
-//!
-//! Nothing is implemented yet: the work is tracked as its own issue.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod admission;
+pub mod api;
+pub mod auth_request;
+mod error;
+mod gojson;
+pub mod identity;
+pub mod model;
+pub mod pubkey;
+pub mod store;
+pub mod token;
+
+pub use error::{Error, Result};
+pub use http;
