@@ -260,38 +260,16 @@ pub enum ManagementRequest {
     MaxDevices,
 }
 
+/// Decode one `application/x-www-form-urlencoded` component (`+` is a space).
 fn percent_decode(s: &str) -> Result<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'%' => {
-                let hex = b
-                    .get(i + 1..i + 3)
-                    .and_then(|h| core::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| Error::InvalidParameter {
-                        what: "query string",
-                        value: s.into(),
-                    })?;
-                out.push(hex);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| Error::InvalidParameter {
-        what: "query string",
-        value: s.into(),
-    })
+    let plus = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| Error::InvalidParameter {
+            what: "query string",
+            value: s.into(),
+        })
 }
 
 fn query_pairs(q: Option<&str>) -> Result<Vec<(String, String)>> {
