@@ -59,9 +59,8 @@ impl CreationData {
         let locality = r.u8("TPMS_CREATION_DATA.locality")?;
         let parent_name_alg = r.u16("TPMS_CREATION_DATA.parentNameAlg")?;
         let parent_name = Name::parse(r.tpm2b("TPMS_CREATION_DATA.parentName", MAX_NAME_BYTES)?)?;
-        let parent_qualified_name = Name::parse(
-            r.tpm2b("TPMS_CREATION_DATA.parentQualifiedName", MAX_NAME_BYTES)?,
-        )?;
+        let parent_qualified_name =
+            Name::parse(r.tpm2b("TPMS_CREATION_DATA.parentQualifiedName", MAX_NAME_BYTES)?)?;
         let outside_info = r
             .tpm2b("TPMS_CREATION_DATA.outsideInfo", MAX_DATA_BYTES)?
             .to_vec();

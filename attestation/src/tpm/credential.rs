@@ -323,12 +323,7 @@ pub fn make_credential(
 }
 
 /// RSA-OAEP with the EK's nameAlg for both the label hash and MGF1, label `"IDENTITY\0"`.
-fn oaep_identity(
-    ek: &Public,
-    h: HashAlg,
-    seed: &[u8],
-    rng: &mut dyn CryptoRng,
-) -> Result<Vec<u8>> {
+fn oaep_identity(ek: &Public, h: HashAlg, seed: &[u8], rng: &mut dyn CryptoRng) -> Result<Vec<u8>> {
     use der::Encode;
     let der = ek
         .spki()?

@@ -138,8 +138,7 @@ impl EkCertificate {
 
     /// A strict DER certificate (no quirks accepted).
     pub fn from_der(der: &[u8]) -> Result<Self> {
-        let cert =
-            Certificate::from_der(der).map_err(|e| Error::malformed("EK certificate", e))?;
+        let cert = Certificate::from_der(der).map_err(|e| Error::malformed("EK certificate", e))?;
         Ok(Self {
             cert,
             der: der.to_vec(),
@@ -178,12 +177,15 @@ impl EkCertificate {
         use x509_cert::ext::pkix::AuthorityInfoAccessSyntax;
         use x509_cert::ext::pkix::name::GeneralName;
         let ca_issuers = const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
-        let Ok(Some(aia)) = self.cert.tbs_certificate().get_extension::<AuthorityInfoAccessSyntax>()
+        let Ok(Some(aia)) = self
+            .cert
+            .tbs_certificate()
+            .get_extension::<AuthorityInfoAccessSyntax>()
         else {
             return Vec::new();
         };
         aia.1
-             .0
+            .0
             .iter()
             .filter(|d| d.access_method == ca_issuers)
             .filter_map(|d| match &d.access_location {
@@ -248,21 +250,16 @@ pub fn verify_issued_by(
     provider: &dyn CryptoProvider,
     policy: &Policy,
 ) -> Result<()> {
-    let scheme = pki::alg::SignatureScheme::from_algorithm_identifier(
-        cert.signature_algorithm(),
-        None,
-    )?;
+    let scheme =
+        pki::alg::SignatureScheme::from_algorithm_identifier(cert.signature_algorithm(), None)?;
     let tbs = cert
         .tbs_certificate()
         .to_der()
         .map_err(|e| Error::malformed("TBSCertificate", e))?;
-    let sig = cert
-        .signature()
-        .as_bytes()
-        .ok_or(Error::Malformed {
-            what: "certificate signature",
-            reason: "not whole bytes".into(),
-        })?;
+    let sig = cert.signature().as_bytes().ok_or(Error::Malformed {
+        what: "certificate signature",
+        reason: "not whole bytes".into(),
+    })?;
     pki::verify::signature(
         provider,
         policy,

@@ -365,18 +365,14 @@ impl Public {
             });
         }
         let object_attributes = ObjectAttributes(r.u32("TPMT_PUBLIC.objectAttributes")?);
-        let auth_policy = r
-            .tpm2b("TPMT_PUBLIC.authPolicy", alg::MAX_DIGEST)?
-            .to_vec();
+        let auth_policy = r.tpm2b("TPMT_PUBLIC.authPolicy", alg::MAX_DIGEST)?.to_vec();
         let (parameters, unique) = match object_type {
             alg::RSA => {
                 let symmetric = SymDefObject::parse(r)?;
                 let scheme = Scheme::parse(r, "TPMT_RSA_SCHEME")?;
                 let key_bits = r.u16("TPMS_RSA_PARMS.keyBits")?;
                 let exponent = r.u32("TPMS_RSA_PARMS.exponent")?;
-                let n = r
-                    .tpm2b("TPM2B_PUBLIC_KEY_RSA", MAX_RSA_KEY_BYTES)?
-                    .to_vec();
+                let n = r.tpm2b("TPM2B_PUBLIC_KEY_RSA", MAX_RSA_KEY_BYTES)?.to_vec();
                 (
                     Parameters::Rsa(RsaParms {
                         symmetric,
@@ -519,7 +515,10 @@ impl Public {
                     if c.len() > len {
                         return Err(Error::Malformed {
                             what: "TPMS_ECC_POINT",
-                            reason: format!("coordinate of {} bytes on a {len}-byte curve", c.len()),
+                            reason: format!(
+                                "coordinate of {} bytes on a {len}-byte curve",
+                                c.len()
+                            ),
                         });
                     }
                     point.resize(point.len() + len - c.len(), 0);

@@ -73,11 +73,9 @@ impl Signature {
             }
             alg::ECDSA => Self::Ecdsa {
                 hash: r.u16("TPMS_SIGNATURE_ECC.hash")?,
-                r: r
-                    .tpm2b("TPMS_SIGNATURE_ECC.signatureR", MAX_ECC_KEY_BYTES)?
+                r: r.tpm2b("TPMS_SIGNATURE_ECC.signatureR", MAX_ECC_KEY_BYTES)?
                     .to_vec(),
-                s: r
-                    .tpm2b("TPMS_SIGNATURE_ECC.signatureS", MAX_ECC_KEY_BYTES)?
+                s: r.tpm2b("TPMS_SIGNATURE_ECC.signatureS", MAX_ECC_KEY_BYTES)?
                     .to_vec(),
             },
             other => {
@@ -151,7 +149,10 @@ impl Signature {
                     if p.len() > len {
                         return Err(Error::Malformed {
                             what: "TPMS_SIGNATURE_ECC",
-                            reason: format!("component of {} bytes for a {len}-byte curve", p.len()),
+                            reason: format!(
+                                "component of {} bytes for a {len}-byte curve",
+                                p.len()
+                            ),
                         });
                     }
                     out.resize(out.len() + len - p.len(), 0);

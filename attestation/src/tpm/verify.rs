@@ -162,13 +162,17 @@ impl<'a> Verifier<'a> {
         let (key_scheme, curve_len) = match &signer.parameters {
             Parameters::Rsa(p) => {
                 if matches!(sig, Signature::Ecdsa { .. }) {
-                    return Err(Error::SchemeMismatch("ECDSA signature from an RSA key".into()));
+                    return Err(Error::SchemeMismatch(
+                        "ECDSA signature from an RSA key".into(),
+                    ));
                 }
                 (p.scheme, None)
             }
             Parameters::Ecc(p) => {
                 if !matches!(sig, Signature::Ecdsa { .. }) {
-                    return Err(Error::SchemeMismatch("RSA signature from an ECC key".into()));
+                    return Err(Error::SchemeMismatch(
+                        "RSA signature from an ECC key".into(),
+                    ));
                 }
                 (p.scheme, Some(alg::curve(p.curve_id)?.scalar_len()))
             }
@@ -350,7 +354,10 @@ pub fn check_ak_attributes(ak: &Public) -> Result<()> {
         (ObjectAttributes::SIGN_ENCRYPT, "sign"),
         (ObjectAttributes::FIXED_TPM, "fixedTPM"),
         (ObjectAttributes::FIXED_PARENT, "fixedParent"),
-        (ObjectAttributes::SENSITIVE_DATA_ORIGIN, "sensitiveDataOrigin"),
+        (
+            ObjectAttributes::SENSITIVE_DATA_ORIGIN,
+            "sensitiveDataOrigin",
+        ),
     ] {
         if !a.has(bit) {
             return Err(Error::KeyNotAcceptable(format!("the AK is not {what}")));
