@@ -163,7 +163,7 @@ impl EkCertificate {
 
     /// The certificate's public key.
     pub fn spki(&self) -> &SubjectPublicKeyInfoOwned {
-        &self.cert.tbs_certificate().subject_public_key_info()
+        self.cert.tbs_certificate().subject_public_key_info()
     }
 
     /// The EK URI of the certificate's key.
@@ -263,7 +263,7 @@ pub fn verify_issued_by(
     pki::verify::signature(
         provider,
         policy,
-        &issuer.tbs_certificate().subject_public_key_info(),
+        issuer.tbs_certificate().subject_public_key_info(),
         scheme,
         &tbs,
         sig,

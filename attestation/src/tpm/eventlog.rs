@@ -245,10 +245,10 @@ impl EventLog {
                 let index = e.pcr_index as u8;
                 let pcr = out.entry((bank, index)).or_insert_with(|| {
                     let mut v = vec![0u8; usize::from(size)];
-                    if index == 0 {
-                        if let Some(last) = v.last_mut() {
-                            *last = self.startup_locality;
-                        }
+                    if index == 0
+                        && let Some(last) = v.last_mut()
+                    {
+                        *last = self.startup_locality;
                     }
                     v
                 });
@@ -326,13 +326,13 @@ fn parse_spec_id(b: &[u8]) -> Result<SpecIdEvent> {
     for _ in 0..n {
         let a = r.u16_le(S)?;
         let size = r.u16_le(S)?;
-        if let Some(expected) = alg::digest_size(a) {
-            if expected != usize::from(size) {
-                return Err(Error::Malformed {
-                    what: "TCG_EfiSpecIDEvent.digestSizes",
-                    reason: format!("{} with digest size {size}", alg::name(a)),
-                });
-            }
+        if let Some(expected) = alg::digest_size(a)
+            && expected != usize::from(size)
+        {
+            return Err(Error::Malformed {
+                what: "TCG_EfiSpecIDEvent.digestSizes",
+                reason: format!("{} with digest size {size}", alg::name(a)),
+            });
         }
         if usize::from(size) > alg::MAX_DIGEST {
             return Err(Error::TooLarge {

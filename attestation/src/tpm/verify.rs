@@ -215,10 +215,10 @@ impl<'a> Verifier<'a> {
     ) -> Result<VerifiedAk> {
         check_ak_attributes(ak)?;
         let parsed = self.signed_attest(signer, attest, sig)?;
-        if let Some(nonce) = expected_extra_data {
-            if !ct_eq(&parsed.extra_data, nonce) {
-                return Err(Error::NonceMismatch);
-            }
+        if let Some(nonce) = expected_extra_data
+            && !ct_eq(&parsed.extra_data, nonce)
+        {
+            return Err(Error::NonceMismatch);
         }
         let Attested::Creation {
             object_name,

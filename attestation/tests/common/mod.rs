@@ -120,7 +120,7 @@ pub fn pem_all(pem: &[u8]) -> Vec<Vec<u8>> {
             .find('\n')
             .map(|i| end + i + 1)
             .unwrap_or(block.len());
-        let (_, der) = pki::der::pem::decode_vec(block[..line_end].as_bytes()).expect("valid PEM");
+        let (_, der) = pki::der::pem::decode_vec(&block.as_bytes()[..line_end]).expect("valid PEM");
         out.push(der);
         rest = &block[line_end..];
     }
