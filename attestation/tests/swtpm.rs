@@ -221,9 +221,22 @@ fn ek_certificates_from_nv_bind_to_the_ek_and_give_openssl_ek_uris() {
             attestation::tpm::check_ek_uri(&lower, &ek.spki().unwrap()),
             Err(Error::EkUriMismatch { .. })
         ));
+        let root = pki::cert::Cert::from_pem(
+            &std::fs::read(tpm.dir.path().join("ca/swtpm-localca-rootca-cert.pem")).unwrap(),
+        )
+        .unwrap();
+        let inter = pki::cert::Cert::from_pem(&issuer_pem).unwrap();
+        let anchors = [root];
+        let inters = [inter];
         for p in common::providers() {
             cert.verify_issued_by(&issuer, p, &Policy::default())
                 .expect("EK cert signed by the swtpm local CA");
+            let opts = pki::cert::path::Options::new(&anchors, std::time::SystemTime::now())
+                .with_intermediates(&inters);
+            let path = cert
+                .validate_chain(p, &opts)
+                .expect("EK cert chains to the swtpm local root");
+            assert_eq!(path.chain().len(), 3);
         }
         // The lenient intake: a TCG header and 0xff padding to the NV size, built from the
         // real certificate; and non-padding trailing bytes.

@@ -277,3 +277,133 @@ fn every_vendor_ca_certificate_parses_as_an_ek_style_certificate() {
     }
     assert!(n >= 50, "{n} certificates");
 }
+
+/// 2025-01-01T00:00:00Z: inside every vendor certificate's validity used below.
+fn fixed_now() -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_735_689_600)
+}
+
+fn pki_cert(rel: &str) -> pki::cert::Cert {
+    let bytes = common::vector(rel);
+    if bytes.starts_with(b"-----") {
+        pki::cert::Cert::from_pem(&bytes).unwrap()
+    } else {
+        pki::cert::Cert::from_der(&bytes).unwrap()
+    }
+}
+
+#[test]
+fn ek_certificates_validate_as_x509_paths_to_vendor_roots() {
+    use pki::cert::path::Options;
+    let store = "attestation/tpm-ca/keylime-tpm_cert_store";
+    let gce = "attestation/tpm-ca/go-tpm-tools-gce";
+    let stm_rsa = EkCertificate::from_nv(&common::vector(
+        "attestation/tpm-ek-certs/keylime/stm-rsa-ek.der",
+    ))
+    .unwrap();
+    let stm_ecc = EkCertificate::from_nv(&common::vector(
+        "attestation/tpm-ek-certs/keylime/stm-ecc-ek.der",
+    ))
+    .unwrap();
+    let gs = [pki_cert(&format!("{store}/GS_TPM_RT.pem"))];
+    let stm_rsa_inter = [
+        pki_cert(&format!("{store}/STM_RSA_05I.pem")),
+        pki_cert(&format!("{store}/STM_RSA_RT.pem")),
+        pki_cert(&format!("{store}/STM_RSA_04I.pem")),
+    ];
+    // STM's ECC root is signed by GlobalSign's ECC root, which the vectors lack: the STM ECC
+    // root is a partial-chain anchor.
+    let stm_ecc_root = [pki_cert(&format!("{store}/STM_ECC_01RT.pem"))];
+    let stm_ecc_inter = [pki_cert(&format!("{store}/STM_ECC_01I.pem"))];
+    let gce_roots = [
+        pki_cert(&format!("{gce}/tpm_ek_root_1.cer")),
+        pki_cert(&format!("{gce}/gcp_ek_ak_ca_root.crt")),
+    ];
+    let gce_inter = [
+        pki_cert(&format!("{gce}/tpm_ek_intermediate_2.crt")),
+        pki_cert(&format!("{gce}/tpm_ek_intermediate_3.crt")),
+        pki_cert(&format!("{gce}/gcp_ek_ak_ca_intermediate_v3.crt")),
+    ];
+    for p in common::providers() {
+        let path = stm_rsa
+            .validate_chain(
+                p,
+                &Options::new(&gs, fixed_now()).with_intermediates(&stm_rsa_inter),
+            )
+            .expect("STM RSA EK to GlobalSign");
+        assert_eq!(path.chain().len(), 4);
+        let path = stm_ecc
+            .validate_chain(
+                p,
+                &Options::new(&stm_ecc_root, fixed_now())
+                    .with_intermediates(&stm_ecc_inter)
+                    .with_partial_chain(true),
+            )
+            .expect("STM ECC EK to the STM ECC root");
+        assert_eq!(path.chain().len(), 3);
+        // Without partial chains the non-self-issued STM root cannot end the path.
+        assert!(
+            stm_ecc
+                .validate_chain(
+                    p,
+                    &Options::new(&stm_ecc_root, fixed_now()).with_intermediates(&stm_ecc_inter)
+                )
+                .is_err()
+        );
+        // Outside the EK certificate's validity (it ends in 2028).
+        let late = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_900_000_000);
+        assert!(
+            stm_ecc
+                .validate_chain(
+                    p,
+                    &Options::new(&stm_ecc_root, late)
+                        .with_intermediates(&stm_ecc_inter)
+                        .with_partial_chain(true)
+                )
+                .is_err()
+        );
+        for prefix in ["pca", "uca"] {
+            for kind in ["ecc_enc", "ecc_sign", "rsa_enc", "rsa_sign"] {
+                let rel = format!(
+                    "attestation/tpm-ek-certs/go-tpm-tools-gce/{prefix}_tpm_{kind}_cert.pem"
+                );
+                let ek =
+                    EkCertificate::from_nv(&common::pem_to_der(&common::vector(&rel))).unwrap();
+                let path = ek
+                    .validate_chain(
+                        p,
+                        &Options::new(&gce_roots, fixed_now()).with_intermediates(&gce_inter),
+                    )
+                    .unwrap_or_else(|e| panic!("{rel}: {e}"));
+                assert_eq!(path.chain().len(), 3, "{rel}");
+                // Not to the STM roots.
+                assert!(
+                    ek.validate_chain(
+                        p,
+                        &Options::new(&gs, fixed_now()).with_intermediates(&gce_inter)
+                    )
+                    .is_err()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_ber_encoded_ek_certificate_is_re_encoded_and_reported() {
+    // The real STMicro ECC EK certificate with its outer length written in a non-minimal
+    // form (0x83 00 xx xx instead of 0x82 xx xx): BER, not DER.
+    let der = common::vector("attestation/tpm-ek-certs/keylime/stm-ecc-ek.der");
+    assert_eq!(der[1], 0x82);
+    let mut ber = vec![0x30, 0x83, 0x00];
+    ber.extend_from_slice(&der[2..]);
+    assert!(EkCertificate::from_der(&ber).is_err());
+    let ek = EkCertificate::from_nv(&ber).unwrap();
+    assert_eq!(ek.quirks(), &[Quirk::NotDer]);
+    assert_eq!(ek.der(), &der[..]);
+    // The signed part is untouched, so the link still verifies.
+    let inter = cert("attestation/tpm-ca/keylime-tpm_cert_store/STM_ECC_01I.pem");
+    for p in common::providers() {
+        ek.verify_issued_by(&inter, p, &Policy::default()).unwrap();
+    }
+}

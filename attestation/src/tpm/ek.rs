@@ -9,9 +9,14 @@
 //!                  TCG_PCCLIENT_STORED_CERT          (RFC 5280)      (NV index size > cert size)
 //!                  header (TPM 1.2 style)
 //! ```
-//! Certificates whose SET OF elements are not in DER order (seen on Nuvoton parts) are refused
-//! with a typed error for now: re-encoding BER to DER belongs to `pki::ber`, which is not
-//! available yet.
+//! A certificate that is not DER (non-minimal lengths, indefinite lengths, constructed strings)
+//! goes through `pki::ber::to_der` and is recorded as [`Quirk::NotDer`]; its signature is then
+//! checked over the re-encoded bytes, so a chain only validates if the re-encoding left the
+//! signed part untouched. SET OF elements out of DER order (seen on Nuvoton parts) are accepted
+//! by the DER decoder as they are (`pki::ber` deliberately keeps their order).
+//!
+//! Chains are validated by `pki::cert::path` ([`EkCertificate::validate_chain`]) with the
+//! caller's anchors (partial-chain anchors allowed), intermediates and time.
 //!
 //! The EK URI is Smallstep's: `urn:ek:sha256:` + standard padded base64 of SHA-256 over the
 //! DER `SubjectPublicKeyInfo`, compared exactly.
@@ -42,11 +47,13 @@ pub enum Quirk {
         /// How many bytes.
         len: usize,
     },
-    /// `len` bytes of other data after the certificate (seen on STMicro parts).
+    /// `len` bytes of other data after the certificate.
     TrailingData {
         /// How many bytes.
         len: usize,
     },
+    /// The certificate was BER, not DER, and was re-encoded by `pki::ber::to_der`.
+    NotDer,
 }
 
 impl Quirk {
@@ -55,6 +62,7 @@ impl Quirk {
             Quirk::NvHeader => "TCG NV header 10 01 00 <len>".into(),
             Quirk::Padding { len } => format!("{len} bytes of padding after the certificate"),
             Quirk::TrailingData { len } => format!("{len} bytes of trailing data"),
+            Quirk::NotDer => "BER encoding re-encoded as DER".into(),
         }
     }
 }
@@ -125,15 +133,18 @@ impl EkCertificate {
                 quirks.push(Quirk::TrailingData { len: rest.len() });
             }
         }
-        let cert = Certificate::from_der(cert_der).map_err(|e| Error::Malformed {
-            what: "EK certificate",
-            reason: format!("{e} (non-DER encodings are not accepted yet)"),
-        })?;
-        Ok(Self {
-            cert,
-            der: cert_der.to_vec(),
-            quirks,
-        })
+        let (cert, der) = match Certificate::from_der(cert_der) {
+            Ok(c) => (c, cert_der.to_vec()),
+            Err(strict) => {
+                let der = pki::ber::to_der(cert_der, &pki::ber::Limits::default())
+                    .map_err(|_| Error::malformed("EK certificate", strict))?;
+                let cert = Certificate::from_der(&der)
+                    .map_err(|e| Error::malformed("EK certificate", e))?;
+                quirks.push(Quirk::NotDer);
+                (cert, der)
+            }
+        };
+        Ok(Self { cert, der, quirks })
     }
 
     /// A strict DER certificate (no quirks accepted).
@@ -214,8 +225,20 @@ impl EkCertificate {
         })
     }
 
-    /// Check the certificate's signature with `issuer`'s key (one link of a chain; the full
-    /// path validation with time and constraints is `pki::cert`'s job).
+    /// Validate the certificate up to one of the caller's anchors with `pki::cert::path`
+    /// (vendor roots, or vendor intermediates as partial-chain anchors; the caller's
+    /// intermediates; the caller's time and policy).
+    pub fn validate_chain(
+        &self,
+        provider: &dyn CryptoProvider,
+        options: &pki::cert::path::Options<'_>,
+    ) -> Result<pki::cert::path::ValidatedPath> {
+        let leaf = pki::cert::Cert::from_der(&self.der)?;
+        Ok(pki::cert::path::validate(provider, &leaf, options)?)
+    }
+
+    /// Check the certificate's signature with `issuer`'s key: one link of a chain, without
+    /// time or constraints (use [`EkCertificate::validate_chain`] for a path).
     pub fn verify_issued_by(
         &self,
         issuer: &Certificate,
