@@ -49,7 +49,7 @@ impl PcrSelect {
     /// The selected PCR indices, ascending.
     pub fn indices(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        for (byte, bits) in self.select.iter().enumerate() {
+        for (byte, bits) in self.select.iter().take(MAX_SELECT_BYTES).enumerate() {
             for bit in 0..8u8 {
                 if bits & (1 << bit) != 0 {
                     // byte < MAX_SELECT_BYTES, so this fits in u8.

@@ -126,3 +126,12 @@ pub fn pem_all(pem: &[u8]) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// The provider names this build must have compiled, from the enabled cargo features.
+pub fn expected_provider_names() -> Vec<&'static str> {
+    let mut v = vec!["rustcrypto"];
+    if cfg!(feature = "aws-lc") {
+        v.push("aws-lc");
+    }
+    v
+}
