@@ -204,7 +204,11 @@ impl Config {
         let d = Config::default();
         let ms = Duration::from_millis;
         let config = Config {
-            data_dir: flags.data_dir.clone().or(file.data_dir).unwrap_or(d.data_dir),
+            data_dir: flags
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or(d.data_dir),
             http: flags.http.or(file.http).unwrap_or(d.http),
             https: flags.https.or(file.https).unwrap_or(d.https),
             crypto_provider: flags
@@ -285,7 +289,10 @@ impl Config {
         if self.log.parse::<tracing::Level>().is_err() {
             return Err(Error::Invalid {
                 name: "log",
-                reason: format!("{:?} is not one of error, warn, info, debug, trace", self.log),
+                reason: format!(
+                    "{:?} is not one of error, warn, info, debug, trace",
+                    self.log
+                ),
             });
         }
         Ok(())

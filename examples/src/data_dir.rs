@@ -201,20 +201,21 @@ pub(crate) fn write_key(path: &Path, key: &dyn PrivateKey) -> Result<(), Error> 
         source,
     })?;
     let pem = zeroize::Zeroizing::new(
-        pki::der::pem::encode_string("PRIVATE KEY", pki::der::pem::LineEnding::LF, &der)
-            .map_err(|e| Error::BadFile {
+        pki::der::pem::encode_string("PRIVATE KEY", pki::der::pem::LineEnding::LF, &der).map_err(
+            |e| Error::BadFile {
                 path: path.to_owned(),
                 reason: format!("PEM encoding: {e}"),
-            })?,
+            },
+        )?,
     );
     write_file(path, pem.as_bytes(), 0o600)
 }
 
+/// A key loaded by a provider, with the PKCS#8 DER it came from.
+pub(crate) type LoadedKey = (Arc<dyn PrivateKey>, zeroize::Zeroizing<Vec<u8>>);
+
 /// Read a PKCS#8 PEM private key through `provider`.
-pub(crate) fn read_key(
-    path: &Path,
-    provider: &dyn CryptoProvider,
-) -> Result<(Arc<dyn PrivateKey>, zeroize::Zeroizing<Vec<u8>>), Error> {
+pub(crate) fn read_key(path: &Path, provider: &dyn CryptoProvider) -> Result<LoadedKey, Error> {
     let text = zeroize::Zeroizing::new(fs::read(path).map_err(io(path))?);
     let (label, der) = pki::der::pem::decode_vec(&text).map_err(|e| Error::BadFile {
         path: path.to_owned(),

@@ -154,7 +154,11 @@ fn pem_blocks(input: &[u8]) -> Result<Option<Vec<&[u8]>>, Error> {
         blocks.push(&from_begin[..len]);
         rest = &from_begin[len..];
     }
-    Ok(if blocks.is_empty() { None } else { Some(blocks) })
+    Ok(if blocks.is_empty() {
+        None
+    } else {
+        Some(blocks)
+    })
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -214,10 +218,7 @@ fn certificate_fields(cert: &Certificate, der: &[u8]) -> Result<Value, Error> {
     m.insert("serialNumber".into(), json!(serial(tbs.serial_number())));
     m.insert("signature".into(), algorithm(tbs.signature()));
     m.insert("issuer".into(), json!(name(tbs.issuer())));
-    m.insert(
-        "notBefore".into(),
-        json!(time(&tbs.validity().not_before)),
-    );
+    m.insert("notBefore".into(), json!(time(&tbs.validity().not_before)));
     m.insert("notAfter".into(), json!(time(&tbs.validity().not_after)));
     m.insert("subject".into(), json!(name(tbs.subject())));
     m.insert(
@@ -236,7 +237,10 @@ fn certificate_fields(cert: &Certificate, der: &[u8]) -> Result<Value, Error> {
         "signatureAlgorithm".into(),
         algorithm(cert.signature_algorithm()),
     );
-    m.insert("sha256Fingerprint".into(), json!(hex::encode(sha2::Sha256::digest(der))));
+    m.insert(
+        "sha256Fingerprint".into(),
+        json!(hex::encode(sha2::Sha256::digest(der))),
+    );
     Ok(Value::Object(m))
 }
 
@@ -401,9 +405,9 @@ fn extension(ext: &Extension) -> Value {
         }
         _ => Ok(json!(hex::encode(raw))),
     };
-    let value = decoded.unwrap_or_else(|e| {
-        json!({ "error": format!("does not decode: {e}"), "hex": hex::encode(raw) })
-    });
+    let value = decoded.unwrap_or_else(
+        |e| json!({ "error": format!("does not decode: {e}"), "hex": hex::encode(raw) }),
+    );
     let mut m = Map::new();
     m.insert("extnID".into(), json!(ext.extn_id.to_string()));
     if let Some(n) = oid_name(&ext.extn_id) {
@@ -479,12 +483,10 @@ fn attribute(attr: &Attribute) -> Value {
                 Some(s) => json!(s),
                 None => json!({ "error": "not a DirectoryString", "hex": any_hex(v) }),
             },
-            const_oid::db::rfc5912::ID_EXTENSION_REQ => {
-                match v.decode_as::<Vec<Extension>>() {
-                    Ok(exts) => Value::Array(exts.iter().map(extension).collect()),
-                    Err(e) => json!({ "error": format!("does not decode: {e}"), "hex": any_hex(v) }),
-                }
-            }
+            const_oid::db::rfc5912::ID_EXTENSION_REQ => match v.decode_as::<Vec<Extension>>() {
+                Ok(exts) => Value::Array(exts.iter().map(extension).collect()),
+                Err(e) => json!({ "error": format!("does not decode: {e}"), "hex": any_hex(v) }),
+            },
             _ => match any_string(v) {
                 Some(s) => json!(s),
                 None => json!(any_hex(v)),
@@ -517,7 +519,7 @@ fn any_string(v: &Any) -> Option<String> {
         }
         Tag::TeletexString => Some(bytes.iter().map(|b| char::from(*b)).collect()),
         Tag::BmpString => {
-            if bytes.len() % 2 != 0 {
+            if !bytes.len().is_multiple_of(2) {
                 return None;
             }
             let units: Vec<u16> = bytes
@@ -543,7 +545,10 @@ fn spki(spki: &SubjectPublicKeyInfoOwned) -> Value {
     };
     match pki::public_key::fingerprint_sha256(spki) {
         Ok(fp) => m.insert("sha256Fingerprint".into(), json!(hex::encode(fp))),
-        Err(e) => m.insert("sha256Fingerprint".into(), json!({ "error": e.to_string() })),
+        Err(e) => m.insert(
+            "sha256Fingerprint".into(),
+            json!({ "error": e.to_string() }),
+        ),
     };
     Value::Object(m)
 }

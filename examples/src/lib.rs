@@ -43,12 +43,11 @@ fn io_err(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
 /// Open (or create) the data directory, bind both listeners, print
 /// `listening http=ADDR https=ADDR` on stdout, and serve until SIGTERM or Ctrl-C; then drain.
 pub fn run(config: &Config) -> Result<Drain, Error> {
-    let provider = pki::provider::by_name(&config.crypto_provider).ok_or_else(|| {
-        config::Error::Invalid {
+    let provider =
+        pki::provider::by_name(&config.crypto_provider).ok_or_else(|| config::Error::Invalid {
             name: "crypto_provider",
             reason: format!("{:?} is not compiled in", config.crypto_provider),
-        }
-    })?;
+        })?;
     let data = DataDir::open(
         &config.data_dir,
         &data_dir::Options {
@@ -74,7 +73,9 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         let server = Server::bind(config.http, config.https, tls, state, config.limits)
             .await
             .map_err(io_err("binding the listeners"))?;
-        let http = server.http_addr().map_err(io_err("reading the HTTP address"))?;
+        let http = server
+            .http_addr()
+            .map_err(io_err("reading the HTTP address"))?;
         let https = server
             .https_addr()
             .map_err(io_err("reading the HTTPS address"))?;

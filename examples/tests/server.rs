@@ -21,7 +21,10 @@ fn mode(p: &Path) -> u32 {
 
 fn sha256_fingerprint(dir: &Path, pem: &str) -> String {
     // "sha256 Fingerprint=AB:CD:..."
-    let out = openssl(dir, &["x509", "-noout", "-fingerprint", "-sha256", "-in", pem]);
+    let out = openssl(
+        dir,
+        &["x509", "-noout", "-fingerprint", "-sha256", "-in", pem],
+    );
     out.trim()
         .split_once('=')
         .unwrap()
@@ -93,12 +96,25 @@ fn healthz_over_https_verifies_with_the_root_and_openssl_verifies_the_chain() {
     assert_eq!(out.trim(), "tls/server.pem: OK");
     let out = openssl(&data, &["verify", "-CAfile", "ca/root.pem", "ca/chain.pem"]);
     assert_eq!(out.trim(), "ca/chain.pem: OK");
-    let san = openssl(&data, &["x509", "-noout", "-ext", "subjectAltName", "-in", "tls/server.pem"]);
+    let san = openssl(
+        &data,
+        &[
+            "x509",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+            "-in",
+            "tls/server.pem",
+        ],
+    );
     assert!(san.contains("DNS:localhost"), "{san}");
     assert!(san.contains("IP Address:127.0.0.1"), "{san}");
     // Default CA key: ECDSA P-256.
     let text = openssl(&data, &["x509", "-noout", "-text", "-in", "ca/root.pem"]);
-    assert!(text.contains("prime256v1") || text.contains("P-256"), "{text}");
+    assert!(
+        text.contains("prime256v1") || text.contains("P-256"),
+        "{text}"
+    );
     server.stop();
 }
 
@@ -133,12 +149,22 @@ fn rsa_ca_on_request() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let server = Admitd::start(&data, &["--ca-key-type", "rsa"]);
-    let text = openssl(&data, &["x509", "-noout", "-text", "-in", "ca/intermediate.pem"]);
+    let text = openssl(
+        &data,
+        &["x509", "-noout", "-text", "-in", "ca/intermediate.pem"],
+    );
     assert!(text.contains("Public-Key: (2048 bit)"), "{text}");
     assert!(text.contains("sha256WithRSAEncryption"), "{text}");
     let out = openssl(
         &data,
-        &["verify", "-CAfile", "ca/root.pem", "-untrusted", "ca/intermediate.pem", "tls/server.pem"],
+        &[
+            "verify",
+            "-CAfile",
+            "ca/root.pem",
+            "-untrusted",
+            "ca/intermediate.pem",
+            "tls/server.pem",
+        ],
     );
     assert_eq!(out.trim(), "tls/server.pem: OK");
     let url = format!("https://localhost:{}/healthz", server.https.port());
@@ -187,7 +213,8 @@ fn sigterm_during_a_slow_request_lets_it_finish_and_exits_zero() {
         "listener still accepting after SIGTERM"
     );
     // ...no answer yet on the in-flight one (the body is incomplete)...
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut one = [0u8; 1];
     assert!(
         matches!(s.read(&mut one), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
@@ -265,7 +292,9 @@ fn oversized_body_gets_413() {
     assert_eq!(code, "413");
 
     // At the limit: read, then routed (405, not 413).
-    let mut req = b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 1024\r\nConnection: close\r\n\r\n".to_vec();
+    let mut req =
+        b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 1024\r\nConnection: close\r\n\r\n"
+            .to_vec();
     req.extend_from_slice(&big[..1024]);
     let resp = raw_exchange(server.http, &req, Duration::from_secs(10));
     assert_eq!(status_of(&resp), Some(405), "{resp}");
@@ -307,7 +336,8 @@ fn slow_request_times_out_with_408() {
     assert!(started.elapsed() < Duration::from_secs(5));
     // A head that never completes: the connection is closed (hyper's header read timeout).
     let mut s = TcpStream::connect(server.http).unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n").unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut buf = Vec::new();
     let started = std::time::Instant::now();

@@ -16,9 +16,7 @@ use pki::x509_cert::Certificate;
 use pki::x509_cert::name::Name;
 use rand_core::CryptoRng;
 
-use super::{
-    Error, Options, certs_pem, create_dir, read_certs, read_key, write_file, write_key,
-};
+use super::{Error, Options, certs_pem, create_dir, read_certs, read_key, write_file, write_key};
 use crate::config::CaKeyType;
 use crate::storage::{IssuedCertificate, Storage};
 
@@ -210,7 +208,11 @@ impl Ca {
 
         write_key(&dir.join("root.key"), &*root_key)?;
         write_key(&dir.join("intermediate.key"), &*int_key)?;
-        write_file(&dir.join("root.pem"), certs_pem(&[&root])?.as_bytes(), 0o644)?;
+        write_file(
+            &dir.join("root.pem"),
+            certs_pem(&[&root])?.as_bytes(),
+            0o644,
+        )?;
         write_file(
             &dir.join("chain.pem"),
             certs_pem(&[&intermediate, &root])?.as_bytes(),
@@ -304,11 +306,7 @@ impl TlsIdentity {
             if from_this_ca && fresh {
                 return Ok(TlsIdentity { chain, key_pkcs8 });
             }
-            tracing::info!(
-                from_this_ca,
-                fresh,
-                "reissuing the TLS server certificate"
-            );
+            tracing::info!(from_this_ca, fresh, "reissuing the TLS server certificate");
         }
         create_dir(dir)?;
         let key = ca

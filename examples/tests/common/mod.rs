@@ -40,7 +40,7 @@ impl Admitd {
             "--https".into(),
             "127.0.0.1:0".into(),
         ];
-        if !extra.iter().any(|a| *a == "--crypto-provider") {
+        if !extra.contains(&"--crypto-provider") {
             args.push("--crypto-provider".into());
             args.push(providers()[providers().len() - 1].into());
         }
@@ -108,7 +108,10 @@ impl Admitd {
                 return st;
             }
             if Instant::now() > deadline {
-                panic!("admitd did not exit in {limit:?}; log:\n{}", self.log_text());
+                panic!(
+                    "admitd did not exit in {limit:?}; log:\n{}",
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -194,11 +197,12 @@ pub fn openssl(dir: &Path, args: &[&str]) -> String {
 
 /// curl with a 20 s limit; returns (exit ok, stdout).
 pub fn curl(args: &[&str]) -> (bool, String) {
-    let out = run(Command::new("curl").args(["-sS", "--max-time", "20"]).args(args));
+    let out = run(Command::new("curl")
+        .args(["-sS", "--max-time", "20"])
+        .args(args));
     (
         out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
 }
 
