@@ -391,3 +391,83 @@ fn config_file_sets_listeners_and_limits_and_flags_override_it() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("htp"));
 }
+
+#[test]
+fn missing_tls_certificate_is_reissued_and_a_damaged_ca_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    Admitd::start(&data, &[]).stop();
+    let root_fp = sha256_fingerprint(&data, "ca/root.pem");
+    let old_leaf = sha256_fingerprint(&data, "tls/server.pem");
+
+    // No TLS certificate: a new one from the same CA.
+    std::fs::remove_file(data.join("tls/server.pem")).unwrap();
+    let server = Admitd::start(&data, &[]);
+    assert_ne!(sha256_fingerprint(&data, "tls/server.pem"), old_leaf);
+    assert_eq!(sha256_fingerprint(&data, "ca/root.pem"), root_fp);
+    let url = format!("https://localhost:{}/healthz", server.https.port());
+    let (ok, body) = curl(&["--cacert", data.join("ca/root.pem").to_str().unwrap(), &url]);
+    assert!(ok && body == "ok", "{body}");
+    server.stop();
+
+    let start_fails = |expect: &str| {
+        let out = run(std::process::Command::new(ADMITD).args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--https",
+            "127.0.0.1:0",
+        ]));
+        assert_eq!(out.status.code(), Some(1));
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "expected {expect:?} in {err}");
+    };
+
+    // An intermediate key that is not the intermediate certificate's.
+    let int_key = std::fs::read(data.join("ca/intermediate.key")).unwrap();
+    std::fs::copy(
+        data.join("tls/server.key"),
+        data.join("ca/intermediate.key"),
+    )
+    .unwrap();
+    start_fails("does not match the public key");
+    std::fs::write(data.join("ca/intermediate.key"), &int_key).unwrap();
+
+    // An intermediate certificate for the right key, from an impostor root with the same name.
+    let int_pem = std::fs::read(data.join("ca/intermediate.pem")).unwrap();
+    let root_subject = "/O=admit/CN=admitd Root CA";
+    #[rustfmt::skip]
+    openssl(tmp.path(), &[
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "fake.key", "-out", "fake.pem", "-subj", root_subject,
+    ]);
+    let int_key_path = data.join("ca/intermediate.key");
+    #[rustfmt::skip]
+    openssl(tmp.path(), &[
+        "req", "-new", "-key", int_key_path.to_str().unwrap(), "-out", "int.csr",
+        "-subj", "/O=admit/CN=admitd Issuing CA",
+    ]);
+    #[rustfmt::skip]
+    openssl(tmp.path(), &[
+        "x509", "-req", "-in", "int.csr", "-CA", "fake.pem", "-CAkey", "fake.key",
+        "-days", "2", "-out", data.join("ca/intermediate.pem").to_str().unwrap(),
+    ]);
+    // Same issuer name as our root, as openssl sees it.
+    let names = openssl(
+        &data,
+        &["x509", "-noout", "-issuer", "-in", "ca/intermediate.pem"],
+    );
+    let ours = openssl(&data, &["x509", "-noout", "-subject", "-in", "ca/root.pem"]);
+    assert_eq!(
+        names.trim().replace("issuer=", ""),
+        ours.trim().replace("subject=", "")
+    );
+    start_fails("not issued by the root in root.pem");
+    std::fs::write(data.join("ca/intermediate.pem"), &int_pem).unwrap();
+
+    // A CA with a file missing is not silently replaced.
+    std::fs::remove_file(data.join("ca/intermediate.key")).unwrap();
+    start_fails("incomplete CA (intermediate.key is missing)");
+}

@@ -142,7 +142,7 @@ impl Ca {
         let intermediate = first_cert(&int_path)?;
         let (intermediate_key, _) = read_key(&int_key_path, provider)?;
         check_key_matches(&*intermediate_key, &intermediate, &int_key_path, &int_path)?;
-        if intermediate.tbs_certificate().issuer() != root.tbs_certificate().subject() {
+        if !signed_by(&intermediate, &root, provider) {
             return Err(Error::BadFile {
                 path: int_path,
                 reason: "not issued by the root in root.pem".into(),
@@ -242,9 +242,23 @@ impl Ca {
 
     /// SHA-256 of the root certificate's DER (what `openssl x509 -fingerprint -sha256` shows).
     pub fn root_fingerprint_sha256(&self) -> Result<[u8; 32], Error> {
-        use sha2::Digest as _;
-        Ok(sha2::Sha256::digest(der_of(&self.root)?).into())
+        pki::cert::fingerprint_sha256(&self.root).map_err(pki_err("encoding the root"))
     }
+}
+
+/// Whether `issuer`'s key signed `cert` (names chain and the signature verifies).
+fn signed_by(cert: &Certificate, issuer: &Certificate, provider: &dyn CryptoProvider) -> bool {
+    let issuer_tbs = issuer.tbs_certificate();
+    cert.tbs_certificate().issuer() == issuer_tbs.subject()
+        && pki::cert::Cert::from_certificate(cert)
+            .and_then(|c| {
+                c.verify_signed_by(
+                    provider,
+                    &pki::verify::Policy::default(),
+                    issuer_tbs.subject_public_key_info(),
+                )
+            })
+            .is_ok()
 }
 
 fn first_cert(path: &Path) -> Result<Certificate, Error> {
@@ -298,9 +312,8 @@ impl TlsIdentity {
                 reason: "no certificate".into(),
             })?;
             check_key_matches(&*key, leaf, &key_path, &cert_path)?;
-            let from_this_ca = leaf.tbs_certificate().issuer()
-                == ca.intermediate.tbs_certificate().subject()
-                && chain.get(1) == Some(&ca.intermediate);
+            let from_this_ca = chain.get(1) == Some(&ca.intermediate)
+                && signed_by(leaf, &ca.intermediate, ca.provider);
             let not_after = leaf.tbs_certificate().validity().not_after.to_system_time();
             let fresh = SystemTime::now() + TLS_RENEW_BEFORE < not_after;
             if from_this_ca && fresh {
