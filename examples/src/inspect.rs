@@ -174,7 +174,16 @@ fn binary(der: &[u8]) -> Result<Value, Error> {
     }
     // ContentInfo ::= SEQUENCE { contentType OBJECT IDENTIFIER, ... }
     // Certificate / CertificationRequest ::= SEQUENCE { SEQUENCE {...}, ... }
-    let outer = Any::from_der(der).map_err(|e| Error::Unrecognised(e.to_string()))?;
+    let outer = match Any::from_der(der) {
+        Ok(outer) => outer,
+        // Not DER: CMS is often BER (indefinite lengths from streaming encoders).
+        Err(e) => {
+            return match ber_to_der(der) {
+                Some(converted) if starts_with_oid(&converted) => content_info(&converted),
+                _ => Err(Error::Unrecognised(e.to_string())),
+            };
+        }
+    };
     if outer.tag() != Tag::Sequence {
         return Err(Error::Unrecognised(format!(
             "outer element is {}, not a SEQUENCE",
@@ -256,8 +265,33 @@ pub fn certification_request(der: &[u8]) -> Result<Value, Error> {
     }}))
 }
 
+/// The DER form of BER input (`pki::ber::to_der`), if it is valid BER and not already DER.
+fn ber_to_der(input: &[u8]) -> Option<Vec<u8>> {
+    pki::ber::to_der(input, &pki::ber::Limits::default())
+        .ok()
+        .filter(|der| der != input)
+}
+
+/// Whether `der` is a SEQUENCE whose first element is an OBJECT IDENTIFIER (a ContentInfo).
+fn starts_with_oid(der: &[u8]) -> bool {
+    Any::from_der(der).is_ok_and(|a| a.tag() == Tag::Sequence && a.value().first() == Some(&0x06))
+}
+
 /// A CMS ContentInfo holding SignedData or EnvelopedData, RFC 5652 sections 3, 5 and 6.
-pub fn content_info(der: &[u8]) -> Result<Value, Error> {
+///
+/// BER input (indefinite lengths, segmented strings) is converted to DER first with
+/// `pki::ber::to_der`.
+pub fn content_info(input: &[u8]) -> Result<Value, Error> {
+    match content_info_der(input) {
+        Ok(v) => Ok(v),
+        Err(e) => match ber_to_der(input) {
+            Some(der) => content_info_der(&der).map_err(|_| e),
+            None => Err(e),
+        },
+    }
+}
+
+fn content_info_der(der: &[u8]) -> Result<Value, Error> {
     use pki::cms_types::content_info::ContentInfo;
     use pki::cms_types::enveloped_data::EnvelopedData;
     use pki::cms_types::signed_data::SignedData;

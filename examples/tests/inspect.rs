@@ -433,6 +433,33 @@ fn signed_data_from_openssl_cms() {
         assert_eq!(sd["certificates"][0]["serialNumber"], serial);
         assert_eq!(sd["certificates"][0]["subject"], subject);
     }
+    // BER: openssl's streaming output uses indefinite lengths; the same fields come out.
+    #[rustfmt::skip]
+    openssl(dir, &[
+        "cms", "-sign", "-in", "msg", "-signer", "s.pem", "-inkey", "s.key", "-md", "sha384",
+        "-binary", "-nodetach", "-stream", "-outform", "DER", "-out", "sd-ber.der",
+    ]);
+    let ber = std::fs::read(dir.join("sd-ber.der")).unwrap();
+    assert_eq!(
+        &ber[..2],
+        &[0x30, 0x80],
+        "openssl did not write an indefinite length"
+    );
+    #[rustfmt::skip]
+    openssl(dir, &[
+        "cms", "-sign", "-in", "msg", "-signer", "s.pem", "-inkey", "s.key", "-md", "sha384",
+        "-binary", "-nodetach", "-stream", "-outform", "PEM", "-out", "sd-ber.pem",
+    ]);
+    for file in ["sd-ber.der", "sd-ber.pem"] {
+        let v = inspect_ok(dir, file);
+        let sd = &v["signedData"];
+        assert_eq!(sd["eContentType"], "1.2.840.113549.1.7.1", "{file}");
+        assert_eq!(sd["eContentLength"], 12, "{file}");
+        let sid = &sd["signerInfos"][0]["sid"]["issuerAndSerialNumber"];
+        assert_eq!(sid["serialNumber"], serial, "{file}");
+        assert_eq!(sd["certificates"][0]["subject"], subject, "{file}");
+    }
+
     // Detached, signed by subjectKeyIdentifier.
     openssl(
         dir,
