@@ -1,2 +1,100 @@
-//! Placeholder.
-fn main() {}
+//! `admitd`: the admit reference server, and `admitd inspect` for PEM/DER blobs.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The admit reference server.
+#[derive(Debug, Parser)]
+#[command(name = "admitd", version, about)]
+struct Cli {
+    #[command(flatten)]
+    flags: admitd::config::Flags,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Describe a certificate, CSR, or CMS SignedData/EnvelopedData (PEM or DER) as JSON.
+    Inspect {
+        /// The file to read; `-` reads standard input.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Inspect { file }) => inspect(&file),
+        Some(Command::Serve) | None => serve(&cli.flags),
+    }
+}
+
+fn inspect(file: &std::path::Path) -> ExitCode {
+    let limit = admitd::inspect::MAX_INPUT as u64 + 1;
+    let mut input = Vec::new();
+    let read = if file.as_os_str() == "-" {
+        std::io::stdin().take(limit).read_to_end(&mut input)
+    } else {
+        std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut input))
+    };
+    if let Err(e) = read {
+        eprintln!("admitd inspect: {}: {e}", file.display());
+        return ExitCode::FAILURE;
+    }
+    match admitd::inspect::inspect(&input) {
+        Ok(v) => {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            let written = serde_json::to_writer_pretty(&mut out, &v)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+                .and_then(|()| out.flush());
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                // A closed pipe (`| head`) is the reader's choice, not an error worth a message.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("admitd inspect: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("admitd inspect: {}: {e}", file.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(flags: &admitd::config::Flags) -> ExitCode {
+    let config = match admitd::config::Config::load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("admitd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let level: tracing::Level = config.log.parse().unwrap_or(tracing::Level::INFO);
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    match admitd::run(&config) {
+        Ok(drain) => {
+            tracing::info!(?drain, "stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("admitd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

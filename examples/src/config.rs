@@ -1,0 +1,348 @@
+//! Settings: command-line flags, an optional TOML file, and the defaults.
+//!
+//! A flag beats the file, and the file beats the default. The file is TOML with the same names
+//! as the flags (dashes become underscores), limits in their own table:
+//!
+//! ```toml
+//! data_dir = "/var/lib/admit"
+//! http = "0.0.0.0:8080"
+//! https = "0.0.0.0:8443"
+//! crypto_provider = "aws-lc"
+//! ca_key_type = "ecdsa"
+//! log = "info"
+//!
+//! [limits]
+//! max_body_bytes = 1048576
+//! max_header_bytes = 16384
+//! request_timeout_ms = 30000
+//! drain_timeout_ms = 10000
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// What went wrong while assembling the settings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has unknown or mistyped keys.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser reported.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("setting {name}: {reason}")]
+    Invalid {
+        /// The setting's name.
+        name: &'static str,
+        /// Why it is refused.
+        reason: String,
+    },
+}
+
+/// The key type of a newly created CA (root and issuing intermediate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CaKeyType {
+    /// ECDSA on P-256 (the default).
+    Ecdsa,
+    /// RSA-2048, for SCEP clients that need an RSA CA to encrypt to.
+    Rsa,
+}
+
+/// Server settings as the command line gives them; `None` means "not given".
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Flags {
+    /// TOML config file; flags override its values.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (CA, TLS certificate, database); created on first start.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Plain HTTP listener (SCEP clients, health checks).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// HTTPS listener (everything else).
+    #[arg(long, value_name = "ADDR")]
+    pub https: Option<SocketAddr>,
+    /// Crypto provider for CA keys and signatures (`aws-lc` or `rustcrypto`).
+    #[arg(long, value_name = "NAME")]
+    pub crypto_provider: Option<String>,
+    /// Key type of a CA created on first start; ignored once the CA exists.
+    #[arg(long, value_enum)]
+    pub ca_key_type: Option<CaKeyType>,
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, value_name = "LEVEL")]
+    pub log: Option<String>,
+    /// Largest request body accepted, in bytes (larger gets 413).
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Largest request head accepted, in bytes (larger gets 431); at least 8192.
+    #[arg(long, value_name = "BYTES")]
+    pub max_header_bytes: Option<usize>,
+    /// Time allowed to read a request and answer it, in milliseconds (over it: 408).
+    #[arg(long, value_name = "MS")]
+    pub request_timeout_ms: Option<u64>,
+    /// Time allowed for in-flight requests to finish after SIGTERM or Ctrl-C, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub drain_timeout_ms: Option<u64>,
+}
+
+/// The config file's shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    data_dir: Option<PathBuf>,
+    http: Option<SocketAddr>,
+    https: Option<SocketAddr>,
+    crypto_provider: Option<String>,
+    ca_key_type: Option<CaKeyType>,
+    log: Option<String>,
+    #[serde(default)]
+    limits: FileLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    max_body_bytes: Option<usize>,
+    max_header_bytes: Option<usize>,
+    request_timeout_ms: Option<u64>,
+    drain_timeout_ms: Option<u64>,
+}
+
+/// Limits applied to every connection and request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Largest request head in bytes (HTTP/1 read buffer, HTTP/2 header list).
+    pub max_header_bytes: usize,
+    /// Time to read a request (head and body) and produce the answer.
+    pub request_timeout: Duration,
+    /// Time allowed for in-flight requests after a shutdown signal.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_header_bytes: 16 * 1024,
+            request_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The smallest head buffer hyper accepts.
+pub const MIN_HEADER_BYTES: usize = 8192;
+
+/// The settings the server runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Plain HTTP listener.
+    pub http: SocketAddr,
+    /// HTTPS listener.
+    pub https: SocketAddr,
+    /// Name of the `pki` crypto provider.
+    pub crypto_provider: String,
+    /// Key type of a CA created on first start.
+    pub ca_key_type: CaKeyType,
+    /// Log level.
+    pub log: String,
+    /// Request and connection limits.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./admit-data"),
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            https: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            crypto_provider: "aws-lc".into(),
+            ca_key_type: CaKeyType::Ecdsa,
+            log: "info".into(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overlaid with the file named by `--config` (if any), overlaid with the flags.
+    pub fn load(flags: &Flags) -> Result<Config, Error> {
+        let file = match &flags.config {
+            None => File::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Self::parse_file(&text).map_err(|message| Error::Parse {
+                    path: path.clone(),
+                    message,
+                })?
+            }
+        };
+        let d = Config::default();
+        let ms = Duration::from_millis;
+        let config = Config {
+            data_dir: flags
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or(d.data_dir),
+            http: flags.http.or(file.http).unwrap_or(d.http),
+            https: flags.https.or(file.https).unwrap_or(d.https),
+            crypto_provider: flags
+                .crypto_provider
+                .clone()
+                .or(file.crypto_provider)
+                .unwrap_or(d.crypto_provider),
+            ca_key_type: flags
+                .ca_key_type
+                .or(file.ca_key_type)
+                .unwrap_or(d.ca_key_type),
+            log: flags.log.clone().or(file.log).unwrap_or(d.log),
+            limits: Limits {
+                max_body_bytes: flags
+                    .max_body_bytes
+                    .or(file.limits.max_body_bytes)
+                    .unwrap_or(d.limits.max_body_bytes),
+                max_header_bytes: flags
+                    .max_header_bytes
+                    .or(file.limits.max_header_bytes)
+                    .unwrap_or(d.limits.max_header_bytes),
+                request_timeout: flags
+                    .request_timeout_ms
+                    .or(file.limits.request_timeout_ms)
+                    .map(ms)
+                    .unwrap_or(d.limits.request_timeout),
+                drain_timeout: flags
+                    .drain_timeout_ms
+                    .or(file.limits.drain_timeout_ms)
+                    .map(ms)
+                    .unwrap_or(d.limits.drain_timeout),
+            },
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    fn parse_file(text: &str) -> Result<File, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.limits.max_header_bytes < MIN_HEADER_BYTES {
+            return Err(Error::Invalid {
+                name: "max_header_bytes",
+                reason: format!(
+                    "{} is below the minimum of {MIN_HEADER_BYTES}",
+                    self.limits.max_header_bytes
+                ),
+            });
+        }
+        if u32::try_from(self.limits.max_header_bytes).is_err() {
+            return Err(Error::Invalid {
+                name: "max_header_bytes",
+                reason: "must fit in 32 bits".into(),
+            });
+        }
+        if self.limits.request_timeout.is_zero() {
+            return Err(Error::Invalid {
+                name: "request_timeout_ms",
+                reason: "must be above zero".into(),
+            });
+        }
+        if pki::provider::by_name(&self.crypto_provider).is_none() {
+            let compiled: Vec<_> = pki::provider::compiled()
+                .into_iter()
+                .map(|p| p.name())
+                .collect();
+            return Err(Error::Invalid {
+                name: "crypto_provider",
+                reason: format!(
+                    "{:?} is not compiled in (available: {})",
+                    self.crypto_provider,
+                    compiled.join(", ")
+                ),
+            });
+        }
+        if self.log.parse::<tracing::Level>().is_err() {
+            return Err(Error::Invalid {
+                name: "log",
+                reason: format!(
+                    "{:?} is not one of error, warn, info, debug, trace",
+                    self.log
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_flags() {
+        let file = Config::parse_file(
+            "http = \"127.0.0.1:1\"\nhttps = \"127.0.0.1:2\"\n[limits]\nmax_body_bytes = 10\n",
+        )
+        .unwrap();
+        assert_eq!(file.http, Some(SocketAddr::from(([127, 0, 0, 1], 1))));
+        assert_eq!(file.limits.max_body_bytes, Some(10));
+        assert!(Config::parse_file("nonsense = 1\n").is_err());
+        assert!(Config::parse_file("[limits]\nmax_body_bytes = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn header_minimum_enforced() {
+        let flags = Flags {
+            max_header_bytes: Some(100),
+            crypto_provider: Some("rustcrypto".into()),
+            ..Flags::default()
+        };
+        assert!(matches!(
+            Config::load(&flags),
+            Err(Error::Invalid {
+                name: "max_header_bytes",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn unknown_provider_refused() {
+        let flags = Flags {
+            crypto_provider: Some("nope".into()),
+            ..Flags::default()
+        };
+        assert!(matches!(
+            Config::load(&flags),
+            Err(Error::Invalid {
+                name: "crypto_provider",
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,400 @@
+//! The CA (root + issuing intermediate) and the HTTPS listener's certificate.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use pki::alg::Curve;
+use pki::cert::SubjectAltNames;
+use pki::cert::issue::{Template, intermediate_ca, issue, self_signed_ca};
+use pki::der::Encode;
+use pki::key::{KeySpec, PrivateKey};
+use pki::provider::CryptoProvider;
+use pki::x509_cert::Certificate;
+use pki::x509_cert::name::Name;
+use rand_core::CryptoRng;
+
+use super::{Error, Options, certs_pem, create_dir, read_certs, read_key, write_file, write_key};
+use crate::config::CaKeyType;
+use crate::storage::{IssuedCertificate, Storage};
+
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+/// notBefore is set this far in the past, for clients whose clocks run slow.
+const BACKDATE: Duration = Duration::from_secs(3600);
+/// The TLS certificate is reissued at start when it has less than this left.
+const TLS_RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+const ROOT_SUBJECT: &str = "CN=admitd Root CA,O=admit";
+const INTERMEDIATE_SUBJECT: &str = "CN=admitd Issuing CA,O=admit";
+
+/// The CA: a self-signed root and the intermediate that issues everything else.
+pub struct Ca {
+    /// The root certificate.
+    pub root: Certificate,
+    /// The issuing intermediate's certificate.
+    pub intermediate: Certificate,
+    /// The issuing intermediate's key.
+    pub intermediate_key: Arc<dyn PrivateKey>,
+    /// The provider the keys were loaded with.
+    pub provider: &'static dyn CryptoProvider,
+}
+
+impl core::fmt::Debug for Ca {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ca")
+            .field("root", &self.root.tbs_certificate().subject().to_string())
+            .field(
+                "intermediate",
+                &self.intermediate.tbs_certificate().subject().to_string(),
+            )
+            .field("key", &self.intermediate_key.kind())
+            .field("provider", &self.provider.name())
+            .finish()
+    }
+}
+
+fn pki_err(what: &'static str) -> impl FnOnce(pki::Error) -> Error {
+    move |source| Error::Pki { what, source }
+}
+
+fn der_of(cert: &Certificate) -> Result<Vec<u8>, Error> {
+    cert.to_der().map_err(|e| Error::Pki {
+        what: "encoding a certificate",
+        source: pki::Error::malformed("Certificate", e),
+    })
+}
+
+fn name(s: &str) -> Result<Name, Error> {
+    Name::from_str(s).map_err(|e| Error::Pki {
+        what: "building a name",
+        source: pki::Error::malformed("Name", e),
+    })
+}
+
+fn record(storage: &Storage, cert: &Certificate, purpose: &str) -> Result<(), Error> {
+    let tbs = cert.tbs_certificate();
+    let der = der_of(cert)?;
+    Ok(storage.record_issued(&IssuedCertificate {
+        serial: hex::encode(tbs.serial_number().as_bytes()),
+        subject: tbs.subject().to_string(),
+        not_after: tbs.validity().not_after.to_date_time().to_string(),
+        purpose: purpose.to_owned(),
+        der,
+    })?)
+}
+
+fn check_key_matches(
+    key: &dyn PrivateKey,
+    cert: &Certificate,
+    key_path: &Path,
+    cert_path: &Path,
+) -> Result<(), Error> {
+    if key.spki() != cert.tbs_certificate().subject_public_key_info() {
+        return Err(Error::KeyMismatch {
+            key: key_path.to_owned(),
+            cert: cert_path.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+impl Ca {
+    /// Load the CA in `dir`, or create it when none of its files exist.
+    pub(crate) fn open_or_create(
+        dir: &Path,
+        opts: &Options<'_>,
+        storage: &Storage,
+        rng: &mut dyn CryptoRng,
+    ) -> Result<Ca, Error> {
+        let files = [
+            "root.pem",
+            "root.key",
+            "intermediate.pem",
+            "intermediate.key",
+        ];
+        let present: Vec<bool> = files.iter().map(|f| dir.join(f).exists()).collect();
+        if present.iter().all(|p| *p) {
+            return Self::load(dir, opts.provider);
+        }
+        if present.iter().any(|p| *p) {
+            let missing = files
+                .iter()
+                .zip(&present)
+                .find(|(_, p)| !**p)
+                .map(|(f, _)| (*f).to_owned())
+                .unwrap_or_default();
+            return Err(Error::IncompleteCa {
+                dir: dir.to_owned(),
+                missing,
+            });
+        }
+        Self::create(dir, opts, storage, rng)
+    }
+
+    fn load(dir: &Path, provider: &'static dyn CryptoProvider) -> Result<Ca, Error> {
+        let root_path = dir.join("root.pem");
+        let int_path = dir.join("intermediate.pem");
+        let int_key_path = dir.join("intermediate.key");
+        let root = first_cert(&root_path)?;
+        let intermediate = first_cert(&int_path)?;
+        let (intermediate_key, _) = read_key(&int_key_path, provider)?;
+        check_key_matches(&*intermediate_key, &intermediate, &int_key_path, &int_path)?;
+        if !signed_by(&intermediate, &root, provider) {
+            return Err(Error::BadFile {
+                path: int_path,
+                reason: "not issued by the root in root.pem".into(),
+            });
+        }
+        tracing::info!(
+            root = %root.tbs_certificate().subject(),
+            provider = provider.name(),
+            "loaded CA"
+        );
+        Ok(Ca {
+            root,
+            intermediate,
+            intermediate_key,
+            provider,
+        })
+    }
+
+    fn create(
+        dir: &Path,
+        opts: &Options<'_>,
+        storage: &Storage,
+        rng: &mut dyn CryptoRng,
+    ) -> Result<Ca, Error> {
+        create_dir(dir)?;
+        let provider = opts.provider;
+        let spec = match opts.ca_key_type {
+            CaKeyType::Ecdsa => KeySpec::Ec(Curve::P256),
+            CaKeyType::Rsa => KeySpec::Rsa(2048),
+        };
+        let now = SystemTime::now();
+        let not_before = now - BACKDATE;
+
+        let root_key = provider
+            .generate_key(spec, rng)
+            .map_err(pki_err("generating the root CA key"))?;
+        let root = self_signed_ca(
+            provider,
+            &*root_key,
+            name(ROOT_SUBJECT)?,
+            not_before,
+            now + 20 * YEAR,
+            Some(1),
+            rng,
+        )
+        .map_err(pki_err("issuing the root CA certificate"))?;
+
+        let int_key = provider
+            .generate_key(spec, rng)
+            .map_err(pki_err("generating the intermediate CA key"))?;
+        let intermediate = intermediate_ca(
+            provider,
+            &*root_key,
+            &root,
+            int_key.spki(),
+            name(INTERMEDIATE_SUBJECT)?,
+            not_before,
+            now + 10 * YEAR,
+            Some(0),
+            rng,
+        )
+        .map_err(pki_err("issuing the intermediate CA certificate"))?;
+
+        write_key(&dir.join("root.key"), &*root_key)?;
+        write_key(&dir.join("intermediate.key"), &*int_key)?;
+        write_file(
+            &dir.join("root.pem"),
+            certs_pem(&[&root])?.as_bytes(),
+            0o644,
+        )?;
+        write_file(
+            &dir.join("chain.pem"),
+            certs_pem(&[&intermediate, &root])?.as_bytes(),
+            0o644,
+        )?;
+        // Written last: its presence marks a complete CA.
+        write_file(
+            &dir.join("intermediate.pem"),
+            certs_pem(&[&intermediate])?.as_bytes(),
+            0o644,
+        )?;
+        record(storage, &root, "root")?;
+        record(storage, &intermediate, "intermediate")?;
+        tracing::info!(
+            dir = %dir.display(),
+            key = ?spec,
+            provider = provider.name(),
+            "created a new CA"
+        );
+        Ok(Ca {
+            root,
+            intermediate,
+            intermediate_key: int_key,
+            provider,
+        })
+    }
+
+    /// SHA-256 of the root certificate's DER (what `openssl x509 -fingerprint -sha256` shows).
+    pub fn root_fingerprint_sha256(&self) -> Result<[u8; 32], Error> {
+        pki::cert::fingerprint_sha256(&self.root).map_err(pki_err("encoding the root"))
+    }
+}
+
+/// Whether `issuer`'s key signed `cert` (names chain and the signature verifies).
+fn signed_by(cert: &Certificate, issuer: &Certificate, provider: &dyn CryptoProvider) -> bool {
+    let issuer_tbs = issuer.tbs_certificate();
+    cert.tbs_certificate().issuer() == issuer_tbs.subject()
+        && pki::cert::Cert::from_certificate(cert)
+            .and_then(|c| {
+                c.verify_signed_by(
+                    provider,
+                    &pki::verify::Policy::default(),
+                    issuer_tbs.subject_public_key_info(),
+                )
+            })
+            .is_ok()
+}
+
+fn first_cert(path: &Path) -> Result<Certificate, Error> {
+    read_certs(path)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::BadFile {
+            path: path.to_owned(),
+            reason: "no certificate".into(),
+        })
+}
+
+/// The HTTPS listener's certificate chain (server certificate, then the intermediate) and key.
+pub struct TlsIdentity {
+    /// Server certificate then intermediate.
+    pub chain: Vec<Certificate>,
+    key_pkcs8: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl core::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field(
+                "subject",
+                &self
+                    .chain
+                    .first()
+                    .map(|c| c.tbs_certificate().subject().to_string()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsIdentity {
+    /// Load `dir/server.pem` and `dir/server.key`, or issue a new pair from the intermediate
+    /// when they are missing, not from this CA, or within 30 days of expiry.
+    pub(crate) fn open_or_create(
+        dir: &Path,
+        ca: &Ca,
+        opts: &Options<'_>,
+        storage: &Storage,
+        rng: &mut dyn CryptoRng,
+    ) -> Result<TlsIdentity, Error> {
+        let cert_path = dir.join("server.pem");
+        let key_path = dir.join("server.key");
+        if cert_path.exists() && key_path.exists() {
+            let chain = read_certs(&cert_path)?;
+            let (key, key_pkcs8) = read_key(&key_path, ca.provider)?;
+            let leaf = chain.first().ok_or_else(|| Error::BadFile {
+                path: cert_path.clone(),
+                reason: "no certificate".into(),
+            })?;
+            check_key_matches(&*key, leaf, &key_path, &cert_path)?;
+            let from_this_ca = chain.get(1) == Some(&ca.intermediate)
+                && signed_by(leaf, &ca.intermediate, ca.provider);
+            let not_after = leaf.tbs_certificate().validity().not_after.to_system_time();
+            let fresh = SystemTime::now() + TLS_RENEW_BEFORE < not_after;
+            if from_this_ca && fresh {
+                return Ok(TlsIdentity { chain, key_pkcs8 });
+            }
+            tracing::info!(from_this_ca, fresh, "reissuing the TLS server certificate");
+        }
+        create_dir(dir)?;
+        let key = ca
+            .provider
+            .generate_key(KeySpec::Ec(Curve::P256), rng)
+            .map_err(pki_err("generating the TLS server key"))?;
+        let now = SystemTime::now();
+        let mut san = SubjectAltNames::new();
+        for dns in opts.tls_dns_names {
+            san = san.with_dns(*dns);
+        }
+        for ip in opts.tls_ips {
+            san = san.with_ip(*ip);
+        }
+        let cn = opts.tls_dns_names.first().copied().unwrap_or("admitd");
+        let template = Template::end_entity(now - BACKDATE, now + 397 * DAY)
+            .with_subject(name(&format!("CN={cn}"))?)
+            .with_san(san)
+            .with_key_usage(Some(pki::x509_cert::ext::pkix::KeyUsage(
+                pki::x509_cert::ext::pkix::KeyUsages::DigitalSignature.into(),
+            )))
+            .with_eku(const_oid::db::rfc5280::ID_KP_SERVER_AUTH);
+        let leaf = issue(
+            ca.provider,
+            &*ca.intermediate_key,
+            Some(&ca.intermediate),
+            key.spki(),
+            &template,
+            rng,
+        )
+        .map_err(pki_err("issuing the TLS server certificate"))?;
+        let chain = vec![leaf, ca.intermediate.clone()];
+        write_key(&key_path, &*key)?;
+        write_file(
+            &cert_path,
+            certs_pem(&chain.iter().collect::<Vec<_>>())?.as_bytes(),
+            0o644,
+        )?;
+        if let Some(leaf) = chain.first() {
+            record(storage, leaf, "tls-server")?;
+        }
+        let key_pkcs8 = key
+            .to_pkcs8_der()
+            .map_err(pki_err("encoding the TLS server key"))?;
+        tracing::info!(path = %cert_path.display(), "issued a TLS server certificate");
+        Ok(TlsIdentity { chain, key_pkcs8 })
+    }
+
+    /// A rustls server configuration (aws-lc-rs, TLS 1.2 and 1.3, ALPN h2 and http/1.1).
+    pub fn rustls_config(&self) -> Result<rustls::ServerConfig, Error> {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let tls_err = |e: rustls::Error| Error::BadFile {
+            path: "tls/server.pem".into(),
+            reason: format!("rustls: {e}"),
+        };
+        let chain = self
+            .chain
+            .iter()
+            .map(|c| der_of(c).map(CertificateDer::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_pkcs8.to_vec()));
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(tls_err)?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(tls_err)?;
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(cfg)
+    }
+}
+
+/// The names a new TLS certificate gets by default.
+pub const DEFAULT_TLS_DNS: &[&str] = &["localhost"];
+
+/// The addresses a new TLS certificate gets by default.
+pub const DEFAULT_TLS_IPS: &[IpAddr] = &[IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)];

@@ -1,0 +1,109 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod data_dir;
+pub mod inspect;
+pub mod server;
+pub mod storage;
+
+use std::future::Future;
+use std::io::Write as _;
+use std::sync::Arc;
+
+use config::Config;
+use data_dir::DataDir;
+use server::{AppState, Drain, Server};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The settings are invalid.
+    #[error(transparent)]
+    Config(#[from] config::Error),
+    /// The data directory could not be opened or created.
+    #[error(transparent)]
+    DataDir(#[from] data_dir::Error),
+    /// A socket, signal handler or the runtime could not be set up.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being set up.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Io { what, source }
+}
+
+/// Open (or create) the data directory, bind both listeners, print
+/// `listening http=ADDR https=ADDR` on stdout, and serve until SIGTERM or Ctrl-C; then drain.
+pub fn run(config: &Config) -> Result<Drain, Error> {
+    let provider =
+        pki::provider::by_name(&config.crypto_provider).ok_or_else(|| config::Error::Invalid {
+            name: "crypto_provider",
+            reason: format!("{:?} is not compiled in", config.crypto_provider),
+        })?;
+    let data = DataDir::open(
+        &config.data_dir,
+        &data_dir::Options {
+            provider,
+            ca_key_type: config.ca_key_type,
+            tls_dns_names: data_dir::ca::DEFAULT_TLS_DNS,
+            tls_ips: data_dir::ca::DEFAULT_TLS_IPS,
+        },
+    )?;
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        root = %data.root_pem_path().display(),
+        schema_version = data.storage.schema_version().ok(),
+        "data directory ready"
+    );
+    let tls = Arc::new(data.rustls_config()?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(io_err("starting the async runtime"))?;
+    let drain = rt.block_on(async {
+        let state = Arc::new(AppState { data });
+        let server = Server::bind(config.http, config.https, tls, state, config.limits)
+            .await
+            .map_err(io_err("binding the listeners"))?;
+        let http = server
+            .http_addr()
+            .map_err(io_err("reading the HTTP address"))?;
+        let https = server
+            .https_addr()
+            .map_err(io_err("reading the HTTPS address"))?;
+        // Handlers are installed before the address line, so a signal sent by whoever reads
+        // that line is never the default (fatal) action.
+        let shutdown = shutdown_signal().map_err(io_err("installing signal handlers"))?;
+        tracing::info!(%http, %https, "listening");
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening http={http} https={https}")
+            .and_then(|()| out.flush())
+            .map_err(io_err("writing to stdout"))?;
+        drop(out);
+        Ok::<_, Error>(server.run(shutdown).await)
+    })?;
+    // Connections abandoned after the drain timeout are dropped with the runtime.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(drain)
+}
+
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C).
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("interrupt (Ctrl-C) received"),
+        }
+    })
+}

@@ -1,0 +1,312 @@
+//! The listeners: plain HTTP and HTTPS (rustls), hyper 1 on tokio, with limits and graceful
+//! shutdown.
+//!
+//! ```text
+//!  TcpListener (http)  ──▶ hyper http1 ─┐
+//!  TcpListener (https) ──▶ rustls ──▶ hyper http1/h2 (ALPN) ─┤
+//!                                      ▼
+//!            limits: head size (431), body size (413), request timeout (408)
+//!                                      ▼
+//!                          routes::route(state, Request<Bytes>)
+//! ```
+//!
+//! Every request body is read completely (up to the limit) before routing, so handlers see
+//! bytes, the shape the protocol crates take. On shutdown the listeners are closed first, then
+//! every connection is told to finish its in-flight request and close; after the drain timeout
+//! the remaining connections are abandoned.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::Limits;
+
+pub mod routes;
+
+/// Which listener a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Plain HTTP.
+    Http,
+    /// HTTPS.
+    Https,
+}
+
+impl Listener {
+    fn as_str(self) -> &'static str {
+        match self {
+            Listener::Http => "http",
+            Listener::Https => "https",
+        }
+    }
+}
+
+/// What handlers can reach. Later features add their own state here.
+#[derive(Debug)]
+pub struct AppState {
+    /// The data directory: CA, TLS identity, database.
+    pub data: crate::data_dir::DataDir,
+}
+
+/// Response body type.
+pub type Body = Full<Bytes>;
+
+/// How the drain after a shutdown signal ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    /// Every connection finished.
+    Complete,
+    /// The drain timeout passed with connections still open; they were abandoned.
+    TimedOut,
+}
+
+/// Both listeners, bound and ready to serve.
+pub struct Server {
+    http: TcpListener,
+    https: TcpListener,
+    tls: TlsAcceptor,
+    state: Arc<AppState>,
+    limits: Limits,
+}
+
+impl core::fmt::Debug for Server {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Server")
+            .field("http", &self.http.local_addr().ok())
+            .field("https", &self.https.local_addr().ok())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Bind both listeners (port 0 picks a free port; see [`Server::http_addr`]).
+    pub async fn bind(
+        http: SocketAddr,
+        https: SocketAddr,
+        tls: Arc<rustls::ServerConfig>,
+        state: Arc<AppState>,
+        limits: Limits,
+    ) -> std::io::Result<Server> {
+        Ok(Server {
+            http: TcpListener::bind(http).await?,
+            https: TcpListener::bind(https).await?,
+            tls: TlsAcceptor::from(tls),
+            state,
+            limits,
+        })
+    }
+
+    /// The address the HTTP listener is bound to.
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.http.local_addr()
+    }
+
+    /// The address the HTTPS listener is bound to.
+    pub fn https_addr(&self) -> std::io::Result<SocketAddr> {
+        self.https.local_addr()
+    }
+
+    /// Serve until `shutdown` completes, then drain.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Drain {
+        let limits = self.limits;
+        let max_header = u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX);
+
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.request_timeout)
+            .max_buf_size(limits.max_header_bytes);
+
+        let mut auto = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        auto.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.request_timeout)
+            .max_buf_size(limits.max_header_bytes);
+        auto.http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(max_header)
+            .max_concurrent_streams(100);
+        let auto = Arc::new(auto);
+
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.http.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => { accept_failed(e).await; continue; }
+                    };
+                    let svc = service(self.state.clone(), limits, Listener::Http);
+                    let conn = http1.serve_connection(TokioIo::new(stream), svc);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "http connection ended with an error");
+                        }
+                    });
+                }
+                accepted = self.https.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => { accept_failed(e).await; continue; }
+                    };
+                    let acceptor = self.tls.clone();
+                    let auto = auto.clone();
+                    let watcher = graceful.watcher();
+                    let svc = service(self.state.clone(), limits, Listener::Https);
+                    tokio::spawn(async move {
+                        let tls = match tokio::time::timeout(
+                            limits.request_timeout,
+                            acceptor.accept(stream),
+                        )
+                        .await
+                        {
+                            Ok(Ok(tls)) => tls,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let conn = auto.serve_connection(TokioIo::new(tls), svc);
+                        if let Err(e) = watcher.watch(conn).await {
+                            tracing::debug!(%peer, error = %e, "https connection ended with an error");
+                        }
+                    });
+                }
+            }
+        }
+        // Stop accepting: close both listening sockets before draining.
+        drop(self.http);
+        drop(self.https);
+        let open = graceful.count();
+        tracing::info!(
+            connections = open,
+            timeout_ms = limits.drain_timeout.as_millis() as u64,
+            "shutting down: draining connections"
+        );
+        match tokio::time::timeout(limits.drain_timeout, graceful.shutdown()).await {
+            Ok(()) => {
+                tracing::info!("all connections finished");
+                Drain::Complete
+            }
+            Err(_) => {
+                tracing::warn!("drain timeout passed; abandoning open connections");
+                Drain::TimedOut
+            }
+        }
+    }
+}
+
+async fn accept_failed(e: std::io::Error) {
+    // Typically EMFILE: back off briefly rather than spin.
+    tracing::warn!(error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+fn service(
+    state: Arc<AppState>,
+    limits: Limits,
+    listener: Listener,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |req| handle(state.clone(), limits, listener, req))
+}
+
+async fn handle(
+    state: Arc<AppState>,
+    limits: Limits,
+    listener: Listener,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let resp = match tokio::time::timeout(
+        limits.request_timeout,
+        read_and_route(&state, limits, listener, req),
+    )
+    .await
+    {
+        Ok(resp) => resp,
+        Err(_) => close(text(StatusCode::REQUEST_TIMEOUT, "request timeout\n")),
+    };
+    tracing::info!(
+        listener = listener.as_str(),
+        %method,
+        path,
+        status = resp.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    Ok(resp)
+}
+
+async fn read_and_route(
+    state: &AppState,
+    limits: Limits,
+    listener: Listener,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+        return close(too_large());
+    }
+    let body = match Limited::new(body, limits.max_body_bytes).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return close(too_large()),
+        Err(e) => {
+            tracing::debug!(error = %e, "reading the request body failed");
+            return close(text(StatusCode::BAD_REQUEST, "unreadable request body\n"));
+        }
+    };
+    routes::route(state, listener, Request::from_parts(parts, body))
+}
+
+fn too_large() -> Response<Body> {
+    text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
+}
+
+/// A `text/plain` response.
+pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// Ask the client to close the connection after this response (an unread body may be left).
+fn close(mut resp: Response<Body>) -> Response<Body> {
+    resp.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
