@@ -131,6 +131,12 @@ pub enum Error {
     /// The caller misused the API (not a problem with peer input).
     #[error("API misuse: {0}")]
     ApiMisuse(&'static str),
+    /// Apple Managed Device Attestation was refused.
+    #[error(transparent)]
+    Mda(#[from] crate::apple::MdaError),
+    /// A WebAuthn or ACME attestation object or statement was refused.
+    #[error(transparent)]
+    WebAuthn(#[from] crate::webauthn::WebAuthnError),
 }
 
 /// The result type of this crate.
