@@ -284,7 +284,11 @@ fn set<T>(slot: &mut Option<T>, value: T, oid: ObjectIdentifier) -> Result<(), M
 impl MdaExtensions {
     /// Read the MDA properties from a certificate's extensions. Extensions outside Apple's arc
     /// are ignored; unknown ones inside it are kept in [`MdaExtensions::other`].
-    pub fn from_extensions(extensions: &[Extension]) -> Result<Self, MdaError> {
+    pub fn from_extensions(extensions: &[Extension]) -> crate::Result<Self> {
+        Ok(Self::parse(extensions)?)
+    }
+
+    fn parse(extensions: &[Extension]) -> Result<Self, MdaError> {
         let mut out = Self::default();
         for ext in extensions {
             let id = ext.extn_id;
@@ -337,7 +341,7 @@ impl MdaExtensions {
 
     /// Read the MDA properties of one DER certificate (the parse entry point for fuzzing and
     /// inspection; no signature or chain is checked).
-    pub fn from_certificate_der(der: &[u8]) -> Result<Self, MdaError> {
+    pub fn from_certificate_der(der: &[u8]) -> crate::Result<Self> {
         let cert = Cert::from_der(der).map_err(MdaError::Chain)?;
         Self::from_extensions(cert.extensions())
     }
@@ -543,6 +547,14 @@ pub fn verify(
     provider: &dyn CryptoProvider,
     chain: &[Cert],
     options: &Options<'_>,
+) -> crate::Result<VerifiedMda> {
+    Ok(verify_chain(provider, chain, options)?)
+}
+
+fn verify_chain(
+    provider: &dyn CryptoProvider,
+    chain: &[Cert],
+    options: &Options<'_>,
 ) -> Result<VerifiedMda, MdaError> {
     let (leaf, intermediates) = chain.split_first().ok_or(MdaError::EmptyChain)?;
     if chain.len() > MAX_CHAIN_LEN {
@@ -565,7 +577,7 @@ pub fn verify(
         .with_handled_critical_extensions(&HANDLED_EXTENSIONS);
     let path = path::validate(provider, leaf, &path_options).map_err(MdaError::Chain)?;
 
-    let extensions = MdaExtensions::from_extensions(leaf.extensions())?;
+    let extensions = MdaExtensions::parse(leaf.extensions())?;
     let spki = leaf
         .certificate()
         .tbs_certificate()
@@ -616,12 +628,12 @@ pub fn verify_der<B: AsRef<[u8]>>(
     provider: &dyn CryptoProvider,
     chain: &[B],
     options: &Options<'_>,
-) -> Result<VerifiedMda, MdaError> {
+) -> crate::Result<VerifiedMda> {
     if chain.len() > MAX_CHAIN_LEN {
-        return Err(MdaError::TooManyCertificates {
+        return Err(crate::Error::Mda(MdaError::TooManyCertificates {
             count: chain.len(),
             limit: MAX_CHAIN_LEN,
-        });
+        }));
     }
     let certs = chain
         .iter()

@@ -6,6 +6,7 @@ mod apple_support;
 use std::time::{Duration, SystemTime};
 
 use apple_support::{TestCa, der_line, mda_lines, providers, sha256, vector};
+use attestation::Error;
 use attestation::apple::{self, FreshnessCode, MdaError, MdaExtensions, Options};
 use attestation::pki::cert::Cert;
 use attestation::pki::{Error as PkiError, PathError};
@@ -13,6 +14,14 @@ use attestation::pki::{Error as PkiError, PathError};
 const SERIAL: &str = "C02XK1ABJGH5";
 const UDID: &str = "00008103-000A1B2C3D4E5F60";
 const TOKEN: &str = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
+
+/// The MDA failure inside a crate error (panics on any other error, failing the test).
+fn mda(e: Error) -> MdaError {
+    match e {
+        Error::Mda(m) => m,
+        other => panic!("expected an MDA error, got {other:?}"),
+    }
+}
 
 fn now() -> SystemTime {
     SystemTime::now() + Duration::from_secs(60)
@@ -107,7 +116,7 @@ fn chain_failures() {
     for p in providers() {
         let fresh = FreshnessCode::from_acme_token(TOKEN);
         // Default anchor: the real Apple root, which did not issue the test chain.
-        let err = apple::verify(p, &chain, &Options::new(now(), fresh.clone())).unwrap_err();
+        let err = apple::verify(p, &chain, &Options::new(now(), fresh.clone())).map_err(mda).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -122,7 +131,7 @@ fn chain_failures() {
             &chain,
             &Options::new(now(), fresh.clone()).with_anchors(&wrong),
         )
-        .unwrap_err();
+        .map_err(mda).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -133,7 +142,7 @@ fn chain_failures() {
         // Sub CA missing.
         let anchors = [ca.root.clone()];
         let opts = Options::new(now(), fresh.clone()).with_anchors(&anchors);
-        let err = apple::verify(p, &chain[..1], &opts).unwrap_err();
+        let err = apple::verify(p, &chain[..1], &opts).map_err(mda).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -144,7 +153,7 @@ fn chain_failures() {
         // Expired leaf: valid one day, checked three days on (the CAs are still valid).
         let later = Options::new(now() + Duration::from_secs(3 * 86400), fresh.clone())
             .with_anchors(&anchors);
-        let err = apple::verify(p, &[short.cert.clone(), ca.sub.clone()], &later).unwrap_err();
+        let err = apple::verify(p, &[short.cert.clone(), ca.sub.clone()], &later).map_err(mda).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -155,7 +164,7 @@ fn chain_failures() {
         // Not yet valid.
         let before =
             Options::new(now() - Duration::from_secs(86400), fresh.clone()).with_anchors(&anchors);
-        let err = apple::verify(p, &chain, &before).unwrap_err();
+        let err = apple::verify(p, &chain, &before).map_err(mda).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -165,17 +174,17 @@ fn chain_failures() {
         );
         // Empty and oversized chains.
         assert_eq!(
-            apple::verify(p, &[], &opts).unwrap_err(),
+            apple::verify(p, &[], &opts).map_err(mda).unwrap_err(),
             MdaError::EmptyChain
         );
         let many: Vec<Cert> = std::iter::repeat_n(ca.sub.clone(), 9).collect();
         assert_eq!(
-            apple::verify(p, &many, &opts).unwrap_err(),
+            apple::verify(p, &many, &opts).map_err(mda).unwrap_err(),
             MdaError::TooManyCertificates { count: 9, limit: 8 }
         );
         // A truncated DER certificate.
         let der = leaf.cert.der();
-        let err = apple::verify_der(p, &[&der[..der.len() - 1]], &opts).unwrap_err();
+        let err = apple::verify_der(p, &[&der[..der.len() - 1]], &opts).map_err(mda).unwrap_err();
         assert!(
             matches!(err, MdaError::Chain(PkiError::Malformed { .. })),
             "{err:?}"
@@ -205,7 +214,7 @@ fn freshness_failures() {
 
         // Missing: refused by default, accepted only when the caller relaxes it.
         assert_eq!(
-            apple::verify(p, &chain(&none), &opts).unwrap_err(),
+            apple::verify(p, &chain(&none), &opts).map_err(mda).unwrap_err(),
             MdaError::FreshnessMissing
         );
         let relaxed = opts.clone().allowing_missing_freshness();
@@ -221,7 +230,7 @@ fn freshness_failures() {
 
         // Wrong code.
         assert_eq!(
-            apple::verify(p, &chain(&stale), &opts).unwrap_err(),
+            apple::verify(p, &chain(&stale), &opts).map_err(mda).unwrap_err(),
             MdaError::FreshnessMismatch
         );
         // The same code, now recognised as an earlier nonce: stale, with its index.
@@ -231,13 +240,13 @@ fn freshness_failures() {
         ];
         let with_earlier = opts.clone().with_earlier(&earlier);
         assert_eq!(
-            apple::verify(p, &chain(&stale), &with_earlier).unwrap_err(),
+            apple::verify(p, &chain(&stale), &with_earlier).map_err(mda).unwrap_err(),
             MdaError::StaleAttestation { index: 1 }
         );
         // Stale even when the caller relaxed freshness.
         let relaxed_earlier = relaxed.clone().with_earlier(&earlier);
         assert_eq!(
-            apple::verify(p, &chain(&stale), &relaxed_earlier).unwrap_err(),
+            apple::verify(p, &chain(&stale), &relaxed_earlier).map_err(mda).unwrap_err(),
             MdaError::StaleAttestation { index: 1 }
         );
 
@@ -252,7 +261,7 @@ fn freshness_failures() {
         let hashed = Options::new(now(), FreshnessCode::from_mdm_nonce(&sha256(&nonce)))
             .with_anchors(&anchors);
         assert_eq!(
-            apple::verify(p, &chain(&mdm), &hashed).unwrap_err(),
+            apple::verify(p, &chain(&mdm), &hashed).map_err(mda).unwrap_err(),
             MdaError::FreshnessMismatch
         );
     }
@@ -281,7 +290,7 @@ fn identifier_and_key_failures() {
                 &chain(&leaf),
                 &opts.clone().with_expected_serial("C02OTHER")
             )
-            .unwrap_err(),
+            .map_err(mda).unwrap_err(),
             MdaError::SerialMismatch {
                 expected: "C02OTHER".into(),
                 found: Some(SERIAL.into())
@@ -293,7 +302,7 @@ fn identifier_and_key_failures() {
                 &chain(&no_ids),
                 &opts.clone().with_expected_serial(SERIAL)
             )
-            .unwrap_err(),
+            .map_err(mda).unwrap_err(),
             MdaError::SerialMismatch {
                 expected: SERIAL.into(),
                 found: None
@@ -305,13 +314,13 @@ fn identifier_and_key_failures() {
                 &chain(&leaf),
                 &opts.clone().with_expected_udid("0000-OTHER")
             )
-            .unwrap_err(),
+            .map_err(mda).unwrap_err(),
             MdaError::UdidMismatch {
                 expected: "0000-OTHER".into(),
                 found: Some(UDID.into())
             }
         );
-        let err = apple::verify(p, &chain(&p256), &opts).unwrap_err();
+        let err = apple::verify(p, &chain(&p256), &opts).map_err(mda).unwrap_err();
         assert!(matches!(err, MdaError::LeafKeyNotP384 { .. }), "{err:?}");
     }
 }
@@ -345,7 +354,7 @@ fn malformed_extensions() {
     ];
     for (name, line, what) in cases {
         let leaf = ca.leaf(name, "P-384", 7, &[line]);
-        let err = MdaExtensions::from_certificate_der(leaf.cert.der()).unwrap_err();
+        let err = MdaExtensions::from_certificate_der(leaf.cert.der()).map_err(mda).unwrap_err();
         assert!(
             matches!(&err, MdaError::MalformedExtension { name, .. } if *name == what),
             "{name}: {err:?}"
@@ -355,7 +364,7 @@ fn malformed_extensions() {
         let opts = Options::without_freshness(now()).with_anchors(&anchors);
         for p in providers() {
             assert_eq!(
-                apple::verify(p, &[leaf.cert.clone(), ca.sub.clone()], &opts).unwrap_err(),
+                apple::verify(p, &[leaf.cert.clone(), ca.sub.clone()], &opts).map_err(mda).unwrap_err(),
                 err
             );
         }
@@ -368,7 +377,7 @@ fn malformed_extensions() {
         critical: false,
         extn_value: OctetString::new(v.to_vec()).unwrap(),
     };
-    let err = MdaExtensions::from_extensions(&[ext("1.2.840.113635.100.8.9.1", b"")]).unwrap_err();
+    let err = MdaExtensions::from_extensions(&[ext("1.2.840.113635.100.8.9.1", b"")]).map_err(mda).unwrap_err();
     assert!(matches!(
         err,
         MdaError::MalformedExtension {
@@ -380,7 +389,7 @@ fn malformed_extensions() {
         ext("1.2.840.113635.100.8.9.2", b"a"),
         ext("1.2.840.113635.100.8.9.2", b"b"),
     ])
-    .unwrap_err();
+    .map_err(mda).unwrap_err();
     assert_eq!(
         err,
         MdaError::DuplicateExtension {
