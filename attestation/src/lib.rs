@@ -5,6 +5,7 @@
 pub mod apple;
 mod error;
 pub mod tpm;
+pub mod webauthn;
 
 pub use error::{Error, Result};
 pub use pki;

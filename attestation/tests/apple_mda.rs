@@ -116,7 +116,9 @@ fn chain_failures() {
     for p in providers() {
         let fresh = FreshnessCode::from_acme_token(TOKEN);
         // Default anchor: the real Apple root, which did not issue the test chain.
-        let err = apple::verify(p, &chain, &Options::new(now(), fresh.clone())).map_err(mda).unwrap_err();
+        let err = apple::verify(p, &chain, &Options::new(now(), fresh.clone()))
+            .map_err(mda)
+            .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -131,7 +133,8 @@ fn chain_failures() {
             &chain,
             &Options::new(now(), fresh.clone()).with_anchors(&wrong),
         )
-        .map_err(mda).unwrap_err();
+        .map_err(mda)
+        .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -142,7 +145,9 @@ fn chain_failures() {
         // Sub CA missing.
         let anchors = [ca.root.clone()];
         let opts = Options::new(now(), fresh.clone()).with_anchors(&anchors);
-        let err = apple::verify(p, &chain[..1], &opts).map_err(mda).unwrap_err();
+        let err = apple::verify(p, &chain[..1], &opts)
+            .map_err(mda)
+            .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -153,7 +158,9 @@ fn chain_failures() {
         // Expired leaf: valid one day, checked three days on (the CAs are still valid).
         let later = Options::new(now() + Duration::from_secs(3 * 86400), fresh.clone())
             .with_anchors(&anchors);
-        let err = apple::verify(p, &[short.cert.clone(), ca.sub.clone()], &later).map_err(mda).unwrap_err();
+        let err = apple::verify(p, &[short.cert.clone(), ca.sub.clone()], &later)
+            .map_err(mda)
+            .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -184,7 +191,9 @@ fn chain_failures() {
         );
         // A truncated DER certificate.
         let der = leaf.cert.der();
-        let err = apple::verify_der(p, &[&der[..der.len() - 1]], &opts).map_err(mda).unwrap_err();
+        let err = apple::verify_der(p, &[&der[..der.len() - 1]], &opts)
+            .map_err(mda)
+            .unwrap_err();
         assert!(
             matches!(err, MdaError::Chain(PkiError::Malformed { .. })),
             "{err:?}"
@@ -214,7 +223,9 @@ fn freshness_failures() {
 
         // Missing: refused by default, accepted only when the caller relaxes it.
         assert_eq!(
-            apple::verify(p, &chain(&none), &opts).map_err(mda).unwrap_err(),
+            apple::verify(p, &chain(&none), &opts)
+                .map_err(mda)
+                .unwrap_err(),
             MdaError::FreshnessMissing
         );
         let relaxed = opts.clone().allowing_missing_freshness();
@@ -230,7 +241,9 @@ fn freshness_failures() {
 
         // Wrong code.
         assert_eq!(
-            apple::verify(p, &chain(&stale), &opts).map_err(mda).unwrap_err(),
+            apple::verify(p, &chain(&stale), &opts)
+                .map_err(mda)
+                .unwrap_err(),
             MdaError::FreshnessMismatch
         );
         // The same code, now recognised as an earlier nonce: stale, with its index.
@@ -240,13 +253,17 @@ fn freshness_failures() {
         ];
         let with_earlier = opts.clone().with_earlier(&earlier);
         assert_eq!(
-            apple::verify(p, &chain(&stale), &with_earlier).map_err(mda).unwrap_err(),
+            apple::verify(p, &chain(&stale), &with_earlier)
+                .map_err(mda)
+                .unwrap_err(),
             MdaError::StaleAttestation { index: 1 }
         );
         // Stale even when the caller relaxed freshness.
         let relaxed_earlier = relaxed.clone().with_earlier(&earlier);
         assert_eq!(
-            apple::verify(p, &chain(&stale), &relaxed_earlier).map_err(mda).unwrap_err(),
+            apple::verify(p, &chain(&stale), &relaxed_earlier)
+                .map_err(mda)
+                .unwrap_err(),
             MdaError::StaleAttestation { index: 1 }
         );
 
@@ -261,7 +278,9 @@ fn freshness_failures() {
         let hashed = Options::new(now(), FreshnessCode::from_mdm_nonce(&sha256(&nonce)))
             .with_anchors(&anchors);
         assert_eq!(
-            apple::verify(p, &chain(&mdm), &hashed).map_err(mda).unwrap_err(),
+            apple::verify(p, &chain(&mdm), &hashed)
+                .map_err(mda)
+                .unwrap_err(),
             MdaError::FreshnessMismatch
         );
     }
@@ -290,7 +309,8 @@ fn identifier_and_key_failures() {
                 &chain(&leaf),
                 &opts.clone().with_expected_serial("C02OTHER")
             )
-            .map_err(mda).unwrap_err(),
+            .map_err(mda)
+            .unwrap_err(),
             MdaError::SerialMismatch {
                 expected: "C02OTHER".into(),
                 found: Some(SERIAL.into())
@@ -302,7 +322,8 @@ fn identifier_and_key_failures() {
                 &chain(&no_ids),
                 &opts.clone().with_expected_serial(SERIAL)
             )
-            .map_err(mda).unwrap_err(),
+            .map_err(mda)
+            .unwrap_err(),
             MdaError::SerialMismatch {
                 expected: SERIAL.into(),
                 found: None
@@ -314,13 +335,16 @@ fn identifier_and_key_failures() {
                 &chain(&leaf),
                 &opts.clone().with_expected_udid("0000-OTHER")
             )
-            .map_err(mda).unwrap_err(),
+            .map_err(mda)
+            .unwrap_err(),
             MdaError::UdidMismatch {
                 expected: "0000-OTHER".into(),
                 found: Some(UDID.into())
             }
         );
-        let err = apple::verify(p, &chain(&p256), &opts).map_err(mda).unwrap_err();
+        let err = apple::verify(p, &chain(&p256), &opts)
+            .map_err(mda)
+            .unwrap_err();
         assert!(matches!(err, MdaError::LeafKeyNotP384 { .. }), "{err:?}");
     }
 }
@@ -354,7 +378,9 @@ fn malformed_extensions() {
     ];
     for (name, line, what) in cases {
         let leaf = ca.leaf(name, "P-384", 7, &[line]);
-        let err = MdaExtensions::from_certificate_der(leaf.cert.der()).map_err(mda).unwrap_err();
+        let err = MdaExtensions::from_certificate_der(leaf.cert.der())
+            .map_err(mda)
+            .unwrap_err();
         assert!(
             matches!(&err, MdaError::MalformedExtension { name, .. } if *name == what),
             "{name}: {err:?}"
@@ -364,7 +390,9 @@ fn malformed_extensions() {
         let opts = Options::without_freshness(now()).with_anchors(&anchors);
         for p in providers() {
             assert_eq!(
-                apple::verify(p, &[leaf.cert.clone(), ca.sub.clone()], &opts).map_err(mda).unwrap_err(),
+                apple::verify(p, &[leaf.cert.clone(), ca.sub.clone()], &opts)
+                    .map_err(mda)
+                    .unwrap_err(),
                 err
             );
         }
@@ -377,7 +405,9 @@ fn malformed_extensions() {
         critical: false,
         extn_value: OctetString::new(v.to_vec()).unwrap(),
     };
-    let err = MdaExtensions::from_extensions(&[ext("1.2.840.113635.100.8.9.1", b"")]).map_err(mda).unwrap_err();
+    let err = MdaExtensions::from_extensions(&[ext("1.2.840.113635.100.8.9.1", b"")])
+        .map_err(mda)
+        .unwrap_err();
     assert!(matches!(
         err,
         MdaError::MalformedExtension {
@@ -389,7 +419,8 @@ fn malformed_extensions() {
         ext("1.2.840.113635.100.8.9.2", b"a"),
         ext("1.2.840.113635.100.8.9.2", b"b"),
     ])
-    .map_err(mda).unwrap_err();
+    .map_err(mda)
+    .unwrap_err();
     assert_eq!(
         err,
         MdaError::DuplicateExtension {
