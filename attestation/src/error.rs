@@ -137,6 +137,9 @@ pub enum Error {
     /// A WebAuthn or ACME attestation object or statement was refused.
     #[error(transparent)]
     WebAuthn(#[from] crate::webauthn::WebAuthnError),
+    /// An ACME device-attest-01 response was refused.
+    #[error(transparent)]
+    Acme(#[from] crate::acme::AcmeError),
 }
 
 /// The result type of this crate.

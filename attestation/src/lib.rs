@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod acme;
 pub mod apple;
 mod error;
 pub mod tpm;
