@@ -1010,3 +1010,53 @@ fn ber_segmented_encrypted_content_opens() {
         .unwrap();
     assert_eq!(&got[..], CONTENT);
 }
+
+/// certmonger signs its SCEP requests with a self-signed certificate whose serial number has
+/// 33 octets, which the `cms` types cannot hold; a reply must still be sealed to it. The
+/// certificate is taken out of the captured request by `openssl cms -verify -signer`, and
+/// `openssl cms -decrypt` opens what we sealed.
+#[test]
+fn sealed_to_a_33_octet_serial_opens_with_openssl() {
+    const CM: &str = "scep/local-capture/certmonger-0.79.17_scepserver-2.1.0";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let req = vpath(&format!("{CM}/certmonger-pkcsreq.der"));
+    common::openssl(
+        d,
+        &[
+            "cms",
+            "-verify",
+            "-noverify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            req.to_str().unwrap(),
+            "-signer",
+            "signer.pem",
+            "-out",
+            "env.der",
+        ],
+    );
+    let signer_der = common::pem_to_der(&std::fs::read(d.join("signer.pem")).unwrap());
+    // The RFC 5280 profile refuses it; the raw constructor does not.
+    assert!(Certificate::from_der(&signer_der).is_err());
+    let key_pem = vpath(&format!("{CM}/certmonger-key1.pem"));
+    for provider in common::providers() {
+        let mut rng = common::rng(33);
+        for transport in TRANSPORTS {
+            let r = Recipient::from_certificate_der(&signer_der, transport).unwrap();
+            assert!(r.rid().is_none());
+            let der =
+                EnvelopedData::seal(provider, CONTENT, &[r], ContentCipher::Aes256Cbc, &mut rng)
+                    .unwrap();
+            let path = d.join("sealed.der");
+            std::fs::write(&path, &der).unwrap();
+            let plain = openssl_decrypt(d, &path, &key_pem, &d.join("signer.pem"), false);
+            assert_eq!(plain, CONTENT, "{} {transport:?}", provider.name());
+        }
+    }
+    assert!(
+        Recipient::from_certificate_der(&signer_der[..100], KeyTransport::RsaPkcs1v15).is_err()
+    );
+}

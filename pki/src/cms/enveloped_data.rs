@@ -391,42 +391,62 @@ impl EnvelopedData {
         let ciphertext = provider.cipher_encrypt(cipher, &cek, &iv, content)?;
 
         let enc = |e: der::Error| Error::malformed(WHAT, e);
+        // The RecipientInfos are encoded from each recipient's RecipientIdentifier DER, so
+        // that a recipient whose serial number the `cms` types cannot hold still gets one.
         let mut infos = Vec::with_capacity(recipients.len());
         let mut version = CmsVersion::V0;
         for r in recipients {
             let wrapped = provider.key_transport_encrypt(r.spki(), r.key_transport(), &cek, rng)?;
-            let ktri_version = match r.rid() {
-                RecipientIdentifier::IssuerAndSerialNumber(_) => CmsVersion::V0,
-                RecipientIdentifier::SubjectKeyIdentifier(_) => CmsVersion::V2,
-            };
-            if ktri_version == CmsVersion::V2 {
+            let ktri_version = if r.by_key_identifier() {
                 version = CmsVersion::V2;
-            }
-            infos.push(RecipientInfo::Ktri(KeyTransRecipientInfo {
-                version: ktri_version,
-                rid: r.rid().clone(),
-                key_enc_alg: r.key_transport().algorithm_identifier()?,
-                enc_key: OctetString::new(wrapped).map_err(enc)?,
-            }));
+                CmsVersion::V2
+            } else {
+                CmsVersion::V0
+            };
+            let mut body = ktri_version.to_der().map_err(enc)?;
+            body.extend(r.rid_der()?);
+            body.extend(
+                r.key_transport()
+                    .algorithm_identifier()?
+                    .to_der()
+                    .map_err(enc)?,
+            );
+            body.extend(
+                OctetString::new(wrapped)
+                    .map_err(enc)?
+                    .to_der()
+                    .map_err(enc)?,
+            );
+            infos.push(wrap(Tag::Sequence, &body)?);
         }
-        let ed = Asn1EnvelopedData {
-            version,
-            originator_info: None,
-            recip_infos: RecipientInfos::try_from(infos).map_err(enc)?,
-            encrypted_content: EncryptedContentInfo {
-                content_type: oid::DATA,
-                content_enc_alg: cipher.algorithm_identifier(&iv)?,
-                encrypted_content: Some(OctetString::new(ciphertext).map_err(enc)?),
-            },
-            unprotected_attrs: None,
+        // DER orders SET OF by the encodings (X.690 section 11.6).
+        infos.sort();
+        let eci = EncryptedContentInfo {
+            content_type: oid::DATA,
+            content_enc_alg: cipher.algorithm_identifier(&iv)?,
+            encrypted_content: Some(OctetString::new(ciphertext).map_err(enc)?),
         };
-        ContentInfo {
-            content_type: oid::ENVELOPED_DATA,
-            content: der::Any::encode_from(&ed).map_err(enc)?,
-        }
-        .to_der()
-        .map_err(enc)
+        let mut body = version.to_der().map_err(enc)?;
+        body.extend(wrap(Tag::Set, &infos.concat())?);
+        body.extend(eci.to_der().map_err(enc)?);
+        let ed = wrap(Tag::Sequence, &body)?;
+        let mut ci = oid::ENVELOPED_DATA.to_der().map_err(enc)?;
+        ci.extend(wrap(
+            Tag::ContextSpecific {
+                constructed: true,
+                number: TagNumber(0),
+            },
+            &ed,
+        )?);
+        wrap(Tag::Sequence, &ci)
     }
+}
+
+/// One TLV: `tag`, the DER length of `body`, `body`.
+fn wrap(tag: Tag, body: &[u8]) -> Result<Vec<u8>> {
+    der::asn1::AnyRef::new(tag, body)
+        .and_then(|a| a.to_der())
+        .map_err(|e| Error::malformed(WHAT, e))
 }
 
 /// Bytes left unread in `reader`, which was built over `total` bytes.

@@ -7,6 +7,7 @@ use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 
+use super::certificate::CertView;
 use crate::alg::KeyTransport;
 use crate::{Error, Result};
 
@@ -18,11 +19,23 @@ use crate::{Error, Result};
 ///       issuerAndSerialNumber IssuerAndSerialNumber,     -- ktri version 0
 ///       subjectKeyIdentifier [0] SubjectKeyIdentifier }  -- ktri version 2
 /// ```
+///
+/// A certificate whose serial number is longer than RFC 5280 allows (certmonger's self-signed
+/// SCEP request certificate has 33 octets) cannot be held by the `cms` types; such a recipient
+/// ([`Recipient::from_certificate_der`]) keeps its issuerAndSerialNumber as the DER read from
+/// the certificate, and [`Recipient::rid`] is `None` for it.
 #[derive(Debug, Clone)]
 pub struct Recipient {
-    rid: RecipientIdentifier,
+    rid: Rid,
     spki: SubjectPublicKeyInfoOwned,
     transport: KeyTransport,
+}
+
+#[derive(Debug, Clone)]
+enum Rid {
+    Typed(RecipientIdentifier),
+    /// An issuerAndSerialNumber SEQUENCE, whole DER, built from a certificate's raw fields.
+    RawIssuerAndSerial(Vec<u8>),
 }
 
 impl Recipient {
@@ -30,10 +43,12 @@ impl Recipient {
     pub fn from_certificate(cert: &Certificate, transport: KeyTransport) -> Self {
         let tbs = cert.tbs_certificate();
         Recipient {
-            rid: RecipientIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-                issuer: tbs.issuer().clone(),
-                serial_number: tbs.serial_number().clone(),
-            }),
+            rid: Rid::Typed(RecipientIdentifier::IssuerAndSerialNumber(
+                IssuerAndSerialNumber {
+                    issuer: tbs.issuer().clone(),
+                    serial_number: tbs.serial_number().clone(),
+                },
+            )),
             spki: tbs.subject_public_key_info().clone(),
             transport,
         }
@@ -50,15 +65,57 @@ impl Recipient {
         let ski = OctetString::new(key_identifier)
             .map_err(|e| Error::malformed("subjectKeyIdentifier", e))?;
         Ok(Recipient {
-            rid: RecipientIdentifier::SubjectKeyIdentifier(SubjectKeyIdentifier(ski)),
+            rid: Rid::Typed(RecipientIdentifier::SubjectKeyIdentifier(
+                SubjectKeyIdentifier(ski),
+            )),
             spki,
             transport,
         })
     }
 
-    /// How the recipient is named.
-    pub fn rid(&self) -> &RecipientIdentifier {
-        &self.rid
+    /// The holder of the certificate whose DER is `cert_der`, named by its issuer and serial
+    /// number exactly as the certificate encodes them. Unlike [`Recipient::from_certificate`]
+    /// this accepts certificates outside `x509-cert`'s RFC 5280 profile, such as serial numbers
+    /// over 20 octets.
+    pub fn from_certificate_der(cert_der: &[u8], transport: KeyTransport) -> Result<Self> {
+        let view = CertView::parse(cert_der)?;
+        let mut body = view.issuer;
+        body.extend_from_slice(&view.serial);
+        let ias = der::asn1::AnyRef::new(der::Tag::Sequence, &body)
+            .and_then(|a| der::Encode::to_der(&a))
+            .map_err(|e| Error::malformed("IssuerAndSerialNumber", e))?;
+        Ok(Recipient {
+            rid: Rid::RawIssuerAndSerial(ias),
+            spki: view.spki,
+            transport,
+        })
+    }
+
+    /// How the recipient is named, as a `cms` type; `None` for a recipient made by
+    /// [`Recipient::from_certificate_der`] (see [`Recipient::rid_der`]).
+    pub fn rid(&self) -> Option<&RecipientIdentifier> {
+        match &self.rid {
+            Rid::Typed(r) => Some(r),
+            Rid::RawIssuerAndSerial(_) => None,
+        }
+    }
+
+    /// The RecipientIdentifier's DER.
+    pub fn rid_der(&self) -> Result<Vec<u8>> {
+        match &self.rid {
+            Rid::Typed(r) => {
+                der::Encode::to_der(r).map_err(|e| Error::malformed("RecipientIdentifier", e))
+            }
+            Rid::RawIssuerAndSerial(d) => Ok(d.clone()),
+        }
+    }
+
+    /// Whether the recipient is named by subjectKeyIdentifier (ktri version 2).
+    pub(crate) fn by_key_identifier(&self) -> bool {
+        matches!(
+            self.rid,
+            Rid::Typed(RecipientIdentifier::SubjectKeyIdentifier(_))
+        )
     }
 
     /// The recipient's public key.
