@@ -16,8 +16,11 @@
 //! 1.3.6.1.4.1.311.21.38, jscep's randomNonce) are ignored here and stay available in the CMS
 //! layer.
 
-use pki::der::asn1::{Ia5StringRef, OctetString, PrintableStringRef, SetOfVec, Utf8StringRef};
-use pki::der::{Any, Tag, Tagged};
+use pki::cms::SignedAttributes;
+use pki::der::asn1::{
+    Ia5StringRef, ObjectIdentifier, OctetString, PrintableStringRef, SetOfVec, Utf8StringRef,
+};
+use pki::der::{Any, Decode, Tag, Tagged};
 use pki::x509_cert::attr::Attribute;
 
 use crate::Error;
@@ -46,7 +49,7 @@ pub struct ScepAttributes {
 /// The one value of attribute `oid`, if present; several values is an error.
 fn single<'a>(
     attrs: &'a [Attribute],
-    oid: &pki::der::asn1::ObjectIdentifier,
+    oid: &ObjectIdentifier,
     name: &'static str,
 ) -> Result<Option<&'a Any>, Error> {
     let mut found = attrs.iter().filter(|a| a.oid == *oid);
@@ -106,26 +109,46 @@ fn nonce(v: &Any, name: &'static str) -> Result<Nonce, Error> {
 impl ScepAttributes {
     /// Read the SCEP attributes from a SignerInfo's signed attributes.
     pub fn from_attributes(attrs: &[Attribute]) -> Result<Self, Error> {
-        let message_type = single(attrs, &oid::MESSAGE_TYPE, "messageType")?
+        Self::read(|oid, name| Ok(single(attrs, oid, name)?.cloned()))
+    }
+
+    /// Read the SCEP attributes from a parsed SignerInfo's signed attributes, as received.
+    pub fn from_signed_attributes(attrs: &SignedAttributes) -> Result<Self, Error> {
+        Self::read(|oid, name| {
+            let bad = |reason: String| Error::BadAttribute { name, reason };
+            match attrs.get(oid) {
+                None => Ok(None),
+                Some(values) => match values.as_slice() {
+                    [one] => Any::from_der(one).map(Some).map_err(|e| bad(e.to_string())),
+                    other => Err(bad(format!("{} values, expected exactly one", other.len()))),
+                },
+            }
+        })
+    }
+
+    fn read(
+        get: impl Fn(&ObjectIdentifier, &'static str) -> Result<Option<Any>, Error>,
+    ) -> Result<Self, Error> {
+        let message_type = get(&oid::MESSAGE_TYPE, "messageType")?
             .ok_or(Error::MissingAttribute("messageType"))?;
-        let message_type = MessageType::parse(&string(message_type, "messageType")?)?;
-        let transaction_id = single(attrs, &oid::TRANSACTION_ID, "transactionID")?
+        let message_type = MessageType::parse(&string(&message_type, "messageType")?)?;
+        let transaction_id = get(&oid::TRANSACTION_ID, "transactionID")?
             .ok_or(Error::MissingAttribute("transactionID"))?;
-        let transaction_id = TransactionId(string(transaction_id, "transactionID")?);
-        let sender_nonce = single(attrs, &oid::SENDER_NONCE, "senderNonce")?
-            .map(|v| nonce(v, "senderNonce"))
+        let transaction_id = TransactionId(string(&transaction_id, "transactionID")?);
+        let sender_nonce = get(&oid::SENDER_NONCE, "senderNonce")?
+            .map(|v| nonce(&v, "senderNonce"))
             .transpose()?;
-        let recipient_nonce = single(attrs, &oid::RECIPIENT_NONCE, "recipientNonce")?
-            .map(|v| nonce(v, "recipientNonce"))
+        let recipient_nonce = get(&oid::RECIPIENT_NONCE, "recipientNonce")?
+            .map(|v| nonce(&v, "recipientNonce"))
             .transpose()?;
-        let pki_status = single(attrs, &oid::PKI_STATUS, "pkiStatus")?
-            .map(|v| PkiStatus::parse(&string(v, "pkiStatus")?))
+        let pki_status = get(&oid::PKI_STATUS, "pkiStatus")?
+            .map(|v| PkiStatus::parse(&string(&v, "pkiStatus")?))
             .transpose()?;
-        let fail_info = single(attrs, &oid::FAIL_INFO, "failInfo")?
-            .map(|v| FailInfo::parse(&string(v, "failInfo")?))
+        let fail_info = get(&oid::FAIL_INFO, "failInfo")?
+            .map(|v| FailInfo::parse(&string(&v, "failInfo")?))
             .transpose()?;
-        let fail_info_text = single(attrs, &oid::FAIL_INFO_TEXT, "failInfoText")?
-            .map(|v| string(v, "failInfoText"))
+        let fail_info_text = get(&oid::FAIL_INFO_TEXT, "failInfoText")?
+            .map(|v| string(&v, "failInfoText"))
             .transpose()?;
         Ok(ScepAttributes {
             message_type,

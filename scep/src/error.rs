@@ -46,6 +46,35 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The pkiMessage or one of its parts does not have the shape SCEP gives it.
+    #[error("malformed SCEP message: {0}")]
+    Malformed(String),
+    /// A message of this type is not expected here (a CertRep sent to a server, a request
+    /// where a CertRep was awaited).
+    #[error("unexpected messageType {0:?} here")]
+    UnexpectedMessageType(crate::MessageType),
+    /// The request's signer certificate is neither self-signed nor valid under our CA at the
+    /// time of the request (expired, foreign, or badly signed).
+    #[error("request signer certificate not accepted: {0}")]
+    UntrustedSigner(pki::Error),
+    /// A RenewalReq not signed by a currently valid certificate that our CA issued.
+    #[error("a RenewalReq must be signed by a valid certificate our CA issued")]
+    RenewalNotAuthorized,
+    /// The challengePassword policy refused the request.
+    #[error("the challenge password was refused")]
+    ChallengeRefused,
+    /// The transactionID was seen before with a different key.
+    #[error("transactionID {0:?} was used before with a different key")]
+    TransactionReplayed(String),
+    /// The CertRep's recipientNonce is not our senderNonce, or its transactionID is not ours.
+    #[error("CertRep does not answer our request: {0}")]
+    NotOurTransaction(&'static str),
+    /// The server answered with an HTTP status other than 200.
+    #[error("server answered HTTP {0}")]
+    HttpStatus(u16),
+    /// The caller configured or used the API wrongly (not a problem with peer input).
+    #[error("API misuse: {0}")]
+    ApiMisuse(&'static str),
     /// The CMS or certificate layer refused the message.
     #[error(transparent)]
     Pki(#[from] pki::Error),
@@ -57,7 +86,9 @@ impl Error {
     pub fn http_status(&self) -> http::StatusCode {
         match self {
             Error::MethodNotAllowed(_) => http::StatusCode::METHOD_NOT_ALLOWED,
-            Error::TooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
+            Error::TooLarge { .. } | Error::Pki(pki::Error::TooLarge { .. }) => {
+                http::StatusCode::PAYLOAD_TOO_LARGE
+            }
             Error::WrongContentType(_) => http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             _ => http::StatusCode::BAD_REQUEST,
         }
@@ -74,6 +105,7 @@ impl Error {
             Error::Pki(
                 pki::Error::UnsupportedAlgorithm { .. } | pki::Error::AlgorithmNotAllowed { .. },
             ) => FailInfo::BadAlg,
+            Error::Pki(pki::Error::NotFound("signer certificate")) => FailInfo::BadCertId,
             _ => FailInfo::BadRequest,
         }
     }

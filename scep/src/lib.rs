@@ -5,14 +5,24 @@
 pub mod attributes;
 pub mod caps;
 pub mod challenge;
+pub mod client;
 mod error;
 pub mod message;
 pub mod operation;
+pub mod pki_message;
+pub mod request;
+pub mod responder;
 
 pub use caps::{Capabilities, Capability};
+pub use client::{CaCerts, CertRepOptions, CertRepOutcome, Client, Identity, Transaction};
 pub use error::Error;
 pub use message::{FailInfo, MessageType, Nonce, PkiStatus, TransactionId};
 pub use operation::{Limits, Operation};
+pub use pki_message::PkiMessage;
+pub use request::{
+    CertificationRequest, RequestBody, RequestSigner, SignerStanding, VerifiedRequest,
+};
+pub use responder::{Incoming, Rejection, RequestPolicy, Responder, TransactionLog};
 
 /// The `http` crate, whose request and response types carry SCEP.
 pub use http;
