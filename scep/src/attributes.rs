@@ -4,7 +4,7 @@
 //! ```text
 //! id-messageType    PrintableString    every message
 //! id-transactionID  PrintableString    every message
-//! id-senderNonce    OCTET STRING (16)  requests; CertRep
+//! id-senderNonce    OCTET STRING (16)  requests; CertRep (Apple sends 8)
 //! id-recipientNonce OCTET STRING (16)  CertRep
 //! id-pkiStatus      PrintableString    CertRep
 //! id-failInfo       PrintableString    CertRep with FAILURE
@@ -102,7 +102,11 @@ fn nonce(v: &Any, name: &'static str) -> Result<Nonce, Error> {
         })?;
     Nonce::from_bytes(os.as_bytes()).map_err(|_| Error::BadAttribute {
         name,
-        reason: format!("{} bytes, expected 16", os.as_bytes().len()),
+        reason: format!(
+            "{} bytes, expected 1 to {}",
+            os.as_bytes().len(),
+            Nonce::MAX_LEN
+        ),
     })
 }
 
@@ -169,7 +173,7 @@ impl ScepAttributes {
             Any::encode_from(&p).map_err(enc)
         };
         let octets = |n: &Nonce| -> Result<Any, Error> {
-            Any::encode_from(&OctetString::new(n.0.to_vec()).map_err(enc)?).map_err(enc)
+            Any::encode_from(&OctetString::new(n.as_bytes().to_vec()).map_err(enc)?).map_err(enc)
         };
         let attr = |oid, value: Any| -> Result<Attribute, Error> {
             let mut values = SetOfVec::new();
@@ -214,8 +218,8 @@ mod tests {
         ScepAttributes {
             message_type: MessageType::CertRep,
             transaction_id: TransactionId("1234ABCD".into()),
-            sender_nonce: Some(Nonce([1; 16])),
-            recipient_nonce: Some(Nonce([2; 16])),
+            sender_nonce: Some(Nonce::from_array([1; 16])),
+            recipient_nonce: Some(Nonce::from_array([2; 16])),
             pki_status: Some(PkiStatus::Failure),
             fail_info: Some(FailInfo::BadRequest),
             fail_info_text: Some("challenge refused".into()),
@@ -254,8 +258,8 @@ mod tests {
     #[test]
     fn wrong_types_are_errors() {
         let mut attrs = sample().to_attributes().unwrap();
-        // A senderNonce of 15 bytes.
-        let short = Any::encode_from(&OctetString::new(vec![0u8; 15]).unwrap()).unwrap();
+        // A senderNonce of 65 bytes.
+        let short = Any::encode_from(&OctetString::new(vec![0u8; 65]).unwrap()).unwrap();
         let mut values = SetOfVec::new();
         values.insert(short).unwrap();
         attrs.retain(|a| a.oid != oid::SENDER_NONCE);

@@ -6,7 +6,7 @@
 //! pkiStatus      PrintableString  "0" SUCCESS, "2" FAILURE, "3" PENDING
 //! failInfo       PrintableString  "0" badAlg, "1" badMessageCheck, "2" badRequest,
 //!                                 "3" badTime, "4" badCertID
-//! senderNonce    OCTET STRING     16 bytes
+//! senderNonce    OCTET STRING     16 bytes (Apple devices send 8)
 //! recipientNonce OCTET STRING     16 bytes
 //! transactionID  PrintableString  opaque
 //! ```
@@ -140,24 +140,65 @@ impl FailInfo {
     }
 }
 
-/// A 16-byte senderNonce or recipientNonce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Nonce(pub [u8; 16]);
+/// A senderNonce or recipientNonce. RFC 8894 fixes 16 bytes and [`Nonce::random`] makes
+/// those; reading is lenient (Apple devices send 8 bytes), taking 1 to [`Nonce::MAX_LEN`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Nonce {
+    bytes: [u8; Nonce::MAX_LEN],
+    len: u8,
+}
+
+impl core::fmt::Debug for Nonce {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Nonce(")?;
+        for b in self.as_bytes() {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, ")")
+    }
+}
 
 impl Nonce {
-    /// A fresh nonce from the caller's RNG.
+    /// The longest nonce read.
+    pub const MAX_LEN: usize = 64;
+
+    /// A fresh 16-byte nonce from the caller's RNG.
     pub fn random(rng: &mut dyn rand_core::CryptoRng) -> Self {
         let mut n = [0u8; 16];
         rng.fill_bytes(&mut n);
-        Nonce(n)
+        Self::from_array(n)
     }
 
-    /// Parse the OCTET STRING contents; RFC 8894 fixes the size at 16 bytes.
+    /// A 16-byte nonce.
+    pub const fn from_array(n: [u8; 16]) -> Self {
+        let mut bytes = [0u8; Nonce::MAX_LEN];
+        let mut i = 0;
+        while i < 16 {
+            bytes[i] = n[i];
+            i += 1;
+        }
+        Nonce { bytes, len: 16 }
+    }
+
+    /// Parse the OCTET STRING contents: 1 to [`Nonce::MAX_LEN`] bytes.
     pub fn from_bytes(b: &[u8]) -> Result<Self, Error> {
-        b.try_into().map(Nonce).map_err(|_| Error::BadAttribute {
-            name: "nonce",
-            reason: format!("{} bytes, expected 16", b.len()),
+        if b.is_empty() || b.len() > Self::MAX_LEN {
+            return Err(Error::BadAttribute {
+                name: "nonce",
+                reason: format!("{} bytes, expected 1 to {}", b.len(), Self::MAX_LEN),
+            });
+        }
+        let mut bytes = [0u8; Nonce::MAX_LEN];
+        bytes[..b.len()].copy_from_slice(b);
+        Ok(Nonce {
+            bytes,
+            len: b.len() as u8,
         })
+    }
+
+    /// The nonce's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
     }
 }
 
@@ -224,6 +265,8 @@ mod tests {
             assert_eq!(FailInfo::parse(f.as_str()).unwrap(), f);
         }
         assert!(PkiStatus::parse("1").is_err());
-        assert!(Nonce::from_bytes(&[0; 15]).is_err());
+        assert!(Nonce::from_bytes(&[]).is_err());
+        assert!(Nonce::from_bytes(&[0; 65]).is_err());
+        assert_eq!(Nonce::from_bytes(&[7; 8]).unwrap().as_bytes(), [7; 8]);
     }
 }

@@ -149,7 +149,7 @@ fn key_usage(cert: &Certificate) -> Result<Option<KeyUsage>, Error> {
 impl Responder {
     /// A responder for the CA whose chain is `ca_chain` (issuing CA first), signing CertReps
     /// with `signer` (its certificate must allow digitalSignature) and opening requests with
-    /// `decrypter` (an RSA key; its certificate must allow keyEncipherment). The two may be the
+    /// `decrypter` (an RSA key and its certificate). The two may be the
     /// same key and certificate, and may be the CA's own. Capabilities, limits and policy start
     /// at their defaults.
     pub fn new(
@@ -183,11 +183,9 @@ impl Responder {
                 "the CertRep signing certificate does not allow digitalSignature",
             ));
         }
-        if key_usage(&decrypter_cert)?.is_some_and(|k| !k.key_encipherment()) {
-            return Err(Error::ApiMisuse(
-                "the decryption certificate does not allow keyEncipherment",
-            ));
-        }
+        // The decryption certificate's keyUsage is not checked: clients encrypt to whatever
+        // GetCACert gives them, and deployed CA certificates used this way often list only
+        // keyCertSign.
         if !matches!(
             pki::public_key::kind(decrypter.spki())?,
             pki::key::KeyKind::Rsa { .. }
