@@ -646,7 +646,6 @@ impl Rejection {
 
 /// The outcome of [`Responder::handle`].
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum Incoming {
     /// Fully answered (GetCACaps, GetCACert, GetNextCACert).
     Answer(http::Response<Vec<u8>>),

@@ -102,3 +102,8 @@ pub fn now() -> SystemTime {
 pub fn days(n: u64) -> Duration {
     Duration::from_secs(n * 86_400)
 }
+
+pub fn cert_from_file(p: &Path) -> Certificate {
+    use pki::der::Decode;
+    Certificate::from_der(&pem_to_der(&std::fs::read(p).unwrap())).unwrap()
+}
