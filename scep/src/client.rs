@@ -403,7 +403,6 @@ impl Client {
             self.provider,
             identity.signer,
             identity.certificate,
-            &[],
             self.digest(),
             &attributes,
             &envelope,

@@ -147,13 +147,12 @@ pub(crate) fn scheme_for(kind: KeyKind, hash: HashAlg) -> SignatureScheme {
 }
 
 /// Sign a pkiMessage: `content` (the pkcsPKIEnvelope, or empty to leave eContent out) with
-/// `attributes`, by `key` whose certificate is `cert`, digest `hash`. `cert` and `extra_certs`
-/// travel in `certificates`.
+/// `attributes`, by `key` whose certificate is `cert` (carried in `certificates`), digest
+/// `hash`.
 pub(crate) fn sign(
     provider: &dyn CryptoProvider,
     key: &dyn Signer,
     cert: &Certificate,
-    extra_certs: &[Certificate],
     hash: HashAlg,
     attributes: &ScepAttributes,
     content: &[u8],
@@ -166,9 +165,6 @@ pub(crate) fn sign(
     let mut b = SignedDataBuilder::new(pki_oid::DATA, content)
         .certificate(cert.clone())
         .signer(signer);
-    for c in extra_certs {
-        b = b.certificate(c.clone());
-    }
     if content.is_empty() {
         // RFC 8894 section 3.3.2: a FAILURE or PENDING CertRep omits the content; the
         // messageDigest is that of the empty string.

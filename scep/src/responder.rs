@@ -266,7 +266,7 @@ impl Responder {
                     Ok(r) => Incoming::Request(Box::new(r)),
                     Err(rejection) => Incoming::Refused {
                         response: self.refuse(&rejection, rng),
-                        error: rejection.error,
+                        error: rejection.0.error,
                     },
                 }
             }
@@ -339,10 +339,7 @@ impl Responder {
             sender_nonce: attrs.sender_nonce,
             digest: msg.digest().unwrap_or(HashAlg::Sha256),
         };
-        let fail = |error: Error| Rejection {
-            error,
-            reply: Some(reply.clone()),
-        };
+        let fail = |error: Error| Rejection::new(error, Some(reply.clone()));
         self.verify_parsed(&msg, now, transactions, rng)
             .map_err(fail)
     }
@@ -549,12 +546,12 @@ impl Responder {
         rejection: &Rejection,
         rng: &mut dyn CryptoRng,
     ) -> http::Response<Vec<u8>> {
-        if let Some(reply) = &rejection.reply {
-            let text = rejection.error.to_string();
+        if let Some(reply) = &rejection.0.reply {
+            let text = rejection.0.error.to_string();
             if let Ok(r) = self.cert_rep(
                 reply,
                 PkiStatus::Failure,
-                Some(rejection.error.fail_info()),
+                Some(rejection.0.error.fail_info()),
                 Some(&text),
                 &[],
                 rng,
@@ -562,7 +559,7 @@ impl Responder {
                 return r;
             }
         }
-        error_response(&rejection.error)
+        error_response(&rejection.0.error)
     }
 
     fn cert_rep(
@@ -587,7 +584,6 @@ impl Responder {
             self.provider,
             &*self.signer,
             &self.signer_cert,
-            &[],
             reply.digest,
             &attributes,
             content,
@@ -617,30 +613,37 @@ impl VerifiedRequest {
 
 /// A PKIOperation the responder refused, with what it needs to answer.
 #[derive(Debug, Clone)]
-pub struct Rejection {
+pub struct Rejection(Box<RejectionInner>);
+
+#[derive(Debug, Clone)]
+struct RejectionInner {
     error: Error,
     reply: Option<ReplyTo>,
 }
 
 impl Rejection {
+    fn new(error: Error, reply: Option<ReplyTo>) -> Self {
+        Rejection(Box::new(RejectionInner { error, reply }))
+    }
+
     fn bare(error: Error) -> Self {
-        Rejection { error, reply: None }
+        Rejection::new(error, None)
     }
 
     /// Why.
     pub fn error(&self) -> &Error {
-        &self.error
+        &self.0.error
     }
 
     /// Whether a signed FAILURE CertRep can answer it (the message's SCEP attributes were
     /// readable); otherwise the answer is HTTP [`Error::http_status`].
     pub fn answerable(&self) -> bool {
-        self.reply.is_some()
+        self.0.reply.is_some()
     }
 
     /// The failInfo a FAILURE carries.
     pub fn fail_info(&self) -> FailInfo {
-        self.error.fail_info()
+        self.0.error.fail_info()
     }
 }
 

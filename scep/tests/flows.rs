@@ -331,7 +331,7 @@ fn pending_then_poll_then_success() {
         assert_eq!(p.transaction_id(), tx.transaction_id());
         let resp = s
             .responder
-            .success(&p, &[issued.clone()], &mut rng(16))
+            .success(&p, std::slice::from_ref(&issued), &mut rng(16))
             .unwrap();
         assert_eq!(
             s.read(&poll, dev.id(), &resp)
@@ -723,7 +723,7 @@ fn openssl_envelopes_single_des_and_oaep() {
                     let issued = s.issue(&req);
                     let resp = s
                         .responder
-                        .success(&req, &[issued.clone()], &mut rng(53))
+                        .success(&req, std::slice::from_ref(&issued), &mut rng(53))
                         .unwrap();
                     assert_eq!(
                         s.read(&tx, id, &resp).certificate_for(k.spki()),

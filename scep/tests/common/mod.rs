@@ -77,7 +77,7 @@ pub fn pem_to_der(pem: &[u8]) -> Vec<u8> {
     let rest = &text[begin..];
     let end = rest.find("-----END ").expect("PEM end");
     let line_end = rest[end..].find('\n').map_or(rest.len(), |i| end + i + 1);
-    pki::der::pem::decode_vec(rest[..line_end].as_bytes())
+    pki::der::pem::decode_vec(&rest.as_bytes()[..line_end])
         .expect("valid PEM")
         .1
 }
