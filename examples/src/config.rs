@@ -16,6 +16,12 @@
 //! max_header_bytes = 16384
 //! request_timeout_ms = 30000
 //! drain_timeout_ms = 10000
+//!
+//! [devauth]
+//! max_devices = 100
+//! jwt_key_type = "ed25519"
+//! token_lifetime_s = 604800
+//! admin_token = "a long random string"
 //! ```
 
 use std::net::SocketAddr;
@@ -100,6 +106,15 @@ pub struct Flags {
     /// Time allowed for in-flight requests to finish after SIGTERM or Ctrl-C, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub drain_timeout_ms: Option<u64>,
+    /// Device auth: most devices accepted at once (default: no limit).
+    #[arg(long, value_name = "N")]
+    pub devauth_max_devices: Option<u64>,
+    /// Device auth: key type of a token signing key created on first start.
+    #[arg(long, value_enum)]
+    pub devauth_jwt_key_type: Option<crate::devauth::JwtKeyType>,
+    /// Device auth: token lifetime in seconds (default one week).
+    #[arg(long, value_name = "SECONDS")]
+    pub devauth_token_lifetime_s: Option<u64>,
 }
 
 /// The config file's shape.
@@ -114,6 +129,8 @@ struct File {
     log: Option<String>,
     #[serde(default)]
     limits: FileLimits,
+    #[serde(default)]
+    devauth: crate::devauth::FileSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +186,8 @@ pub struct Config {
     pub log: String,
     /// Request and connection limits.
     pub limits: Limits,
+    /// Device auth (`[devauth]` table).
+    pub devauth: crate::devauth::Settings,
 }
 
 impl Default for Config {
@@ -181,6 +200,7 @@ impl Default for Config {
             ca_key_type: CaKeyType::Ecdsa,
             log: "info".into(),
             limits: Limits::default(),
+            devauth: crate::devauth::Settings::default(),
         }
     }
 }
@@ -241,6 +261,12 @@ impl Config {
                     .map(ms)
                     .unwrap_or(d.limits.drain_timeout),
             },
+            devauth: crate::devauth::Settings::merge(
+                flags.devauth_max_devices,
+                flags.devauth_jwt_key_type,
+                flags.devauth_token_lifetime_s,
+                file.devauth,
+            ),
         };
         config.check()?;
         Ok(config)
@@ -251,6 +277,7 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), Error> {
+        self.devauth.check()?;
         if self.limits.max_header_bytes < MIN_HEADER_BYTES {
             return Err(Error::Invalid {
                 name: "max_header_bytes",

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod data_dir;
+pub mod devauth;
 pub mod inspect;
 pub mod server;
 pub mod storage;
@@ -69,7 +70,8 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         .build()
         .map_err(io_err("starting the async runtime"))?;
     let drain = rt.block_on(async {
-        let state = Arc::new(AppState { data });
+        let devauth = devauth::Service::open(&config.data_dir, provider, &config.devauth)?;
+        let state = Arc::new(AppState { data, devauth });
         let server = Server::bind(config.http, config.https, tls, state, config.limits)
             .await
             .map_err(io_err("binding the listeners"))?;

@@ -57,6 +57,8 @@ impl Listener {
 pub struct AppState {
     /// The data directory: CA, TLS identity, database.
     pub data: crate::data_dir::DataDir,
+    /// Device authentication (Mender model).
+    pub devauth: crate::devauth::Service,
 }
 
 /// Response body type.

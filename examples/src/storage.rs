@@ -13,6 +13,8 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+pub mod devauth;
+
 /// What went wrong with the database.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -55,10 +57,11 @@ pub struct Migration {
 }
 
 /// Every migration this build knows, in order. Later features append theirs.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "issued certificates",
-    sql: "CREATE TABLE issued_certificates (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "issued certificates",
+        sql: "CREATE TABLE issued_certificates (
               serial      TEXT PRIMARY KEY,
               subject     TEXT NOT NULL,
               not_after   TEXT NOT NULL,
@@ -66,7 +69,13 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
               der         BLOB NOT NULL,
               issued_at   TEXT NOT NULL
           );",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "device auth",
+        sql: self::devauth::SCHEMA,
+    },
+];
 
 /// An open, migrated database.
 #[derive(Debug)]

@@ -24,18 +24,33 @@ enum Command {
     Inspect {
         /// The file to read; `-` reads standard input.
         file: PathBuf,
+        /// Treat the file as a device auth request body with this X-MEN-Signature value.
+        #[arg(long, value_name = "BASE64")]
+        signature: Option<String>,
+        /// Public key (PKIX PEM) to verify a JWT with (default: the data directory's).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Inspect { file }) => inspect(&file),
+        Some(Command::Inspect {
+            file,
+            signature,
+            key,
+        }) => inspect(&file, signature.as_deref(), key.as_deref(), &cli.flags),
         Some(Command::Serve) | None => serve(&cli.flags),
     }
 }
 
-fn inspect(file: &std::path::Path) -> ExitCode {
+fn inspect(
+    file: &std::path::Path,
+    signature: Option<&str>,
+    key: Option<&std::path::Path>,
+    flags: &admitd::config::Flags,
+) -> ExitCode {
     let limit = admitd::inspect::MAX_INPUT as u64 + 1;
     let mut input = Vec::new();
     let read = if file.as_os_str() == "-" {
@@ -47,7 +62,15 @@ fn inspect(file: &std::path::Path) -> ExitCode {
         eprintln!("admitd inspect: {}: {e}", file.display());
         return ExitCode::FAILURE;
     }
-    match admitd::inspect::inspect(&input) {
+    let data_dir = flags
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| admitd::config::Config::default().data_dir);
+    let result = match admitd::devauth::inspect::dispatch(&input, signature, key, &data_dir) {
+        Some(r) => r.map_err(|e| e.to_string()),
+        None => admitd::inspect::inspect(&input).map_err(|e| e.to_string()),
+    };
+    match result {
         Ok(v) => {
             use std::io::Write as _;
             let mut out = std::io::stdout().lock();

@@ -3,6 +3,8 @@
 //! | path       | methods   | listeners   | answer     |
 //! |------------|-----------|-------------|------------|
 //! | `/healthz` | GET, HEAD | both        | 200 `ok`   |
+//! | `/api/devices/v1/authentication/...`, `/api/internal/v1/devauth/...` | see `devauth` | both | |
+//! | `/api/management/v2/devauth/...` | see `devauth` | HTTPS | |
 //! | anything else |        |             | 404        |
 //!
 //! SCEP, MDM and device-auth routes are added here by the features that bring them.
@@ -14,7 +16,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use super::{AppState, Body, Listener, text};
 
 /// Answer one request whose body has been read.
-pub fn route(_state: &AppState, _listener: Listener, req: Request<Bytes>) -> Response<Body> {
+pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Response<Body> {
+    if let Some(resp) = state.devauth.handle(&state.data.storage, listener, &req) {
+        return resp;
+    }
     match req.uri().path() {
         "/healthz" => match *req.method() {
             Method::GET | Method::HEAD => text(StatusCode::OK, "ok"),
