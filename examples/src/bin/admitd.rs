@@ -24,18 +24,25 @@ enum Command {
     Inspect {
         /// The file to read; `-` reads standard input.
         file: PathBuf,
+        /// Force a TPM or attestation format (TPMS_ATTEST, TPM2B_PUBLIC, TPMT_SIGNATURE, ...).
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<admitd::attest::inspect::Kind>,
     },
+    /// Hardware attestation evidence.
+    #[command(subcommand)]
+    Attest(admitd::attest::Command),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Inspect { file }) => inspect(&file),
+        Some(Command::Inspect { file, kind }) => inspect(&file, kind),
+        Some(Command::Attest(command)) => admitd::attest::run(command),
         Some(Command::Serve) | None => serve(&cli.flags),
     }
 }
 
-fn inspect(file: &std::path::Path) -> ExitCode {
+fn inspect(file: &std::path::Path, kind: Option<admitd::attest::inspect::Kind>) -> ExitCode {
     let limit = admitd::inspect::MAX_INPUT as u64 + 1;
     let mut input = Vec::new();
     let read = if file.as_os_str() == "-" {
@@ -47,7 +54,11 @@ fn inspect(file: &std::path::Path) -> ExitCode {
         eprintln!("admitd inspect: {}: {e}", file.display());
         return ExitCode::FAILURE;
     }
-    match admitd::inspect::inspect(&input) {
+    let result = match kind {
+        Some(kind) => admitd::attest::inspect::inspect_as(&input, kind),
+        None => admitd::inspect::inspect(&input),
+    };
+    match result {
         Ok(v) => {
             use std::io::Write as _;
             let mut out = std::io::stdout().lock();
