@@ -271,10 +271,12 @@ pub fn recognise(input: &[u8]) -> Option<Value> {
 /// trailing bytes, or else `err` (extended with the TPM formats when nothing fits).
 pub fn fallback(input: &[u8], err: Error) -> Result<Value, Error> {
     if input.first() == Some(&0x30) {
-        if let Ok(ek) = EkCertificate::from_nv(input) {
-            return Ok(ek_certificate(&ek));
-        }
-        return Err(err);
+        // Only for certificates a TPM vendor made: any other certificate with a stray byte
+        // after it is malformed, as the X.509 recogniser said.
+        return match EkCertificate::from_nv(input) {
+            Ok(ek) if is_tpm_certificate(ek.der()) => Ok(ek_certificate(&ek)),
+            _ => Err(err),
+        };
     }
     Err(match err {
         Error::Unrecognised(reason) => Error::Unrecognised(format!(
@@ -292,15 +294,7 @@ pub fn certificate_extras(der: &[u8], m: &mut Map<String, Value>) {
     let Ok(cert) = pki::cert::Cert::from_der(der) else {
         return;
     };
-    let ekus: Vec<_> = cert
-        .extensions()
-        .iter()
-        .filter(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_EXT_KEY_USAGE)
-        .filter_map(|e| {
-            <ExtendedKeyUsage as pki::der::Decode>::from_der(e.extn_value.as_bytes()).ok()
-        })
-        .flat_map(|eku| eku.0)
-        .collect();
+    let ekus = ekus(&cert);
     if ekus.contains(&TCG_KP_EK_CERTIFICATE)
         && let Ok(ek) = EkCertificate::from_der(der)
     {
@@ -332,4 +326,34 @@ pub fn certificate_extras(der: &[u8], m: &mut Map<String, Value>) {
             }
         }
     }
+}
+
+fn ekus(cert: &pki::cert::Cert) -> Vec<pki::der::asn1::ObjectIdentifier> {
+    cert.extensions()
+        .iter()
+        .filter(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_EXT_KEY_USAGE)
+        .filter_map(|e| {
+            <ExtendedKeyUsage as pki::der::Decode>::from_der(e.extn_value.as_bytes()).ok()
+        })
+        .flat_map(|eku| eku.0)
+        .collect()
+}
+
+/// An EK certificate by its marks: the tcg-kp-EKCertificate EKU, or a subjectAltName
+/// naming a TPM manufacturer (tcg-at-tpmManufacturer, 2.23.133.2.1), as older EK
+/// certificates without the EKU have.
+fn is_tpm_certificate(der: &[u8]) -> bool {
+    /// The DER of OBJECT IDENTIFIER 2.23.133.2.1.
+    const TPM_MANUFACTURER: &[u8] = &[0x06, 0x05, 0x67, 0x81, 0x05, 0x02, 0x01];
+    let Ok(cert) = pki::cert::Cert::from_der(der) else {
+        return false;
+    };
+    ekus(&cert).contains(&TCG_KP_EK_CERTIFICATE)
+        || cert.extensions().iter().any(|e| {
+            e.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME
+                && e.extn_value
+                    .as_bytes()
+                    .windows(TPM_MANUFACTURER.len())
+                    .any(|w| w == TPM_MANUFACTURER)
+        })
 }
