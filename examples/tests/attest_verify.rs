@@ -571,3 +571,38 @@ fn acme_apple_payload_over_an_openssl_mda_chain() {
         SERIAL
     );
 }
+
+#[test]
+fn recognition_is_total_over_truncations_and_flips() {
+    use admitd::attest::inspect::{KINDS, inspect_as};
+    let v = vectors().join("tpm-attest/webauthn-rs");
+    let mut inputs = Vec::new();
+    for f in ["certInfo.bin", "pubArea.bin", "authData.bin"] {
+        let b = std::fs::read(v.join("win-hello-tpm-rsa.split").join(f)).unwrap();
+        for i in 0..b.len() {
+            inputs.push(b[..i].to_vec());
+            let mut x = b.clone();
+            x[i] ^= 0x80;
+            inputs.push(x);
+        }
+    }
+    let obj = std::fs::read(v.join("win-hello-tpm-rsa.attobj.cbor")).unwrap();
+    for i in (0..obj.len()).step_by(13) {
+        inputs.push(obj[..i].to_vec());
+        let mut x = obj.clone();
+        x[i] ^= 0x01;
+        inputs.push(x);
+    }
+    let mut recognised = 0;
+    for input in &inputs {
+        // Never a panic: a value or a typed error, for auto-detection and every forced type.
+        if admitd::inspect::inspect(input).is_ok() {
+            recognised += 1;
+        }
+        for (_, kind) in KINDS {
+            let _ = inspect_as(input, *kind);
+        }
+    }
+    // Flips in hashes and signatures keep the structure: some inputs still parse.
+    assert!(recognised > 0 && recognised < inputs.len(), "{recognised}");
+}
