@@ -251,7 +251,7 @@ fn plausible(kind: Kind, b: &[u8]) -> bool {
     }
 }
 
-/// The first format (in [`ORDER`]) that parses the whole of `input`, rendered; `None` when
+/// The first format (in the order of the module table) that parses the whole of `input`, rendered; `None` when
 /// none does or when the input is DER (`30 ...`), which the X.509/CMS recogniser handles.
 pub fn recognise(input: &[u8]) -> Option<Value> {
     if input.first() == Some(&0x30) {
