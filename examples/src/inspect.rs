@@ -14,6 +14,8 @@
 //! { "signedData": { "eContentType", "digestAlgorithms", "certificates", "signerInfos" } }
 //! { "envelopedData": { "recipientInfos", "contentType", "contentEncryptionAlgorithm" } }
 //! ```
+//! TPM 2.0 structures, EK certificates from NV, MDA and AIK certificate fields and CBOR
+//! attestation objects are recognised by [`crate::attest::inspect`].
 
 use pki::der::asn1::{Any, ObjectIdentifier};
 use pki::der::{Decode, Encode, Tag, Tagged};
@@ -124,7 +126,10 @@ pub fn inspect(input: &[u8]) -> Result<Value, Error> {
             _ => Value::Array(out),
         });
     }
-    binary(input)
+    match crate::attest::inspect::recognise(input) {
+        Some(v) => Ok(v),
+        None => binary(input).or_else(|e| crate::attest::inspect::fallback(input, e)),
+    }
 }
 
 /// Split PEM text into its `-----BEGIN`..`-----END ...-----` blocks; `None` if there is none.
@@ -250,6 +255,7 @@ fn certificate_fields(cert: &Certificate, der: &[u8]) -> Result<Value, Error> {
         "sha256Fingerprint".into(),
         json!(hex::encode(sha2::Sha256::digest(der))),
     );
+    crate::attest::inspect::certificate_extras(der, &mut m);
     Ok(Value::Object(m))
 }
 

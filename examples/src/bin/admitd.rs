@@ -30,7 +30,13 @@ enum Command {
         /// Public key (PKIX PEM) to verify a JWT with (default: the data directory's).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
+        /// Force a TPM or attestation format (TPMS_ATTEST, TPM2B_PUBLIC, TPMT_SIGNATURE, ...).
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<admitd::attest::inspect::Kind>,
     },
+    /// Hardware attestation evidence.
+    #[command(subcommand)]
+    Attest(admitd::attest::Command),
 }
 
 fn main() -> ExitCode {
@@ -40,7 +46,15 @@ fn main() -> ExitCode {
             file,
             signature,
             key,
-        }) => inspect(&file, signature.as_deref(), key.as_deref(), &cli.flags),
+            kind,
+        }) => inspect(
+            &file,
+            signature.as_deref(),
+            key.as_deref(),
+            kind,
+            &cli.flags,
+        ),
+        Some(Command::Attest(command)) => admitd::attest::run(command),
         Some(Command::Serve) | None => serve(&cli.flags),
     }
 }
@@ -49,6 +63,7 @@ fn inspect(
     file: &std::path::Path,
     signature: Option<&str>,
     key: Option<&std::path::Path>,
+    kind: Option<admitd::attest::inspect::Kind>,
     flags: &admitd::config::Flags,
 ) -> ExitCode {
     let limit = admitd::inspect::MAX_INPUT as u64 + 1;
@@ -66,9 +81,13 @@ fn inspect(
         .data_dir
         .clone()
         .unwrap_or_else(|| admitd::config::Config::default().data_dir);
-    let result = match admitd::devauth::inspect::dispatch(&input, signature, key, &data_dir) {
-        Some(r) => r.map_err(|e| e.to_string()),
-        None => admitd::inspect::inspect(&input).map_err(|e| e.to_string()),
+    let result = if let Some(kind) = kind {
+        admitd::attest::inspect::inspect_as(&input, kind).map_err(|e| e.to_string())
+    } else {
+        match admitd::devauth::inspect::dispatch(&input, signature, key, &data_dir) {
+            Some(r) => r.map_err(|e| e.to_string()),
+            None => admitd::inspect::inspect(&input).map_err(|e| e.to_string()),
+        }
     };
     match result {
         Ok(v) => {
