@@ -10,6 +10,7 @@
 //! crypto_provider = "aws-lc"
 //! ca_key_type = "ecdsa"
 //! log = "info"
+//! scep_challenge = "a shared secret"   # absent: one-time challenges (`admitd scep challenge`)
 //!
 //! [limits]
 //! max_body_bytes = 1048576
@@ -100,6 +101,11 @@ pub struct Flags {
     /// Time allowed for in-flight requests to finish after SIGTERM or Ctrl-C, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub drain_timeout_ms: Option<u64>,
+    /// SCEP static challenge password shared by every client; without it, each client needs a
+    /// one-time challenge from `admitd scep challenge`. Prefer the config file (flags show in
+    /// process listings).
+    #[arg(long, value_name = "SECRET")]
+    pub scep_challenge: Option<crate::scep::StaticSecret>,
 }
 
 /// The config file's shape.
@@ -112,6 +118,7 @@ struct File {
     crypto_provider: Option<String>,
     ca_key_type: Option<CaKeyType>,
     log: Option<String>,
+    scep_challenge: Option<crate::scep::StaticSecret>,
     #[serde(default)]
     limits: FileLimits,
 }
@@ -169,6 +176,8 @@ pub struct Config {
     pub log: String,
     /// Request and connection limits.
     pub limits: Limits,
+    /// SCEP static challenge; `None` selects one-time challenges.
+    pub scep_challenge: Option<crate::scep::StaticSecret>,
 }
 
 impl Default for Config {
@@ -181,6 +190,7 @@ impl Default for Config {
             ca_key_type: CaKeyType::Ecdsa,
             log: "info".into(),
             limits: Limits::default(),
+            scep_challenge: None,
         }
     }
 }
@@ -241,6 +251,7 @@ impl Config {
                     .map(ms)
                     .unwrap_or(d.limits.drain_timeout),
             },
+            scep_challenge: flags.scep_challenge.clone().or(file.scep_challenge),
         };
         config.check()?;
         Ok(config)

@@ -299,7 +299,11 @@ fn content_info_der(der: &[u8]) -> Result<Value, Error> {
     match ci.content_type {
         const_oid::db::rfc5911::ID_SIGNED_DATA => {
             let sd: SignedData = ci.content.decode_as().map_err(malformed("SignedData"))?;
-            Ok(json!({ "signedData": signed_data(&sd)? }))
+            let mut v = json!({ "signedData": signed_data(&sd)? });
+            if let Some(m) = crate::scep::inspect::pki_message(der) {
+                v["pkiMessage"] = m;
+            }
+            Ok(v)
         }
         const_oid::db::rfc5911::ID_ENVELOPED_DATA => {
             let ed: EnvelopedData = ci.content.decode_as().map_err(malformed("EnvelopedData"))?;

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod data_dir;
 pub mod inspect;
+pub mod scep;
 pub mod server;
 pub mod storage;
 
@@ -69,7 +70,8 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         .build()
         .map_err(io_err("starting the async runtime"))?;
     let drain = rt.block_on(async {
-        let state = Arc::new(AppState { data });
+        let scep = scep::Service::open(&data, config.scep_challenge.as_ref())?;
+        let state = Arc::new(AppState { data, scep });
         let server = Server::bind(config.http, config.https, tls, state, config.limits)
             .await
             .map_err(io_err("binding the listeners"))?;

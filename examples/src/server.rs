@@ -57,6 +57,8 @@ impl Listener {
 pub struct AppState {
     /// The data directory: CA, TLS identity, database.
     pub data: crate::data_dir::DataDir,
+    /// SCEP (`/scep`).
+    pub scep: crate::scep::Service,
 }
 
 /// Response body type.

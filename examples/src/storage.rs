@@ -55,10 +55,11 @@ pub struct Migration {
 }
 
 /// Every migration this build knows, in order. Later features append theirs.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "issued certificates",
-    sql: "CREATE TABLE issued_certificates (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "issued certificates",
+        sql: "CREATE TABLE issued_certificates (
               serial      TEXT PRIMARY KEY,
               subject     TEXT NOT NULL,
               not_after   TEXT NOT NULL,
@@ -66,7 +67,9 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
               der         BLOB NOT NULL,
               issued_at   TEXT NOT NULL
           );",
-}];
+    },
+    crate::scep::store::migration(2),
+];
 
 /// An open, migrated database.
 #[derive(Debug)]

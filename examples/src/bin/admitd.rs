@@ -24,18 +24,61 @@ enum Command {
     Inspect {
         /// The file to read; `-` reads standard input.
         file: PathBuf,
+        /// PKCS#8 PEM private key that opens a SCEP pkiMessage's envelope (the RA key for a
+        /// request, the requester's key for a CertRep).
+        #[arg(long, value_name = "PEM")]
+        key: Option<PathBuf>,
+    },
+    /// SCEP administration.
+    Scep {
+        #[command(subcommand)]
+        command: ScepCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ScepCommand {
+    /// Store a new one-time challenge password in the data directory's database and print it.
+    Challenge {
+        /// How long the challenge stays valid, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+        ttl_secs: u64,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Inspect { file }) => inspect(&file),
+        Some(Command::Inspect { file, key }) => inspect(&file, key.as_deref()),
+        Some(Command::Scep {
+            command: ScepCommand::Challenge { ttl_secs },
+        }) => scep_challenge(&cli.flags, ttl_secs),
         Some(Command::Serve) | None => serve(&cli.flags),
     }
 }
 
-fn inspect(file: &std::path::Path) -> ExitCode {
+fn scep_challenge(flags: &admitd::config::Flags, ttl_secs: u64) -> ExitCode {
+    let config = match admitd::config::Config::load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("admitd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ttl = std::time::Duration::from_secs(ttl_secs);
+    match admitd::scep::new_challenge(&config.data_dir, ttl) {
+        Ok(challenge) => {
+            println!("{challenge}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("admitd scep challenge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn inspect(file: &std::path::Path, key: Option<&std::path::Path>) -> ExitCode {
     let limit = admitd::inspect::MAX_INPUT as u64 + 1;
     let mut input = Vec::new();
     let read = if file.as_os_str() == "-" {
@@ -47,7 +90,20 @@ fn inspect(file: &std::path::Path) -> ExitCode {
         eprintln!("admitd inspect: {}: {e}", file.display());
         return ExitCode::FAILURE;
     }
-    match admitd::inspect::inspect(&input) {
+    let described = admitd::inspect::inspect(&input).map_err(|e| e.to_string());
+    let described = match (described, key) {
+        (Ok(mut v), Some(key)) => match decrypt(&input, key) {
+            Ok(d) => {
+                if let Some(m) = v.get_mut("pkiMessage") {
+                    m["decrypted"] = d;
+                }
+                Ok(v)
+            }
+            Err(e) => Err(e),
+        },
+        (other, _) => other,
+    };
+    match described {
         Ok(v) => {
             use std::io::Write as _;
             let mut out = std::io::stdout().lock();
@@ -70,6 +126,13 @@ fn inspect(file: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn decrypt(input: &[u8], key: &std::path::Path) -> Result<serde_json::Value, String> {
+    let pem = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let pem = zeroize::Zeroizing::new(pem);
+    let key = admitd::scep::inspect::load_key(&pem).map_err(|e| e.to_string())?;
+    admitd::scep::inspect::decrypt(input, &*key).map_err(|e| e.to_string())
 }
 
 fn serve(flags: &admitd::config::Flags) -> ExitCode {
