@@ -10,6 +10,7 @@
 //! crypto_provider = "aws-lc"
 //! ca_key_type = "ecdsa"
 //! log = "info"
+//! scep_challenge = "a shared secret"   # absent: one-time challenges (`admitd scep challenge`)
 //!
 //! [limits]
 //! max_body_bytes = 1048576
@@ -115,6 +116,11 @@ pub struct Flags {
     /// Device auth: token lifetime in seconds (default one week).
     #[arg(long, value_name = "SECONDS")]
     pub devauth_token_lifetime_s: Option<u64>,
+    /// SCEP static challenge password shared by every client; without it, each client needs a
+    /// one-time challenge from `admitd scep challenge`. Prefer the config file (flags show in
+    /// process listings).
+    #[arg(long, value_name = "SECRET")]
+    pub scep_challenge: Option<crate::scep::StaticSecret>,
 }
 
 /// The config file's shape.
@@ -127,6 +133,7 @@ struct File {
     crypto_provider: Option<String>,
     ca_key_type: Option<CaKeyType>,
     log: Option<String>,
+    scep_challenge: Option<crate::scep::StaticSecret>,
     #[serde(default)]
     limits: FileLimits,
     #[serde(default)]
@@ -188,6 +195,8 @@ pub struct Config {
     pub limits: Limits,
     /// Device auth (`[devauth]` table).
     pub devauth: crate::devauth::Settings,
+    /// SCEP static challenge; `None` selects one-time challenges.
+    pub scep_challenge: Option<crate::scep::StaticSecret>,
 }
 
 impl Default for Config {
@@ -201,6 +210,7 @@ impl Default for Config {
             log: "info".into(),
             limits: Limits::default(),
             devauth: crate::devauth::Settings::default(),
+            scep_challenge: None,
         }
     }
 }
@@ -267,6 +277,7 @@ impl Config {
                 flags.devauth_token_lifetime_s,
                 file.devauth,
             ),
+            scep_challenge: flags.scep_challenge.clone().or(file.scep_challenge),
         };
         config.check()?;
         Ok(config)

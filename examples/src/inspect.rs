@@ -304,8 +304,23 @@ fn content_info_der(der: &[u8]) -> Result<Value, Error> {
     let ci = ContentInfo::from_der(der).map_err(malformed("ContentInfo"))?;
     match ci.content_type {
         const_oid::db::rfc5911::ID_SIGNED_DATA => {
-            let sd: SignedData = ci.content.decode_as().map_err(malformed("SignedData"))?;
-            Ok(json!({ "signedData": signed_data(&sd)? }))
+            // A SCEP pkiMessage is described beside the SignedData; it is read by `pki`, which
+            // also takes what the CMS types cannot (certmonger's 33-octet serial numbers).
+            let scep = crate::scep::inspect::pki_message(der);
+            match (ci.content.decode_as::<SignedData>(), scep) {
+                (Ok(sd), scep) => {
+                    let mut v = json!({ "signedData": signed_data(&sd)? });
+                    if let Some(m) = scep {
+                        v["pkiMessage"] = m;
+                    }
+                    Ok(v)
+                }
+                (Err(e), Some(m)) => Ok(json!({
+                    "signedData": { "error": format!("does not decode: {e}") },
+                    "pkiMessage": m,
+                })),
+                (Err(e), None) => Err(malformed("SignedData")(e)),
+            }
         }
         const_oid::db::rfc5911::ID_ENVELOPED_DATA => {
             let ed: EnvelopedData = ci.content.decode_as().map_err(malformed("EnvelopedData"))?;

@@ -7,6 +7,7 @@ pub mod config;
 pub mod data_dir;
 pub mod devauth;
 pub mod inspect;
+pub mod scep;
 pub mod server;
 pub mod storage;
 
@@ -72,7 +73,12 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         .map_err(io_err("starting the async runtime"))?;
     let drain = rt.block_on(async {
         let devauth = devauth::Service::open(&config.data_dir, provider, &config.devauth)?;
-        let state = Arc::new(AppState { data, devauth });
+        let scep = scep::Service::open(&data, config.scep_challenge.as_ref())?;
+        let state = Arc::new(AppState {
+            data,
+            devauth,
+            scep,
+        });
         let server = Server::bind(config.http, config.https, tls, state, config.limits)
             .await
             .map_err(io_err("binding the listeners"))?;

@@ -59,6 +59,8 @@ pub struct AppState {
     pub data: crate::data_dir::DataDir,
     /// Device authentication (Mender model).
     pub devauth: crate::devauth::Service,
+    /// SCEP (`/scep`).
+    pub scep: crate::scep::Service,
 }
 
 /// Response body type.

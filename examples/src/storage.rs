@@ -75,6 +75,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "device auth",
         sql: self::devauth::SCHEMA,
     },
+    crate::scep::store::migration(3),
 ];
 
 /// An open, migrated database.

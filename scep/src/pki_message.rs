@@ -51,6 +51,14 @@ impl PkiMessage {
         Self::parse_parts(bytes, limits, true)
     }
 
+    /// As [`PkiMessage::parse_with_limits`], but the content is not parsed as an
+    /// EnvelopedData ([`PkiMessage::envelope`] is `None`): for tools that describe a message
+    /// whose envelope this crate cannot read (e.g. one sealed to certmonger's certificate
+    /// with a 33-octet serial number).
+    pub fn parse_without_envelope(bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
+        Self::parse_parts(bytes, limits, false)
+    }
+
     /// As [`PkiMessage::parse_with_limits`], leaving the envelope unparsed unless `envelope`.
     pub(crate) fn parse_parts(
         bytes: &[u8],

@@ -27,7 +27,9 @@ enum Command {
         /// Treat the file as a device auth request body with this X-MEN-Signature value.
         #[arg(long, value_name = "BASE64")]
         signature: Option<String>,
-        /// Public key (PKIX PEM) to verify a JWT with (default: the data directory's).
+        /// A key file: the public key (PKIX PEM) that verifies a device JWT (default: the data
+        /// directory's), or the PKCS#8 PEM private key that opens a SCEP pkiMessage's envelope
+        /// (the RA key for a request, the requester's key for a CertRep).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
         /// Force a TPM or attestation format (TPMS_ATTEST, TPM2B_PUBLIC, TPMT_SIGNATURE, ...).
@@ -37,6 +39,21 @@ enum Command {
     /// Hardware attestation evidence.
     #[command(subcommand)]
     Attest(admitd::attest::Command),
+    /// SCEP administration.
+    Scep {
+        #[command(subcommand)]
+        command: ScepCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ScepCommand {
+    /// Store a new one-time challenge password in the data directory's database and print it.
+    Challenge {
+        /// How long the challenge stays valid, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+        ttl_secs: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,7 +72,31 @@ fn main() -> ExitCode {
             &cli.flags,
         ),
         Some(Command::Attest(command)) => admitd::attest::run(command),
+        Some(Command::Scep {
+            command: ScepCommand::Challenge { ttl_secs },
+        }) => scep_challenge(&cli.flags, ttl_secs),
         Some(Command::Serve) | None => serve(&cli.flags),
+    }
+}
+
+fn scep_challenge(flags: &admitd::config::Flags, ttl_secs: u64) -> ExitCode {
+    let config = match admitd::config::Config::load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("admitd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ttl = std::time::Duration::from_secs(ttl_secs);
+    match admitd::scep::new_challenge(&config.data_dir, ttl) {
+        Ok(challenge) => {
+            println!("{challenge}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("admitd scep challenge: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -86,7 +127,23 @@ fn inspect(
     } else {
         match admitd::devauth::inspect::dispatch(&input, signature, key, &data_dir) {
             Some(r) => r.map_err(|e| e.to_string()),
-            None => admitd::inspect::inspect(&input).map_err(|e| e.to_string()),
+            None => {
+                let described = admitd::inspect::inspect(&input).map_err(|e| e.to_string());
+                match (described, key) {
+                    (Ok(mut v), Some(key)) if v.get("pkiMessage").is_some() => {
+                        match decrypt(&input, key) {
+                            Ok(d) => {
+                                if let Some(m) = v.get_mut("pkiMessage") {
+                                    m["decrypted"] = d;
+                                }
+                                Ok(v)
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                    (other, _) => other,
+                }
+            }
         }
     };
     match result {
@@ -112,6 +169,13 @@ fn inspect(
             ExitCode::FAILURE
         }
     }
+}
+
+fn decrypt(input: &[u8], key: &std::path::Path) -> Result<serde_json::Value, String> {
+    let pem = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let pem = zeroize::Zeroizing::new(pem);
+    let key = admitd::scep::inspect::load_key(&pem).map_err(|e| e.to_string())?;
+    admitd::scep::inspect::decrypt(input, &*key).map_err(|e| e.to_string())
 }
 
 fn serve(flags: &admitd::config::Flags) -> ExitCode {

@@ -5,6 +5,7 @@
 //! | `/healthz` | GET, HEAD | both        | 200 `ok`   |
 //! | `/api/devices/v1/authentication/...`, `/api/internal/v1/devauth/...` | see `devauth` | both | |
 //! | `/api/management/v2/devauth/...` | see `devauth` | HTTPS | |
+//! | `/scep`    | GET, POST | both        | SCEP (RFC 8894), see [`crate::scep`] |
 //! | anything else |        |             | 404        |
 //!
 //! SCEP, MDM and device-auth routes are added here by the features that bring them.
@@ -21,12 +22,23 @@ pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Respo
         return resp;
     }
     match req.uri().path() {
+        "/scep" | "/cgi-bin/pkiclient.exe" => scep(state, req),
         "/healthz" => match *req.method() {
             Method::GET | Method::HEAD => text(StatusCode::OK, "ok"),
             _ => not_allowed("GET, HEAD"),
         },
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
+}
+
+/// SCEP: the request (body already read) to `scep::Responder` and back.
+fn scep(state: &AppState, req: Request<Bytes>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let resp = state
+        .scep
+        .handle(&Request::from_parts(parts, body.to_vec()));
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(parts, Body::new(Bytes::from(body)))
 }
 
 fn not_allowed(allow: &'static str) -> Response<Body> {
