@@ -1,0 +1,357 @@
+//! Fuzz targets: seed corpora from the vectors, and short smoke runs.
+//!
+//! The corpora live in `fuzz/corpus/<target>/` (gitignored) and are refilled from the shared
+//! vectors on every run; libFuzzer adds what it finds beside them.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::run;
+
+/// Every fuzz target in `fuzz/fuzz_targets/`, in the order `cargo xtask test` runs them.
+pub const TARGETS: &[&str] = &["public_key"];
+
+/// Files larger than this are not used as seeds.
+const MAX_SEED_LEN: u64 = 256 * 1024;
+
+/// Build every fuzz target (instrumented, with AddressSanitizer).
+pub fn build(root: &Path) -> Result<()> {
+    let mut c = cargo_fuzz(root);
+    c.args(["build", "--fuzz-dir", "fuzz"]);
+    run::status(&mut c)
+}
+
+/// Run `target` for `seconds` on its corpus (built by [`build`]).
+pub fn smoke(root: &Path, target: &str, seconds: u32) -> Result<()> {
+    let mut c = cargo_fuzz(root);
+    c.args(["run", target, "--fuzz-dir", "fuzz", "--"])
+        .arg(format!("-max_total_time={seconds}"))
+        .arg("-rss_limit_mb=2048")
+        .arg("-print_final_stats=1");
+    run::status(&mut c)
+}
+
+fn cargo_fuzz(root: &Path) -> Command {
+    let mut c = Command::new("cargo");
+    c.arg("fuzz").current_dir(root);
+    // cargo-fuzz passes nightly-only flags (-Zsanitizer=address ...); RUSTC_BOOTSTRAP lets the
+    // stable toolchain accept them, so no nightly toolchain has to be installed.
+    c.env("RUSTC_BOOTSTRAP", "1");
+    // The fuzz workspace has its own lock file and flags: keep its build out of the main
+    // workspace's target dir, where the instrumented artifacts would evict the normal ones.
+    c.env("CARGO_TARGET_DIR", crate::target_dir().join("fuzz"));
+    c
+}
+
+/// Fill `fuzz/corpus/<target>/` for every target from the vectors (and from `openssl`, for the
+/// structures the vectors only hold wrapped inside others).
+pub fn copy_seeds(root: &Path, vectors: &Path) -> Result<()> {
+    let on_disk = targets_on_disk(root)?;
+    let listed: BTreeSet<String> = TARGETS.iter().map(|s| s.to_string()).collect();
+    anyhow::ensure!(
+        on_disk == listed,
+        "fuzz/fuzz_targets/ holds {on_disk:?} but xtask runs {listed:?}: update xtask's TARGETS"
+    );
+    let blobs = asn1_blobs(vectors)?;
+    let scratch = root.join("fuzz/corpus/.scratch");
+    fs::create_dir_all(&scratch)?;
+    for target in TARGETS {
+        let seeds: Vec<Vec<u8>> = match *target {
+            "ber_to_der" => blobs.iter().map(|b| b.bytes.clone()).collect(),
+            "signed_data" => blobs
+                .iter()
+                .filter(|b| b.kind == Kind::Pkcs7 || b.path_has("scep"))
+                .map(|b| b.bytes.clone())
+                .collect(),
+            "enveloped_data" => enveloped_seeds(&blobs, &scratch)?,
+            "certificate" => blobs
+                .iter()
+                .filter(|b| b.kind == Kind::Certificate)
+                .map(|b| b.bytes.clone())
+                .collect(),
+            "csr" => csr_seeds(&scratch)?,
+            "public_key" => blobs
+                .iter()
+                .filter(|b| b.kind == Kind::PublicKey)
+                .map(|b| b.bytes.clone())
+                .collect(),
+            other => anyhow::bail!("no seed rule for fuzz target {other}"),
+        };
+        let dir = root.join("fuzz/corpus").join(target);
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut written = 0;
+        for s in &seeds {
+            if s.is_empty() {
+                continue;
+            }
+            let name = format!("seed-{:016x}", fnv1a(s));
+            fs::write(dir.join(name), s)?;
+            written += 1;
+        }
+        println!("fuzz/corpus/{target}: {written} seeds");
+        anyhow::ensure!(
+            written > 0,
+            "no seeds for fuzz target {target} in {}",
+            vectors.display()
+        );
+    }
+    let _ = fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A PEM CERTIFICATE block, or a `.crt`/`.cer` file.
+    Certificate,
+    /// A PEM PKCS7 block.
+    Pkcs7,
+    /// A PEM PUBLIC KEY block (SubjectPublicKeyInfo).
+    PublicKey,
+    /// Any other DER/BER file.
+    Other,
+}
+
+struct Blob {
+    path: PathBuf,
+    kind: Kind,
+    bytes: Vec<u8>,
+}
+
+impl Blob {
+    fn path_has(&self, part: &str) -> bool {
+        self.path.components().any(|c| c.as_os_str() == part)
+    }
+}
+
+/// Every DER/BER object in the vectors: `.der`, `.ber`, `.crt`, `.cer` files (decoded when they
+/// are PEM) and the CERTIFICATE / PKCS7 / PUBLIC KEY blocks of `.pem` files.
+fn asn1_blobs(vectors: &Path) -> Result<Vec<Blob>> {
+    let mut files = Vec::new();
+    walk(vectors, &mut files)?;
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !matches!(ext.as_str(), "der" | "ber" | "crt" | "cer" | "pem") {
+            continue;
+        }
+        if fs::metadata(&path)?.len() > MAX_SEED_LEN {
+            continue;
+        }
+        let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let cert_file = matches!(ext.as_str(), "crt" | "cer");
+        if bytes.starts_with(b"-----BEGIN ") || ext == "pem" {
+            for (label, der) in pem_blocks(&bytes) {
+                let kind = match label.as_str() {
+                    "CERTIFICATE" => Kind::Certificate,
+                    "PKCS7" => Kind::Pkcs7,
+                    "PUBLIC KEY" => Kind::PublicKey,
+                    _ => continue,
+                };
+                out.push(Blob {
+                    path: path.clone(),
+                    kind,
+                    bytes: der,
+                });
+            }
+        } else {
+            let in_cert_folder = path
+                .components()
+                .any(|c| matches!(c.as_os_str().to_str(), Some("tpm-ek-certs" | "tpm-ca")));
+            let kind = if cert_file || (in_cert_folder && ext == "der") {
+                Kind::Certificate
+            } else {
+                Kind::Other
+            };
+            out.push(Blob { path, kind, bytes });
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let entry = entry?;
+        let ty = entry.file_type()?;
+        if ty.is_dir() {
+            walk(&entry.path(), out)?;
+        } else if ty.is_file() {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// EnvelopedData seeds: the `.ber` envelopes in the vectors, plus the ContentInfo(EnvelopedData)
+/// carried inside each SCEP pkiMessage, taken out by `openssl cms -verify -noverify`.
+fn enveloped_seeds(blobs: &[Blob], scratch: &Path) -> Result<Vec<Vec<u8>>> {
+    let mut seeds: Vec<Vec<u8>> = blobs
+        .iter()
+        .filter(|b| b.path.extension().is_some_and(|e| e == "ber"))
+        .map(|b| b.bytes.clone())
+        .collect();
+    for (i, b) in blobs.iter().filter(|b| b.path_has("scep")).enumerate() {
+        let input = scratch.join(format!("msg-{i}.der"));
+        let inner = scratch.join(format!("inner-{i}.der"));
+        fs::write(&input, &b.bytes)?;
+        let ok = run::succeeds(Command::new("openssl").args([
+            "cms".as_ref(),
+            "-verify".as_ref(),
+            "-noverify".as_ref(),
+            "-binary".as_ref(),
+            "-inform".as_ref(),
+            "DER".as_ref(),
+            "-in".as_ref(),
+            input.as_os_str(),
+            "-out".as_ref(),
+            inner.as_os_str(),
+        ]));
+        if ok && let Ok(bytes) = fs::read(&inner) {
+            seeds.push(bytes);
+        }
+    }
+    Ok(seeds)
+}
+
+/// CSR seeds: PKCS#10 requests made by `openssl req` for an RSA and a P-256 key.
+fn csr_seeds(scratch: &Path) -> Result<Vec<Vec<u8>>> {
+    let keys: [&[&str]; 2] = [
+        &["-newkey", "rsa:2048"],
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    ];
+    let mut seeds = Vec::new();
+    for (i, key_args) in keys.iter().enumerate() {
+        let out = scratch.join(format!("csr-{i}.der"));
+        let key = scratch.join(format!("csr-{i}.key"));
+        let mut c = Command::new("openssl");
+        c.args(["req", "-new", "-nodes", "-subj", "/CN=fuzz seed/O=admit"])
+            .args(*key_args)
+            .arg("-keyout")
+            .arg(&key)
+            .args(["-outform", "DER", "-out"])
+            .arg(&out);
+        run::output(&mut c)?;
+        seeds.push(fs::read(&out)?);
+    }
+    Ok(seeds)
+}
+
+/// The blocks of a PEM file as (label, DER).
+fn pem_blocks(text: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let text = String::from_utf8_lossy(text);
+    let mut out = Vec::new();
+    let mut rest = text.as_ref();
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let after = &rest[start + "-----BEGIN ".len()..];
+        let Some(label_end) = after.find("-----") else {
+            break;
+        };
+        let label = after[..label_end].to_owned();
+        let body_start = &after[label_end + 5..];
+        let end_marker = format!("-----END {label}-----");
+        let Some(body_end) = body_start.find(&end_marker) else {
+            break;
+        };
+        let body: String = body_start[..body_end]
+            .lines()
+            .filter(|l| !l.contains(':')) // RFC 1421 headers
+            .collect();
+        if let Some(der) = base64_decode(&body) {
+            out.push((label, der));
+        }
+        rest = &body_start[body_end + end_marker.len()..];
+    }
+    out
+}
+
+/// Standard base64 (whitespace ignored); `None` on any other character.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            b' ' | b'\t' | b'\r' | b'\n' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// FNV-1a, to name seed files by content (so reruns do not duplicate them).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Names found in `fuzz/fuzz_targets/` (to check [`TARGETS`] against).
+fn targets_on_disk(root: &Path) -> Result<BTreeSet<String>> {
+    let dir = root.join("fuzz/fuzz_targets");
+    let mut names = BTreeSet::new();
+    for e in fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "rs")
+            && let Some(stem) = p.file_stem().and_then(|s| s.to_str())
+        {
+            names.insert(stem.to_owned());
+        }
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        // RFC 4648 section 10.
+        assert_eq!(base64_decode("Zm9vYmFy").unwrap(), b"foobar");
+        assert_eq!(base64_decode("Zm9vYg==").unwrap(), b"foob");
+        assert_eq!(base64_decode("Zm8=\n").unwrap(), b"fo");
+        assert!(base64_decode("Zm9v!").is_none());
+    }
+
+    #[test]
+    fn pem_blocks_keep_labels() {
+        let pem = b"junk\n-----BEGIN CERTIFICATE-----\nZm9v\n-----END CERTIFICATE-----\n\
+                    -----BEGIN PKCS7-----\nYmFy\n-----END PKCS7-----\n";
+        let blocks = pem_blocks(pem);
+        assert_eq!(
+            blocks,
+            vec![
+                ("CERTIFICATE".to_owned(), b"foo".to_vec()),
+                ("PKCS7".to_owned(), b"bar".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn every_target_on_disk_is_run() {
+        let on_disk = targets_on_disk(&crate::repo_root()).unwrap();
+        let listed: BTreeSet<String> = TARGETS.iter().map(|s| s.to_string()).collect();
+        assert_eq!(on_disk, listed);
+    }
+}

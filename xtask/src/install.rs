@@ -1,0 +1,133 @@
+//! Installing what the test suite needs on a fresh Debian machine.
+
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::run;
+
+/// Debian packages the tests and builds use: OpenSSL (tool and headers, for the interop tests and
+/// the `openssl` crate in the benches), the C toolchain aws-lc-sys builds with, and the real peers
+/// the interop tests start (swtpm + tpm2-tools as a TPM, certmonger as a SCEP client, iproute2
+/// for network namespaces).
+pub const DEBIAN_PACKAGES: &[&str] = &[
+    "openssl",
+    "libssl-dev",
+    "pkg-config",
+    "cmake",
+    "clang",
+    "curl",
+    "swtpm",
+    "swtpm-tools",
+    "tpm2-tools",
+    "certmonger",
+    "iproute2",
+];
+
+/// Cargo subcommands the test suite runs: (subcommand, crate to install).
+pub const CARGO_TOOLS: &[(&str, &str)] = &[("fuzz", "cargo-fuzz"), ("deny", "cargo-deny")];
+
+/// Rustup components the test suite runs: (cargo subcommand, component).
+const COMPONENTS: &[(&str, &str)] = &[("fmt", "rustfmt"), ("clippy", "clippy")];
+
+/// Install whatever is missing: Debian packages (as root, with apt-get), rustup components and
+/// cargo tools. `need_cargo_tools` is false for `--quick`, which runs neither deny nor fuzz.
+pub fn ensure(need_cargo_tools: bool) -> Result<()> {
+    ensure_debian_packages()?;
+    for (sub, component) in COMPONENTS {
+        if !run::succeeds(Command::new("cargo").args([sub, "--version"])) {
+            run::status(Command::new("rustup").args(["component", "add", component]))?;
+        }
+    }
+    if need_cargo_tools {
+        let missing: Vec<&str> = CARGO_TOOLS
+            .iter()
+            .filter(|(sub, _)| !cargo_subcommand_present(sub))
+            .map(|(_, krate)| *krate)
+            .collect();
+        if !missing.is_empty() {
+            let mut cmd = Command::new("cargo");
+            cmd.args(["install", "--locked"]).args(&missing);
+            // Build the tools in their own directory, not the workspace's target dir.
+            cmd.env_remove("CARGO_TARGET_DIR");
+            run::status(&mut cmd)?;
+        }
+    }
+    Ok(())
+}
+
+/// Fail with a clear message when a tool that `--no-install` promised not to install is absent.
+pub fn check_cargo_tools(need: &[&str]) -> Result<()> {
+    for sub in need {
+        if !cargo_subcommand_present(sub) {
+            let krate = CARGO_TOOLS
+                .iter()
+                .find(|(s, _)| s == sub)
+                .map_or(*sub, |(_, k)| *k);
+            bail!("`cargo {sub}` is not installed: run `cargo install --locked {krate}`");
+        }
+    }
+    Ok(())
+}
+
+fn cargo_subcommand_present(sub: &str) -> bool {
+    run::succeeds(Command::new("cargo").args([sub, "--version"]))
+}
+
+/// The packages of [`DEBIAN_PACKAGES`] that dpkg does not list as installed. `None` when this is
+/// not a dpkg system.
+pub fn missing_debian_packages() -> Option<Vec<&'static str>> {
+    if !run::succeeds(Command::new("dpkg-query").arg("--version")) {
+        return None;
+    }
+    Some(
+        DEBIAN_PACKAGES
+            .iter()
+            .copied()
+            .filter(|p| {
+                let out = Command::new("dpkg-query")
+                    .args(["-W", "-f=${Status}", p])
+                    .output();
+                !matches!(out, Ok(o) if o.status.success()
+                    && String::from_utf8_lossy(&o.stdout).ends_with("install ok installed"))
+            })
+            .collect(),
+    )
+}
+
+fn ensure_debian_packages() -> Result<()> {
+    let Some(missing) = missing_debian_packages() else {
+        println!(
+            "not a Debian system (no dpkg-query): make sure these are installed: {}",
+            DEBIAN_PACKAGES.join(" ")
+        );
+        return Ok(());
+    };
+    if missing.is_empty() {
+        println!("Debian packages: all present");
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "missing Debian packages: {m}; install them with \
+             `sudo apt-get update && sudo apt-get install -y {m}` (or run as root)",
+            m = missing.join(" ")
+        );
+    }
+    run::status(
+        Command::new("apt-get")
+            .arg("update")
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    run::status(
+        Command::new("apt-get")
+            .args(["install", "-y"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    Ok(())
+}
+
+fn is_root() -> bool {
+    run::output(Command::new("id").arg("-u")).is_ok_and(|s| s.trim() == "0")
+}
