@@ -57,11 +57,24 @@ pub const SIGNED_MESSAGE_LEN: usize = 256;
 /// The content-encryption key wrapped in the key-transport benches (an AES-256 key).
 pub const WRAPPED_KEY: [u8; 32] = *b"0123456789abcdef0123456789abcdef";
 
-/// PKCS#8 DER private keys made by `openssl genpkey`.
+/// The length of the content in the CMS benches.
+pub const CMS_CONTENT_LEN: usize = 1024;
+
+/// PKCS#8 DER private keys made by `openssl genpkey`, and CMS messages made by `openssl cms`
+/// with the RSA key.
 #[derive(Debug)]
 pub struct Keys {
     /// RSA, 2048 bits, e = 65537.
     pub rsa2048: Vec<u8>,
+    /// A self-signed certificate (DER) for the RSA key.
+    pub rsa2048_cert: Vec<u8>,
+    /// `openssl cms -sign -nodetach -md sha256`: a ContentInfo(SignedData) over
+    /// [`message`]`(`[`CMS_CONTENT_LEN`]`)`, signed by the RSA key, its certificate included.
+    pub signed_data: Vec<u8>,
+    /// `openssl cms -encrypt -aes128`: a ContentInfo(EnvelopedData) of
+    /// [`message`]`(`[`CMS_CONTENT_LEN`]`)` for the RSA certificate (PKCS#1 v1.5 key
+    /// transport, AES-128-CBC).
+    pub enveloped_data: Vec<u8>,
     /// ECDSA P-256.
     pub p256: Vec<u8>,
     /// Ed25519.
@@ -76,18 +89,24 @@ pub fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
         let dir = tempfile::tempdir().expect("creating a temporary directory");
+        let d = dir.path();
+        let rsa2048 = genpkey(
+            d,
+            "rsa",
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        );
+        let (rsa2048_cert, signed_data, enveloped_data) = cms_fixtures(d);
         Keys {
-            rsa2048: genpkey(
-                dir.path(),
-                "rsa",
-                &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
-            ),
+            rsa2048,
+            rsa2048_cert,
+            signed_data,
+            enveloped_data,
             p256: genpkey(
-                dir.path(),
+                d,
                 "p256",
                 &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
             ),
-            ed25519: genpkey(dir.path(), "ed25519", &["-algorithm", "ED25519"]),
+            ed25519: genpkey(d, "ed25519", &["-algorithm", "ED25519"]),
         }
     })
 }
@@ -109,6 +128,73 @@ fn genpkey(dir: &Path, name: &str, args: &[&str]) -> Vec<u8> {
         path_str(&der),
     ]);
     std::fs::read(&der).expect("reading the generated key")
+}
+
+/// Certificate, SignedData and EnvelopedData for the RSA key `genpkey` left in `d/rsa.pem`.
+fn cms_fixtures(d: &Path) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let key = d.join("rsa.pem");
+    let cert = d.join("rsa.crt");
+    let cert_der = d.join("rsa.crt.der");
+    let content = d.join("content.bin");
+    let signed = d.join("signed.der");
+    let enveloped = d.join("enveloped.der");
+    std::fs::write(&content, message(CMS_CONTENT_LEN)).expect("writing the content");
+    openssl(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        path_str(&key),
+        "-subj",
+        "/CN=admit bench",
+        "-days",
+        "365",
+        "-sha256",
+        "-out",
+        path_str(&cert),
+    ]);
+    openssl(&[
+        "x509",
+        "-in",
+        path_str(&cert),
+        "-outform",
+        "DER",
+        "-out",
+        path_str(&cert_der),
+    ]);
+    openssl(&[
+        "cms",
+        "-sign",
+        "-binary",
+        "-nodetach",
+        "-md",
+        "sha256",
+        "-in",
+        path_str(&content),
+        "-signer",
+        path_str(&cert),
+        "-inkey",
+        path_str(&key),
+        "-outform",
+        "DER",
+        "-out",
+        path_str(&signed),
+    ]);
+    openssl(&[
+        "cms",
+        "-encrypt",
+        "-binary",
+        "-aes128",
+        "-in",
+        path_str(&content),
+        "-outform",
+        "DER",
+        "-out",
+        path_str(&enveloped),
+        path_str(&cert),
+    ]);
+    let read = |p: &Path| std::fs::read(p).expect("reading an openssl output");
+    (read(&cert_der), read(&signed), read(&enveloped))
 }
 
 fn path_str(p: &Path) -> &str {
@@ -158,6 +244,12 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{}: {e}", p.name()));
             }
         }
+    }
+
+    #[test]
+    fn both_providers_are_benched() {
+        let names: Vec<&str> = providers().iter().map(|p| p.name()).collect();
+        assert_eq!(names, ["rustcrypto", "aws-lc"]);
     }
 
     #[test]

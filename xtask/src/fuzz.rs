@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use crate::run;
 
 /// Every fuzz target in `fuzz/fuzz_targets/`, in the order `cargo xtask test` runs them.
-pub const TARGETS: &[&str] = &["public_key"];
+pub const TARGETS: &[&str] = &["ber_to_der", "signed_data", "enveloped_data", "public_key"];
 
 /// Files larger than this are not used as seeds.
 const MAX_SEED_LEN: u64 = 256 * 1024;
