@@ -13,7 +13,14 @@ use anyhow::{Context, Result};
 use crate::run;
 
 /// Every fuzz target in `fuzz/fuzz_targets/`, in the order `cargo xtask test` runs them.
-pub const TARGETS: &[&str] = &["ber_to_der", "signed_data", "enveloped_data", "public_key"];
+pub const TARGETS: &[&str] = &[
+    "ber_to_der",
+    "signed_data",
+    "enveloped_data",
+    "certificate",
+    "csr",
+    "public_key",
+];
 
 /// Files larger than this are not used as seeds.
 const MAX_SEED_LEN: u64 = 256 * 1024;
@@ -73,7 +80,7 @@ pub fn copy_seeds(root: &Path, vectors: &Path) -> Result<()> {
                 .filter(|b| b.kind == Kind::Certificate)
                 .map(|b| b.bytes.clone())
                 .collect(),
-            "csr" => csr_seeds(&scratch)?,
+            "csr" => csr_seeds(&blobs, vectors, &scratch)?,
             "public_key" => blobs
                 .iter()
                 .filter(|b| b.kind == Kind::PublicKey)
@@ -191,44 +198,87 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// EnvelopedData seeds: the `.ber` envelopes in the vectors, plus the ContentInfo(EnvelopedData)
-/// carried inside each SCEP pkiMessage, taken out by `openssl cms -verify -noverify`.
+/// carried inside each SCEP pkiMessage.
 fn enveloped_seeds(blobs: &[Blob], scratch: &Path) -> Result<Vec<Vec<u8>>> {
     let mut seeds: Vec<Vec<u8>> = blobs
         .iter()
         .filter(|b| b.path.extension().is_some_and(|e| e == "ber"))
         .map(|b| b.bytes.clone())
         .collect();
+    seeds.extend(scep_envelopes(blobs, scratch)?);
+    Ok(seeds)
+}
+
+/// The signed content of every SCEP message in the vectors (a DER ContentInfo(EnvelopedData)
+/// for the messages that carry one), taken out by `openssl cms -verify -noverify`.
+fn scep_envelopes(blobs: &[Blob], scratch: &Path) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
     for (i, b) in blobs.iter().filter(|b| b.path_has("scep")).enumerate() {
         let input = scratch.join(format!("msg-{i}.der"));
         let inner = scratch.join(format!("inner-{i}.der"));
         fs::write(&input, &b.bytes)?;
-        let ok = run::succeeds(Command::new("openssl").args([
-            "cms".as_ref(),
-            "-verify".as_ref(),
-            "-noverify".as_ref(),
-            "-binary".as_ref(),
-            "-inform".as_ref(),
-            "DER".as_ref(),
-            "-in".as_ref(),
-            input.as_os_str(),
-            "-out".as_ref(),
-            inner.as_os_str(),
-        ]));
-        if ok && let Ok(bytes) = fs::read(&inner) {
-            seeds.push(bytes);
+        let mut c = Command::new("openssl");
+        c.args([
+            "cms",
+            "-verify",
+            "-noverify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+        ])
+        .arg(&input)
+        .arg("-out")
+        .arg(&inner);
+        if run::succeeds(&mut c)
+            && let Ok(bytes) = fs::read(&inner)
+            && !bytes.is_empty()
+        {
+            out.push(bytes);
         }
     }
-    Ok(seeds)
+    Ok(out)
 }
 
-/// CSR seeds: PKCS#10 requests made by `openssl req` for an RSA and a P-256 key.
-fn csr_seeds(scratch: &Path) -> Result<Vec<Vec<u8>>> {
-    let keys: [&[&str]; 2] = [
+/// CSR seeds: the PKCS#10 requests inside the SCEP PKCSReq/RenewalReq captures (their envelopes
+/// opened by `openssl cms -decrypt` with the CA keys kept beside them), and requests made by
+/// `openssl req` for an RSA and a P-256 key.
+fn csr_seeds(blobs: &[Blob], vectors: &Path, scratch: &Path) -> Result<Vec<Vec<u8>>> {
+    let mut keys = Vec::new();
+    walk(&vectors.join("scep"), &mut keys)?;
+    keys.retain(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".key") || n.ends_with(".key.pem"))
+    });
+    keys.sort();
+    let mut seeds = Vec::new();
+    for (i, env) in scep_envelopes(blobs, scratch)?.iter().enumerate() {
+        let input = scratch.join(format!("env-{i}.der"));
+        fs::write(&input, env)?;
+        for (j, key) in keys.iter().enumerate() {
+            let out = scratch.join(format!("content-{i}-{j}.der"));
+            let mut c = Command::new("openssl");
+            c.args(["cms", "-decrypt", "-binary", "-inform", "DER", "-in"])
+                .arg(&input)
+                .arg("-inkey")
+                .arg(key)
+                .arg("-out")
+                .arg(&out);
+            if run::succeeds(&mut c)
+                && let Ok(bytes) = fs::read(&out)
+                && !bytes.is_empty()
+            {
+                seeds.push(bytes);
+                break;
+            }
+        }
+    }
+    let made: [&[&str]; 2] = [
         &["-newkey", "rsa:2048"],
         &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
     ];
-    let mut seeds = Vec::new();
-    for (i, key_args) in keys.iter().enumerate() {
+    for (i, key_args) in made.iter().enumerate() {
         let out = scratch.join(format!("csr-{i}.der"));
         let key = scratch.join(format!("csr-{i}.key"));
         let mut c = Command::new("openssl");
