@@ -121,7 +121,7 @@ pub fn compare() -> Result<()> {
         fs::remove_dir_all(&home).with_context(|| format!("clearing {}", home.display()))?;
     }
     let mut c = Command::new("cargo");
-    c.args(["bench", "-p", "benches", "--locked", "--"])
+    c.args(["bench", "-p", "benches", "--bench", "*", "--locked", "--"])
         .args(["--warm-up-time", "1", "--measurement-time", "3", "--noplot"])
         .env("CRITERION_HOME", &home)
         .current_dir(&root);
