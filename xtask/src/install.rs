@@ -22,6 +22,9 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "tpm2-tools",
     "certmonger",
     "iproute2",
+    "util-linux",
+    "mender-client",
+    "scep",
 ];
 
 /// Cargo subcommands the test suite runs: (subcommand, crate to install).
