@@ -12,14 +12,27 @@ use anyhow::{Context, Result};
 
 use crate::run;
 
-/// Every fuzz target in `fuzz/fuzz_targets/`, in the order `cargo xtask test` runs them.
-pub const TARGETS: &[&str] = &[
-    "ber_to_der",
-    "signed_data",
-    "enveloped_data",
-    "certificate",
-    "csr",
-    "public_key",
+/// Every fuzz target in `fuzz/fuzz_targets/` with the seconds `cargo xtask test` runs it for,
+/// in that order. The CMS/X.509 core and path building get the longest runs; the small
+/// protocol parsers 8 s each, keeping the whole fuzz step near 3 minutes plus the build.
+pub const TARGETS: &[(&str, u32)] = &[
+    ("ber_to_der", 15),
+    ("signed_data", 15),
+    ("enveloped_data", 15),
+    ("certificate", 15),
+    ("csr", 15),
+    ("public_key", 15),
+    ("cert_path", 15),
+    ("scep_pki_message", 15),
+    ("scep_operation", 8),
+    ("scep_caps", 8),
+    ("devauth_auth_request", 8),
+    ("devauth_token", 8),
+    ("tpm_structures", 10),
+    ("tpm_eventlog", 8),
+    ("webauthn_attestation_object", 8),
+    ("apple_mda", 8),
+    ("acme_payload", 8),
 ];
 
 /// Files larger than this are not used as seeds.
@@ -58,7 +71,7 @@ fn cargo_fuzz(root: &Path) -> Command {
 /// structures the vectors only hold wrapped inside others).
 pub fn copy_seeds(root: &Path, vectors: &Path) -> Result<()> {
     let on_disk = targets_on_disk(root)?;
-    let listed: BTreeSet<String> = TARGETS.iter().map(|s| s.to_string()).collect();
+    let listed: BTreeSet<String> = TARGETS.iter().map(|(s, _)| s.to_string()).collect();
     anyhow::ensure!(
         on_disk == listed,
         "fuzz/fuzz_targets/ holds {on_disk:?} but xtask runs {listed:?}: update xtask's TARGETS"
@@ -66,7 +79,7 @@ pub fn copy_seeds(root: &Path, vectors: &Path) -> Result<()> {
     let blobs = asn1_blobs(vectors)?;
     let scratch = root.join("fuzz/corpus/.scratch");
     fs::create_dir_all(&scratch)?;
-    for target in TARGETS {
+    for (target, _) in TARGETS {
         let seeds: Vec<Vec<u8>> = match *target {
             "ber_to_der" => blobs.iter().map(|b| b.bytes.clone()).collect(),
             "signed_data" => blobs
@@ -85,6 +98,41 @@ pub fn copy_seeds(root: &Path, vectors: &Path) -> Result<()> {
                 .iter()
                 .filter(|b| b.kind == Kind::PublicKey)
                 .map(|b| b.bytes.clone())
+                .collect(),
+            "cert_path" => cert_path_seeds(&blobs),
+            "scep_pki_message" => blobs
+                .iter()
+                .filter(|b| b.path_has("scep") && b.kind != Kind::Certificate)
+                .map(|b| b.bytes.clone())
+                .collect(),
+            "scep_operation" => scep_operation_seeds(&blobs),
+            "scep_caps" => {
+                let mut seeds = files_named(vectors, |n| n == "getcacaps.txt")?;
+                seeds.push(b"POSTPKIOperation\r\nSHA-256\r\nAES\r\nRenewal\r\n".to_vec());
+                seeds
+            }
+            "devauth_auth_request" => files_under(&vectors.join("devauth"), |n| {
+                n.ends_with(".bin") || n.ends_with("authrequest.json") || n == "id_data.txt"
+            })?,
+            "devauth_token" => files_under(&vectors.join("devauth"), |n| {
+                n.starts_with("jwt-") && n.ends_with(".txt") || n.ends_with("-jwt.txt")
+            })?
+            .into_iter()
+            .map(|t| t.trim_ascii().to_vec())
+            .collect(),
+            "tpm_structures" => tpm_structure_seeds(&blobs, vectors)?,
+            "tpm_eventlog" => files_under(&vectors.join("attestation/eventlogs"), |n| {
+                !n.ends_with(".md")
+            })?,
+            "webauthn_attestation_object" => attestation_objects(vectors)?,
+            "apple_mda" => blobs
+                .iter()
+                .filter(|b| b.kind == Kind::Certificate && b.path_has("attestation"))
+                .map(|b| b.bytes.clone())
+                .collect(),
+            "acme_payload" => attestation_objects(vectors)?
+                .iter()
+                .map(|cbor| format!("{{\"attObj\":\"{}\"}}", base64url_encode(cbor)).into_bytes())
                 .collect(),
             other => anyhow::bail!("no seed rule for fuzz target {other}"),
         };
@@ -294,6 +342,170 @@ fn csr_seeds(blobs: &[Blob], vectors: &Path, scratch: &Path) -> Result<Vec<Vec<u
     Ok(seeds)
 }
 
+/// The contents of every file under `dir` whose name passes `keep`.
+fn files_under(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<Vec<u8>>> {
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        if f.file_name().and_then(|n| n.to_str()).is_some_and(&keep)
+            && fs::metadata(&f)?.len() <= MAX_SEED_LEN
+        {
+            out.push(fs::read(&f).with_context(|| format!("reading {}", f.display()))?);
+        }
+    }
+    Ok(out)
+}
+
+/// [`files_under`] the whole vectors tree.
+fn files_named(vectors: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<Vec<u8>>> {
+    files_under(vectors, keep)
+}
+
+/// `cert_path` seeds: the certificates of each vector folder as (2-byte length, DER) chunks,
+/// leaf first and the folder's other certificates after it (so the last one is the anchor),
+/// and each certificate alone (leaf = anchor).
+fn cert_path_seeds(blobs: &[Blob]) -> Vec<Vec<u8>> {
+    let mut by_dir: std::collections::BTreeMap<PathBuf, Vec<&[u8]>> = Default::default();
+    for b in blobs.iter().filter(|b| b.kind == Kind::Certificate) {
+        if let Some(parent) = b.path.parent()
+            && b.bytes.len() <= usize::from(u16::MAX)
+        {
+            by_dir
+                .entry(parent.to_path_buf())
+                .or_default()
+                .push(&b.bytes);
+        }
+    }
+    let chunk = |certs: &[&[u8]]| {
+        let mut out = Vec::new();
+        for c in certs {
+            out.extend_from_slice(&(c.len() as u16).to_be_bytes());
+            out.extend_from_slice(c);
+        }
+        out
+    };
+    let mut seeds = Vec::new();
+    for certs in by_dir.values() {
+        for (i, leaf) in certs.iter().enumerate() {
+            seeds.push(chunk(&[leaf]));
+            let mut chain = vec![*leaf];
+            chain.extend(
+                certs
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, c)| *c)
+                    .take(5),
+            );
+            if chain.len() > 1 {
+                seeds.push(chunk(&chain));
+            }
+        }
+    }
+    seeds
+}
+
+/// `scep_operation` seeds: (method byte, query, NUL, body) for every operation, the
+/// PKIOperation ones carrying the SCEP messages of the vectors (POST) or a short one as a
+/// base64 `message` parameter (GET).
+fn scep_operation_seeds(blobs: &[Blob]) -> Vec<Vec<u8>> {
+    let mut seeds: Vec<Vec<u8>> = [
+        "operation=GetCACaps&message=ca",
+        "operation=GetCACert",
+        "operation=GetCACert&message=CA%20one",
+        "operation=GetNextCACert",
+    ]
+    .iter()
+    .map(|q| [b"\x00".as_slice(), q.as_bytes()].concat())
+    .collect();
+    for b in blobs
+        .iter()
+        .filter(|b| b.path_has("scep") && b.kind == Kind::Other)
+        .take(4)
+    {
+        seeds.push([b"\x01operation=PKIOperation\x00".as_slice(), &b.bytes].concat());
+        let msg: String = base64url_encode(&b.bytes)
+            .chars()
+            .map(|c| match c {
+                '-' => "%2B".to_owned(),
+                '_' => "%2F".to_owned(),
+                c => c.to_string(),
+            })
+            .collect();
+        seeds.push(format!("\x00operation=PKIOperation&message={msg}").into_bytes());
+    }
+    seeds
+}
+
+/// `tpm_structures` seeds: every TPM structure file of the vectors (tpm2-tools outputs, the
+/// Windows Hello fields, the EK certificates) behind each of the ten selector bytes, so every
+/// parser starts from real structures whichever file is its own.
+fn tpm_structure_seeds(blobs: &[Blob], vectors: &Path) -> Result<Vec<Vec<u8>>> {
+    let tpm = vectors.join("attestation/tpm-attest");
+    let mut files = files_under(&tpm.join("keylime-test-data"), |n| !n.ends_with(".pem"))?;
+    files.extend(files_under(
+        &tpm.join("webauthn-rs/win-hello-tpm-rsa.split"),
+        |n| n.ends_with(".bin"),
+    )?);
+    files.extend(
+        blobs
+            .iter()
+            .filter(|b| b.path_has("tpm-ek-certs"))
+            .map(|b| b.bytes.clone()),
+    );
+    let mut seeds = Vec::new();
+    for f in &files {
+        for selector in 0u8..10 {
+            seeds.push([&[selector][..], f].concat());
+        }
+    }
+    Ok(seeds)
+}
+
+/// The CBOR attestation objects of the vectors: the `.attobj.cbor` files and the
+/// `attestationObject` fields of the fido2-net-lib registration responses.
+fn attestation_objects(vectors: &Path) -> Result<Vec<Vec<u8>>> {
+    let dir = vectors.join("attestation");
+    let mut out = files_under(&dir, |n| n.ends_with(".attobj.cbor"))?;
+    for json in files_under(&dir, |n| n.ends_with("Response.json"))? {
+        let text = String::from_utf8_lossy(&json);
+        if let Some(at) = text.find("\"attestationObject\"")
+            && let Some(value) = text[at..].split('"').nth(3)
+        {
+            let standard: String = value
+                .chars()
+                .map(|c| match c {
+                    '-' => '+',
+                    '_' => '/',
+                    c => c,
+                })
+                .collect();
+            if let Some(cbor) = base64_decode(&standard) {
+                out.push(cbor);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// base64url without padding (RFC 4648 section 5).
+fn base64url_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+        }
+    }
+    out
+}
+
 /// The blocks of a PEM file as (label, DER).
 fn pem_blocks(text: &[u8]) -> Vec<(String, Vec<u8>)> {
     let text = String::from_utf8_lossy(text);
@@ -401,7 +613,22 @@ mod tests {
     #[test]
     fn every_target_on_disk_is_run() {
         let on_disk = targets_on_disk(&crate::repo_root()).unwrap();
-        let listed: BTreeSet<String> = TARGETS.iter().map(|s| s.to_string()).collect();
+        let listed: BTreeSet<String> = TARGETS.iter().map(|(s, _)| s.to_string()).collect();
         assert_eq!(on_disk, listed);
+    }
+
+    #[test]
+    fn base64url_matches_rfc4648_vectors() {
+        // RFC 4648 section 10, in the URL alphabet without padding.
+        assert_eq!(base64url_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64url_encode(b"foob"), "Zm9vYg");
+        assert_eq!(base64url_encode(b"fo"), "Zm8");
+        assert_eq!(base64url_encode(&[0xfb, 0xff]), "-_8");
+    }
+
+    #[test]
+    fn fuzz_step_stays_short() {
+        let total: u32 = TARGETS.iter().map(|(_, s)| s).sum();
+        assert!(total <= 240, "fuzz runs add up to {total} s");
     }
 }

@@ -15,9 +15,6 @@ pub struct Options {
     pub no_install: bool,
 }
 
-/// Seconds each fuzz target runs for.
-const FUZZ_SECONDS: u32 = 15;
-
 /// Run every step; print the step times whether or not one fails.
 pub fn run(opts: &Options) -> Result<()> {
     let mut steps = run::Steps::default();
@@ -140,9 +137,9 @@ fn all_steps(opts: &Options, steps: &mut run::Steps) -> Result<run::TestCounts> 
         })?;
         steps.step("fuzz seeds", || fuzz::copy_seeds(&root, &vectors))?;
         steps.step("fuzz build", || fuzz::build(&root))?;
-        for target in fuzz::TARGETS {
-            steps.step(&format!("fuzz {target} ({FUZZ_SECONDS}s)"), || {
-                fuzz::smoke(&root, target, FUZZ_SECONDS)
+        for (target, seconds) in fuzz::TARGETS {
+            steps.step(&format!("fuzz {target} ({seconds}s)"), || {
+                fuzz::smoke(&root, target, *seconds)
             })?;
         }
     }
