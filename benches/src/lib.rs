@@ -48,6 +48,41 @@ pub mod op {
     pub const CMS_SIGNED_VERIFY: &str = "cms_signed_data_verify_1KiB";
     /// CMS EnvelopedData open (RSA-2048 PKCS#1 v1.5 key transport, AES-128-CBC, 1 KiB).
     pub const CMS_ENVELOPED_OPEN: &str = "cms_enveloped_data_open_1KiB";
+    /// The whole SCEP server PKIOperation for an RSA-2048 client: parse and verify the
+    /// request, open its envelope, verify the CSR, issue the certificate, sign the CertRep and
+    /// seal it to the client.
+    pub const SCEP_PKIOPERATION: &str = "scep_pkioperation_rsa2048";
+    /// devauth: verify a captured mender-client 3.4 auth request (RSA-3072 device key) and
+    /// mint its token (RSA-2048 RS256 server key).
+    pub const DEVAUTH_RSA3072: &str = "devauth_auth_rsa3072_mint_rs256";
+    /// As [`DEVAUTH_RSA3072`] with a P-256 device key.
+    pub const DEVAUTH_P256: &str = "devauth_auth_p256_mint_rs256";
+    /// As [`DEVAUTH_RSA3072`] with an Ed25519 device key.
+    pub const DEVAUTH_ED25519: &str = "devauth_auth_ed25519_mint_rs256";
+    /// TPM2_Quote verify of keylime's tpm2-tools quote (RSA-2048 AK, 3 SHA-256 PCRs).
+    pub const TPM_QUOTE_VERIFY: &str = "tpm_quote_verify_rsa2048";
+    /// TPM2_Certify check of the Windows Hello registration: parse the TPMS_ATTEST, match the
+    /// certified Name, verify the AIK's RSA-2048 SHA-1 signature.
+    pub const TPM_CERTIFY_VERIFY: &str = "tpm_certify_verify_rsa2048";
+    /// TPM2_MakeCredential for keylime's RSA-2048 EK and AK Name.
+    pub const TPM_MAKE_CREDENTIAL: &str = "tpm_make_credential_rsa2048";
+}
+
+/// The shared vectors folder: `$ADMIT_VECTORS`, or `../shared/vectors` beside the repository.
+pub fn vectors() -> std::path::PathBuf {
+    match std::env::var_os("ADMIT_VECTORS") {
+        Some(d) => d.into(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"),
+    }
+}
+
+/// One file of the shared vectors.
+///
+/// # Panics
+/// When it is missing (set `ADMIT_VECTORS`): benches never run on made-up inputs instead.
+pub fn vector(rel: &str) -> Vec<u8> {
+    let p = vectors().join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("vector {}: {e}", p.display()))
 }
 
 /// The message signed in the signature benches: 256 bytes, about the size of a CMS
@@ -79,6 +114,8 @@ pub struct Keys {
     pub p256: Vec<u8>,
     /// Ed25519.
     pub ed25519: Vec<u8>,
+    /// A second RSA-2048 key (the SCEP client's).
+    pub rsa2048_client: Vec<u8>,
 }
 
 /// The bench keys (made on first use, then shared by every bench in the process).
@@ -107,6 +144,11 @@ pub fn keys() -> &'static Keys {
                 &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
             ),
             ed25519: genpkey(d, "ed25519", &["-algorithm", "ED25519"]),
+            rsa2048_client: genpkey(
+                d,
+                "rsa-client",
+                &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+            ),
         }
     })
 }
