@@ -53,8 +53,7 @@ fn scep_setup(p: &'static dyn CryptoProvider) -> ScepFixture {
     let now = SystemTime::now();
     let ca_key: Arc<dyn PrivateKey> = p
         .private_key_from_pkcs8_der(&k.rsa2048)
-        .expect("CA key loads")
-        .into();
+        .expect("CA key loads");
     let ca_cert = issue::self_signed_ca(
         p,
         &*ca_key,
