@@ -2,7 +2,8 @@
 //! devauth auth request + token mint, and the TPM quote / certify / MakeCredential work of an
 //! attestation server. Inputs are fixed: keys made by `openssl` at bench start, and the real
 //! captures in the shared vectors (mender-client 3.4 auth requests, keylime's tpm2-tools
-//! outputs, a Windows Hello registration).
+//! outputs, a Windows Hello registration), and an Apple MDA chain built by `openssl` with
+//! attestation's own test helper.
 //!
 //! Group = operation ([`benches::op`]), function = provider name.
 
@@ -28,6 +29,10 @@ use devauth::token::{Claims, mint};
 use scep::challenge::StaticChallenge;
 use scep::message::TransactionId;
 use scep::{CaCerts, Capabilities, Client, Identity, Incoming, Responder, http};
+
+#[allow(dead_code)]
+#[path = "../../attestation/tests/apple_support/mod.rs"]
+mod apple_support;
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -281,10 +286,61 @@ fn tpm(c: &mut Criterion) {
     }
 }
 
+fn acme_apple(c: &mut Criterion) {
+    use apple_support::{TestCa, mda_lines, sha256};
+    use attestation::acme::{self, Challenge, Options};
+    use base64::Engine as _;
+    use ciborium::Value;
+
+    const SERIAL: &str = "C02XK1ABJGH5";
+    const UDID: &str = "00008103-000A1B2C3D4E5F60";
+    const TOKEN: &str = "DGyRejmCefe7v4NfDGDKfA";
+    let ca = TestCa::new("Bench Enterprise Attestation Root CA");
+    let leaf = ca.leaf(
+        "leaf",
+        "P-384",
+        7,
+        &mda_lines(SERIAL, UDID, Some(&sha256(TOKEN.as_bytes()))),
+    );
+    let stmt = Value::Map(vec![(
+        Value::Text("x5c".into()),
+        Value::Array(
+            [&leaf.cert, &ca.sub]
+                .iter()
+                .map(|c| Value::Bytes(c.der().to_vec()))
+                .collect(),
+        ),
+    )]);
+    let obj = Value::Map(vec![
+        (Value::Text("fmt".into()), Value::Text("apple".into())),
+        (Value::Text("attStmt".into()), stmt),
+    ]);
+    let mut cbor = Vec::new();
+    ciborium::ser::into_writer(&obj, &mut cbor).expect("CBOR");
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&cbor);
+    let body = serde_json::to_vec(&serde_json::json!({ "attObj": b64 })).expect("JSON");
+    let roots = [ca.root.clone()];
+    let challenge = Challenge {
+        token: TOKEN,
+        key_authorization: "unused-for-apple",
+        permanent_identifier: SERIAL,
+    };
+    for p in providers() {
+        let opts = Options::new(SystemTime::now(), &[]).with_apple_roots(&roots);
+        let v = acme::verify(p, &body, &challenge, &opts).expect("apple payload verifies");
+        assert_eq!(v.permanent_identifier(), SERIAL);
+        c.benchmark_group(op::ACME_APPLE_VERIFY)
+            .bench_function(p.name(), |b| {
+                b.iter(|| acme::verify(p, black_box(&body), &challenge, &opts).expect("verify"))
+            });
+    }
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     scep(&mut c);
     devauth(&mut c);
     tpm(&mut c);
+    acme_apple(&mut c);
     c.final_summary();
 }

@@ -64,6 +64,9 @@ pub mod op {
     /// TPM2_Certify check of the Windows Hello registration: parse the TPMS_ATTEST, match the
     /// certified Name, verify the AIK's RSA-2048 SHA-1 signature.
     pub const TPM_CERTIFY_VERIFY: &str = "tpm_certify_verify_rsa2048";
+    /// ACME device-attest-01 `apple` verify: a payload whose MDA leaf chains to a P-384 root
+    /// through a Sub CA (built by `openssl` at bench start).
+    pub const ACME_APPLE_VERIFY: &str = "acme_apple_verify_p384";
     /// TPM2_MakeCredential for keylime's RSA-2048 EK and AK Name.
     pub const TPM_MAKE_CREDENTIAL: &str = "tpm_make_credential_rsa2048";
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  cargo bench -p benches ──▶ <target>/criterion-compare/<op>/<provider|openssl>/new/*.json ─┐
-//!  openssl speed -seconds 2 rsa2048 rsa3072 ecdsap256 ed25519 sha256 ──▶ parsed ────────────┴─▶ table
+//!  openssl speed -seconds 2 rsa2048 rsa3072 ecdsap256 ecdsap384 ed25519 sha256 ──▶ parsed ──┴─▶ table
 //! ```
 //!
 //! OpenSSL's column comes from `openssl speed` where it prints the operation, and otherwise from
@@ -46,12 +46,20 @@ const RSA2048_VERIFY: SpeedRow = SpeedRow::Asym("rsa 2048 bits", "verify/s");
 const RSA3072_VERIFY: SpeedRow = SpeedRow::Asym("rsa 3072 bits", "verify/s");
 const P256_SIGN: SpeedRow = SpeedRow::Asym("ecdsa (nistp256)", "sign/s");
 const P256_VERIFY: SpeedRow = SpeedRow::Asym("ecdsa (nistp256)", "verify/s");
+const P384_VERIFY: SpeedRow = SpeedRow::Asym("ecdsa (nistp384)", "verify/s");
 const ED25519_VERIFY: SpeedRow = SpeedRow::Asym("EdDSA (Ed25519)", "verify/s");
 const RSA2048_DECRYPT: Ref = Ref::Bench("rsa2048_decrypt_pkcs1v15");
 const RSA2048_ENCRYPT: Ref = Ref::Bench("rsa2048_encrypt_pkcs1v15");
 
 /// The `openssl speed` arguments: every algorithm a [`Ref::Speed`] names.
-const SPEED_ALGS: &[&str] = &["rsa2048", "rsa3072", "ecdsap256", "ed25519", "sha256"];
+const SPEED_ALGS: &[&str] = &[
+    "rsa2048",
+    "rsa3072",
+    "ecdsap256",
+    "ecdsap384",
+    "ed25519",
+    "sha256",
+];
 
 /// The OpenSSL operations one of ours is made of, each with its count.
 type Parts = &'static [(Ref, u32)];
@@ -160,6 +168,11 @@ const OPS: &[(&str, &str, Parts)] = &[
         "tpm_certify_verify_rsa2048",
         "TPM certify verify RSA-2048 SHA-1 (OpenSSL: rsa2048 verify)",
         &[(Ref::Speed(RSA2048_VERIFY), 1)],
+    ),
+    (
+        "acme_apple_verify_p384",
+        "ACME apple verify, P-384 chain (OpenSSL: 2 p384 verify)",
+        &[(Ref::Speed(P384_VERIFY), 2)],
     ),
     (
         "tpm_make_credential_rsa2048",
@@ -459,6 +472,7 @@ fn parse_speed(out: &str) -> Speed {
             "rsa 2048 bits",
             "rsa 3072 bits",
             "ecdsa (nistp256)",
+            "ecdsa (nistp384)",
             "EdDSA (Ed25519)",
         ]
         .into_iter()
