@@ -30,7 +30,6 @@ use scep::challenge::StaticChallenge;
 use scep::message::TransactionId;
 use scep::{CaCerts, Capabilities, Client, Identity, Incoming, Responder, http};
 
-#[allow(dead_code)]
 #[path = "../../attestation/tests/apple_support/mod.rs"]
 mod apple_support;
 
