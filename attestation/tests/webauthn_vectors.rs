@@ -6,7 +6,7 @@ mod apple_support;
 
 use std::time::{Duration, SystemTime};
 
-use apple_support::{openssl, providers, sha256, vector};
+use apple_support::{providers, sha256};
 use attestation::Error;
 use attestation::pki::cert::Cert;
 use attestation::pki::cert::path;
@@ -14,6 +14,7 @@ use attestation::pki::{Error as PkiError, PathError};
 use attestation::webauthn::{
     self, AikError, AttestationObject, Format, Options, WebAuthnError, check_aik_profile,
 };
+use testkit::{openssl, vector};
 
 const APPLE_OBJ: &str = "attestation/apple/webauthn-rs/touchid-apple-anonymous.attobj.cbor";
 const APPLE_CD: &str = "attestation/apple/webauthn-rs/touchid-apple-anonymous.clientDataJSON";
