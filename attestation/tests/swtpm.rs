@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use attestation::Error;
 use attestation::tpm::{
     CertifyEvidence, CreationData, EkCertificate, Name, PcrSelection, PcrValues, Public, Quirk,
@@ -12,32 +10,6 @@ use attestation::tpm::{
 };
 use pki::verify::Policy;
 use testkit::swtpm::Swtpm;
-
-/// The EK URI as openssl computes it from a DER certificate.
-fn openssl_ek_uri(dir: &Path, cert_der: &[u8]) -> String {
-    std::fs::write(dir.join("c.der"), cert_der).expect("write");
-    testkit::openssl(
-        dir,
-        &[
-            "x509", "-inform", "DER", "-in", "c.der", "-pubkey", "-noout", "-out", "p.pem",
-        ],
-    );
-    testkit::openssl(
-        dir,
-        &[
-            "pkey", "-pubin", "-in", "p.pem", "-outform", "DER", "-out", "spki.der",
-        ],
-    );
-    testkit::openssl(
-        dir,
-        &["dgst", "-sha256", "-binary", "-out", "h.bin", "spki.der"],
-    );
-    let b64 = testkit::openssl(dir, &["base64", "-A", "-in", "h.bin"]);
-    format!(
-        "urn:ek:sha256:{}",
-        String::from_utf8(b64).expect("base64").trim()
-    )
-}
 
 #[test]
 fn ek_certificates_from_nv_bind_to_the_ek_and_give_openssl_ek_uris() {
@@ -55,7 +27,7 @@ fn ek_certificates_from_nv_bind_to_the_ek_and_give_openssl_ek_uris() {
         assert_eq!(ek.encode_2b(), tpm.read("ek.pub"), "canonical re-encoding");
         let cert = EkCertificate::from_nv(&blob).expect("EK certificate");
         assert!(cert.quirks().is_empty(), "swtpm writes plain DER");
-        let expected = openssl_ek_uri(&tpm.work(), cert.der());
+        let expected = testkit::openssl_ek_uri(&tpm.work(), cert.der());
         assert_eq!(cert.ek_uri().unwrap(), expected);
         assert_eq!(ek_uri(&ek.spki().unwrap()).unwrap(), expected);
         attestation::tpm::check_ek_uri(&expected, &ek.spki().unwrap()).unwrap();

@@ -226,7 +226,7 @@ fn gce_vtpm_ek_and_ak_certificates_chain_as_openssl_says() {
             assert!(String::from_utf8_lossy(&out).contains(": OK"));
             let ek = EkCertificate::from_nv(&testkit::pem_to_der(&pem)).unwrap();
             assert!(ek.quirks().is_empty());
-            let want = openssl_ek_uri(dir.path(), ek.der());
+            let want = testkit::openssl_ek_uri(dir.path(), ek.der());
             assert_eq!(ek.ek_uri().unwrap(), want, "{rel}");
             for p in common::providers() {
                 ek.verify_issued_by(&inter_c, p, &Policy::default())
@@ -237,28 +237,6 @@ fn gce_vtpm_ek_and_ak_certificates_chain_as_openssl_says() {
             }
         }
     }
-}
-
-fn openssl_ek_uri(dir: &std::path::Path, der: &[u8]) -> String {
-    std::fs::write(dir.join("c.der"), der).unwrap();
-    testkit::openssl(
-        dir,
-        &[
-            "x509", "-inform", "DER", "-in", "c.der", "-pubkey", "-noout", "-out", "p.pem",
-        ],
-    );
-    testkit::openssl(
-        dir,
-        &[
-            "pkey", "-pubin", "-in", "p.pem", "-outform", "DER", "-out", "s.der",
-        ],
-    );
-    testkit::openssl(
-        dir,
-        &["dgst", "-sha256", "-binary", "-out", "h.bin", "s.der"],
-    );
-    let b = testkit::openssl(dir, &["base64", "-A", "-in", "h.bin"]);
-    format!("urn:ek:sha256:{}", String::from_utf8(b).unwrap().trim())
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! - [`vectors`], [`vector`], [`vector_path`]: the shared vectors folder (`$ADMIT_VECTORS`, else
 //!   `../shared/vectors` beside the repo root). A missing folder or file panics: tests never skip.
 //! - [`openssl`], [`openssl_status`]: the `openssl` command, bounded in time.
+//! - [`openssl_spki_der`], [`openssl_ek_uri`]: known answers about a certificate from `openssl`.
 //! - [`run_bounded`] and [`Run`]: any external command with a deadline, killed by its own handle.
 //! - [`rng`]: a deterministic ChaCha20 RNG from a seed.
 //! - [`pem_to_der`], [`pem_all`]: PEM blocks to DER.
@@ -139,6 +140,63 @@ fn openssl_run(dir: &Path, args: &[&str]) -> Run {
     run_bounded(Command::new("openssl").args(args), dir, OPENSSL_TIMEOUT)
 }
 
+/// The DER SubjectPublicKeyInfo of the DER certificate `cert_der`, as `openssl x509 -pubkey`
+/// and `openssl pkey -outform DER` extract it (working files `oracle-*` in `dir`).
+pub fn openssl_spki_der(dir: &Path, cert_der: &[u8]) -> Vec<u8> {
+    std::fs::write(dir.join("oracle-cert.der"), cert_der).expect("writing the certificate");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            "oracle-cert.der",
+            "-pubkey",
+            "-noout",
+            "-out",
+            "oracle-pub.pem",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "pkey",
+            "-pubin",
+            "-in",
+            "oracle-pub.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "oracle-spki.der",
+        ],
+    );
+    std::fs::read(dir.join("oracle-spki.der")).expect("reading the SPKI")
+}
+
+/// The EK URI (`urn:ek:sha256:` and the standard base64 of the SHA-256 of the DER
+/// SubjectPublicKeyInfo) of the DER certificate `cert_der`, every step computed by `openssl`
+/// (working files `oracle-*` in `dir`).
+pub fn openssl_ek_uri(dir: &Path, cert_der: &[u8]) -> String {
+    openssl_spki_der(dir, cert_der);
+    openssl(
+        dir,
+        &[
+            "dgst",
+            "-sha256",
+            "-binary",
+            "-out",
+            "oracle-spki.sha256",
+            "oracle-spki.der",
+        ],
+    );
+    let b64 = openssl(dir, &["base64", "-A", "-in", "oracle-spki.sha256"]);
+    format!(
+        "urn:ek:sha256:{}",
+        String::from_utf8(b64).expect("base64").trim()
+    )
+}
+
 /// Decode the first PEM block of `pem` (any label) to DER; panics when there is none.
 pub fn pem_to_der(pem: &[u8]) -> Vec<u8> {
     pem_all(pem).into_iter().next().expect("a PEM block")
@@ -192,6 +250,46 @@ mod tests {
             )
         });
         assert!(slow.is_err(), "a run past its deadline panics");
+    }
+
+    #[test]
+    fn openssl_oracles_read_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "k.pem",
+                "-out",
+                "c.der",
+                "-outform",
+                "DER",
+                "-subj",
+                "/CN=t",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "pkey", "-in", "k.pem", "-pubout", "-outform", "DER", "-out", "p.der",
+            ],
+        );
+        let spki = std::fs::read(d.join("p.der")).unwrap();
+        let cert = std::fs::read(d.join("c.der")).unwrap();
+        assert_eq!(openssl_spki_der(d, &cert), spki);
+        let uri = openssl_ek_uri(d, &cert);
+        let b64 = uri.strip_prefix("urn:ek:sha256:").expect("EK URI prefix");
+        assert_eq!(b64.len(), 44, "{uri}");
+        let (ok, err) = openssl_status(d, &["x509", "-in", "missing.pem"]);
+        assert!(!ok && !err.is_empty());
     }
 
     #[test]
