@@ -12,7 +12,7 @@ use common::Admitd;
 use devauth_support::{Api, DeviceKey, ids};
 
 fn vectors() -> PathBuf {
-    testkit::vector_path("devauth")
+    testkit::vector_dir("devauth")
 }
 
 fn start(extra: &[&str]) -> (tempfile::TempDir, Admitd, PathBuf) {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn vectors() -> PathBuf {
-    testkit::vector_path("devauth")
+    testkit::vector_dir("devauth")
 }
 
 fn inspect(dir: &Path, args: &[&str]) -> Output {

@@ -696,7 +696,7 @@ fn inspect_recognises_the_vectors() {
 }
 
 fn vectors() -> PathBuf {
-    testkit::vector_path("scep")
+    testkit::vector_dir("scep")
 }
 
 fn inspect_json(dir: &Path, file: &Path, key: Option<&Path>) -> serde_json::Value {

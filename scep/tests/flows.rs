@@ -648,7 +648,7 @@ fn openssl_envelopes_single_des_and_oaep() {
     for provider in providers() {
         let s = setup(provider, Arc::new(StaticChallenge::new("s3cret")));
         let ra = s.client_ra_pem(d);
-        let key_pem = testkit::vector_path(&format!("{CM}/peer-openssl-pkcsreq.key.pem"));
+        let key_pem = testkit::vector_file(&format!("{CM}/peer-openssl-pkcsreq.key.pem"));
         let kp = key_pem.to_str().unwrap();
         std::fs::write(
             d.join("req.cnf"),

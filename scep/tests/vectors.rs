@@ -48,7 +48,7 @@ use scep::{
     CaCerts, CertRepOptions, CertRepOutcome, CertificationRequest, Client, Error, Identity,
     PkiMessage, Responder, SignerStanding, Transaction, VerifiedRequest,
 };
-use testkit::{rng, vector, vector_path};
+use testkit::{rng, vector, vector_file};
 
 /// Every pkiMessage in the vectors parses structurally, with the messageType its README gives.
 #[test]
@@ -210,10 +210,10 @@ fn open(r: &Responder, bytes: &[u8], seed: u64) -> Result<VerifiedRequest, scep:
 #[test]
 fn apple_pkcsreq_opens_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
-    let req_path = vector_path("scep/smallstep-scep/testdata/PKCSReq.der");
+    let req_path = vector_file("scep/smallstep-scep/testdata/PKCSReq.der");
     let pkcs8 = openssl_pkcs8(
         dir.path(),
-        &vector_path("scep/smallstep-scep/testdata/testca/ca.key"),
+        &vector_file("scep/smallstep-scep/testdata/testca/ca.key"),
     );
     let ca = cert_pem("scep/smallstep-scep/testdata/testca/ca.pem");
     let want_tx = openssl_transaction_id(&req_path);
@@ -382,7 +382,7 @@ fn certmonger_requests_and_renewals() {
 fn success_to_certmonger_opens_with_openssl() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let req_path = vector_path(&format!("{CM}/certmonger-pkcsreq.der"));
+    let req_path = vector_file(&format!("{CM}/certmonger-pkcsreq.der"));
     let signer_pem = openssl_signer(d, &req_path);
     let ca = cert_pem(&format!("{CM}/ca.pem"));
     for provider in providers() {
@@ -438,7 +438,7 @@ fn success_to_certmonger_opens_with_openssl() {
                 "-in",
                 "env.der",
                 "-inkey",
-                vector_path(&format!("{CM}/certmonger-key1.pem"))
+                vector_file(&format!("{CM}/certmonger-key1.pem"))
                     .to_str()
                     .unwrap(),
                 "-recip",

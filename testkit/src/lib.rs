@@ -1,7 +1,7 @@
 //! Support code shared by the integration tests of the admit crates. It is a dev-dependency
 //! only: nothing here is part of any published API.
 //!
-//! - [`vectors`], [`vector`], [`vector_path`]: the shared vectors folder (`$ADMIT_VECTORS`, else
+//! - [`vectors`], [`vector`], [`vector_file`], [`vector_dir`]: the shared vectors folder (`$ADMIT_VECTORS`, else
 //!   `../shared/vectors` beside the repo root). A missing folder or file panics: tests never skip.
 //! - [`openssl`], [`openssl_status`]: the `openssl` command, bounded in time.
 //! - [`openssl_spki_der`], [`openssl_ek_uri`]: known answers about a certificate from `openssl`.
@@ -51,10 +51,17 @@ pub fn vectors() -> PathBuf {
     dir
 }
 
-/// The path of `rel` below the vectors folder; panics unless it exists (file or folder).
-pub fn vector_path(rel: &str) -> PathBuf {
+/// The path of the file `rel` below the vectors folder; panics unless it is a file.
+pub fn vector_file(rel: &str) -> PathBuf {
     let path = vectors().join(rel);
-    assert!(path.exists(), "missing vector {}", path.display());
+    assert!(path.is_file(), "missing vector {}", path.display());
+    path
+}
+
+/// The path of the folder `rel` below the vectors folder; panics unless it is a folder.
+pub fn vector_dir(rel: &str) -> PathBuf {
+    let path = vectors().join(rel);
+    assert!(path.is_dir(), "missing vector folder {}", path.display());
     path
 }
 
