@@ -75,12 +75,6 @@ fn pkcs8_of(path: &Path, extra: &[&str]) -> Vec<u8> {
     testkit::openssl(path.parent().unwrap(), &args)
 }
 
-fn vpath(rel: &str) -> PathBuf {
-    let p = testkit::vectors().join(rel);
-    assert!(p.is_file(), "missing vector {}", p.display());
-    p
-}
-
 /// The eContent OCTET STRING of a SignedData ContentInfo, dug out with the `cms` crate's types
 /// (certificates and signer infos are skipped unparsed).
 fn signed_econtent(der: &[u8]) -> Vec<u8> {
@@ -400,8 +394,8 @@ fn smallstep_pkcsreq_opens_with_ca_key_3des() {
     let env_der = signed_econtent(&testkit::vector("scep/smallstep-scep/testdata/PKCSReq.der"));
     let env_path = d.join("env.der");
     std::fs::write(&env_path, &env_der).unwrap();
-    let key_path = vpath("scep/smallstep-scep/testdata/testca/ca.key");
-    let cert_path = vpath("scep/smallstep-scep/testdata/testca/ca.pem");
+    let key_path = testkit::vector_file("scep/smallstep-scep/testdata/testca/ca.key");
+    let cert_path = testkit::vector_file("scep/smallstep-scep/testdata/testca/ca.pem");
     let pkcs8 = pkcs8_of(&key_path, &["-passin", "pass:"]);
     // openssl cms reads no empty password from the command line: give it the key unencrypted.
     let plain_key = d.join("ca.p8.pem");
@@ -458,8 +452,8 @@ fn certmonger_requests_open_with_ca_key_aes256() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let base = "scep/local-capture/certmonger-0.79.17_scepserver-2.1.0";
-    let key_path = vpath(&format!("{base}/ca.key.pem"));
-    let cert_path = vpath(&format!("{base}/ca.pem"));
+    let key_path = testkit::vector_file(&format!("{base}/ca.key.pem"));
+    let cert_path = testkit::vector_file(&format!("{base}/ca.pem"));
     let pkcs8 = pkcs8_of(&key_path, &[]);
     let cert = cert_from_pem(&cert_path);
     for file in [
@@ -490,7 +484,7 @@ fn scepserver_single_des_certrep_needs_the_legacy_option() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let base = "scep/local-capture/certmonger-0.79.17_scepserver-2.1.0";
-    let key_path = vpath(&format!("{base}/peer-openssl-pkcsreq.key.pem"));
+    let key_path = testkit::vector_file(&format!("{base}/peer-openssl-pkcsreq.key.pem"));
     let pkcs8 = pkcs8_of(&key_path, &[]);
     // The first CertRep is encrypted to the self-signed request signer, the renewal's to the
     // certificate issued by the first (same key).
@@ -504,7 +498,7 @@ fn scepserver_single_des_certrep_needs_the_legacy_option() {
             "peer-openssl-pkcsreq.issued.pem",
         ),
     ] {
-        let cert_path = vpath(&format!("{base}/{recip}"));
+        let cert_path = testkit::vector_file(&format!("{base}/{recip}"));
         let cert = cert_from_pem(&cert_path);
         let env_der = signed_econtent(&testkit::vector(&format!("{base}/{file}")));
         let env_path = d.join("env.der");
@@ -565,7 +559,9 @@ fn apple_server_token_opens_through_from_ber() {
         Err(Error::Malformed { .. })
     ));
     let env = EnvelopedData::from_ber(&ber_bytes, &ber::Limits::default()).unwrap();
-    let cert = cert_from_pem(&vpath(&format!("{ADE}/apple-mdm-client-tests-1.crt")));
+    let cert = cert_from_pem(&testkit::vector_file(&format!(
+        "{ADE}/apple-mdm-client-tests-1.crt"
+    )));
     assert_eq!(env.recipients().len(), 1);
     let r = &env.recipients()[0];
     assert!(r.is_for_certificate(&cert));
@@ -587,7 +583,7 @@ fn apple_server_token_opens_through_from_ber() {
     assert_eq!(env.encrypted_content_len(), 512);
 
     let pkcs8 = pkcs8_of(
-        &vpath(&format!("{ADE}/apple-mdm-client-tests-1.der")),
+        &testkit::vector_file(&format!("{ADE}/apple-mdm-client-tests-1.der")),
         &["-inform", "DER"],
     );
     let expected = testkit::vector("ade/derived/petarov-token/decrypted-content.mime");
@@ -1030,7 +1026,7 @@ fn sealed_to_a_33_octet_serial_opens_with_openssl() {
     const CM: &str = "scep/local-capture/certmonger-0.79.17_scepserver-2.1.0";
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let req = vpath(&format!("{CM}/certmonger-pkcsreq.der"));
+    let req = testkit::vector_file(&format!("{CM}/certmonger-pkcsreq.der"));
     testkit::openssl(
         d,
         &[
@@ -1051,7 +1047,7 @@ fn sealed_to_a_33_octet_serial_opens_with_openssl() {
     let signer_der = testkit::pem_to_der(&std::fs::read(d.join("signer.pem")).unwrap());
     // The RFC 5280 profile refuses it; the raw constructor does not.
     assert!(Certificate::from_der(&signer_der).is_err());
-    let key_pem = vpath(&format!("{CM}/certmonger-key1.pem"));
+    let key_pem = testkit::vector_file(&format!("{CM}/certmonger-key1.pem"));
     for provider in common::providers() {
         let mut rng = testkit::rng(33);
         for transport in TRANSPORTS {
