@@ -8,10 +8,8 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
 
 use attestation::Error;
 use attestation::acme::{self, AcmeError, Challenge, Options};
@@ -20,8 +18,8 @@ use attestation::webauthn::WebAuthnError;
 use base64::Engine as _;
 use ciborium::Value;
 use sha2::Digest as _;
+use testkit::swtpm::Swtpm;
 
-const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 const TOKEN: &str = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
 const KEY_AUTH: &str =
     "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI";
@@ -29,133 +27,6 @@ const PERM_ID: &str = "SWTPM-0000-0001";
 /// Persistent handles for the attested key and the AK (owner range, Part 2 section 7.5).
 const KEY_HANDLE: u32 = 0x8100_0010;
 const AK_HANDLE: u32 = 0x8100_0011;
-
-/// A swtpm process with its state in a temporary directory, stopped by PID on drop.
-struct Swtpm {
-    dir: tempfile::TempDir,
-    child: Child,
-    port: u16,
-}
-
-fn free_port_pair() -> u16 {
-    for _ in 0..50 {
-        let a = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let p = a.local_addr().expect("addr").port();
-        if p < 65535 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free pair of ports on 127.0.0.1");
-}
-
-impl Swtpm {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path();
-        std::fs::create_dir(d.join("state")).expect("state dir");
-        std::fs::create_dir(d.join("w")).expect("work dir");
-        let state = d.join("state");
-        // No EK certificates are needed here, so no local CA (and nothing under /var/lib).
-        let setup = common::run_bounded(
-            Command::new("swtpm_setup").args([
-                "--tpm2",
-                "--tpmstate",
-                state.to_str().expect("utf-8 path"),
-                "--pcr-banks",
-                "sha256",
-            ]),
-            d,
-            Duration::from_secs(60),
-        );
-        assert!(setup.ok, "swtpm_setup failed: {}", setup.stderr);
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = free_port_pair();
-            let mut child = Command::new("swtpm")
-                .args([
-                    "socket",
-                    "--tpm2",
-                    "--server",
-                    &format!("type=tcp,port={port},bindaddr=127.0.0.1"),
-                    "--ctrl",
-                    &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1),
-                    "--tpmstate",
-                    &format!("dir={}", state.display()),
-                    "--flags",
-                    "not-need-init,startup-clear",
-                ])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("starting swtpm (install the Debian package `swtpm`)");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Self { dir, child, port };
-                }
-                if let Ok(Some(status)) = child.try_wait() {
-                    last = format!("swtpm exited: {status}");
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    last = "swtpm did not listen within 10 s".into();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("could not start swtpm: {last}");
-    }
-
-    fn work(&self) -> PathBuf {
-        self.dir.path().join("w")
-    }
-
-    fn read(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.work().join(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
-    }
-
-    fn write(&self, name: &str, data: &[u8]) {
-        std::fs::write(self.work().join(name), data).expect("writing");
-    }
-
-    fn tool(&self, args: &[&str]) -> Vec<u8> {
-        let tcti = format!("swtpm:host=127.0.0.1,port={}", self.port);
-        let r = common::run_bounded(
-            Command::new(args[0])
-                .args(&args[1..])
-                .env("TPM2TOOLS_TCTI", &tcti),
-            &self.work(),
-            TOOL_TIMEOUT,
-        );
-        assert!(r.ok, "{} failed: {}", args.join(" "), r.stderr);
-        // No resource manager: transient objects left by the tool are flushed here.
-        let f = common::run_bounded(
-            Command::new("tpm2_flushcontext")
-                .arg("-t")
-                .env("TPM2TOOLS_TCTI", &tcti),
-            &self.work(),
-            TOOL_TIMEOUT,
-        );
-        assert!(f.ok, "tpm2_flushcontext: {}", f.stderr);
-        r.stdout
-    }
-
-    fn openssl(&self, args: &[&str]) -> Vec<u8> {
-        common::openssl(&self.work(), args)
-    }
-}
-
-impl Drop for Swtpm {
-    fn drop(&mut self) {
-        // Stopped by its own PID (the child handle), never by name.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A password session with an empty password (TPMS_AUTH_COMMAND, Part 1 section 19.8.4):
 /// sessionHandle TPM_RS_PW, nonceCaller empty, sessionAttributes 0, hmac empty.
@@ -363,13 +234,13 @@ fn make_evidence(tpm: &Swtpm, key: &str, scheme: &str, alg: i64) -> Evidence {
     ]);
     for h in [KEY_HANDLE, AK_HANDLE] {
         // A handle left from an earlier AK type is evicted first.
-        let tcti = format!("swtpm:host=127.0.0.1,port={}", tpm.port);
-        let _ = common::run_bounded(
+        let tcti = tpm.tcti();
+        let _ = testkit::run_bounded(
             Command::new("tpm2_evictcontrol")
                 .args(["-C", "o", "-c", &format!("0x{h:08x}")])
                 .env("TPM2TOOLS_TCTI", &tcti),
             &tpm.work(),
-            TOOL_TIMEOUT,
+            testkit::swtpm::TOOL_TIMEOUT,
         );
     }
     tpm.tool(&[
@@ -486,7 +357,7 @@ fn flip(b: &[u8], i: usize) -> Vec<u8> {
 
 #[test]
 fn acme_tpm_certify_from_swtpm_verifies_and_any_change_fails() {
-    let tpm = Swtpm::start();
+    let tpm = Swtpm::start_without_ek_certs();
     for (key, scheme, alg) in [("rsa", "rsassa", -257i64), ("ecc256", "ecdsa", -7)] {
         let ev = make_evidence(&tpm, key, scheme, alg);
         let roots = [ev.root.clone()];

@@ -8,7 +8,7 @@ mod apple_support;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use apple_support::{openssl, providers, sha256};
+use apple_support::{providers, sha256};
 use attestation::Error;
 use attestation::acme::{self, AcmeError, Challenge, Evidence, Options};
 use attestation::pki::cert::Cert;
@@ -16,6 +16,7 @@ use attestation::pki::{Error as PkiError, PathError};
 use attestation::webauthn::{AikError, WebAuthnError};
 use base64::Engine as _;
 use ciborium::Value;
+use testkit::openssl;
 
 const KEY_AUTH: &str = "DGyRejmCefe7v4NfDGDKfA.lS2TrtMJgK-4lXbjfqtlFWo1bqqNb5pIwGWiUgKm3Fo";
 const PERM_ID: &str = "TPM-SERIAL-0001";

@@ -5,11 +5,12 @@ mod apple_support;
 
 use std::time::{Duration, SystemTime};
 
-use apple_support::{TestCa, der_line, mda_lines, providers, sha256, vector};
+use apple_support::{TestCa, der_line, mda_lines, providers, sha256};
 use attestation::Error;
 use attestation::apple::{self, FreshnessCode, MdaError, MdaExtensions, Options};
 use attestation::pki::cert::Cert;
 use attestation::pki::{Error as PkiError, PathError};
+use testkit::vector;
 
 const SERIAL: &str = "C02XK1ABJGH5";
 const UDID: &str = "00008103-000A1B2C3D4E5F60";

@@ -13,8 +13,8 @@ const LOG: &str = "attestation/eventlogs/go-attestation/crypto_agile_eventlog";
 /// The `pcrs:` section `tpm2_eventlog` prints: (bank, index, value).
 fn tpm2_eventlog_pcrs() -> Vec<(String, u8, Vec<u8>)> {
     let dir = tempfile::tempdir().unwrap();
-    let path = common::vectors().join(LOG);
-    let run = common::run_bounded(
+    let path = testkit::vectors().join(LOG);
+    let run = testkit::run_bounded(
         Command::new("tpm2_eventlog").arg(&path),
         dir.path(),
         Duration::from_secs(30),
@@ -45,7 +45,7 @@ fn tpm2_eventlog_pcrs() -> Vec<(String, u8, Vec<u8>)> {
 
 #[test]
 fn replay_equals_tpm2_eventlog() {
-    let log = EventLog::parse(&common::vector(LOG)).unwrap();
+    let log = EventLog::parse(&testkit::vector(LOG)).unwrap();
     assert_eq!(log.spec_id.algorithms, vec![(alg::SHA256, 32)]);
     assert_eq!(log.events.len(), 26);
     let oracle = tpm2_eventlog_pcrs();
@@ -67,7 +67,7 @@ fn replay_equals_tpm2_eventlog() {
 
 #[test]
 fn damaged_logs_are_refused_with_typed_errors() {
-    let bytes = common::vector(LOG);
+    let bytes = testkit::vector(LOG);
     // Every truncation inside the header or an event is an error, never a panic.
     let mut ok = 0;
     for len in 0..bytes.len() {

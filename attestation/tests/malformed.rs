@@ -12,7 +12,7 @@ use attestation::tpm::{
 const KEYLIME: &str = "attestation/tpm-attest/keylime-test-data";
 
 fn quote() -> Vec<u8> {
-    common::vector(&format!("{KEYLIME}/quote.out"))
+    testkit::vector(&format!("{KEYLIME}/quote.out"))
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn attest() {
 
 #[test]
 fn public() {
-    let ak = common::vector(&format!("{KEYLIME}/ak.pub"));
+    let ak = testkit::vector(&format!("{KEYLIME}/ak.pub"));
     let inner = &ak[2..];
     let mut bad = inner.to_vec();
     bad[1] = 0x99; // object type 0x0099
@@ -136,7 +136,7 @@ fn public() {
 
 #[test]
 fn signature_selection_name_and_files() {
-    let sig = common::vector(&format!("{KEYLIME}/quotesig.out"));
+    let sig = testkit::vector(&format!("{KEYLIME}/quotesig.out"));
     let mut bad = sig.clone();
     bad[1] = 0x05; // TPM_ALG_HMAC
     assert!(matches!(
@@ -174,7 +174,7 @@ fn signature_selection_name_and_files() {
     ));
     assert!(matches!(Name::parse(&[0; 67]), Err(Error::TooLarge { .. })));
 
-    let pcrs = common::vector(&format!("{KEYLIME}/quotepcr.out"));
+    let pcrs = testkit::vector(&format!("{KEYLIME}/quotepcr.out"));
     assert!(matches!(
         PcrValues::parse_tpm2_tools(&pcrs[..600]),
         Err(Error::Truncated { .. })
@@ -208,7 +208,7 @@ fn signature_selection_name_and_files() {
         3
     );
 
-    let cred = common::vector(&format!("{KEYLIME}/mkcred.out"));
+    let cred = testkit::vector(&format!("{KEYLIME}/mkcred.out"));
     let mut bad = cred.clone();
     bad[0] = 0;
     assert!(matches!(
@@ -234,7 +234,7 @@ fn signature_selection_name_and_files() {
 
 #[test]
 fn ek_intake() {
-    let der = common::vector("attestation/tpm-ek-certs/keylime/stm-ecc-ek.der");
+    let der = testkit::vector("attestation/tpm-ek-certs/keylime/stm-ecc-ek.der");
     // A header claiming more bytes than there are.
     let mut blob = vec![0x10, 0x01, 0x00, 0xff, 0xff];
     blob.extend_from_slice(&der);

@@ -2,8 +2,6 @@
 //! marshaller): on real structures, every truncation and every single-byte change, both
 //! parsers agree on where a structure ends, and our re-encoding is byte-exact.
 
-mod common;
-
 use attestation::tpm::{Attest, PcrSelection, Public, Signature};
 use tpm2_protocol::TpmField;
 use tpm2_protocol::data::{TpmlPcrSelection, TpmsAttest, TpmtPublic, TpmtSignature};
@@ -46,8 +44,8 @@ fn ours_sel(b: &[u8]) -> Option<Vec<u8>> {
 fn cases() -> Vec<Case> {
     let k = "attestation/tpm-attest/keylime-test-data";
     let w = "attestation/tpm-attest/webauthn-rs/win-hello-tpm-rsa.split";
-    let inner = |rel: String| common::vector(&rel)[2..].to_vec();
-    let quote = common::vector(&format!("{k}/quote.out"));
+    let inner = |rel: String| testkit::vector(&rel)[2..].to_vec();
+    let quote = testkit::vector(&format!("{k}/quote.out"));
     // The TPML_PCR_SELECTION inside the keylime quote (after the fixed header and the
     // qualifiedSigner / extraData TPM2Bs), cut out by our own parse-free arithmetic.
     let signer = usize::from(u16::from_be_bytes([quote[6], quote[7]]));
@@ -70,7 +68,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "win-hello pubArea",
-            bytes: common::vector(&format!("{w}/pubArea.bin")),
+            bytes: testkit::vector(&format!("{w}/pubArea.bin")),
             ours: ours_public,
             theirs: o_public,
         },
@@ -82,13 +80,13 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "win-hello certInfo",
-            bytes: common::vector(&format!("{w}/certInfo.bin")),
+            bytes: testkit::vector(&format!("{w}/certInfo.bin")),
             ours: ours_attest,
             theirs: o_attest,
         },
         Case {
             name: "keylime quote signature",
-            bytes: common::vector(&format!("{k}/quotesig.out")),
+            bytes: testkit::vector(&format!("{k}/quotesig.out")),
             ours: ours_sig,
             theirs: o_sig,
         },

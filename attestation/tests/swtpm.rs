@@ -3,204 +3,19 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use attestation::Error;
 use attestation::tpm::{
     CertifyEvidence, CreationData, EkCertificate, Name, PcrSelection, PcrValues, Public, Quirk,
     QuoteEvidence, Signature, Verifier, alg, ek_uri, make_credential,
 };
 use pki::verify::Policy;
-
-const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A swtpm process with its state in a temporary directory, stopped by PID on drop.
-struct Swtpm {
-    dir: tempfile::TempDir,
-    child: Child,
-    port: u16,
-}
-
-fn free_port_pair() -> u16 {
-    for _ in 0..50 {
-        let a = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let p = a.local_addr().expect("addr").port();
-        if p < 65535 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free pair of ports on 127.0.0.1");
-}
-
-impl Swtpm {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path();
-        std::fs::create_dir(d.join("ca")).expect("ca dir");
-        std::fs::create_dir(d.join("state")).expect("state dir");
-        std::fs::create_dir(d.join("w")).expect("work dir");
-        let ca = d.join("ca");
-        std::fs::write(
-            d.join("swtpm-localca.conf"),
-            format!(
-                "statedir = {ca}\nsigningkey = {ca}/signkey.pem\nissuercert = {ca}/issuercert.pem\ncertserial = {ca}/certserial\n",
-                ca = ca.display()
-            ),
-        )
-        .expect("localca conf");
-        std::fs::write(
-            d.join("swtpm_setup.conf"),
-            format!(
-                "create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = {}\ncreate_certs_tool_options = /etc/swtpm-localca.options\nactive_pcr_banks = sha256\n",
-                d.join("swtpm-localca.conf").display()
-            ),
-        )
-        .expect("setup conf");
-        let state = d.join("state");
-        let setup = common::run_bounded(
-            Command::new("swtpm_setup").args([
-                "--tpm2",
-                "--tpmstate",
-                state.to_str().expect("utf-8 path"),
-                "--create-ek-cert",
-                "--ecc",
-                "--pcr-banks",
-                "sha1,sha256",
-                "--config",
-                d.join("swtpm_setup.conf").to_str().expect("utf-8 path"),
-            ]),
-            d,
-            Duration::from_secs(60),
-        );
-        assert!(setup.ok, "swtpm_setup failed: {}", setup.stderr);
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = free_port_pair();
-            let mut child = Command::new("swtpm")
-                .args([
-                    "socket",
-                    "--tpm2",
-                    "--server",
-                    &format!("type=tcp,port={port},bindaddr=127.0.0.1"),
-                    "--ctrl",
-                    &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1),
-                    "--tpmstate",
-                    &format!("dir={}", state.display()),
-                    "--flags",
-                    "not-need-init,startup-clear",
-                ])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("starting swtpm (install the Debian package `swtpm`)");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Self { dir, child, port };
-                }
-                if let Ok(Some(status)) = child.try_wait() {
-                    last = format!("swtpm exited: {status}");
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    last = "swtpm did not listen within 10 s".into();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("could not start swtpm: {last}");
-    }
-
-    fn work(&self) -> PathBuf {
-        self.dir.path().join("w")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.work().join(name)
-    }
-
-    fn read(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.path(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
-    }
-
-    fn write(&self, name: &str, data: &[u8]) {
-        std::fs::write(self.path(name), data).expect("writing");
-    }
-
-    fn try_tool(&self, args: &[&str]) -> common::Run {
-        let tcti = format!("swtpm:host=127.0.0.1,port={}", self.port);
-        let r = common::run_bounded(
-            Command::new(args[0])
-                .args(&args[1..])
-                .env("TPM2TOOLS_TCTI", &tcti),
-            &self.work(),
-            TOOL_TIMEOUT,
-        );
-        // No resource manager: transient objects left by the tool are flushed here.
-        let f = common::run_bounded(
-            Command::new("tpm2_flushcontext")
-                .arg("-t")
-                .env("TPM2TOOLS_TCTI", &tcti),
-            &self.work(),
-            TOOL_TIMEOUT,
-        );
-        assert!(f.ok, "tpm2_flushcontext: {}", f.stderr);
-        r
-    }
-
-    fn tool(&self, args: &[&str]) -> Vec<u8> {
-        let r = self.try_tool(args);
-        assert!(r.ok, "{} failed: {}", args.join(" "), r.stderr);
-        r.stdout
-    }
-}
-
-impl Drop for Swtpm {
-    fn drop(&mut self) {
-        // Stopped by its own PID (the child handle), never by name.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The EK URI as openssl computes it from a DER certificate.
-fn openssl_ek_uri(dir: &Path, cert_der: &[u8]) -> String {
-    std::fs::write(dir.join("c.der"), cert_der).expect("write");
-    common::openssl(
-        dir,
-        &[
-            "x509", "-inform", "DER", "-in", "c.der", "-pubkey", "-noout", "-out", "p.pem",
-        ],
-    );
-    common::openssl(
-        dir,
-        &[
-            "pkey", "-pubin", "-in", "p.pem", "-outform", "DER", "-out", "spki.der",
-        ],
-    );
-    common::openssl(
-        dir,
-        &["dgst", "-sha256", "-binary", "-out", "h.bin", "spki.der"],
-    );
-    let b64 = common::openssl(dir, &["base64", "-A", "-in", "h.bin"]);
-    format!(
-        "urn:ek:sha256:{}",
-        String::from_utf8(b64).expect("base64").trim()
-    )
-}
+use testkit::swtpm::Swtpm;
 
 #[test]
 fn ek_certificates_from_nv_bind_to_the_ek_and_give_openssl_ek_uris() {
     let tpm = Swtpm::start();
-    let issuer_pem = std::fs::read(tpm.dir.path().join("ca/issuercert.pem")).expect("issuer");
-    let issuer = pki::der::Decode::from_der(&common::pem_to_der(&issuer_pem))
+    let issuer_pem = std::fs::read(tpm.dir().join("ca/issuercert.pem")).expect("issuer");
+    let issuer = pki::der::Decode::from_der(&testkit::pem_to_der(&issuer_pem))
         .map(|c: pki::x509_cert::Certificate| c)
         .expect("issuer cert");
     let mut eks = Vec::new();
@@ -212,7 +27,7 @@ fn ek_certificates_from_nv_bind_to_the_ek_and_give_openssl_ek_uris() {
         assert_eq!(ek.encode_2b(), tpm.read("ek.pub"), "canonical re-encoding");
         let cert = EkCertificate::from_nv(&blob).expect("EK certificate");
         assert!(cert.quirks().is_empty(), "swtpm writes plain DER");
-        let expected = openssl_ek_uri(&tpm.work(), cert.der());
+        let expected = testkit::openssl_ek_uri(&tpm.work(), cert.der());
         assert_eq!(cert.ek_uri().unwrap(), expected);
         assert_eq!(ek_uri(&ek.spki().unwrap()).unwrap(), expected);
         attestation::tpm::check_ek_uri(&expected, &ek.spki().unwrap()).unwrap();
@@ -222,7 +37,7 @@ fn ek_certificates_from_nv_bind_to_the_ek_and_give_openssl_ek_uris() {
             Err(Error::EkUriMismatch { .. })
         ));
         let root = pki::cert::Cert::from_pem(
-            &std::fs::read(tpm.dir.path().join("ca/swtpm-localca-rootca-cert.pem")).unwrap(),
+            &std::fs::read(tpm.dir().join("ca/swtpm-localca-rootca-cert.pem")).unwrap(),
         )
         .unwrap();
         let inter = pki::cert::Cert::from_pem(&issuer_pem).unwrap();
@@ -746,7 +561,7 @@ fn credentials_made_here_are_activated_by_the_tpm() {
         ("ek-p256.ctx", "ek-p256.pub", true),
         ("ek-p384.ctx", "ek-p384.pub", false),
     ];
-    let mut rng = common::rng(7);
+    let mut rng = testkit::rng(7);
     for (n, (ek_ctx, ek_pub, ek_policy)) in cases.iter().enumerate() {
         if *ek_policy {
             tpm.tool(&[
@@ -826,7 +641,7 @@ fn credentials_made_here_are_activated_by_the_tpm() {
     }
 }
 
-fn activate(tpm: &Swtpm, ek_ctx: &str, ek_policy: bool) -> common::Run {
+fn activate(tpm: &Swtpm, ek_ctx: &str, ek_policy: bool) -> testkit::Run {
     let _ = std::fs::remove_file(tpm.path("out.bin"));
     let args = [
         "tpm2_activatecredential",

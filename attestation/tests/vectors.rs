@@ -16,9 +16,9 @@ const KEYLIME: &str = "attestation/tpm-attest/keylime-test-data";
 const WIN_HELLO: &str = "attestation/tpm-attest/webauthn-rs/win-hello-tpm-rsa.split";
 
 fn cert(rel: &str) -> Certificate {
-    let bytes = common::vector(rel);
+    let bytes = testkit::vector(rel);
     let der = if bytes.starts_with(b"-----") {
-        common::pem_to_der(&bytes)
+        testkit::pem_to_der(&bytes)
     } else {
         bytes
     };
@@ -29,16 +29,16 @@ fn cert(rel: &str) -> Certificate {
 fn keylime_tpm2_tools_outputs_parse_and_the_quote_verifies() {
     let names: Vec<_> = common::providers().iter().map(|p| p.name()).collect();
     assert_eq!(names, common::expected_provider_names());
-    let ak = Public::parse_2b(&common::vector(&format!("{KEYLIME}/ak.pub"))).unwrap();
-    let ek = Public::parse_2b(&common::vector(&format!("{KEYLIME}/ek.pub"))).unwrap();
+    let ak = Public::parse_2b(&testkit::vector(&format!("{KEYLIME}/ak.pub"))).unwrap();
+    let ek = Public::parse_2b(&testkit::vector(&format!("{KEYLIME}/ek.pub"))).unwrap();
     for (p, file) in [(&ak, "ak.pub"), (&ek, "ek.pub")] {
-        assert_eq!(p.encode_2b(), common::vector(&format!("{KEYLIME}/{file}")));
+        assert_eq!(p.encode_2b(), testkit::vector(&format!("{KEYLIME}/{file}")));
     }
     // ak.name is the Name tpm2-tools computed: ours agrees.
-    let name = Name::parse(&common::vector(&format!("{KEYLIME}/ak.name"))).unwrap();
+    let name = Name::parse(&testkit::vector(&format!("{KEYLIME}/ak.name"))).unwrap();
     // The PEM files are what tpm2-tools wrote for the same keys.
-    let akpem = common::pem_to_der(&common::vector(&format!("{KEYLIME}/akpub.pem")));
-    let ekpem = common::pem_to_der(&common::vector(&format!("{KEYLIME}/ekpub.pem")));
+    let akpem = testkit::pem_to_der(&testkit::vector(&format!("{KEYLIME}/akpub.pem")));
+    let ekpem = testkit::pem_to_der(&testkit::vector(&format!("{KEYLIME}/ekpub.pem")));
     assert_eq!(
         pki::der::Encode::to_der(&ak.spki().unwrap()).unwrap(),
         akpem
@@ -48,14 +48,14 @@ fn keylime_tpm2_tools_outputs_parse_and_the_quote_verifies() {
         ekpem
     );
 
-    let msg = common::vector(&format!("{KEYLIME}/quote.out"));
+    let msg = testkit::vector(&format!("{KEYLIME}/quote.out"));
     let attest = Attest::parse(&msg).unwrap();
     assert_eq!(attest.encode(), msg);
     assert_eq!(attest.attest_type(), st::QUOTE);
-    let sig_bytes = common::vector(&format!("{KEYLIME}/quotesig.out"));
+    let sig_bytes = testkit::vector(&format!("{KEYLIME}/quotesig.out"));
     let sig = Signature::parse(&sig_bytes).unwrap();
     assert_eq!(sig.encode(), sig_bytes);
-    let (sel, pcrs) = attestation::tpm::PcrValues::parse_tpm2_tools(&common::vector(&format!(
+    let (sel, pcrs) = attestation::tpm::PcrValues::parse_tpm2_tools(&testkit::vector(&format!(
         "{KEYLIME}/quotepcr.out"
     )))
     .unwrap();
@@ -63,11 +63,11 @@ fn keylime_tpm2_tools_outputs_parse_and_the_quote_verifies() {
         sel.iter().collect::<Vec<_>>(),
         vec![(alg::SHA256, 15), (alg::SHA256, 16), (alg::SHA256, 22)]
     );
-    let blob = CredentialBlob::parse_tpm2_tools(&common::vector(&format!("{KEYLIME}/mkcred.out")))
+    let blob = CredentialBlob::parse_tpm2_tools(&testkit::vector(&format!("{KEYLIME}/mkcred.out")))
         .unwrap();
     assert_eq!(
         blob.to_tpm2_tools(),
-        common::vector(&format!("{KEYLIME}/mkcred.out"))
+        testkit::vector(&format!("{KEYLIME}/mkcred.out"))
     );
     assert_eq!(
         blob.secret.len(),
@@ -95,9 +95,9 @@ fn keylime_tpm2_tools_outputs_parse_and_the_quote_verifies() {
 
 #[test]
 fn windows_hello_certify_names_its_key_and_is_signed_by_the_aik_certificate() {
-    let pub_area = common::vector(&format!("{WIN_HELLO}/pubArea.bin"));
-    let cert_info = common::vector(&format!("{WIN_HELLO}/certInfo.bin"));
-    let sig = common::vector(&format!("{WIN_HELLO}/sig.bin"));
+    let pub_area = testkit::vector(&format!("{WIN_HELLO}/pubArea.bin"));
+    let cert_info = testkit::vector(&format!("{WIN_HELLO}/certInfo.bin"));
+    let sig = testkit::vector(&format!("{WIN_HELLO}/sig.bin"));
     let key = Public::parse(&pub_area).unwrap();
     assert_eq!(key.encode(), pub_area);
     let attest = Attest::parse(&cert_info).unwrap();
@@ -133,7 +133,7 @@ fn windows_hello_certify_names_its_key_and_is_signed_by_the_aik_certificate() {
 
 #[test]
 fn stmicro_ek_certificates_with_nv_padding_and_their_chains() {
-    let rsa_blob = common::vector("attestation/tpm-ek-certs/keylime/stm-rsa-ek.der");
+    let rsa_blob = testkit::vector("attestation/tpm-ek-certs/keylime/stm-rsa-ek.der");
     let rsa = EkCertificate::from_nv(&rsa_blob).unwrap();
     // The "trailing bytes" python-cryptography refuses are 0xff padding to the NV size:
     // 1600 bytes in all, the certificate's outer SEQUENCE is 4 + 0x048d = 1169 of them.
@@ -143,7 +143,7 @@ fn stmicro_ek_certificates_with_nv_padding_and_their_chains() {
         EkCertificate::from_der(&rsa_blob).is_err(),
         "strict DER refuses it"
     );
-    let ecc = EkCertificate::from_nv(&common::vector(
+    let ecc = EkCertificate::from_nv(&testkit::vector(
         "attestation/tpm-ek-certs/keylime/stm-ecc-ek.der",
     ))
     .unwrap();
@@ -191,28 +191,28 @@ fn gce_vtpm_ek_and_ak_certificates_chain_as_openssl_says() {
         let root_c = cert(&format!("{gce}/{root}"));
         std::fs::write(
             dir.path().join("i.der"),
-            common::vector(&format!("{gce}/{inter}")),
+            testkit::vector(&format!("{gce}/{inter}")),
         )
         .unwrap();
         std::fs::write(
             dir.path().join("r.der"),
-            common::vector(&format!("{gce}/{root}")),
+            testkit::vector(&format!("{gce}/{root}")),
         )
         .unwrap();
-        common::openssl(
+        testkit::openssl(
             dir.path(),
             &["x509", "-inform", "DER", "-in", "i.der", "-out", "i.pem"],
         );
-        common::openssl(
+        testkit::openssl(
             dir.path(),
             &["x509", "-inform", "DER", "-in", "r.der", "-out", "r.pem"],
         );
         for kind in ["ecc_enc", "ecc_sign", "rsa_enc", "rsa_sign"] {
             let rel =
                 format!("attestation/tpm-ek-certs/go-tpm-tools-gce/{prefix}_tpm_{kind}_cert.pem");
-            let pem = common::vector(&rel);
+            let pem = testkit::vector(&rel);
             std::fs::write(dir.path().join("leaf.pem"), &pem).unwrap();
-            let out = common::openssl(
+            let out = testkit::openssl(
                 dir.path(),
                 &[
                     "verify",
@@ -224,9 +224,9 @@ fn gce_vtpm_ek_and_ak_certificates_chain_as_openssl_says() {
                 ],
             );
             assert!(String::from_utf8_lossy(&out).contains(": OK"));
-            let ek = EkCertificate::from_nv(&common::pem_to_der(&pem)).unwrap();
+            let ek = EkCertificate::from_nv(&testkit::pem_to_der(&pem)).unwrap();
             assert!(ek.quirks().is_empty());
-            let want = openssl_ek_uri(dir.path(), ek.der());
+            let want = testkit::openssl_ek_uri(dir.path(), ek.der());
             assert_eq!(ek.ek_uri().unwrap(), want, "{rel}");
             for p in common::providers() {
                 ek.verify_issued_by(&inter_c, p, &Policy::default())
@@ -239,35 +239,13 @@ fn gce_vtpm_ek_and_ak_certificates_chain_as_openssl_says() {
     }
 }
 
-fn openssl_ek_uri(dir: &std::path::Path, der: &[u8]) -> String {
-    std::fs::write(dir.join("c.der"), der).unwrap();
-    common::openssl(
-        dir,
-        &[
-            "x509", "-inform", "DER", "-in", "c.der", "-pubkey", "-noout", "-out", "p.pem",
-        ],
-    );
-    common::openssl(
-        dir,
-        &[
-            "pkey", "-pubin", "-in", "p.pem", "-outform", "DER", "-out", "s.der",
-        ],
-    );
-    common::openssl(
-        dir,
-        &["dgst", "-sha256", "-binary", "-out", "h.bin", "s.der"],
-    );
-    let b = common::openssl(dir, &["base64", "-A", "-in", "h.bin"]);
-    format!("urn:ek:sha256:{}", String::from_utf8(b).unwrap().trim())
-}
-
 #[test]
 fn every_vendor_ca_certificate_parses_as_an_ek_style_certificate() {
-    let store = common::vectors().join("attestation/tpm-ca/keylime-tpm_cert_store");
+    let store = testkit::vectors().join("attestation/tpm-ca/keylime-tpm_cert_store");
     let mut n = 0;
     for entry in std::fs::read_dir(&store).unwrap() {
         let path = entry.unwrap().path();
-        for der in common::pem_all(&std::fs::read(&path).unwrap()) {
+        for der in testkit::pem_all(&std::fs::read(&path).unwrap()) {
             let c =
                 EkCertificate::from_nv(&der).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(
@@ -286,7 +264,7 @@ fn fixed_now() -> std::time::SystemTime {
 }
 
 fn pki_cert(rel: &str) -> pki::cert::Cert {
-    let bytes = common::vector(rel);
+    let bytes = testkit::vector(rel);
     if bytes.starts_with(b"-----") {
         pki::cert::Cert::from_pem(&bytes).unwrap()
     } else {
@@ -299,11 +277,11 @@ fn ek_certificates_validate_as_x509_paths_to_vendor_roots() {
     use pki::cert::path::Options;
     let store = "attestation/tpm-ca/keylime-tpm_cert_store";
     let gce = "attestation/tpm-ca/go-tpm-tools-gce";
-    let stm_rsa = EkCertificate::from_nv(&common::vector(
+    let stm_rsa = EkCertificate::from_nv(&testkit::vector(
         "attestation/tpm-ek-certs/keylime/stm-rsa-ek.der",
     ))
     .unwrap();
-    let stm_ecc = EkCertificate::from_nv(&common::vector(
+    let stm_ecc = EkCertificate::from_nv(&testkit::vector(
         "attestation/tpm-ek-certs/keylime/stm-ecc-ek.der",
     ))
     .unwrap();
@@ -370,7 +348,7 @@ fn ek_certificates_validate_as_x509_paths_to_vendor_roots() {
                     "attestation/tpm-ek-certs/go-tpm-tools-gce/{prefix}_tpm_{kind}_cert.pem"
                 );
                 let ek =
-                    EkCertificate::from_nv(&common::pem_to_der(&common::vector(&rel))).unwrap();
+                    EkCertificate::from_nv(&testkit::pem_to_der(&testkit::vector(&rel))).unwrap();
                 let path = ek
                     .validate_chain(
                         p,
@@ -395,7 +373,7 @@ fn ek_certificates_validate_as_x509_paths_to_vendor_roots() {
 fn a_ber_encoded_ek_certificate_is_re_encoded_and_reported() {
     // The real STMicro ECC EK certificate with its outer length written in a non-minimal
     // form (0x83 00 xx xx instead of 0x82 xx xx): BER, not DER.
-    let der = common::vector("attestation/tpm-ek-certs/keylime/stm-ecc-ek.der");
+    let der = testkit::vector("attestation/tpm-ek-certs/keylime/stm-ecc-ek.der");
     assert_eq!(der[1], 0x82);
     let mut ber = vec![0x30, 0x83, 0x00];
     ber.extend_from_slice(&der[2..]);

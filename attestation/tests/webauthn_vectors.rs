@@ -6,7 +6,7 @@ mod apple_support;
 
 use std::time::{Duration, SystemTime};
 
-use apple_support::{openssl, providers, sha256, vector};
+use apple_support::{providers, sha256};
 use attestation::Error;
 use attestation::pki::cert::Cert;
 use attestation::pki::cert::path;
@@ -14,6 +14,7 @@ use attestation::pki::{Error as PkiError, PathError};
 use attestation::webauthn::{
     self, AikError, AttestationObject, Format, Options, WebAuthnError, check_aik_profile,
 };
+use testkit::vector;
 
 const APPLE_OBJ: &str = "attestation/apple/webauthn-rs/touchid-apple-anonymous.attobj.cbor";
 const APPLE_CD: &str = "attestation/apple/webauthn-rs/touchid-apple-anonymous.clientDataJSON";
@@ -47,20 +48,7 @@ fn webauthn_err(e: Error) -> WebAuthnError {
 /// SHA-256 of the DER SubjectPublicKeyInfo of a DER certificate, as openssl extracts it.
 fn openssl_spki_sha256(cert_der: &[u8]) -> [u8; 32] {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.der"), cert_der).unwrap();
-    openssl(
-        dir.path(),
-        &[
-            "x509", "-inform", "DER", "-in", "c.der", "-pubkey", "-noout", "-out", "p.pem",
-        ],
-    );
-    openssl(
-        dir.path(),
-        &[
-            "pkey", "-pubin", "-in", "p.pem", "-outform", "DER", "-out", "p.der",
-        ],
-    );
-    sha256(&std::fs::read(dir.path().join("p.der")).unwrap())
+    sha256(&testkit::openssl_spki_der(dir.path(), cert_der))
 }
 
 fn offset_of(hay: &[u8], needle: &[u8]) -> usize {

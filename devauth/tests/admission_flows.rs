@@ -17,6 +17,7 @@ use devauth::store::{MemStore, SnapshotKey};
 use devauth::token::{self, IssuerConfig, TokenVerifier, Verdict};
 use pki::key::PrivateKey;
 use pki::provider::CryptoProvider;
+use testkit::rng;
 
 /// The device endpoint as a server wires it: verify, decide against the store, mint.
 struct Server {

@@ -8,6 +8,7 @@ use common::*;
 use devauth::Error;
 use devauth::auth_request::{AuthRequestVerifier, Limits};
 use devauth::http::StatusCode;
+use testkit::vectors;
 
 fn positive_dirs() -> Vec<std::path::PathBuf> {
     let mut v = case_dirs("mender-client-3.4", "");

@@ -10,6 +10,7 @@ use devauth::api::{self, DeviceQuery, MANAGEMENT_BASE, ManagementRequest};
 use devauth::http::{Method, Request, StatusCode, header};
 use devauth::model::{AuthSetStatus, DeviceStatus};
 use devauth::store::{MemStore, SnapshotKey};
+use testkit::rng;
 
 fn req(method: Method, path: &str, body: &str) -> Request<Vec<u8>> {
     Request::builder()

@@ -13,6 +13,7 @@ use devauth::token::{
     Algorithm, Claims, IssuerConfig, NoRevocations, TokenVerifier, Verdict, load_signing_key, mint,
     mint_raw,
 };
+use testkit::rng;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 

@@ -9,15 +9,12 @@ use std::process::{Command, Output};
 use base64::Engine as _;
 use serde_json::Value;
 use sha2::Digest as _;
+use testkit::openssl;
 
 const ADMITD: &str = env!("CARGO_BIN_EXE_admitd");
 
 fn vectors() -> PathBuf {
-    let dir = std::env::var_os("ADMIT_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
-    assert!(dir.is_dir(), "test vectors not found at {}", dir.display());
-    dir.join("attestation")
+    testkit::vectors().join("attestation")
 }
 
 fn admitd(args: &[&str]) -> Output {
@@ -50,40 +47,11 @@ fn inspect(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
-fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("timeout")
-        .arg("30")
-        .arg("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 /// SHA-256 of a certificate's DER SubjectPublicKeyInfo, extracted by openssl.
 fn openssl_spki_sha256(dir: &Path, cert_der: &[u8]) -> String {
-    std::fs::write(dir.join("k.der"), cert_der).unwrap();
-    openssl(
-        dir,
-        &[
-            "x509", "-inform", "DER", "-in", "k.der", "-pubkey", "-noout", "-out", "k.pem",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "pkey", "-pubin", "-in", "k.pem", "-outform", "DER", "-out", "k.spki",
-        ],
-    );
-    hex::encode(sha2::Sha256::digest(
-        std::fs::read(dir.join("k.spki")).unwrap(),
-    ))
+    hex::encode(sha2::Sha256::digest(testkit::openssl_spki_der(
+        dir, cert_der,
+    )))
 }
 
 /// `attStmt.x5c` of a CBOR attestation object, read with ciborium.

@@ -12,16 +12,7 @@ use common::Admitd;
 use devauth_support::{Api, DeviceKey, ids};
 
 fn vectors() -> PathBuf {
-    let dir = std::env::var_os("ADMIT_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"))
-        .join("devauth");
-    assert!(
-        dir.is_dir(),
-        "devauth vectors not found at {} (set ADMIT_VECTORS)",
-        dir.display()
-    );
-    dir
+    testkit::vector_dir("devauth")
 }
 
 fn start(extra: &[&str]) -> (tempfile::TempDir, Admitd, PathBuf) {

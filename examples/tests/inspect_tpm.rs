@@ -7,208 +7,25 @@
 //! command is bounded.
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::Value;
+use testkit::swtpm::Swtpm;
 
 const ADMITD: &str = env!("CARGO_BIN_EXE_admitd");
-const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 
-struct Run {
-    ok: bool,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-/// Run `cmd` in `dir` with a deadline; the child is killed (by its own handle) on timeout.
-fn run_bounded(cmd: &mut Command, dir: &Path, timeout: Duration) -> Run {
-    let tag = format!("{:?} {:?}", cmd.get_program(), cmd.get_args());
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let id = format!("{}-{n}", std::process::id());
-    let out_path = dir.join(format!(".out-{id}"));
-    let err_path = dir.join(format!(".err-{id}"));
-    let mut child = cmd
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
-        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {tag}: {e}"));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("waiting") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{tag} timed out after {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let stdout = std::fs::read(&out_path).unwrap_or_default();
-    let stderr =
-        String::from_utf8_lossy(&std::fs::read(&err_path).unwrap_or_default()).into_owned();
-    let _ = std::fs::remove_file(out_path);
-    let _ = std::fs::remove_file(err_path);
-    Run {
-        ok: status.success(),
-        stdout,
-        stderr,
-    }
-}
-
-/// A swtpm process with its state in a temporary directory, stopped by PID on drop.
-struct Swtpm {
-    dir: tempfile::TempDir,
-    child: Child,
-    port: u16,
-}
-
-fn free_port_pair() -> u16 {
-    for _ in 0..50 {
-        let a = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let p = a.local_addr().expect("addr").port();
-        if p < 65535 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free pair of ports on 127.0.0.1");
-}
-
-impl Swtpm {
-    /// A TPM manufactured by `swtpm_setup` with RSA and ECC P-384 EKs and their certificates,
-    /// its local CA kept in the temporary directory.
-    fn start() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path();
-        for sub in ["ca", "state", "w"] {
-            std::fs::create_dir(d.join(sub)).expect("dir");
-        }
-        let ca = d.join("ca");
-        std::fs::write(
-            d.join("swtpm-localca.conf"),
-            format!(
-                "statedir = {ca}\nsigningkey = {ca}/signkey.pem\nissuercert = {ca}/issuercert.pem\ncertserial = {ca}/certserial\n",
-                ca = ca.display()
-            ),
-        )
-        .expect("localca conf");
-        std::fs::write(
-            d.join("swtpm_setup.conf"),
-            format!(
-                "create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = {}\ncreate_certs_tool_options = /etc/swtpm-localca.options\nactive_pcr_banks = sha256\n",
-                d.join("swtpm-localca.conf").display()
-            ),
-        )
-        .expect("setup conf");
-        let state = d.join("state");
-        let setup = run_bounded(
-            Command::new("swtpm_setup").args([
-                "--tpm2",
-                "--tpmstate",
-                state.to_str().expect("utf-8 path"),
-                "--create-ek-cert",
-                "--ecc",
-                "--pcr-banks",
-                "sha1,sha256",
-                "--config",
-                d.join("swtpm_setup.conf").to_str().expect("utf-8 path"),
-            ]),
-            d,
-            Duration::from_secs(60),
-        );
-        assert!(setup.ok, "swtpm_setup failed: {}", setup.stderr);
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = free_port_pair();
-            let mut child = Command::new("swtpm")
-                .args([
-                    "socket",
-                    "--tpm2",
-                    "--server",
-                    &format!("type=tcp,port={port},bindaddr=127.0.0.1"),
-                    "--ctrl",
-                    &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1),
-                    "--tpmstate",
-                    &format!("dir={}", state.display()),
-                    "--flags",
-                    "not-need-init,startup-clear",
-                ])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("starting swtpm (install the Debian package `swtpm`)");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Self { dir, child, port };
-                }
-                if let Ok(Some(status)) = child.try_wait() {
-                    last = format!("swtpm exited: {status}");
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    last = "swtpm did not listen within 10 s".into();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("could not start swtpm: {last}");
-    }
-
-    fn work(&self) -> PathBuf {
-        self.dir.path().join("w")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.work().join(name)
-    }
-
-    fn read(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.path(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
-    }
-
-    fn write(&self, name: &str, data: &[u8]) {
-        std::fs::write(self.path(name), data).expect("writing");
-    }
-
-    fn try_tool(&self, args: &[&str]) -> Run {
-        let tcti = format!("swtpm:host=127.0.0.1,port={}", self.port);
-        let r = run_bounded(
-            Command::new(args[0])
-                .args(&args[1..])
-                .env("TPM2TOOLS_TCTI", &tcti),
-            &self.work(),
-            TOOL_TIMEOUT,
-        );
-        // No resource manager: transient objects left by the tool are flushed here.
-        let f = run_bounded(
-            Command::new("tpm2_flushcontext")
-                .arg("-t")
-                .env("TPM2TOOLS_TCTI", &tcti),
-            &self.work(),
-            TOOL_TIMEOUT,
-        );
-        assert!(f.ok, "tpm2_flushcontext: {}", f.stderr);
-        r
-    }
-
-    fn tool(&self, args: &[&str]) -> Vec<u8> {
-        let r = self.try_tool(args);
-        assert!(r.ok, "{} failed: {}", args.join(" "), r.stderr);
-        r.stdout
-    }
-
+/// What these tests add to the shared harness: `admitd inspect` and `tpm2_print` in its
+/// working directory.
+trait Inspect {
     /// `admitd inspect [--type T] file`: the JSON on success, else the exit code and stderr.
+    fn inspect(&self, file: &str, kind: Option<&str>) -> Result<Value, (Option<i32>, String)>;
+    /// `admitd inspect file`, which must succeed.
+    fn inspect_ok(&self, file: &str) -> Value;
+    /// `tpm2_print -t ty file`, flattened.
+    fn tpm2_print(&self, ty: &str, file: &str) -> (bool, BTreeMap<String, String>);
+}
+
+impl Inspect for Swtpm {
     fn inspect(&self, file: &str, kind: Option<&str>) -> Result<Value, (Option<i32>, String)> {
         let mut cmd = Command::new(ADMITD);
         cmd.arg("inspect");
@@ -216,7 +33,7 @@ impl Swtpm {
             cmd.args(["--type", k]);
         }
         cmd.arg(file);
-        let r = run_bounded(&mut cmd, &self.work(), TOOL_TIMEOUT);
+        let r = testkit::run_bounded(&mut cmd, &self.work(), testkit::swtpm::TOOL_TIMEOUT);
         if r.ok {
             Ok(serde_json::from_slice(&r.stdout).expect("inspect prints JSON"))
         } else {
@@ -229,22 +46,13 @@ impl Swtpm {
             .unwrap_or_else(|e| panic!("admitd inspect {file}: {e:?}"))
     }
 
-    /// `tpm2_print -t ty file`, flattened.
     fn tpm2_print(&self, ty: &str, file: &str) -> (bool, BTreeMap<String, String>) {
-        let r = run_bounded(
+        let r = testkit::run_bounded(
             Command::new("tpm2_print").args(["-t", ty, file]),
             &self.work(),
-            TOOL_TIMEOUT,
+            testkit::swtpm::TOOL_TIMEOUT,
         );
         (r.ok, yaml(&String::from_utf8_lossy(&r.stdout)))
-    }
-}
-
-impl Drop for Swtpm {
-    fn drop(&mut self) {
-        // Stopped by its own PID (the child handle), never by name.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -665,35 +473,13 @@ fn certify_attestations_and_credentials_match_tpm2_tools() {
     assert_eq!(tpm.inspect("cred.out", Some("credential")).unwrap(), ours);
 }
 
-/// The EK URI as openssl computes it from a DER certificate.
-fn openssl_ek_uri(dir: &Path, cert_der: &[u8]) -> String {
-    std::fs::write(dir.join("c.der"), cert_der).expect("write");
-    let ossl = |args: &[&str]| {
-        let r = run_bounded(Command::new("openssl").args(args), dir, TOOL_TIMEOUT);
-        assert!(r.ok, "openssl {args:?}: {}", r.stderr);
-        r.stdout
-    };
-    ossl(&[
-        "x509", "-inform", "DER", "-in", "c.der", "-pubkey", "-noout", "-out", "p.pem",
-    ]);
-    ossl(&[
-        "pkey", "-pubin", "-in", "p.pem", "-outform", "DER", "-out", "spki.der",
-    ]);
-    ossl(&["dgst", "-sha256", "-binary", "-out", "h.bin", "spki.der"]);
-    let b64 = ossl(&["base64", "-A", "-in", "h.bin"]);
-    format!(
-        "urn:ek:sha256:{}",
-        String::from_utf8(b64).expect("base64").trim()
-    )
-}
-
 #[test]
 fn ek_certificates_from_nv_with_their_quirks() {
     let tpm = Swtpm::start();
     for nv in ["0x01c00002", "0x01c00016"] {
         tpm.tool(&["tpm2_nvread", nv, "-o", "ek.der"]);
         let der = tpm.read("ek.der");
-        let uri = openssl_ek_uri(&tpm.work(), &der);
+        let uri = testkit::openssl_ek_uri(&tpm.work(), &der);
         // Plain DER (as swtpm stores it): a certificate with an EK section.
         let ours = tpm.inspect_ok("ek.der");
         let ek = &ours["certificate"]["ekCertificate"];

@@ -14,6 +14,7 @@ use pki::der::Encode;
 use pki::x509_cert::Certificate;
 use scep::{CertRepOptions, CertRepOutcome, FailInfo, TransactionId, http};
 use scep_support::*;
+use testkit::rng;
 
 const PATH: &str = "/scep";
 
@@ -695,15 +696,7 @@ fn inspect_recognises_the_vectors() {
 }
 
 fn vectors() -> PathBuf {
-    let p = std::env::var_os("ADMIT_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
-    assert!(
-        p.join("scep").is_dir(),
-        "SCEP vectors not found at {}",
-        p.display()
-    );
-    p.join("scep")
+    testkit::vector_dir("scep")
 }
 
 fn inspect_json(dir: &Path, file: &Path, key: Option<&Path>) -> serde_json::Value {

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use pki::x509_cert::Certificate;
 use scep::{CaCerts, Capabilities, Capability, CertRepOptions, CertRepOutcome, Client, FailInfo};
-use scep_support::{Device, rng};
+use scep_support::Device;
+use testkit::rng;
 
 /// scepserver in its own network namespace; killed by PID when dropped.
 struct ScepServer {

@@ -12,7 +12,7 @@ use pki::x509_cert::Certificate;
 fn openssl_pss_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    common::openssl(
+    testkit::openssl(
         d,
         &[
             "genpkey",
@@ -25,7 +25,7 @@ fn openssl_pss_certificate() {
         ],
     );
     for (md, salt) in [("sha256", 32usize), ("sha384", 20), ("sha512", 64)] {
-        common::openssl(
+        testkit::openssl(
             d,
             &[
                 "req",

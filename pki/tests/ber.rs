@@ -241,13 +241,13 @@ fn real_messages() {
         "scep/smallstep-scep/testdata/CertRep.der",
         "scep/local-capture/certmonger-0.79.17_scepserver-2.1.0/getcacert.der",
     ] {
-        let der = common::vector(rel);
+        let der = testkit::vector(rel);
         assert_eq!(conv(&der).unwrap(), der, "{rel}");
     }
 
     // The indefinite-length SignedData: converts, the result is a fixed point, openssl reads both
     // to the same structure, and every truncation is an error.
-    let ber = common::pem_to_der(&common::vector(
+    let ber = testkit::pem_to_der(&testkit::vector(
         "scep/smallstep-pkcs7/ber_test.go.testPKCS7.pem",
     ));
     let der = conv(&ber).unwrap();
@@ -259,7 +259,7 @@ fn real_messages() {
     std::fs::write(dir.path().join("der.der"), &der).unwrap();
     // openssl's own re-encoding of the BER (d2i then i2d) is DER too; with one signer and
     // SETs that were already in order, it must equal ours byte for byte.
-    common::openssl(
+    testkit::openssl(
         dir.path(),
         &[
             "pkcs7",
@@ -587,7 +587,7 @@ proptest! {
         flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
         cut in any::<prop::sample::Index>(),
     ) {
-        let mut ber = common::pem_to_der(&common::vector(
+        let mut ber = testkit::pem_to_der(&testkit::vector(
             "scep/smallstep-pkcs7/ber_test.go.testPKCS7.pem",
         ));
         for (at, v) in flips {

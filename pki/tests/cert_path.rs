@@ -17,7 +17,7 @@ fn at(y: u16, m: u8, d: u8) -> SystemTime {
 }
 
 fn load(rel: &str) -> Cert {
-    let bytes = common::vector(rel);
+    let bytes = testkit::vector(rel);
     if bytes.starts_with(b"-----") {
         Cert::from_pem(&bytes).unwrap_or_else(|e| panic!("{rel}: {e}"))
     } else {
@@ -28,7 +28,7 @@ fn load(rel: &str) -> Cert {
 /// The one certificate at the start of a TPM NV blob: the outer SEQUENCE, padding dropped.
 /// (An explicit intake step: the STMicro RSA EK certificate carries 0xFF padding.)
 fn load_nv(rel: &str) -> Cert {
-    let bytes = common::vector(rel);
+    let bytes = testkit::vector(rel);
     let mut reader = pki::der::SliceReader::new(&bytes).unwrap();
     let header = pki::der::Header::decode(&mut reader).unwrap();
     let len = usize::try_from((header.encoded_len().unwrap() + header.length()).unwrap()).unwrap();
@@ -85,7 +85,7 @@ fn gce_vtpm_ek_and_ak_certs_validate_to_their_cas() {
 fn openssl_agrees_on_the_gce_chains() {
     // The known answer for the test above, from an independent implementation.
     let dir = tempfile::tempdir().unwrap();
-    let v = common::vectors();
+    let v = testkit::vectors();
     let write = |name: &str, cert: &Cert| std::fs::write(dir.path().join(name), pem(cert.der()));
     write("root.pem", &load(&format!("{GCE}/gcp_ek_ak_ca_root.crt"))).unwrap();
     write(
@@ -94,7 +94,7 @@ fn openssl_agrees_on_the_gce_chains() {
     )
     .unwrap();
     let leaf = v.join(format!("{EK}/go-tpm-tools-gce/pca_tpm_rsa_sign_cert.pem"));
-    common::openssl(
+    testkit::openssl(
         dir.path(),
         &[
             "verify",
@@ -306,7 +306,7 @@ impl Dir {
         self.0.path()
     }
     fn run(&self, args: &[&str]) {
-        common::openssl(self.path(), args);
+        testkit::openssl(self.path(), args);
     }
     fn write(&self, name: &str, text: &str) {
         std::fs::write(self.path().join(name), text).unwrap();
@@ -482,7 +482,7 @@ fn openssl_built_chains_validate_and_violations_fail_precisely() {
         "inter.pem",
         "leaf.pem",
     ]);
-    let (ok, _) = common::openssl_status(
+    let (ok, _) = testkit::openssl_status(
         d.path(),
         &[
             "verify",

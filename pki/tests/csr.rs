@@ -32,12 +32,12 @@ fn openssl_csr(dir: &std::path::Path, key_alg: &[&str], mask: &str, password: &s
     let mut args = vec!["genpkey"];
     args.extend_from_slice(key_alg);
     args.extend_from_slice(&["-out", "key.pem"]);
-    common::openssl(dir, &args);
+    testkit::openssl(dir, &args);
     let conf = REQ_CONF
         .replace("STRING_MASK", mask)
         .replace("PASSWORD", password);
     std::fs::write(dir.join("req.cnf"), conf).unwrap();
-    common::openssl(
+    testkit::openssl(
         dir,
         &[
             "req",
@@ -81,7 +81,7 @@ fn openssl_csr_with_challenge_password_parses_and_verifies() {
         let dir = tempfile::tempdir().unwrap();
         let der = openssl_csr(dir.path(), alg, mask, password);
         // The string type on the wire, as openssl itself reports it.
-        let dump = String::from_utf8(common::openssl(
+        let dump = String::from_utf8(testkit::openssl(
             dir.path(),
             &["asn1parse", "-inform", "DER", "-in", "req.der"],
         ))
@@ -98,7 +98,7 @@ fn openssl_csr_with_challenge_password_parses_and_verifies() {
         }
 
         // PEM form of the same request.
-        common::openssl(
+        testkit::openssl(
             dir.path(),
             &["req", "-in", "req.der", "-inform", "DER", "-out", "req.pem"],
         );
@@ -134,7 +134,7 @@ fn truncated_and_tampered_requests_fail_with_typed_errors() {
         );
     }
     // SHA-1 request: refused unless the policy allows it.
-    common::openssl(
+    testkit::openssl(
         dir.path(),
         &[
             "req", "-new", "-config", "req.cnf", "-key", "key.pem", "-sha1", "-outform", "DER",
@@ -159,7 +159,7 @@ fn truncated_and_tampered_requests_fail_with_typed_errors() {
 #[test]
 fn csr_we_build_passes_openssl_req_verify() {
     for provider in common::providers() {
-        let mut rng = common::rng(7);
+        let mut rng = testkit::rng(7);
         let key = provider
             .generate_key(KeySpec::Ec(pki::alg::Curve::P256), &mut rng)
             .unwrap();
@@ -171,14 +171,14 @@ fn csr_we_build_passes_openssl_req_verify() {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("csr.der"), &der).unwrap();
-        let (ok, err) = common::openssl_status(
+        let (ok, err) = testkit::openssl_status(
             dir.path(),
             &[
                 "req", "-verify", "-in", "csr.der", "-inform", "DER", "-noout",
             ],
         );
         assert!(ok, "openssl req -verify: {err}");
-        let text = String::from_utf8(common::openssl(
+        let text = String::from_utf8(testkit::openssl(
             dir.path(),
             &["req", "-text", "-noout", "-in", "csr.der", "-inform", "DER"],
         ))
@@ -207,7 +207,7 @@ fn csr_we_build_passes_openssl_req_verify() {
             .build(key.as_ref(), &mut rng)
             .unwrap();
         std::fs::write(dir.path().join("u.der"), &der).unwrap();
-        let dump = String::from_utf8(common::openssl(
+        let dump = String::from_utf8(testkit::openssl(
             dir.path(),
             &["asn1parse", "-inform", "DER", "-in", "u.der"],
         ))

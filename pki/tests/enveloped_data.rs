@@ -36,14 +36,14 @@ fn party(dir: &Path, name: &str) -> Party {
     let key = format!("{name}.key");
     let crt = format!("{name}.crt");
     let subj = format!("/CN={name}");
-    common::openssl(
+    testkit::openssl(
         dir,
         &[
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &crt,
             "-subj", &subj, "-days", "2",
         ],
     );
-    let pkcs8 = common::openssl(
+    let pkcs8 = testkit::openssl(
         dir,
         &[
             "pkcs8", "-topk8", "-nocrypt", "-in", &key, "-outform", "DER",
@@ -60,7 +60,7 @@ fn party(dir: &Path, name: &str) -> Party {
 
 fn cert_from_pem(path: &Path) -> Certificate {
     let pem = std::fs::read(path).unwrap();
-    Certificate::from_der(&common::pem_to_der(&pem)).expect("certificate")
+    Certificate::from_der(&testkit::pem_to_der(&pem)).expect("certificate")
 }
 
 fn spki_of(cert: &Certificate) -> SubjectPublicKeyInfoOwned {
@@ -72,13 +72,7 @@ fn pkcs8_of(path: &Path, extra: &[&str]) -> Vec<u8> {
     let p = path.to_str().unwrap();
     let mut args = vec!["pkcs8", "-topk8", "-nocrypt", "-in", p, "-outform", "DER"];
     args.extend_from_slice(extra);
-    common::openssl(path.parent().unwrap(), &args)
-}
-
-fn vpath(rel: &str) -> PathBuf {
-    let p = common::vectors().join(rel);
-    assert!(p.is_file(), "missing vector {}", p.display());
-    p
+    testkit::openssl(path.parent().unwrap(), &args)
 }
 
 /// The eContent OCTET STRING of a SignedData ContentInfo, dug out with the `cms` crate's types
@@ -119,7 +113,7 @@ fn openssl_decrypt(dir: &Path, env: &Path, key: &Path, cert: &Path, legacy: bool
         "-recip",
         cert.to_str().unwrap(),
     ]);
-    common::openssl(dir, &args)
+    testkit::openssl(dir, &args)
 }
 
 fn key(provider: &dyn CryptoProvider, pkcs8: &[u8]) -> Arc<dyn PrivateKey> {
@@ -191,7 +185,7 @@ fn openssl_encrypted_opens() {
         args.extend_from_slice(&flags[..1]);
         args.extend_from_slice(&["-recip", "alice.crt"]);
         args.extend_from_slice(&flags[1..]);
-        common::openssl(d, &args);
+        testkit::openssl(d, &args);
         let der = std::fs::read(d.join(&out)).unwrap();
         let env = EnvelopedData::from_der(&der).unwrap();
         assert_eq!(env.content_cipher(), *cipher, "{flags:?}");
@@ -212,7 +206,7 @@ fn openssl_encrypted_opens() {
         assert!(r.is_for_certificate(&alice.cert));
         for provider in common::providers() {
             let k = key(provider, &alice.pkcs8);
-            let mut rng = common::rng(1);
+            let mut rng = testkit::rng(1);
             let got = env
                 .open(provider, &*k, &with_cert(&alice.cert), &mut rng)
                 .unwrap_or_else(|e| panic!("{} {flags:?}: {e}", provider.name()));
@@ -233,7 +227,7 @@ fn openssl_keyid_recipient_opens_without_certificate() {
     let d = dir.path();
     let alice = party(d, "alice");
     std::fs::write(d.join("msg"), CONTENT).unwrap();
-    let der = common::openssl(
+    let der = testkit::openssl(
         d,
         &[
             "cms",
@@ -258,7 +252,7 @@ fn openssl_keyid_recipient_opens_without_certificate() {
     );
     for provider in common::providers() {
         let k = key(provider, &alice.pkcs8);
-        let mut rng = common::rng(2);
+        let mut rng = testkit::rng(2);
         for opts in [OpenOptions::new(), with_cert(&alice.cert)] {
             let got = env.open(provider, &*k, &opts, &mut rng).unwrap();
             assert_eq!(&got[..], CONTENT);
@@ -284,7 +278,7 @@ fn sealed_opens_with_openssl() {
     let d = dir.path();
     let alice = party(d, "alice");
     for provider in common::providers() {
-        let mut rng = common::rng(3);
+        let mut rng = testkit::rng(3);
         for cipher in SEAL_CIPHERS {
             for transport in TRANSPORTS {
                 let recipient = Recipient::from_certificate(&alice.cert, transport);
@@ -316,7 +310,7 @@ fn sealed_to_key_identifier_and_two_recipients() {
     let alice = party(d, "alice");
     let bob = party(d, "bob");
     for provider in common::providers() {
-        let mut rng = common::rng(4);
+        let mut rng = testkit::rng(4);
         let alice_spki = spki_of(&alice.cert);
         let recipients = [
             Recipient::from_spki(
@@ -380,7 +374,7 @@ fn seal_refuses_single_des_and_no_recipients() {
     let dir = tempfile::tempdir().unwrap();
     let alice = party(dir.path(), "alice");
     for provider in common::providers() {
-        let mut rng = common::rng(5);
+        let mut rng = testkit::rng(5);
         let r = Recipient::from_certificate(&alice.cert, KeyTransport::RsaPkcs1v15);
         assert!(matches!(
             EnvelopedData::seal(provider, CONTENT, &[r], ContentCipher::DesCbc, &mut rng),
@@ -397,15 +391,15 @@ fn seal_refuses_single_des_and_no_recipients() {
 fn smallstep_pkcsreq_opens_with_ca_key_3des() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let env_der = signed_econtent(&common::vector("scep/smallstep-scep/testdata/PKCSReq.der"));
+    let env_der = signed_econtent(&testkit::vector("scep/smallstep-scep/testdata/PKCSReq.der"));
     let env_path = d.join("env.der");
     std::fs::write(&env_path, &env_der).unwrap();
-    let key_path = vpath("scep/smallstep-scep/testdata/testca/ca.key");
-    let cert_path = vpath("scep/smallstep-scep/testdata/testca/ca.pem");
+    let key_path = testkit::vector_file("scep/smallstep-scep/testdata/testca/ca.key");
+    let cert_path = testkit::vector_file("scep/smallstep-scep/testdata/testca/ca.pem");
     let pkcs8 = pkcs8_of(&key_path, &["-passin", "pass:"]);
     // openssl cms reads no empty password from the command line: give it the key unencrypted.
     let plain_key = d.join("ca.p8.pem");
-    common::openssl(
+    testkit::openssl(
         d,
         &[
             "pkcs8",
@@ -431,7 +425,7 @@ fn smallstep_pkcsreq_opens_with_ca_key_3des() {
     assert!(env.recipients()[0].is_for_certificate(&cert));
     for provider in common::providers() {
         let k = key(provider, &pkcs8);
-        let mut rng = common::rng(6);
+        let mut rng = testkit::rng(6);
         let got = env
             .open(provider, &*k, &with_cert(&cert), &mut rng)
             .unwrap();
@@ -439,7 +433,7 @@ fn smallstep_pkcsreq_opens_with_ca_key_3des() {
         // The content is the device's CSR, with Apple's default subject (read by openssl:
         // x509-cert refuses an INTEGER in this 2016 Apple CSR).
         std::fs::write(d.join("csr.der"), &got[..]).unwrap();
-        let subject = common::openssl(
+        let subject = testkit::openssl(
             d,
             &[
                 "req", "-inform", "DER", "-in", "csr.der", "-noout", "-subject",
@@ -458,8 +452,8 @@ fn certmonger_requests_open_with_ca_key_aes256() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let base = "scep/local-capture/certmonger-0.79.17_scepserver-2.1.0";
-    let key_path = vpath(&format!("{base}/ca.key.pem"));
-    let cert_path = vpath(&format!("{base}/ca.pem"));
+    let key_path = testkit::vector_file(&format!("{base}/ca.key.pem"));
+    let cert_path = testkit::vector_file(&format!("{base}/ca.pem"));
     let pkcs8 = pkcs8_of(&key_path, &[]);
     let cert = cert_from_pem(&cert_path);
     for file in [
@@ -467,7 +461,7 @@ fn certmonger_requests_open_with_ca_key_aes256() {
         "certmonger-renew-pkcsreq-signed-by-old-cert.der",
         "certmonger-rekey-pkcsreq-signed-by-old-cert.der",
     ] {
-        let env_der = signed_econtent(&common::vector(&format!("{base}/{file}")));
+        let env_der = signed_econtent(&testkit::vector(&format!("{base}/{file}")));
         let env_path = d.join("env.der");
         std::fs::write(&env_path, &env_der).unwrap();
         let expected = openssl_decrypt(d, &env_path, &key_path, &cert_path, false);
@@ -475,7 +469,7 @@ fn certmonger_requests_open_with_ca_key_aes256() {
         assert_eq!(env.content_cipher(), ContentCipher::Aes256Cbc, "{file}");
         for provider in common::providers() {
             let k = key(provider, &pkcs8);
-            let mut rng = common::rng(7);
+            let mut rng = testkit::rng(7);
             let got = env
                 .open(provider, &*k, &with_cert(&cert), &mut rng)
                 .unwrap();
@@ -490,7 +484,7 @@ fn scepserver_single_des_certrep_needs_the_legacy_option() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let base = "scep/local-capture/certmonger-0.79.17_scepserver-2.1.0";
-    let key_path = vpath(&format!("{base}/peer-openssl-pkcsreq.key.pem"));
+    let key_path = testkit::vector_file(&format!("{base}/peer-openssl-pkcsreq.key.pem"));
     let pkcs8 = pkcs8_of(&key_path, &[]);
     // The first CertRep is encrypted to the self-signed request signer, the renewal's to the
     // certificate issued by the first (same key).
@@ -504,9 +498,9 @@ fn scepserver_single_des_certrep_needs_the_legacy_option() {
             "peer-openssl-pkcsreq.issued.pem",
         ),
     ] {
-        let cert_path = vpath(&format!("{base}/{recip}"));
+        let cert_path = testkit::vector_file(&format!("{base}/{recip}"));
         let cert = cert_from_pem(&cert_path);
-        let env_der = signed_econtent(&common::vector(&format!("{base}/{file}")));
+        let env_der = signed_econtent(&testkit::vector(&format!("{base}/{file}")));
         let env_path = d.join("env.der");
         std::fs::write(&env_path, &env_der).unwrap();
         let expected = openssl_decrypt(d, &env_path, &key_path, &cert_path, true);
@@ -514,7 +508,7 @@ fn scepserver_single_des_certrep_needs_the_legacy_option() {
         assert_eq!(env.content_cipher(), ContentCipher::DesCbc);
         for provider in common::providers() {
             let k = key(provider, &pkcs8);
-            let mut rng = common::rng(8);
+            let mut rng = testkit::rng(8);
             assert!(matches!(
                 env.open(provider, &*k, &with_cert(&cert), &mut rng),
                 Err(Error::AlgorithmNotAllowed { .. })
@@ -552,12 +546,12 @@ fn smime_body(p7m: &[u8]) -> Vec<u8> {
 fn apple_server_token_opens_through_from_ber() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let ber_bytes = smime_body(&common::vector(&format!(
+    let ber_bytes = smime_body(&testkit::vector(&format!(
         "{ADE}/apple-mdm-client-tests-1-server-token.p7m"
     )));
     assert_eq!(
         ber_bytes,
-        common::vector("ade/derived/petarov-token/cms-envelopeddata.ber")
+        testkit::vector("ade/derived/petarov-token/cms-envelopeddata.ber")
     );
     // Indefinite lengths: not DER.
     assert!(matches!(
@@ -565,7 +559,9 @@ fn apple_server_token_opens_through_from_ber() {
         Err(Error::Malformed { .. })
     ));
     let env = EnvelopedData::from_ber(&ber_bytes, &ber::Limits::default()).unwrap();
-    let cert = cert_from_pem(&vpath(&format!("{ADE}/apple-mdm-client-tests-1.crt")));
+    let cert = cert_from_pem(&testkit::vector_file(&format!(
+        "{ADE}/apple-mdm-client-tests-1.crt"
+    )));
     assert_eq!(env.recipients().len(), 1);
     let r = &env.recipients()[0];
     assert!(r.is_for_certificate(&cert));
@@ -587,14 +583,14 @@ fn apple_server_token_opens_through_from_ber() {
     assert_eq!(env.encrypted_content_len(), 512);
 
     let pkcs8 = pkcs8_of(
-        &vpath(&format!("{ADE}/apple-mdm-client-tests-1.der")),
+        &testkit::vector_file(&format!("{ADE}/apple-mdm-client-tests-1.der")),
         &["-inform", "DER"],
     );
-    let expected = common::vector("ade/derived/petarov-token/decrypted-content.mime");
+    let expected = testkit::vector("ade/derived/petarov-token/decrypted-content.mime");
     let other = party(d, "other");
     for provider in common::providers() {
         let k = key(provider, &pkcs8);
-        let mut rng = common::rng(9);
+        let mut rng = testkit::rng(9);
         let got = env
             .open(provider, &*k, &with_cert(&cert), &mut rng)
             .unwrap();
@@ -723,7 +719,7 @@ fn seal_misnamed(
 ) -> Vec<u8> {
     let named_id = pki::public_key::key_identifier(&spki_of(&named.cert));
     let r = Recipient::from_spki(spki_of(&to.cert), &named_id, transport).unwrap();
-    EnvelopedData::seal(provider, CONTENT, &[r], cipher, &mut common::rng(seed)).unwrap()
+    EnvelopedData::seal(provider, CONTENT, &[r], cipher, &mut testkit::rng(seed)).unwrap()
 }
 
 #[test]
@@ -738,15 +734,15 @@ fn failed_unwrap_still_decrypts_with_a_random_key() {
         let cipher = ContentCipher::Aes256Cbc;
         for transport in [KeyTransport::RsaPkcs1v15, KeyTransport::OAEP_SHA256] {
             let r = Recipient::from_spki(alice_spki.clone(), &alice_id, transport).unwrap();
-            let der =
-                EnvelopedData::seal(provider, CONTENT, &[r], cipher, &mut common::rng(10)).unwrap();
+            let der = EnvelopedData::seal(provider, CONTENT, &[r], cipher, &mut testkit::rng(10))
+                .unwrap();
             let env = EnvelopedData::from_der(&der).unwrap();
             let opts = OpenOptions::new();
 
             // The real key: records the real CEK.
             let alice_key = key(provider, &alice.pkcs8);
             let got = env
-                .open(&recording, &*alice_key, &opts, &mut common::rng(11))
+                .open(&recording, &*alice_key, &opts, &mut testkit::rng(11))
                 .unwrap();
             assert_eq!(&got[..], CONTENT);
             let real = recording.take();
@@ -759,7 +755,7 @@ fn failed_unwrap_still_decrypts_with_a_random_key() {
             let bob_key = key(provider, &bob.pkcs8);
             let wrong_key_err = EnvelopedData::from_der(&misnamed)
                 .unwrap()
-                .open(&recording, &*bob_key, &opts, &mut common::rng(13))
+                .open(&recording, &*bob_key, &opts, &mut testkit::rng(13))
                 .unwrap_err();
             assert_eq!(wrong_key_err, Error::DecryptionFailed);
             let wrong = recording.take();
@@ -779,7 +775,7 @@ fn failed_unwrap_still_decrypts_with_a_random_key() {
                 let mut seen = Vec::new();
                 for seed in [14, 15] {
                     let err = env
-                        .open(&recording, double, &opts, &mut common::rng(seed))
+                        .open(&recording, double, &opts, &mut testkit::rng(seed))
                         .unwrap_err();
                     assert_eq!(err, wrong_key_err, "{name} {}", provider.name());
                     let keys = recording.take();
@@ -812,7 +808,7 @@ fn wrong_recipient_key_is_decryption_failed() {
                         provider,
                         &*bob_key,
                         &OpenOptions::new(),
-                        &mut common::rng(21),
+                        &mut testkit::rng(21),
                     )
                     .unwrap_err();
                 assert_eq!(err, Error::DecryptionFailed, "{transport:?} {cipher:?}");
@@ -829,7 +825,7 @@ fn sealed_fixture(provider: &dyn CryptoProvider, alice: &Party) -> Vec<u8> {
         CONTENT,
         &[r],
         ContentCipher::Aes128Cbc,
-        &mut common::rng(30),
+        &mut testkit::rng(30),
     )
     .unwrap()
 }
@@ -854,7 +850,12 @@ fn tampered_ciphertext_is_decryption_failed() {
         let env = EnvelopedData::from_der(&bad).unwrap();
         let k = key(provider, &alice.pkcs8);
         let err = env
-            .open(provider, &*k, &with_cert(&alice.cert), &mut common::rng(31))
+            .open(
+                provider,
+                &*k,
+                &with_cert(&alice.cert),
+                &mut testkit::rng(31),
+            )
             .unwrap_err();
         assert_eq!(err, Error::DecryptionFailed);
     }
@@ -871,7 +872,7 @@ fn every_prefix_is_a_typed_error() {
             other => panic!("prefix {n}: {other:?}"),
         }
     }
-    let ber_bytes = common::vector("ade/derived/petarov-token/cms-envelopeddata.ber");
+    let ber_bytes = testkit::vector("ade/derived/petarov-token/cms-envelopeddata.ber");
     for n in 0..ber_bytes.len() {
         assert!(
             EnvelopedData::from_ber(&ber_bytes[..n], &ber::Limits::default()).is_err(),
@@ -892,7 +893,7 @@ fn every_prefix_is_a_typed_error() {
 
 #[test]
 fn wrong_content_type() {
-    let signed = common::vector("scep/smallstep-scep/testdata/PKCSReq.der");
+    let signed = testkit::vector("scep/smallstep-scep/testdata/PKCSReq.der");
     assert_eq!(
         EnvelopedData::from_der(&signed).unwrap_err(),
         Error::WrongContentType {
@@ -955,7 +956,7 @@ fn unsupported_algorithms_and_missing_parts() {
     });
     let env = EnvelopedData::from_der(&bad).unwrap();
     assert!(matches!(
-        env.open(provider, &*k, &opts, &mut common::rng(40)),
+        env.open(provider, &*k, &opts, &mut testkit::rng(40)),
         Err(Error::UnsupportedAlgorithm { .. })
     ));
 
@@ -964,7 +965,7 @@ fn unsupported_algorithms_and_missing_parts() {
     let env = EnvelopedData::from_der(&bad).unwrap();
     assert_eq!(env.encrypted_content_len(), 0);
     assert_eq!(
-        env.open(provider, &*k, &opts, &mut common::rng(41))
+        env.open(provider, &*k, &opts, &mut testkit::rng(41))
             .unwrap_err(),
         Error::Content("absent")
     );
@@ -1006,7 +1007,12 @@ fn ber_segmented_encrypted_content_opens() {
     assert_eq!(env.encrypted_content(), Some(ct));
     let k = key(provider, &alice.pkcs8);
     let got = env
-        .open(provider, &*k, &with_cert(&alice.cert), &mut common::rng(50))
+        .open(
+            provider,
+            &*k,
+            &with_cert(&alice.cert),
+            &mut testkit::rng(50),
+        )
         .unwrap();
     assert_eq!(&got[..], CONTENT);
 }
@@ -1020,8 +1026,8 @@ fn sealed_to_a_33_octet_serial_opens_with_openssl() {
     const CM: &str = "scep/local-capture/certmonger-0.79.17_scepserver-2.1.0";
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let req = vpath(&format!("{CM}/certmonger-pkcsreq.der"));
-    common::openssl(
+    let req = testkit::vector_file(&format!("{CM}/certmonger-pkcsreq.der"));
+    testkit::openssl(
         d,
         &[
             "cms",
@@ -1038,12 +1044,12 @@ fn sealed_to_a_33_octet_serial_opens_with_openssl() {
             "env.der",
         ],
     );
-    let signer_der = common::pem_to_der(&std::fs::read(d.join("signer.pem")).unwrap());
+    let signer_der = testkit::pem_to_der(&std::fs::read(d.join("signer.pem")).unwrap());
     // The RFC 5280 profile refuses it; the raw constructor does not.
     assert!(Certificate::from_der(&signer_der).is_err());
-    let key_pem = vpath(&format!("{CM}/certmonger-key1.pem"));
+    let key_pem = testkit::vector_file(&format!("{CM}/certmonger-key1.pem"));
     for provider in common::providers() {
-        let mut rng = common::rng(33);
+        let mut rng = testkit::rng(33);
         for transport in TRANSPORTS {
             let r = Recipient::from_certificate_der(&signer_der, transport).unwrap();
             assert!(r.rid().is_none());

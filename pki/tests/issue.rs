@@ -37,7 +37,7 @@ fn unix(t: SystemTime) -> String {
 
 fn p256(provider: &dyn CryptoProvider, seed: u64) -> Arc<dyn PrivateKey> {
     provider
-        .generate_key(KeySpec::Ec(pki::alg::Curve::P256), &mut common::rng(seed))
+        .generate_key(KeySpec::Ec(pki::alg::Curve::P256), &mut testkit::rng(seed))
         .unwrap()
 }
 
@@ -52,7 +52,7 @@ fn write_pem(dir: &Path, name: &str, cert: &Certificate) {
 }
 
 fn text(dir: &Path, args: &[&str]) -> String {
-    String::from_utf8(common::openssl(dir, args)).unwrap()
+    String::from_utf8(testkit::openssl(dir, args)).unwrap()
 }
 
 struct Ca {
@@ -63,7 +63,7 @@ struct Ca {
 }
 
 fn ca(provider: &dyn CryptoProvider) -> Ca {
-    let mut rng = common::rng(1);
+    let mut rng = testkit::rng(1);
     let root_key = p256(provider, 10);
     let root = issue::self_signed_ca(
         provider,
@@ -117,7 +117,7 @@ fn chain_we_issue_passes_openssl_verify() {
             Some(&ca.inter),
             leaf_key.spki(),
             &template,
-            &mut common::rng(2),
+            &mut testkit::rng(2),
         )
         .unwrap();
 
@@ -145,7 +145,7 @@ fn chain_we_issue_passes_openssl_verify() {
         assert!(out.contains("leaf.pem: OK"), "{out}");
         // Before notBefore openssl refuses it too.
         let early = unix(at(2029, 12, 1));
-        let (ok, _) = common::openssl_status(
+        let (ok, _) = testkit::openssl_status(
             d,
             &[
                 "verify",
@@ -226,7 +226,7 @@ fn chain_we_issue_passes_openssl_verify() {
             at(2030, 1, 1),
             at(2031, 1, 1),
             None,
-            &mut common::rng(3),
+            &mut testkit::rng(3),
         )
         .unwrap();
         let leaf2 = issue::issue(
@@ -235,7 +235,7 @@ fn chain_we_issue_passes_openssl_verify() {
             Some(&sub),
             leaf_key.spki(),
             &template,
-            &mut common::rng(4),
+            &mut testkit::rng(4),
         )
         .unwrap();
         let inters = [inters[0].clone(), Cert::from_certificate(&sub).unwrap()];
@@ -261,7 +261,7 @@ fn chain_we_issue_passes_openssl_verify() {
                 Some(&ca.inter),
                 leaf_key.spki(),
                 &template,
-                &mut common::rng(5),
+                &mut testkit::rng(5),
             ),
             Err(Error::ApiMisuse(_))
         ));
@@ -272,7 +272,7 @@ fn chain_we_issue_passes_openssl_verify() {
                 None,
                 leaf_key.spki(),
                 &template,
-                &mut common::rng(5),
+                &mut testkit::rng(5),
             ),
             Err(Error::ApiMisuse(_))
         ));
@@ -283,7 +283,7 @@ fn chain_we_issue_passes_openssl_verify() {
 fn rsa_issuer_signs_sha256_with_rsa() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    common::openssl(
+    testkit::openssl(
         d,
         &[
             "genpkey",
@@ -295,7 +295,7 @@ fn rsa_issuer_signs_sha256_with_rsa() {
             "rsa.pem",
         ],
     );
-    common::openssl(
+    testkit::openssl(
         d,
         &[
             "pkcs8", "-topk8", "-nocrypt", "-in", "rsa.pem", "-outform", "DER", "-out", "rsa.der",
@@ -311,7 +311,7 @@ fn rsa_issuer_signs_sha256_with_rsa() {
             at(2030, 1, 1),
             at(2031, 1, 1),
             None,
-            &mut common::rng(6),
+            &mut testkit::rng(6),
         )
         .unwrap();
         let leaf_key = p256(provider, 14);
@@ -322,7 +322,7 @@ fn rsa_issuer_signs_sha256_with_rsa() {
             leaf_key.spki(),
             &Template::end_entity(at(2030, 1, 1), at(2030, 2, 1))
                 .with_subject(Name::from_str("CN=leaf").unwrap()),
-            &mut common::rng(7),
+            &mut testkit::rng(7),
         )
         .unwrap();
         write_pem(d, "root.pem", &root);
@@ -361,7 +361,7 @@ fn certificate_from_openssl_csr_passes_openssl_verify() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("req.cnf"), REQ_CONF).unwrap();
-    common::openssl(
+    testkit::openssl(
         d,
         &[
             "genpkey",
@@ -373,7 +373,7 @@ fn certificate_from_openssl_csr_passes_openssl_verify() {
             "k.pem",
         ],
     );
-    common::openssl(
+    testkit::openssl(
         d,
         &[
             "req",
@@ -409,7 +409,7 @@ fn certificate_from_openssl_csr_passes_openssl_verify() {
             &ca.inter,
             &csr,
             &template,
-            &mut common::rng(8),
+            &mut testkit::rng(8),
         )
         .unwrap();
         write_pem(d, "plain.pem", &plain);
@@ -425,7 +425,7 @@ fn certificate_from_openssl_csr_passes_openssl_verify() {
             &ca.inter,
             &csr,
             &template.clone().with_requested_san(true),
-            &mut common::rng(9),
+            &mut testkit::rng(9),
         )
         .unwrap();
         write_pem(d, "leaf.pem", &copied);
@@ -467,7 +467,7 @@ fn certificate_from_openssl_csr_passes_openssl_verify() {
                 &ca.inter,
                 &bad,
                 &template,
-                &mut common::rng(10),
+                &mut testkit::rng(10),
             )
             .unwrap_err(),
             Error::BadSignature
@@ -509,7 +509,7 @@ proptest! {
                 Some(&ca.inter),
                 key.spki(),
                 &template,
-                &mut common::rng(seed),
+                &mut testkit::rng(seed),
             )
             .unwrap();
             let back = Cert::from_der(&cert.to_der().unwrap()).unwrap();

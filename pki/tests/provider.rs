@@ -43,8 +43,8 @@ fn keys() -> &'static Keys {
             let mut all = vec!["genpkey"];
             all.extend_from_slice(args);
             all.extend_from_slice(&["-out", &pem]);
-            common::openssl(d, &all);
-            common::openssl(
+            testkit::openssl(d, &all);
+            testkit::openssl(
                 d,
                 &[
                     "pkcs8", "-topk8", "-nocrypt", "-in", &pem, "-outform", "DER", "-out", &out,
@@ -84,14 +84,14 @@ fn materialize(dir: &Path, name: &str, der: &[u8]) -> SubjectPublicKeyInfoOwned 
     let der_file = format!("{name}.der");
     std::fs::write(dir.join(&der_file), der).unwrap();
     let pem = format!("{name}.pem");
-    common::openssl(
+    testkit::openssl(
         dir,
         &["pkey", "-inform", "DER", "-in", &der_file, "-out", &pem],
     );
     let pub_pem = format!("{name}.pub.pem");
-    common::openssl(dir, &["pkey", "-in", &pem, "-pubout", "-out", &pub_pem]);
+    testkit::openssl(dir, &["pkey", "-in", &pem, "-pubout", "-out", &pub_pem]);
     let pub_der = format!("{name}.pub.der");
-    common::openssl(
+    testkit::openssl(
         dir,
         &[
             "pkey", "-in", &pem, "-pubout", "-outform", "DER", "-out", &pub_der,
@@ -201,7 +201,7 @@ fn digests_match_fips_180_and_openssl() {
         }
         for h in HashAlg::ALL {
             for (i, input) in inputs.iter().enumerate() {
-                let theirs = common::openssl(
+                let theirs = testkit::openssl(
                     d,
                     &[
                         "dgst",
@@ -279,7 +279,7 @@ fn signing_keys() -> [(&'static str, &'static [u8], KeyKind); 5] {
 #[test]
 fn sign_then_verify_across_providers() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = common::rng(1);
+    let mut rng = testkit::rng(1);
     for (name, der, kind) in signing_keys() {
         let openssl_spki = materialize(dir.path(), name, der);
         for signer in common::providers() {
@@ -334,7 +334,7 @@ fn sign_then_verify_across_providers() {
 #[test]
 fn scheme_parameters_are_checked() {
     let k = keys();
-    let mut rng = common::rng(2);
+    let mut rng = testkit::rng(2);
     for p in common::providers() {
         let rsa = load(p, &k.rsa2048);
         let sig = rsa
@@ -442,7 +442,7 @@ fn openssl_signatures_verify_with_ours() {
             .filter(|s| openssl_can_check(*s))
         {
             if scheme == SignatureScheme::Ed25519 {
-                common::openssl(
+                testkit::openssl(
                     d,
                     &[
                         "pkeyutl", "-sign", "-inkey", &key_pem, "-rawin", "-in", "msg", "-out",
@@ -454,7 +454,7 @@ fn openssl_signatures_verify_with_ours() {
                 args.extend(dgst_args(scheme));
                 args.extend(["-sign", &key_pem, "-out", "sig", "msg"].map(String::from));
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                common::openssl(d, &args);
+                testkit::openssl(d, &args);
             }
             let sig = std::fs::read(d.join("sig")).unwrap();
             for p in common::providers() {
@@ -478,7 +478,7 @@ fn our_signatures_verify_with_openssl() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("msg"), MSG).unwrap();
-    let mut rng = common::rng(3);
+    let mut rng = testkit::rng(3);
     for (name, der, kind) in signing_keys() {
         materialize(d, name, der);
         let pub_pem = format!("{name}.pub.pem");
@@ -492,7 +492,7 @@ fn our_signatures_verify_with_openssl() {
                 for (sig, should_pass) in [(sig.clone(), true), (tampered(&sig), false)] {
                     std::fs::write(d.join("sig"), &sig).unwrap();
                     let (ok, stderr) = if scheme == SignatureScheme::Ed25519 {
-                        common::openssl_status(
+                        testkit::openssl_status(
                             d,
                             &[
                                 "pkeyutl", "-verify", "-pubin", "-inkey", &pub_pem, "-rawin",
@@ -506,7 +506,7 @@ fn our_signatures_verify_with_openssl() {
                             ["-verify", &pub_pem, "-signature", "sig", "msg"].map(String::from),
                         );
                         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                        common::openssl_status(d, &args)
+                        testkit::openssl_status(d, &args)
                     };
                     assert_eq!(
                         ok,
@@ -581,7 +581,7 @@ fn key_transport_interoperates_with_openssl() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("cek"), CEK).unwrap();
-    let mut rng = common::rng(4);
+    let mut rng = testkit::rng(4);
     let k = keys();
     for (name, der) in [("rsa2048", &k.rsa2048), ("rsa1024", &k.rsa1024)] {
         let spki = materialize(d, name, der);
@@ -601,7 +601,7 @@ fn key_transport_interoperates_with_openssl() {
                 "ct.openssl",
             ];
             args.extend(&opts);
-            common::openssl(d, &args);
+            testkit::openssl(d, &args);
             let theirs = std::fs::read(d.join("ct.openssl")).unwrap();
             for p in common::providers() {
                 let ctx = format!("{} {name} {transport:?}", p.name());
@@ -623,7 +623,7 @@ fn key_transport_interoperates_with_openssl() {
                     "pkeyutl", "-decrypt", "-inkey", &key_pem, "-in", "ct.ours", "-out", "pt",
                 ];
                 args.extend(&opts);
-                common::openssl(d, &args);
+                testkit::openssl(d, &args);
                 assert_eq!(std::fs::read(d.join("pt")).unwrap(), CEK, "{ctx}");
 
                 // And our own keys open it, whichever provider encrypted.
@@ -646,7 +646,7 @@ fn key_transport_interoperates_with_openssl() {
 #[test]
 fn key_transport_rejects_wrong_or_damaged_ciphertexts() {
     let k = keys();
-    let mut rng = common::rng(5);
+    let mut rng = testkit::rng(5);
     for p in common::providers() {
         let rsa = load(p, &k.rsa2048);
         let other = load(p, &k.rsa1024);
@@ -727,7 +727,7 @@ fn content_ciphers_match_openssl_enc() {
                 "-out",
                 "ct",
             ];
-            common::openssl(d, &enc);
+            testkit::openssl(d, &enc);
             let theirs = std::fs::read(d.join("ct")).unwrap();
             for p in common::providers() {
                 let ctx = format!("{} {cipher:?} {} bytes", p.name(), pt.len());
@@ -753,7 +753,7 @@ fn content_ciphers_match_openssl_enc() {
                 "-out",
                 "pt2",
             ];
-            common::openssl(d, &dec);
+            testkit::openssl(d, &dec);
             assert_eq!(std::fs::read(d.join("pt2")).unwrap(), *pt);
         }
     }
@@ -806,7 +806,7 @@ fn content_cipher_bad_input() {
         bad_pads.push(inconsistent);
         for (i, block) in bad_pads.iter().enumerate() {
             std::fs::write(d.join("pt"), block).unwrap();
-            common::openssl(
+            testkit::openssl(
                 d,
                 &[
                     "enc",
@@ -920,7 +920,7 @@ fn pkcs8_round_trip() {
 #[test]
 fn generated_keys_work() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = common::rng(6);
+    let mut rng = testkit::rng(6);
     for p in common::providers() {
         for (spec, kind) in [
             (KeySpec::Ec(Curve::P256), KeyKind::Ec(Curve::P256)),
@@ -1024,7 +1024,7 @@ fn wrong_key_types() {
     let rsa = materialize(dir.path(), "rsa", &k.rsa2048);
     let p256 = materialize(dir.path(), "p256", &k.p256);
     let ed = materialize(dir.path(), "ed", &k.ed25519);
-    let mut rng = common::rng(7);
+    let mut rng = testkit::rng(7);
     let sig = [0u8; 64];
     for p in common::providers() {
         for (spki, scheme) in [
@@ -1148,7 +1148,7 @@ fn policy_gates_sha1_and_small_rsa() {
     let rsa2048 = materialize(d, "rsa2048", &k.rsa2048);
     let rsa1024 = materialize(d, "rsa1024", &k.rsa1024);
     let sign = |key: &str, md: &str| {
-        common::openssl(
+        testkit::openssl(
             d,
             &[
                 "dgst",
@@ -1208,7 +1208,7 @@ fn policy_gates_sha1_and_small_rsa() {
 #[test]
 fn rsa_1024_works_everywhere() {
     let k = keys();
-    let mut rng = common::rng(8);
+    let mut rng = testkit::rng(8);
     for p in common::providers() {
         let key = load(p, &k.rsa1024);
         assert_eq!(key.kind(), KeyKind::Rsa { bits: 1024 });
@@ -1242,7 +1242,7 @@ fn randomness_shows_which_backend_signed() {
     let k = keys();
     let p384_sha256 = SignatureScheme::ecdsa(HashAlg::Sha256);
     let reference = load(&pki::provider::rustcrypto::PROVIDER, &k.p384)
-        .sign(p384_sha256, MSG, &mut common::rng(9))
+        .sign(p384_sha256, MSG, &mut testkit::rng(9))
         .unwrap();
     for p in common::providers() {
         let aws_lc_signs = match p.name() {
@@ -1252,8 +1252,8 @@ fn randomness_shows_which_backend_signed() {
         };
         let twice = |der: &[u8], scheme| {
             let key = load(p, der);
-            let a = key.sign(scheme, MSG, &mut common::rng(10)).unwrap();
-            let b = key.sign(scheme, MSG, &mut common::rng(10)).unwrap();
+            let a = key.sign(scheme, MSG, &mut testkit::rng(10)).unwrap();
+            let b = key.sign(scheme, MSG, &mut testkit::rng(10)).unwrap();
             (a, b)
         };
         let (a, b) = twice(&k.p256, SignatureScheme::ecdsa(HashAlg::Sha256));

@@ -48,9 +48,9 @@ fn make_signer(dir: &Path, name: &'static str, newkey: &[&str]) -> Signer {
     let mut args = vec!["req", "-x509", "-nodes", "-days", "3650", "-subj", &subj];
     args.extend_from_slice(newkey);
     args.extend_from_slice(&["-keyout", &key, "-out", &cert]);
-    common::openssl(dir, &args);
-    let cert_der = common::pem_to_der(&std::fs::read(dir.join(&cert)).unwrap());
-    let key_der = common::pem_to_der(&std::fs::read(dir.join(&key)).unwrap());
+    testkit::openssl(dir, &args);
+    let cert_der = testkit::pem_to_der(&std::fs::read(dir.join(&cert)).unwrap());
+    let key_der = testkit::pem_to_der(&std::fs::read(dir.join(&key)).unwrap());
     Signer {
         name,
         cert_pem: dir.join(&cert),
@@ -97,7 +97,7 @@ fn openssl_sign(dir: &Path, signer: &Signer, md: &str, extra: &[&str]) -> Vec<u8
         "openssl.der",
     ];
     args.extend_from_slice(extra);
-    common::openssl(dir, &args);
+    testkit::openssl(dir, &args);
     std::fs::read(dir.join("openssl.der")).unwrap()
 }
 
@@ -123,7 +123,7 @@ fn openssl_verify(dir: &Path, der: &[u8], signer: &Signer, detached: bool) -> Ve
     if detached {
         args.extend_from_slice(&["-content", "content.bin"]);
     }
-    common::openssl(dir, &args);
+    testkit::openssl(dir, &args);
     std::fs::read(dir.join("verified.bin")).unwrap()
 }
 
@@ -153,7 +153,7 @@ fn build_ours(
     if detached {
         b = b.detached();
     }
-    b.build(provider, &mut common::rng(seed)).unwrap()
+    b.build(provider, &mut testkit::rng(seed)).unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,7 +274,7 @@ fn ours_verifies_with_openssl_and_ours() {
                     assert_eq!(out, CONTENT, "{ctx}");
 
                     // openssl sees our custom attribute among the signed attributes.
-                    let printed = common::openssl(
+                    let printed = testkit::openssl(
                         dir.path(),
                         &[
                             "cms", "-cmsout", "-print", "-inform", "DER", "-in", "ours.der",
@@ -351,7 +351,7 @@ fn degenerate_both_ways() {
     let ec = ec_signer(dir.path());
 
     // openssl → ours.
-    common::openssl(
+    testkit::openssl(
         dir.path(),
         &[
             "crl2pkcs7",
@@ -390,7 +390,7 @@ fn degenerate_both_ways() {
     // ours → openssl.
     let ours = pki::cms::degenerate(&[rsa.cert.clone(), ec.cert.clone()]).unwrap();
     std::fs::write(dir.path().join("ours-deg.der"), &ours).unwrap();
-    let printed = common::openssl(
+    let printed = testkit::openssl(
         dir.path(),
         &[
             "pkcs7",
@@ -405,7 +405,7 @@ fn degenerate_both_ways() {
     let mut from_openssl: Vec<Vec<u8>> = printed
         .split("-----END CERTIFICATE-----")
         .filter(|s| s.contains("-----BEGIN CERTIFICATE-----"))
-        .map(|s| common::pem_to_der(format!("{s}-----END CERTIFICATE-----\n").as_bytes()))
+        .map(|s| testkit::pem_to_der(format!("{s}-----END CERTIFICATE-----\n").as_bytes()))
         .collect();
     from_openssl.sort();
     assert_eq!(from_openssl, want);
@@ -524,7 +524,7 @@ fn cms_crate_examples() {
 // Real SCEP vectors.
 
 fn verify_vector(rel: &str, policy: Policy) -> pki::cms::VerifiedSignedData {
-    let sd = SignedData::from_der(&common::vector(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let sd = SignedData::from_der(&testkit::vector(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
     let mut last = None;
     for provider in common::providers() {
         last = Some(
@@ -547,7 +547,7 @@ fn jscep_vectors_verify() {
     // Both jscep signers have 1536-bit RSA keys: the default policy (2048)
     // refuses it by name, and lowering the minimum to 1536 is what this vector needs.
     let rel = "scep/jscep/src/samples/scep_req2.der";
-    let sd = SignedData::from_der(&common::vector(rel)).unwrap();
+    let sd = SignedData::from_der(&testkit::vector(rel)).unwrap();
     for provider in common::providers() {
         let err = sd.verify(provider, &VerifyOptions::default()).unwrap_err();
         assert!(
@@ -568,7 +568,7 @@ fn jscep_vectors_verify() {
     // eContent is the EnvelopedData of scep_req1.der.
     assert_eq!(
         req.content(),
-        common::vector("scep/jscep/src/samples/scep_req1.der")
+        testkit::vector("scep/jscep/src/samples/scep_req1.der")
     );
     // The CA's response is signed with a 1536-bit key too.
     let resp = verify_vector(
@@ -578,7 +578,7 @@ fn jscep_vectors_verify() {
     assert_eq!(message_type(&resp), "3");
     assert_eq!(
         resp.content(),
-        common::vector("scep/jscep/src/samples/scep_resp1.der")
+        testkit::vector("scep/jscep/src/samples/scep_resp1.der")
     );
 }
 
@@ -588,7 +588,7 @@ fn smallstep_vectors_verify_with_sha1_allowed() {
         "scep/smallstep-scep/testdata/PKCSReq.der",
         "scep/smallstep-scep/testdata/CertRep.der",
     ] {
-        let sd = SignedData::from_der(&common::vector(rel)).unwrap();
+        let sd = SignedData::from_der(&testkit::vector(rel)).unwrap();
         for provider in common::providers() {
             assert!(matches!(
                 sd.verify(provider, &VerifyOptions::default()),
@@ -610,9 +610,9 @@ fn smallstep_vectors_verify_with_sha1_allowed() {
 #[test]
 fn ndes_certrep_needs_the_ra_certificate() {
     let rel = "scep/smallstep-scep/testdata/testca2/CertRep_NoCertificatesForSigners.der";
-    let sd = SignedData::from_der(&common::vector(rel)).unwrap();
+    let sd = SignedData::from_der(&testkit::vector(rel)).unwrap();
     assert!(sd.certificates_der().next().is_none());
-    let ra = Certificate::from_der(&common::pem_to_der(&common::vector(
+    let ra = Certificate::from_der(&testkit::pem_to_der(&testkit::vector(
         "scep/smallstep-scep/testdata/testca2/ca2.pem",
     )))
     .unwrap();
@@ -663,9 +663,9 @@ fn certmonger_and_scepserver_capture_verifies() {
     let v = verify_vector(&format!("{base}certmonger-pkcsreq.der"), Policy::default());
     let s = &v.signers()[0];
     assert!(s.certificate().is_none());
-    let key_pem = common::vector(&format!("{base}certmonger-key1.pem"));
+    let key_pem = testkit::vector(&format!("{base}certmonger-key1.pem"));
     let key = pki::provider::rustcrypto::PROVIDER
-        .private_key_from_pkcs8_der(&common::pem_to_der(&key_pem))
+        .private_key_from_pkcs8_der(&testkit::pem_to_der(&key_pem))
         .unwrap();
     assert_eq!(s.public_key(), pki::key::PublicKey::spki(key.as_ref()));
     // The failure CertRep carries an empty eContent, which is content all the same.
@@ -678,7 +678,7 @@ fn certmonger_and_scepserver_capture_verifies() {
 
 #[test]
 fn indefinite_length_ber_vector() {
-    let ber = common::pem_to_der(&common::vector(
+    let ber = testkit::pem_to_der(&testkit::vector(
         "scep/smallstep-pkcs7/ber_test.go.testPKCS7.pem",
     ));
     assert!(matches!(
@@ -807,14 +807,14 @@ fn bad_input_gets_typed_errors() {
     }
 
     // A ContentInfo of another type.
-    let enveloped = common::vector("scep/jscep/src/samples/scep_req1.der");
+    let enveloped = testkit::vector("scep/jscep/src/samples/scep_req1.der");
     assert!(matches!(
         SignedData::from_der(&enveloped),
         Err(Error::WrongContentType { .. })
     ));
 
     // BER given to from_der: non-shortest length on the outer SEQUENCE of a good message.
-    let good = common::vector("scep/jscep/src/samples/scep_req2.der");
+    let good = testkit::vector("scep/jscep/src/samples/scep_req2.der");
     assert_eq!(good[1], 0x82);
     let mut ber = vec![0x30, 0x83, 0x00];
     ber.extend_from_slice(&good[2..]);
@@ -885,7 +885,7 @@ fn builder_refuses_misuse() {
     let ec = ec_signer(dir.path());
     for provider in common::providers() {
         let ec_key = ec.key(provider);
-        let mut rng = common::rng(5);
+        let mut rng = testkit::rng(5);
         // A key that is not the certificate's.
         let err = SignedDataBuilder::new(oid::DATA, CONTENT)
             .signer(SignerInfoBuilder::new(

@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{CM, days, key, now, providers, rng};
+use common::{CM, days, key, now, providers};
 use pki::alg::KeyTransport;
 use pki::cert::issue::{self, Template};
 use pki::key::{Decrypter, PrivateKey, Signer};
@@ -16,6 +16,7 @@ use scep::{
     CaCerts, Capabilities, CertRepOptions, CertRepOutcome, Client, Identity, Incoming, RequestBody,
     Responder, Transaction, VerifiedRequest, http,
 };
+use testkit::rng;
 
 struct Ca {
     cert: Certificate,
@@ -647,7 +648,7 @@ fn openssl_envelopes_single_des_and_oaep() {
     for provider in providers() {
         let s = setup(provider, Arc::new(StaticChallenge::new("s3cret")));
         let ra = s.client_ra_pem(d);
-        let key_pem = common::vpath(&format!("{CM}/peer-openssl-pkcsreq.key.pem"));
+        let key_pem = testkit::vector_file(&format!("{CM}/peer-openssl-pkcsreq.key.pem"));
         let kp = key_pem.to_str().unwrap();
         std::fs::write(
             d.join("req.cnf"),
@@ -655,14 +656,14 @@ fn openssl_envelopes_single_des_and_oaep() {
              [dn]\nCN = openssl device\n[attrs]\nchallengePassword = s3cret\n",
         )
         .unwrap();
-        common::openssl(
+        testkit::openssl(
             d,
             &[
                 "req", "-new", "-key", kp, "-config", "req.cnf", "-outform", "DER", "-out",
                 "csr.der",
             ],
         );
-        common::openssl(
+        testkit::openssl(
             d,
             &[
                 "req",
@@ -710,7 +711,7 @@ fn openssl_envelopes_single_des_and_oaep() {
                 ra.to_str().unwrap(),
             ];
             a.extend(args.iter().copied());
-            common::openssl(d, &a);
+            testkit::openssl(d, &a);
             let env = std::fs::read(d.join("env.der")).unwrap();
             let tx = sign_request(provider, &*k, &self_cert, &env);
             let step = s.send(&tx, 52);
@@ -730,7 +731,7 @@ fn openssl_envelopes_single_des_and_oaep() {
                         Some(&issued)
                     );
                     std::fs::write(d.join("rep.der"), resp.body()).unwrap();
-                    common::openssl(
+                    testkit::openssl(
                         d,
                         &[
                             "cms",
@@ -745,7 +746,7 @@ fn openssl_envelopes_single_des_and_oaep() {
                             "repenv.der",
                         ],
                     );
-                    common::openssl(
+                    testkit::openssl(
                         d,
                         &[
                             "cms",
@@ -763,7 +764,7 @@ fn openssl_envelopes_single_des_and_oaep() {
                             "deg.der",
                         ],
                     );
-                    let pem = common::openssl(
+                    let pem = testkit::openssl(
                         d,
                         &["pkcs7", "-inform", "DER", "-in", "deg.der", "-print_certs"],
                     );

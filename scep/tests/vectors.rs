@@ -5,7 +5,7 @@ use scep::{Capabilities, Capability};
 /// micromdm's scepserver 2.1.0 GetCACaps answer, captured on loopback.
 #[test]
 fn scepserver_capabilities() {
-    let path = common::vectors()
+    let path = testkit::vectors()
         .join("scep/local-capture/certmonger-0.79.17_scepserver-2.1.0/getcacaps.txt");
     let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let caps = Capabilities::parse(&body);
@@ -35,7 +35,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{CM, cert_pem, key, now, providers, rng, vector, vpath};
+use common::{CM, cert_pem, key, now, providers};
 use pki::alg::{ContentCipher, HashAlg};
 use pki::cms::{EnvelopedData, SignedData, VerifyOptions};
 use pki::der::Decode;
@@ -48,6 +48,7 @@ use scep::{
     CaCerts, CertRepOptions, CertRepOutcome, CertificationRequest, Client, Error, Identity,
     PkiMessage, Responder, SignerStanding, Transaction, VerifiedRequest,
 };
+use testkit::{rng, vector, vector_file};
 
 /// Every pkiMessage in the vectors parses structurally, with the messageType its README gives.
 #[test]
@@ -133,7 +134,7 @@ fn every_pki_message_parses() {
 /// OID. An independent reading of the same bytes.
 fn openssl_transaction_id(path: &std::path::Path) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let out = common::openssl(
+    let out = testkit::openssl(
         dir.path(),
         &["asn1parse", "-inform", "DER", "-in", path.to_str().unwrap()],
     );
@@ -147,7 +148,7 @@ fn openssl_transaction_id(path: &std::path::Path) -> String {
 }
 
 fn openssl_pkcs8(dir: &std::path::Path, legacy_pem: &std::path::Path) -> Vec<u8> {
-    common::openssl(
+    testkit::openssl(
         dir,
         &[
             "pkcs8",
@@ -209,10 +210,10 @@ fn open(r: &Responder, bytes: &[u8], seed: u64) -> Result<VerifiedRequest, scep:
 #[test]
 fn apple_pkcsreq_opens_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
-    let req_path = vpath("scep/smallstep-scep/testdata/PKCSReq.der");
+    let req_path = vector_file("scep/smallstep-scep/testdata/PKCSReq.der");
     let pkcs8 = openssl_pkcs8(
         dir.path(),
-        &vpath("scep/smallstep-scep/testdata/testca/ca.key"),
+        &vector_file("scep/smallstep-scep/testdata/testca/ca.key"),
     );
     let ca = cert_pem("scep/smallstep-scep/testdata/testca/ca.pem");
     let want_tx = openssl_transaction_id(&req_path);
@@ -277,7 +278,7 @@ fn apple_pkcsreq_opens_and_verifies() {
 
 /// Take the signer certificate out of a pkiMessage with `openssl cms -verify -signer`.
 fn openssl_signer(dir: &std::path::Path, msg: &std::path::Path) -> std::path::PathBuf {
-    common::openssl(
+    testkit::openssl(
         dir,
         &[
             "cms",
@@ -381,7 +382,7 @@ fn certmonger_requests_and_renewals() {
 fn success_to_certmonger_opens_with_openssl() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let req_path = vpath(&format!("{CM}/certmonger-pkcsreq.der"));
+    let req_path = vector_file(&format!("{CM}/certmonger-pkcsreq.der"));
     let signer_pem = openssl_signer(d, &req_path);
     let ca = cert_pem(&format!("{CM}/ca.pem"));
     for provider in providers() {
@@ -411,7 +412,7 @@ fn success_to_certmonger_opens_with_openssl() {
             .unwrap();
         assert_eq!(resp.status(), 200);
         std::fs::write(d.join("rep.der"), resp.body()).unwrap();
-        common::openssl(
+        testkit::openssl(
             d,
             &[
                 "cms",
@@ -426,7 +427,7 @@ fn success_to_certmonger_opens_with_openssl() {
                 "env.der",
             ],
         );
-        common::openssl(
+        testkit::openssl(
             d,
             &[
                 "cms",
@@ -437,7 +438,7 @@ fn success_to_certmonger_opens_with_openssl() {
                 "-in",
                 "env.der",
                 "-inkey",
-                vpath(&format!("{CM}/certmonger-key1.pem"))
+                vector_file(&format!("{CM}/certmonger-key1.pem"))
                     .to_str()
                     .unwrap(),
                 "-recip",
@@ -446,7 +447,7 @@ fn success_to_certmonger_opens_with_openssl() {
                 "degenerate.der",
             ],
         );
-        let pem = common::openssl(
+        let pem = testkit::openssl(
             d,
             &[
                 "pkcs7",
@@ -460,7 +461,7 @@ fn success_to_certmonger_opens_with_openssl() {
         let certs = Certificate::load_pem_chain(&pem).unwrap();
         assert!(certs.contains(&issued), "{}", provider.name());
         // Same cipher as the request (AES-256), as openssl reads it.
-        let dump = common::openssl(d, &["asn1parse", "-inform", "DER", "-in", "env.der"]);
+        let dump = testkit::openssl(d, &["asn1parse", "-inform", "DER", "-in", "env.der"]);
         assert!(String::from_utf8(dump).unwrap().contains(":aes-256-cbc"));
     }
 }

@@ -1,62 +1,18 @@
 //! Helpers shared by the Apple, ACME and WebAuthn integration tests of `attestation`: the
-//! vectors folder, an `openssl` runner, and three-level P-384 chains built by `openssl`.
+//! provider list, SHA-256, and three-level P-384 chains built by `openssl`.
 #![allow(dead_code, missing_docs)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use attestation::pki::cert::Cert;
 use sha2::Digest as _;
-
-/// The shared vectors folder: `$ADMIT_VECTORS`, else `../shared/vectors` beside the repo root.
-/// Panics (never skips) with the places it looked when the folder is missing.
-pub fn vectors() -> PathBuf {
-    if let Some(dir) = std::env::var_os("ADMIT_VECTORS") {
-        let dir = PathBuf::from(dir);
-        assert!(
-            dir.is_dir(),
-            "ADMIT_VECTORS={} is not a directory",
-            dir.display()
-        );
-        return dir;
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors");
-    assert!(
-        dir.is_dir(),
-        "test vectors not found: looked at $ADMIT_VECTORS (unset) and {}",
-        dir.display()
-    );
-    dir
-}
-
-/// Read a file below the vectors folder.
-pub fn vector(rel: &str) -> Vec<u8> {
-    let path = vectors().join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading vector {}: {e}", path.display()))
-}
+use testkit::openssl;
 
 /// Every provider compiled into this build.
 pub fn providers() -> Vec<&'static dyn attestation::pki::provider::CryptoProvider> {
     let v = attestation::pki::provider::compiled();
     assert!(!v.is_empty());
     v
-}
-
-/// Run `openssl` with `args` in `dir`, panicking with its stderr on failure; returns stdout.
-pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("running openssl (install the Debian package `openssl`)");
-    assert!(
-        out.status.success(),
-        "openssl {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {

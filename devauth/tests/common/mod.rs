@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests of `devauth`.
+//! Helpers shared by the integration tests of `devauth` (the crate-independent ones are in
+//! `testkit`).
 #![allow(dead_code, missing_docs)]
 
 use std::path::{Path, PathBuf};
@@ -8,39 +9,15 @@ use devauth::http;
 use devauth::pubkey::DevicePublicKey;
 use pki::alg::{EcdsaEncoding, HashAlg, SignatureScheme};
 use pki::key::{KeyKind, PrivateKey};
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
-
-/// The shared vectors folder: `$ADMIT_VECTORS`, else `../shared/vectors` beside the repo root.
-/// Panics (never skips) with the places it looked when the folder is missing.
-pub fn vectors() -> PathBuf {
-    if let Some(dir) = std::env::var_os("ADMIT_VECTORS") {
-        let dir = PathBuf::from(dir);
-        assert!(
-            dir.is_dir(),
-            "ADMIT_VECTORS={} is not a directory",
-            dir.display()
-        );
-        return dir;
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors");
-    assert!(
-        dir.is_dir(),
-        "test vectors not found: looked at $ADMIT_VECTORS (unset) and {}",
-        dir.display()
-    );
-    dir
-}
 
 /// Read a file below `vectors/devauth/`.
 pub fn vector(rel: &str) -> Vec<u8> {
-    let path = vectors().join("devauth").join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading vector {}: {e}", path.display()))
+    testkit::vector(&format!("devauth/{rel}"))
 }
 
 /// Sub-folders of `vectors/devauth/<dir>` whose names start with `prefix`, sorted.
 pub fn case_dirs(dir: &str, prefix: &str) -> Vec<PathBuf> {
-    let root = vectors().join("devauth").join(dir);
+    let root = testkit::vectors().join("devauth").join(dir);
     let mut v: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("listing {}: {e}", root.display()))
         .map(|e| e.expect("dir entry").path())
@@ -58,11 +35,6 @@ pub fn case_dirs(dir: &str, prefix: &str) -> Vec<PathBuf> {
 
 pub fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
-}
-
-/// A deterministic RNG for tests (one fixed seed per call site).
-pub fn rng(seed: u64) -> ChaCha20Rng {
-    ChaCha20Rng::seed_from_u64(seed)
 }
 
 /// Every provider compiled into this build.
@@ -105,7 +77,7 @@ pub struct TestDevice {
 impl TestDevice {
     pub fn ed25519(provider: &dyn pki::provider::CryptoProvider, seed: u64, id_data: &str) -> Self {
         let key = provider
-            .generate_key(pki::key::KeySpec::Ed25519, &mut rng(seed))
+            .generate_key(pki::key::KeySpec::Ed25519, &mut testkit::rng(seed))
             .expect("generate");
         Self {
             key,
@@ -136,7 +108,7 @@ impl TestDevice {
         use base64::Engine;
         let sig = self
             .key
-            .sign(client_scheme(self.key.kind()), &body, &mut rng(1))
+            .sign(client_scheme(self.key.kind()), &body, &mut testkit::rng(1))
             .expect("sign");
         let b64 = base64::engine::general_purpose::STANDARD.encode(sig);
         http::Request::builder()

@@ -184,15 +184,10 @@ pub fn run(cmd: &mut Command) -> Output {
     }
 }
 
-/// Run openssl with `args` in `dir`; panics unless it succeeds. Returns stdout.
+/// Run openssl with `args` in `dir` (bounded, see `testkit::openssl`); panics unless it
+/// succeeds. Returns stdout as text.
 pub fn openssl(dir: &Path, args: &[&str]) -> String {
-    let out = run(Command::new("openssl").current_dir(dir).args(args));
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(testkit::openssl(dir, args)).unwrap()
 }
 
 /// curl with a 20 s limit; returns (exit ok, stdout).

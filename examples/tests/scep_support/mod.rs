@@ -13,14 +13,8 @@ use std::time::{Duration, SystemTime};
 use pki::cert::issue::{Template, issue};
 use pki::key::{KeySpec, PrivateKey};
 use pki::x509_cert::Certificate;
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 use scep::{CaCerts, Capabilities, CertRepOptions, CertRepOutcome, Client, Identity, http};
-
-/// A deterministic RNG.
-pub fn rng(seed: u64) -> ChaCha20Rng {
-    ChaCha20Rng::seed_from_u64(seed)
-}
+use testkit::rng;
 
 /// The provider client keys are made with (aws-lc when compiled: RSA key generation is
 /// slow in unoptimised RustCrypto).
