@@ -2,8 +2,10 @@
 //! devauth auth request + token mint, and the TPM quote / certify / MakeCredential work of an
 //! attestation server. Inputs are fixed: keys made by `openssl` at bench start, and the real
 //! captures in the shared vectors (mender-client 3.4 auth requests, keylime's tpm2-tools
-//! outputs, a Windows Hello registration), and an Apple MDA chain built by `openssl` with
-//! attestation's own test helper.
+//! outputs, a Windows Hello registration), an Apple MDA chain built by `openssl` with
+//! attestation's own test helper, and an ACME `tpm` statement built by attestation's `acme_tpm`
+//! test helper (AIK certificate by `openssl`, TPM structures by hand, certInfo signed by
+//! `openssl dgst`).
 //!
 //! Group = operation ([`benches::op`]), function = provider name.
 
@@ -32,6 +34,8 @@ use scep::{CaCerts, Capabilities, Client, Identity, Incoming, Responder, http};
 
 #[path = "../../attestation/tests/apple_support/mod.rs"]
 mod apple_support;
+#[path = "../../attestation/tests/tpm_support/mod.rs"]
+mod tpm_support;
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -335,11 +339,34 @@ fn acme_apple(c: &mut Criterion) {
     }
 }
 
+fn acme_tpm(c: &mut Criterion) {
+    use attestation::acme::{self, Options};
+    use tpm_support::{Fixture, KEY_AUTH, PERM_ID, challenge, now, statement};
+
+    // An RSA-2048 AIK in the AIK profile under an RSA-2048 CA, certifying a P-256 key.
+    let fx = Fixture::new();
+    let aik = fx.aik("aik", "rsa", "/", "2.23.133.8.3");
+    let body = statement(&fx, "aik", "rsa", &aik, KEY_AUTH).payload();
+    let roots = [fx.root.clone()];
+    let challenge = challenge();
+    for p in providers() {
+        let opts = Options::new(now(), &roots);
+        let v = acme::verify(p, &body, &challenge, &opts).expect("tpm payload verifies");
+        assert_eq!(v.format(), "tpm");
+        assert_eq!(v.permanent_identifier(), PERM_ID);
+        c.benchmark_group(op::ACME_TPM_VERIFY)
+            .bench_function(p.name(), |b| {
+                b.iter(|| acme::verify(p, black_box(&body), &challenge, &opts).expect("verify"))
+            });
+    }
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     scep(&mut c);
     devauth(&mut c);
     tpm(&mut c);
     acme_apple(&mut c);
+    acme_tpm(&mut c);
     c.final_summary();
 }

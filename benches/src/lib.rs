@@ -67,6 +67,10 @@ pub mod op {
     /// ACME device-attest-01 `apple` verify: a payload whose MDA leaf chains to a P-384 root
     /// through a Sub CA (built by `openssl` at bench start).
     pub const ACME_APPLE_VERIFY: &str = "acme_apple_verify_p384";
+    /// ACME device-attest-01 `tpm` verify: an RSA-2048 AIK certificate (AIK profile, issued
+    /// by an RSA-2048 CA, both by `openssl` at bench start) and its RSASSA-PKCS1-v1_5 SHA-256
+    /// signature over a TPM2_Certify certInfo of a P-256 key.
+    pub const ACME_TPM_VERIFY: &str = "acme_tpm_verify_rsa2048";
     /// TPM2_MakeCredential for keylime's RSA-2048 EK and AK Name.
     pub const TPM_MAKE_CREDENTIAL: &str = "tpm_make_credential_rsa2048";
 }

@@ -175,6 +175,11 @@ const OPS: &[(&str, &str, Parts)] = &[
         &[(Ref::Speed(P384_VERIFY), 2)],
     ),
     (
+        "acme_tpm_verify_rsa2048",
+        "ACME tpm verify, RSA-2048 AIK (OpenSSL: 2 rsa2048 verify: certInfo + AIK chain)",
+        &[(Ref::Speed(RSA2048_VERIFY), 2)],
+    ),
+    (
         "tpm_make_credential_rsa2048",
         "TPM MakeCredential RSA-2048 EK (OpenSSL: rsa2048 PKCS#1 enc, OAEP costs the same)",
         &[(RSA2048_ENCRYPT, 1)],
