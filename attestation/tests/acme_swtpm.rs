@@ -162,7 +162,7 @@ fn make_evidence(tpm: &Swtpm, key: &str, scheme: &str, alg: i64) -> Evidence {
         ]);
     }
     // The TPM: EK, AK, and an attested (unrestricted) P-256 key, both made persistent.
-    tpm.tool(&["tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub"]);
+    tpm.create_rsa_ek();
     tpm.tool(&[
         "tpm2_readpublic",
         "-c",
@@ -175,23 +175,7 @@ fn make_evidence(tpm: &Swtpm, key: &str, scheme: &str, alg: i64) -> Evidence {
     tpm.openssl(&["dgst", "-sha256", "-binary", "-out", "ek.h", "ek.spki"]);
     let b64 = tpm.openssl(&["base64", "-A", "-in", "ek.h"]);
     let ek_uri = format!("urn:ek:sha256:{}", String::from_utf8(b64).unwrap().trim());
-    tpm.tool(&[
-        "tpm2_createak",
-        "-C",
-        "ek.ctx",
-        "-c",
-        "ak.ctx",
-        "-G",
-        key,
-        "-g",
-        "sha256",
-        "-s",
-        scheme,
-        "-u",
-        "ak.pub",
-        "-r",
-        "ak.priv",
-    ]);
+    tpm.create_ak("ek.ctx", key, scheme);
     tpm.tool(&[
         "tpm2_readpublic",
         "-c",

@@ -133,31 +133,13 @@ fn flip(b: &[u8], i: usize) -> Vec<u8> {
 #[test]
 fn quotes_over_sha1_and_sha256_verify_and_fail_on_any_change() {
     let tpm = Swtpm::start();
-    tpm.tool(&["tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub"]);
+    tpm.create_rsa_ek();
     tpm.tool(&[
         "tpm2_pcrextend",
         &format!("7:sha1={},sha256={}", "ab".repeat(20), "cd".repeat(32)),
     ]);
     for (n, case) in AK_CASES.iter().enumerate() {
-        tpm.tool(&[
-            "tpm2_createak",
-            "-C",
-            "ek.ctx",
-            "-c",
-            "ak.ctx",
-            "-G",
-            case.key,
-            "-g",
-            "sha256",
-            "-s",
-            case.scheme,
-            "-u",
-            "ak.pub",
-            "-n",
-            "ak.name",
-            "-r",
-            "ak.priv",
-        ]);
+        tpm.create_ak("ek.ctx", case.key, case.scheme);
         let nonce = format!("{:02x}112233445566778899", n);
         tpm.tool(&[
             "tpm2_quote",
@@ -309,26 +291,8 @@ fn quotes_over_sha1_and_sha256_verify_and_fail_on_any_change() {
 #[test]
 fn certify_and_ak_creation_evidence() {
     let tpm = Swtpm::start();
-    tpm.tool(&["tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub"]);
-    tpm.tool(&[
-        "tpm2_createak",
-        "-C",
-        "ek.ctx",
-        "-c",
-        "ak.ctx",
-        "-G",
-        "ecc256",
-        "-g",
-        "sha256",
-        "-s",
-        "ecdsa",
-        "-u",
-        "ak.pub",
-        "-n",
-        "ak.name",
-        "-r",
-        "ak.priv",
-    ]);
+    tpm.create_rsa_ek();
+    tpm.create_ak("ek.ctx", "ecc256", "ecdsa");
     tpm.tool(&[
         "tpm2_createprimary",
         "-C",
@@ -564,25 +528,7 @@ fn credentials_made_here_are_activated_by_the_tpm() {
     let mut rng = testkit::rng(7);
     for (n, (ek_ctx, ek_pub, ek_policy)) in cases.iter().enumerate() {
         if *ek_policy {
-            tpm.tool(&[
-                "tpm2_createak",
-                "-C",
-                ek_ctx,
-                "-c",
-                "ak.ctx",
-                "-G",
-                "rsa",
-                "-g",
-                "sha256",
-                "-s",
-                "rsassa",
-                "-u",
-                "ak.pub",
-                "-n",
-                "ak.name",
-                "-r",
-                "ak.priv",
-            ]);
+            tpm.create_ak(ek_ctx, "rsa", "rsassa");
         } else {
             tpm.tool(&[
                 "tpm2_create",

@@ -209,7 +209,7 @@ fn der_ecdsa_rs(der: &[u8]) -> (String, String) {
 #[test]
 fn quotes_keys_and_signatures_match_tpm2_tools() {
     let tpm = Swtpm::start();
-    tpm.tool(&["tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub"]);
+    tpm.create_rsa_ek();
     tpm.tool(&[
         "tpm2_pcrextend",
         &format!("7:sha1={},sha256={}", "ab".repeat(20), "cd".repeat(32)),
@@ -227,25 +227,7 @@ fn quotes_keys_and_signatures_match_tpm2_tools() {
         );
     }
     for (key, scheme) in [("rsa", "rsassa"), ("rsa", "rsapss"), ("ecc256", "ecdsa")] {
-        tpm.tool(&[
-            "tpm2_createak",
-            "-C",
-            "ek.ctx",
-            "-c",
-            "ak.ctx",
-            "-G",
-            key,
-            "-g",
-            "sha256",
-            "-s",
-            scheme,
-            "-u",
-            "ak.pub",
-            "-n",
-            "ak.name",
-            "-r",
-            "ak.priv",
-        ]);
+        tpm.create_ak("ek.ctx", key, scheme);
         let quote_out = tpm.tool(&[
             "tpm2_quote",
             "-c",
@@ -375,26 +357,8 @@ fn quotes_keys_and_signatures_match_tpm2_tools() {
 #[test]
 fn certify_attestations_and_credentials_match_tpm2_tools() {
     let tpm = Swtpm::start();
-    tpm.tool(&["tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub"]);
-    tpm.tool(&[
-        "tpm2_createak",
-        "-C",
-        "ek.ctx",
-        "-c",
-        "ak.ctx",
-        "-G",
-        "ecc256",
-        "-g",
-        "sha256",
-        "-s",
-        "ecdsa",
-        "-u",
-        "ak.pub",
-        "-n",
-        "ak.name",
-        "-r",
-        "ak.priv",
-    ]);
+    tpm.create_rsa_ek();
+    tpm.create_ak("ek.ctx", "ecc256", "ecdsa");
     tpm.tool(&[
         "tpm2_createprimary",
         "-C",

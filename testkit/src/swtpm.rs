@@ -221,6 +221,35 @@ impl Swtpm {
         r.stdout
     }
 
+    /// `tpm2_createek -G rsa`: the RSA EK, saved as `ek.ctx` with its public area in `ek.pub`.
+    pub fn create_rsa_ek(&self) {
+        self.tool(&["tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub"]);
+    }
+
+    /// `tpm2_createak` under the EK context `ek_ctx` with key type `key` (`rsa`, `ecc256`, ...),
+    /// SHA-256 and signing scheme `scheme`: writes `ak.ctx`, `ak.pub`, `ak.name` and `ak.priv`.
+    pub fn create_ak(&self, ek_ctx: &str, key: &str, scheme: &str) {
+        self.tool(&[
+            "tpm2_createak",
+            "-C",
+            ek_ctx,
+            "-c",
+            "ak.ctx",
+            "-G",
+            key,
+            "-g",
+            "sha256",
+            "-s",
+            scheme,
+            "-u",
+            "ak.pub",
+            "-n",
+            "ak.name",
+            "-r",
+            "ak.priv",
+        ]);
+    }
+
     /// Run `openssl` in the working directory (see [`crate::openssl`]).
     pub fn openssl(&self, args: &[&str]) -> Vec<u8> {
         crate::openssl(&self.work(), args)
