@@ -29,7 +29,6 @@ use criterion::Criterion;
 use devauth::auth_request::AuthRequestVerifier;
 use devauth::token::{Claims, mint};
 use scep::challenge::StaticChallenge;
-use scep::message::TransactionId;
 use scep::{CaCerts, Capabilities, Client, Identity, Incoming, Responder, http};
 
 #[path = "../../attestation/tests/apple_support/mod.rs"]
@@ -97,7 +96,7 @@ fn scep_setup(p: &'static dyn CryptoProvider) -> ScepFixture {
         let req = http::Request::get(format!("/scep?operation={operation}"))
             .body(Vec::new())
             .expect("request");
-        match responder.handle(&req, now, &|_: &TransactionId| None, &mut rng(2)) {
+        match responder.handle(&req, now, &mut rng(2)) {
             Incoming::Answer(r) => r,
             other => panic!("{operation}: {other:?}"),
         }
@@ -134,29 +133,37 @@ fn scep_setup(p: &'static dyn CryptoProvider) -> ScepFixture {
 }
 
 /// One whole PKIOperation, as a server runs it: verify the request (signature, envelope,
-/// CSR), issue the certificate, answer with a sealed SUCCESS CertRep.
+/// CSR), decide it, issue the certificate, answer with a sealed SUCCESS CertRep.
 fn scep_pki_operation(
     p: &dyn CryptoProvider,
     f: &ScepFixture,
     r: &mut dyn rand_core::CryptoRng,
 ) -> http::Response<Vec<u8>> {
     let now = SystemTime::now();
-    let verified =
-        match f
-            .responder
-            .handle(black_box(&f.request), now, &|_: &TransactionId| None, r)
-        {
-            Incoming::Request(v) => v,
-            other => panic!("PKIOperation refused: {other:?}"),
-        };
+    let verified = match f.responder.handle(black_box(&f.request), now, r) {
+        Incoming::Request(v) => v,
+        other => panic!("PKIOperation refused: {other:?}"),
+    };
     let csr = verified
         .certification_request()
         .expect("a PKCSReq carries a CSR");
-    let t = Template::end_entity(now, now + 30 * DAY).with_subject(csr.subject().clone());
-    let issued =
-        issue::issue(p, &*f.ca_key, Some(&f.ca_cert), csr.public_key(), &t, r).expect("issue");
+    let scep::Decision::Issue(issuance) =
+        f.responder
+            .decide(&verified, &scep::Records::default(), now)
+    else {
+        panic!("PKCSReq not admitted")
+    };
+    let issued = issue::issue(
+        p,
+        &*f.ca_key,
+        Some(&f.ca_cert),
+        csr.public_key(),
+        &issuance.template,
+        r,
+    )
+    .expect("issue");
     f.responder
-        .success(&verified, &[issued], r)
+        .success(&verified, &[issued, f.ca_cert.clone()], r)
         .expect("CertRep")
 }
 

@@ -63,6 +63,20 @@ pub enum Error {
     /// The challengePassword policy refused the request.
     #[error("the challenge password was refused")]
     ChallengeRefused,
+    /// A request signed by a certificate our CA issued that is not a valid renewal (not
+    /// issued over SCEP, revoked, another subject, outside the renewal window) and carries no
+    /// challenge that admits it.
+    #[error("not accepted as a renewal ({0}), and no valid challenge")]
+    RenewalRefused(String),
+    /// The requested key does not meet the issuance policy.
+    #[error("requested key not accepted: {0}")]
+    KeyNotAllowed(String),
+    /// The subject rule refused the requested names.
+    #[error("requested subject not accepted: {0}")]
+    SubjectRefused(String),
+    /// A CertPoll (or GetCert) for which no certificate was issued.
+    #[error("no certificate was issued for this request")]
+    NothingIssued,
     /// The transactionID was seen before with a different key.
     #[error("transactionID {0:?} was used before with a different key")]
     TransactionReplayed(String),
@@ -105,7 +119,9 @@ impl Error {
             Error::Pki(
                 pki::Error::UnsupportedAlgorithm { .. } | pki::Error::AlgorithmNotAllowed { .. },
             ) => FailInfo::BadAlg,
-            Error::Pki(pki::Error::NotFound("signer certificate")) => FailInfo::BadCertId,
+            Error::Pki(pki::Error::NotFound("signer certificate")) | Error::NothingIssued => {
+                FailInfo::BadCertId
+            }
             _ => FailInfo::BadRequest,
         }
     }

@@ -154,7 +154,7 @@ pub(crate) fn scheme_for(kind: KeyKind, hash: HashAlg) -> SignatureScheme {
     }
 }
 
-/// Sign a pkiMessage: `content` (the pkcsPKIEnvelope, or empty to leave eContent out) with
+/// Sign a pkiMessage: `content` (the pkcsPKIEnvelope, or empty for an empty eContent) with
 /// `attributes`, by `key` whose certificate is `cert` (carried in `certificates`), digest
 /// `hash`.
 pub(crate) fn sign(
@@ -170,13 +170,13 @@ pub(crate) fn sign(
     for a in attributes.to_attributes()? {
         signer = signer.signed_attribute(a);
     }
-    let mut b = SignedDataBuilder::new(pki_oid::DATA, content)
+    // A FAILURE or PENDING CertRep has no pkcsPKIEnvelope. It still carries an eContent: an
+    // empty OCTET STRING, whose messageDigest is that of the empty string. Leaving eContent out
+    // (a detached signature) is what RFC 8894 section 3.3.2 suggests, but OpenSSL's PKCS7
+    // verification, and with it certmonger and sscep, then stops with "no content" and never
+    // sees the failInfo.
+    let b = SignedDataBuilder::new(pki_oid::DATA, content)
         .certificate(cert.clone())
         .signer(signer);
-    if content.is_empty() {
-        // RFC 8894 section 3.3.2: a FAILURE or PENDING CertRep omits the content; the
-        // messageDigest is that of the empty string.
-        b = b.detached();
-    }
     Ok(b.build(provider, rng)?)
 }

@@ -188,6 +188,17 @@ impl RequestSigner {
         &self.standing
     }
 
+    /// The serial number (magnitude octets) of the signer certificate when it chains to our
+    /// CA, to look up in the caller's records ([`crate::issuance::Records::signer`]).
+    pub fn issued_serial(&self) -> Option<Vec<u8>> {
+        match (&self.standing, &self.certificate) {
+            (SignerStanding::Issued(_), Some(c)) => {
+                Some(c.tbs_certificate().serial_number().as_bytes().to_vec())
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the signer is a valid certificate our CA issued.
     pub fn is_issued_by_us(&self) -> bool {
         matches!(self.standing, SignerStanding::Issued(_))
@@ -226,10 +237,11 @@ pub enum RequestBody {
     },
 }
 
-/// A request whose signature, envelope, PKCS#10, replay and challenge checks all passed. Only
-/// [`crate::Responder::verify_request`] builds one. The caller decides: issue (then
-/// [`crate::Responder::success`]), reject ([`crate::Responder::failure`]) or defer
-/// ([`crate::Responder::pending`]).
+/// A request whose signature, signer standing, envelope and PKCS#10 checks passed. Only
+/// [`crate::Responder::verify_request`] builds one; nothing about it was looked up in storage.
+/// The caller reads its records and asks [`crate::Responder::decide`], then answers with
+/// [`crate::Responder::success`], [`crate::Responder::failure`] or
+/// [`crate::Responder::pending`].
 #[derive(Debug, Clone)]
 pub struct VerifiedRequest {
     pub(crate) message_type: MessageType,
@@ -240,6 +252,7 @@ pub struct VerifiedRequest {
     pub(crate) signer: RequestSigner,
     pub(crate) body: RequestBody,
     pub(crate) key_fingerprint: [u8; 32],
+    pub(crate) signer_fingerprint: [u8; 32],
 }
 
 impl VerifiedRequest {
@@ -286,8 +299,9 @@ impl VerifiedRequest {
         }
     }
 
-    /// Whether this is a renewal: a RenewalReq, or a PKCSReq signed by a certificate we issued
-    /// (as certmonger, sscep and Apple send them).
+    /// Whether this asks to be a renewal: a RenewalReq, or a PKCSReq signed by a certificate
+    /// we issued (as certmonger, sscep and Apple send them). Whether it is accepted as one is
+    /// [`crate::Responder::decide`]'s call.
     pub fn is_renewal(&self) -> bool {
         match self.body {
             RequestBody::RenewalReq(_) => true,
@@ -298,8 +312,14 @@ impl VerifiedRequest {
 
     /// The key this transaction is bound to, as SHA-256 of its SubjectPublicKeyInfo DER: the
     /// requested key for PKCSReq and RenewalReq, the signer's otherwise. Record it with the
-    /// transactionID for [`crate::TransactionLog`].
+    /// transactionID ([`crate::issuance::TransactionRecord`]).
     pub fn key_fingerprint(&self) -> [u8; 32] {
         self.key_fingerprint
+    }
+
+    /// SHA-256 of the signer's SubjectPublicKeyInfo DER. A transactionID bound to it (a poll or
+    /// fetch signed by the requester) is not a replay.
+    pub fn signer_fingerprint(&self) -> [u8; 32] {
+        self.signer_fingerprint
     }
 }

@@ -1,5 +1,5 @@
 //! The server side: answer GetCACaps, GetCACert and GetNextCACert, verify PKIOperation
-//! requests, and build CertReps (RFC 8894 sections 3.3, 4.2 to 4.7).
+//! requests, decide them, and build CertReps (RFC 8894 sections 3.3, 4.2 to 4.7).
 //!
 //! ```text
 //! http::Request ──▶ Responder::handle ──▶ Incoming::Answer(response)      GetCACaps, GetCACert,
@@ -7,18 +7,20 @@
 //!                                    ├──▶ Incoming::Refused{response,..}  400/413 text, or a
 //!                                    │                                    signed FAILURE CertRep
 //!                                    └──▶ Incoming::Request(VerifiedRequest)
-//!                                              │  caller decides
+//!                                              │  caller reads its records
+//!                       Responder::decide ──▶ Decision (crate::issuance)
+//!                                              │  caller issues, builds the reply, commits
 //!            Responder::success / failure / pending ──▶ signed CertRep (200)
 //! ```
 //!
-//! PKIOperation checks, in order: size; BER intake and structure; SCEP attributes (from here on
-//! every failure is answered with a signed FAILURE); the outer signature (SHA-1 to SHA-512;
-//! RSA keys of 1024 bits and more by default, because Apple devices sign with a 1024-bit
-//! self-signed certificate); the signer's standing (self-signed, or valid under our CA at
-//! `now`, else refused); the envelope (PKCS#1 v1.5 or OAEP, AES or 3DES; single DES is
-//! badAlg); the PKCS#10 or the poll/fetch body; the transactionID replay rule; and last the
-//! challenge policy, so a request refused for another reason never consumes a one-time
-//! challenge.
+//! Verification (PKIOperation) checks, in order: size; BER intake and structure; SCEP
+//! attributes (from here on every failure is answered with a signed FAILURE); the outer
+//! signature (SHA-1 to SHA-512; RSA keys of 1024 bits and more by default, because Apple devices
+//! sign with a 1024-bit self-signed certificate); the signer's standing (self-signed, or valid
+//! under our CA at `now`, else refused); the envelope (PKCS#1 v1.5 or OAEP, AES or 3DES; single
+//! DES is badAlg); the PKCS#10 or the poll/fetch body. It reads no storage and spends nothing.
+//! The replay rule, renewal rules, key rules, subject rule and challenge policy are
+//! [`Responder::decide`]'s, over records the caller supplies (see [`crate::issuance`]).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -39,7 +41,8 @@ use rand_core::CryptoRng;
 
 use crate::attributes::ScepAttributes;
 use crate::caps::Capabilities;
-use crate::challenge::{ChallengeContext, ChallengePolicy};
+use crate::challenge::ChallengePolicy;
+use crate::issuance::{self, CopyRequested, Decision, IssuancePolicy, Records, SubjectRule};
 use crate::message::{FailInfo, MessageType, Nonce, PkiStatus, TransactionId};
 use crate::operation::{Limits, Operation};
 use crate::pki_message::{self, PkiMessage};
@@ -62,20 +65,6 @@ pub mod content_type {
     pub const PKI_MESSAGE: &str = "application/x-pki-message";
 }
 
-/// Looks up transactionIDs seen before: the key each was bound to
-/// ([`VerifiedRequest::key_fingerprint`]), if any. A closure
-/// `Fn(&TransactionId) -> Option<[u8; 32]>` is one.
-pub trait TransactionLog {
-    /// The SHA-256 SubjectPublicKeyInfo fingerprint recorded for `id`, if it was seen.
-    fn key_of(&self, id: &TransactionId) -> Option<[u8; 32]>;
-}
-
-impl<F: Fn(&TransactionId) -> Option<[u8; 32]>> TransactionLog for F {
-    fn key_of(&self, id: &TransactionId) -> Option<[u8; 32]> {
-        self(id)
-    }
-}
-
 /// What the responder accepts beyond the safe defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -84,27 +73,17 @@ pub struct RequestPolicy {
     /// (SCEP clients still sign with it) and RSA keys from 1024 bits (Apple's self-signed
     /// request signer is 1024-bit RSA).
     pub signatures: Policy,
-    /// Let a request signed by a valid certificate our CA issued (a renewal) skip the
-    /// challenge policy. Default: false.
-    pub renewal_skips_challenge: bool,
 }
 
 impl Default for RequestPolicy {
     fn default() -> Self {
         RequestPolicy {
             signatures: Policy::allowing_sha1().with_min_rsa_bits(1024),
-            renewal_skips_challenge: false,
         }
     }
 }
 
 impl RequestPolicy {
-    /// Let renewals skip (or not) the challenge.
-    pub fn with_renewal_skipping_challenge(mut self, skip: bool) -> Self {
-        self.renewal_skips_challenge = skip;
-        self
-    }
-
     /// Use this signature policy.
     pub fn with_signatures(mut self, policy: Policy) -> Self {
         self.signatures = policy;
@@ -124,6 +103,8 @@ pub struct Responder {
     limits: Limits,
     policy: RequestPolicy,
     challenge: Arc<dyn ChallengePolicy>,
+    issuance: IssuancePolicy,
+    subjects: Arc<dyn SubjectRule>,
     next_ca_chain: Vec<Certificate>,
 }
 
@@ -135,6 +116,7 @@ impl core::fmt::Debug for Responder {
             .field("capabilities", &self.capabilities)
             .field("limits", &self.limits)
             .field("policy", &self.policy)
+            .field("issuance", &self.issuance)
             .finish_non_exhaustive()
     }
 }
@@ -205,6 +187,8 @@ impl Responder {
             limits: Limits::default(),
             policy: RequestPolicy::default(),
             challenge,
+            issuance: IssuancePolicy::default(),
+            subjects: Arc::new(CopyRequested::default()),
             next_ca_chain: Vec::new(),
         })
     }
@@ -227,6 +211,23 @@ impl Responder {
         self
     }
 
+    /// Apply this issuance policy (renewal window, lifetime, keys, reserved names).
+    pub fn with_issuance(mut self, policy: IssuancePolicy) -> Self {
+        self.issuance = policy;
+        self
+    }
+
+    /// Decide subjects of new certificates with `rule` instead of [`CopyRequested`].
+    pub fn with_subject_rule(mut self, rule: Arc<dyn SubjectRule>) -> Self {
+        self.subjects = rule;
+        self
+    }
+
+    /// The issuance policy in force.
+    pub fn issuance(&self) -> &IssuancePolicy {
+        &self.issuance
+    }
+
     /// Answer GetNextCACert with this chain (the next CA first).
     pub fn with_next_ca_chain(mut self, chain: Vec<Certificate>) -> Self {
         self.next_ca_chain = chain;
@@ -243,7 +244,6 @@ impl Responder {
         &self,
         req: &http::Request<Vec<u8>>,
         now: SystemTime,
-        transactions: &dyn TransactionLog,
         rng: &mut dyn CryptoRng,
     ) -> Incoming {
         let refused = |error: Error| Incoming::Refused {
@@ -261,15 +261,13 @@ impl Responder {
                 Ok(r) => Incoming::Answer(r),
                 Err(e) => refused(e),
             },
-            Ok(Operation::PkiOperation(bytes)) => {
-                match self.verify_request(&bytes, now, transactions, rng) {
-                    Ok(r) => Incoming::Request(Box::new(r)),
-                    Err(rejection) => Incoming::Refused {
-                        response: self.refuse(&rejection, rng),
-                        error: rejection.0.error,
-                    },
-                }
-            }
+            Ok(Operation::PkiOperation(bytes)) => match self.verify_request(&bytes, now, rng) {
+                Ok(r) => Incoming::Request(Box::new(r)),
+                Err(rejection) => Incoming::Refused {
+                    response: self.refuse(&rejection, rng),
+                    error: rejection.0.error,
+                },
+            },
         }
     }
 
@@ -297,7 +295,10 @@ impl Responder {
                 certs.push(c.certificate().clone());
             }
         }
-        Ok(ok(content_type::CA_RA_CERT, pki::cms::degenerate(&certs)?))
+        Ok(ok(
+            content_type::CA_RA_CERT,
+            pki::cms::degenerate_in_order(&certs)?,
+        ))
     }
 
     /// The GetNextCACert answer (RFC 8894 section 4.7): a SignedData by the RA signer whose
@@ -329,7 +330,6 @@ impl Responder {
         &self,
         bytes: &[u8],
         now: SystemTime,
-        transactions: &dyn TransactionLog,
         rng: &mut dyn CryptoRng,
     ) -> Result<VerifiedRequest, Rejection> {
         let msg = PkiMessage::parse_parts(bytes, &self.limits, false).map_err(Rejection::bare)?;
@@ -340,15 +340,13 @@ impl Responder {
             digest: msg.digest().unwrap_or(HashAlg::Sha256),
         };
         let fail = |error: Error| Rejection::new(error, Some(reply.clone()));
-        self.verify_parsed(&msg, now, transactions, rng)
-            .map_err(fail)
+        self.verify_parsed(&msg, now, rng).map_err(fail)
     }
 
     fn verify_parsed(
         &self,
         msg: &PkiMessage,
         now: SystemTime,
-        transactions: &dyn TransactionLog,
         rng: &mut dyn CryptoRng,
     ) -> Result<VerifiedRequest, Error> {
         let attrs = msg.attributes();
@@ -425,16 +423,7 @@ impl Responder {
             }
             _ => signer_fp,
         };
-        if let Some(seen) = transactions.key_of(&attrs.transaction_id)
-            && seen != key_fingerprint
-            && seen != signer_fp
-        {
-            return Err(Error::TransactionReplayed(
-                attrs.transaction_id.as_str().to_owned(),
-            ));
-        }
-
-        let request = VerifiedRequest {
+        Ok(VerifiedRequest {
             message_type,
             transaction_id: attrs.transaction_id.clone(),
             sender_nonce,
@@ -443,20 +432,29 @@ impl Responder {
             signer,
             body,
             key_fingerprint,
-        };
-        if let Some(csr) = request.certification_request() {
-            let issued = request.signer.is_issued_by_us();
-            let skip = issued && self.policy.renewal_skips_challenge;
-            let ctx = ChallengeContext {
-                message_type,
-                transaction_id: &request.transaction_id,
-                signed_by_issued_cert: issued,
-            };
-            if !skip && !self.challenge.admit(csr.challenge_password(), &ctx) {
-                return Err(Error::ChallengeRefused);
-            }
-        }
-        Ok(request)
+            signer_fingerprint: signer_fp,
+        })
+    }
+
+    /// Decide a verified PKCSReq, RenewalReq or CertPoll against the caller's `records` at
+    /// `now`: issue (with the conditions the commit must check), resend what was issued, or
+    /// refuse. Pure: it reads and spends nothing. See [`crate::issuance`] for the rules.
+    pub fn decide(&self, req: &VerifiedRequest, records: &Records, now: SystemTime) -> Decision {
+        let issuer_not_after = self.ca_chain[0]
+            .certificate()
+            .tbs_certificate()
+            .validity()
+            .not_after
+            .to_system_time();
+        issuance::decide(
+            &self.issuance,
+            &*self.subjects,
+            &*self.challenge,
+            req,
+            records,
+            issuer_not_after,
+            now,
+        )
     }
 
     /// Self-signed, or valid under our CA at `now`; anything else is refused.
@@ -481,9 +479,10 @@ impl Responder {
         }
     }
 
-    /// A SUCCESS CertRep for `req` carrying `certificates` (the issued certificate first, then
-    /// its chain if wanted) in a degenerate SignedData, sealed to the request's signer with
-    /// the request's own content cipher.
+    /// A SUCCESS CertRep for `req` carrying `certificates` in a degenerate SignedData, in the
+    /// order given: the issued certificate first (RFC 8894 section 3.3.2.1; clients take the
+    /// first as theirs), then its chain if wanted. Sealed to the request's signer with the
+    /// request's own content cipher.
     pub fn success(
         &self,
         req: &VerifiedRequest,
@@ -498,7 +497,7 @@ impl Responder {
                 what: "single DES-CBC for the reply".into(),
             }));
         }
-        let inner = pki::cms::degenerate(certificates)?;
+        let inner = pki::cms::degenerate_in_order(certificates)?;
         let recipient =
             Recipient::from_certificate_der(&req.signer.der, KeyTransport::RsaPkcs1v15)?;
         let envelope = EnvelopedData::seal(self.provider, &inner, &[recipient], req.cipher, rng)?;

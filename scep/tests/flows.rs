@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use common::{CM, days, key, now, providers};
@@ -10,7 +11,10 @@ use pki::cert::issue::{self, Template};
 use pki::key::{Decrypter, PrivateKey, Signer};
 use pki::provider::CryptoProvider;
 use pki::x509_cert::Certificate;
-use scep::challenge::{ChallengePolicy, MemoryOneTimeStore, OneTimeChallenge, StaticChallenge};
+use scep::challenge::{
+    ChallengePolicy, MemoryOneTimeStore, OneTimeChallenge, OneTimeStore, StaticChallenge,
+};
+use scep::issuance::{Decision, IssuedRecord, Records, TransactionRecord};
 use scep::message::{FailInfo, TransactionId};
 use scep::{
     CaCerts, Capabilities, CertRepOptions, CertRepOutcome, Client, Identity, Incoming, RequestBody,
@@ -71,8 +75,12 @@ struct Setup {
     ca: Ca,
     responder: Responder,
     client: Client,
-    /// transactionID → key fingerprint, recorded by the "server".
-    log: Mutex<Vec<(TransactionId, [u8; 32])>>,
+    /// transactionID → what the "server" recorded.
+    log: Mutex<HashMap<TransactionId, TransactionRecord>>,
+    /// One-time challenges the "server" holds.
+    otp: MemoryOneTimeStore,
+    /// Serials of certificates the "server" issued over SCEP, and whether each is revoked.
+    issued: Mutex<HashMap<Vec<u8>, bool>>,
 }
 
 fn setup(provider: &'static dyn CryptoProvider, challenge: Arc<dyn ChallengePolicy>) -> Setup {
@@ -102,7 +110,7 @@ fn setup(provider: &'static dyn CryptoProvider, challenge: Arc<dyn ChallengePoli
         let req = http::Request::get(format!("/scep?operation={op}"))
             .body(Vec::new())
             .unwrap();
-        match responder.handle(&req, now(), &|_: &TransactionId| None, &mut rng(3)) {
+        match responder.handle(&req, now(), &mut rng(3)) {
             Incoming::Answer(r) => r,
             other => panic!("{op}: {other:?}"),
         }
@@ -116,7 +124,9 @@ fn setup(provider: &'static dyn CryptoProvider, challenge: Arc<dyn ChallengePoli
         ca,
         responder,
         client,
-        log: Mutex::new(Vec::new()),
+        log: Mutex::new(HashMap::new()),
+        otp: MemoryOneTimeStore::default(),
+        issued: Mutex::new(HashMap::new()),
     }
 }
 
@@ -137,25 +147,57 @@ impl Setup {
         self.responder.capabilities().post()
     }
 
+    /// What an embedding server does: verify, read the records, decide, and for an issuance
+    /// commit its conditions (the certificate itself is left to the test). CertPolls are left
+    /// to the test too.
     fn send_http(&self, req: &http::Request<Vec<u8>>, seed: u64) -> Step {
-        let log = |id: &TransactionId| {
-            self.log
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(t, _)| t == id)
-                .map(|(_, k)| *k)
+        let r = match self.responder.handle(req, now(), &mut rng(seed)) {
+            Incoming::Request(r) => r,
+            Incoming::Refused { response, .. } => return Step::Answered(response),
+            Incoming::Answer(r) => return Step::Answered(r),
         };
-        match self.responder.handle(req, now(), &log, &mut rng(seed)) {
-            Incoming::Request(r) => {
-                self.log
+        if r.certification_request().is_none() {
+            return Step::Request(r);
+        }
+        let records = Records {
+            transaction: self.log.lock().unwrap().get(r.transaction_id()).cloned(),
+            signer: r.signer().issued_serial().and_then(|serial| {
+                self.issued
                     .lock()
                     .unwrap()
-                    .push((r.transaction_id().clone(), r.key_fingerprint()));
+                    .get(&serial)
+                    .map(|&revoked| IssuedRecord {
+                        for_scep: true,
+                        revoked,
+                    })
+            }),
+        };
+        let fail = |e: &scep::Error| {
+            Step::Answered(
+                self.responder
+                    .failure(&r, e.fail_info(), Some(&e.to_string()), &mut rng(seed))
+                    .unwrap(),
+            )
+        };
+        match self.responder.decide(&r, &records, now()) {
+            Decision::Refuse(e) => fail(&e),
+            Decision::Resend { .. } => Step::Request(r),
+            Decision::Issue(iss) => {
+                if let Some(c) = &iss.conditions.consume_challenge
+                    && !self.otp.consume(c)
+                {
+                    return fail(&scep::Error::ChallengeRefused);
+                }
+                self.log.lock().unwrap().insert(
+                    r.transaction_id().clone(),
+                    TransactionRecord {
+                        key_sha256: r.key_fingerprint(),
+                        issued_serial: None,
+                    },
+                );
                 Step::Request(r)
             }
-            Incoming::Refused { response, .. } => Step::Answered(response),
-            Incoming::Answer(r) => Step::Answered(r),
+            other => panic!("{other:?}"),
         }
     }
 
@@ -366,9 +408,8 @@ fn bad_challenge_is_bad_request() {
 #[test]
 fn one_time_challenge_used_twice_is_refused() {
     for provider in providers() {
-        let store = MemoryOneTimeStore::default();
-        store.insert("otp-1");
-        let s = setup(provider, Arc::new(OneTimeChallenge(store)));
+        let s = setup(provider, Arc::new(OneTimeChallenge));
+        s.otp.insert("otp-1");
         let a = Device::new(provider, "certmonger-key1.pem");
         let b = Device::new(provider, "peer-openssl-pkcsreq.key.pem");
         let tx = s
@@ -395,75 +436,103 @@ fn one_time_challenge_used_twice_is_refused() {
     }
 }
 
+fn ident<'a>(k: &'a dyn PrivateKey, cert: &'a Certificate) -> Identity<'a> {
+    Identity {
+        signer: k,
+        decrypter: k,
+        certificate: cert,
+    }
+}
+
+fn serial_of(c: &Certificate) -> Vec<u8> {
+    c.tbs_certificate().serial_number().as_bytes().to_vec()
+}
+
+/// The abuse the issuance policy exists for: a certificate from our CA is not a licence to mint
+/// more. Only a live certificate we issued over SCEP, asking for its own names, inside the
+/// renewal window, renews without a challenge.
 #[test]
-fn renewal_needs_a_valid_certificate_we_issued() {
+fn renewal_needs_a_live_scep_certificate_inside_the_window() {
     for provider in providers() {
         let s = setup(provider, Arc::new(StaticChallenge::new("s3cret")));
         let k = key(provider, &format!("{CM}/certmonger-key1.pem"));
-        let new_csr = csr(&*k, "CN=device", None);
-        let renew = |cert: &Certificate, seed: u64| {
-            let id = Identity {
-                signer: &*k,
-                decrypter: &*k,
-                certificate: cert,
-            };
+        let same = csr(&*k, "CN=device", None);
+        let renew = |cert: &Certificate, csr: &[u8], seed: u64| {
             let tx = s
                 .client
-                .renewal_req(id, &new_csr, None, &mut rng(seed))
+                .renewal_req(ident(&*k, cert), csr, None, &mut rng(seed))
                 .unwrap();
             (tx.clone(), s.send(&tx, seed + 1))
         };
-        // Valid, issued by us: a renewal; without a challenge only when the policy says so.
-        let good = ee(
+        let inside = ee(
             provider,
             &*k,
             Some(&s.ca),
             "CN=device",
-            now() - days(10),
+            now() - days(300),
             now() + days(10),
         );
-        let (tx, step) = renew(&good, 30);
-        expect_failure(
-            &s,
-            &tx,
-            Identity {
-                signer: &*k,
-                decrypter: &*k,
-                certificate: &good,
-            },
-            step,
-            FailInfo::BadRequest,
-        );
-        let lenient = setup(provider, Arc::new(StaticChallenge::new("s3cret")));
-        let lenient = Setup {
-            responder: lenient
-                .responder
-                .with_policy(scep::RequestPolicy::default().with_renewal_skipping_challenge(true)),
-            ..lenient
-        };
-        let good = ee(
-            provider,
-            &*k,
-            Some(&lenient.ca),
-            "CN=device",
-            now() - days(10),
-            now() + days(10),
-        );
-        let id = Identity {
-            signer: &*k,
-            decrypter: &*k,
-            certificate: &good,
-        };
-        let tx = lenient
-            .client
-            .renewal_req(id, &new_csr, None, &mut rng(32))
-            .unwrap();
-        let Step::Request(req) = lenient.send(&tx, 33) else {
+
+        // Issued by our CA but not over SCEP (as the RA's or the TLS certificate are): refused.
+        let (tx, step) = renew(&inside, &same, 30);
+        expect_failure(&s, &tx, ident(&*k, &inside), step, FailInfo::BadRequest);
+
+        // Recorded as issued over SCEP, inside the last 14 days, same subject: a renewal.
+        s.issued.lock().unwrap().insert(serial_of(&inside), false);
+        let (_, step) = renew(&inside, &same, 32);
+        let Step::Request(req) = step else {
             panic!("renewal refused")
         };
         assert!(req.is_renewal() && req.signer().is_issued_by_us());
+        let records = Records {
+            transaction: None,
+            signer: Some(IssuedRecord {
+                for_scep: true,
+                revoked: false,
+            }),
+        };
+        match s.responder.decide(&req, &records, now()) {
+            Decision::Issue(iss) => {
+                assert_eq!(iss.admission, scep::issuance::Admission::Renewal);
+                assert_eq!(iss.conditions.signer_unrevoked, Some(serial_of(&inside)));
+                assert!(iss.conditions.consume_challenge.is_none());
+                assert_eq!(iss.template.subject, Some(name("CN=device")));
+                assert_eq!(
+                    iss.template.ext_key_usage,
+                    vec![scep::issuance::CLIENT_AUTH]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
 
-        // Expired, or from another CA: refused.
+        // The same certificate asking for another name: refused; with the challenge it is a new
+        // enrollment like any other.
+        let other_name = csr(&*k, "CN=someone else", None);
+        let (tx, step) = renew(&inside, &other_name, 34);
+        expect_failure(&s, &tx, ident(&*k, &inside), step, FailInfo::BadRequest);
+        let with_challenge = csr(&*k, "CN=someone else", Some("s3cret"));
+        let (_, step) = renew(&inside, &with_challenge, 36);
+        assert!(matches!(step, Step::Request(_)));
+
+        // Before the window opens: refused.
+        let early = ee(
+            provider,
+            &*k,
+            Some(&s.ca),
+            "CN=device",
+            now() - days(1),
+            now() + days(30),
+        );
+        s.issued.lock().unwrap().insert(serial_of(&early), false);
+        let (tx, step) = renew(&early, &same, 38);
+        expect_failure(&s, &tx, ident(&*k, &early), step, FailInfo::BadRequest);
+
+        // Revoked: refused.
+        s.issued.lock().unwrap().insert(serial_of(&inside), true);
+        let (tx, step) = renew(&inside, &same, 40);
+        expect_failure(&s, &tx, ident(&*k, &inside), step, FailInfo::BadRequest);
+
+        // Expired, from another CA, or self-signed: refused.
         let expired = ee(
             provider,
             &*k,
@@ -472,18 +541,7 @@ fn renewal_needs_a_valid_certificate_we_issued() {
             now() - days(20),
             now() - days(1),
         );
-        let (tx, step) = renew(&expired, 34);
-        expect_failure(
-            &s,
-            &tx,
-            Identity {
-                signer: &*k,
-                decrypter: &*k,
-                certificate: &expired,
-            },
-            step,
-            FailInfo::BadRequest,
-        );
+        s.issued.lock().unwrap().insert(serial_of(&expired), false);
         let other = ca(provider, "peer-openssl-renewalreq.key.pem", "CN=other CA");
         let foreign = ee(
             provider,
@@ -493,19 +551,6 @@ fn renewal_needs_a_valid_certificate_we_issued() {
             now() - days(1),
             now() + days(1),
         );
-        let (tx, step) = renew(&foreign, 36);
-        expect_failure(
-            &s,
-            &tx,
-            Identity {
-                signer: &*k,
-                decrypter: &*k,
-                certificate: &foreign,
-            },
-            step,
-            FailInfo::BadRequest,
-        );
-        // A self-signed certificate cannot send a RenewalReq.
         let own = ee(
             provider,
             &*k,
@@ -514,18 +559,60 @@ fn renewal_needs_a_valid_certificate_we_issued() {
             now() - days(1),
             now() + days(1),
         );
-        let (tx, step) = renew(&own, 38);
-        expect_failure(
-            &s,
-            &tx,
-            Identity {
-                signer: &*k,
-                decrypter: &*k,
-                certificate: &own,
-            },
-            step,
-            FailInfo::BadRequest,
-        );
+        for (cert, seed) in [(&expired, 42), (&foreign, 44), (&own, 46)] {
+            let (tx, step) = renew(cert, &same, seed);
+            expect_failure(&s, &tx, ident(&*k, cert), step, FailInfo::BadRequest);
+        }
+    }
+}
+
+/// A resend of an issued transaction is answered from the records, and a renewal window of zero
+/// accepts renewals at any time.
+#[test]
+fn resend_and_window_zero() {
+    let provider = providers()[0];
+    let s = setup(provider, Arc::new(StaticChallenge::new("s3cret")));
+    let s = Setup {
+        responder: s.responder.with_issuance(
+            scep::IssuancePolicy::default().with_renewal_window(std::time::Duration::ZERO),
+        ),
+        ..s
+    };
+    let k = key(provider, &format!("{CM}/certmonger-key1.pem"));
+    let early = ee(
+        provider,
+        &*k,
+        Some(&s.ca),
+        "CN=device",
+        now() - days(1),
+        now() + days(300),
+    );
+    s.issued.lock().unwrap().insert(serial_of(&early), false);
+    let id = Identity {
+        signer: &*k,
+        decrypter: &*k,
+        certificate: &early,
+    };
+    let tx = s
+        .client
+        .renewal_req(id, &csr(&*k, "CN=device", None), None, &mut rng(50))
+        .unwrap();
+    let Step::Request(req) = s.send(&tx, 51) else {
+        panic!("renewal with window 0 refused")
+    };
+    let records = Records {
+        transaction: Some(TransactionRecord {
+            key_sha256: req.key_fingerprint(),
+            issued_serial: Some(vec![1, 2, 3]),
+        }),
+        signer: Some(IssuedRecord {
+            for_scep: true,
+            revoked: false,
+        }),
+    };
+    match s.responder.decide(&req, &records, now()) {
+        Decision::Resend { serial } => assert_eq!(serial, vec![1, 2, 3]),
+        other => panic!("{other:?}"),
     }
 }
 
@@ -821,10 +908,7 @@ impl Setup {
         let req = http::Request::get("/scep?operation=GetCACert")
             .body(Vec::new())
             .unwrap();
-        let Incoming::Answer(r) =
-            self.responder
-                .handle(&req, now(), &|_: &TransactionId| None, &mut rng(3))
-        else {
+        let Incoming::Answer(r) = self.responder.handle(&req, now(), &mut rng(3)) else {
             panic!()
         };
         CaCerts::from_response(&r)

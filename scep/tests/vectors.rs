@@ -197,12 +197,8 @@ fn responder(
     .unwrap()
 }
 
-fn no_log(_: &scep::message::TransactionId) -> Option<[u8; 32]> {
-    None
-}
-
 fn open(r: &Responder, bytes: &[u8], seed: u64) -> Result<VerifiedRequest, scep::Rejection> {
-    r.verify_request(bytes, now(), &no_log, &mut rng(seed))
+    r.verify_request(bytes, now(), &mut rng(seed))
 }
 
 /// Apple's PKCSReq (1024-bit RSA signer, SHA-1, 3DES, CSR version 2) opens with the test CA's
@@ -225,7 +221,7 @@ fn apple_pkcsreq_opens_and_verifies() {
         let policy = CallerVerified(move |c: Option<&str>, ctx: &ChallengeContext<'_>| {
             assert!(!ctx.signed_by_issued_cert);
             *seen2.lock().unwrap() = Some(c.map(str::to_owned));
-            true
+            scep::challenge::Verdict::Admitted
         });
         let r = responder(
             provider,
@@ -251,7 +247,25 @@ fn apple_pkcsreq_opens_and_verifies() {
                 .to_string()
                 .starts_with("CN=com.apple.security.scep.")
         );
-        // The challenge reached the policy.
+        // Verification consults no challenge policy; deciding does. Apple's device asks for a
+        // 1024-bit key (the SCEP payload's default Keysize), which the default issuance policy
+        // refuses before the challenge is looked at; a legacy policy admits it.
+        assert!(seen.lock().unwrap().is_none());
+        let refused = r.decide(&req, &scep::Records::default(), now());
+        assert!(
+            matches!(
+                refused,
+                scep::Decision::Refuse(scep::Error::KeyNotAllowed(_))
+            ),
+            "{refused:?}"
+        );
+        assert!(seen.lock().unwrap().is_none());
+        let legacy = scep::IssuancePolicy::default()
+            .with_keys(scep::issuance::KeyRules::default().with_min_rsa_bits(1024))
+            .with_sha1_csr(true);
+        let r = r.with_issuance(legacy);
+        let d = r.decide(&req, &scep::Records::default(), now());
+        assert!(matches!(d, scep::Decision::Issue(_)), "{d:?}");
         assert!(seen.lock().unwrap().is_some());
 
         // The default policy of pki (2048-bit minimum) would refuse Apple's signer: the SCEP
@@ -348,9 +362,7 @@ fn certmonger_requests_and_renewals() {
             let old = req.signer().certificate().unwrap().clone();
             let after =
                 old.tbs_certificate().validity().not_after.to_system_time() + common::days(1);
-            let err = r
-                .verify_request(&bytes, after, &no_log, &mut rng(4))
-                .unwrap_err();
+            let err = r.verify_request(&bytes, after, &mut rng(4)).unwrap_err();
             assert!(
                 matches!(err.error(), Error::UntrustedSigner(_)),
                 "{:?}",
@@ -365,7 +377,7 @@ fn certmonger_requests_and_renewals() {
                 &format!("{CM}/peer-openssl-pkcsreq.key.pem"),
             );
             let err = foreign
-                .verify_request(&bytes, now(), &no_log, &mut rng(5))
+                .verify_request(&bytes, now(), &mut rng(5))
                 .unwrap_err();
             assert!(
                 matches!(err.error(), Error::UntrustedSigner(_)),

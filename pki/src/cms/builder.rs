@@ -23,6 +23,7 @@ use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::time::Time;
 
+use super::tlv;
 use crate::alg::{EcdsaEncoding, HashAlg, SignatureScheme, oid};
 use crate::key::Signer;
 use crate::provider::CryptoProvider;
@@ -300,9 +301,53 @@ fn content_info(sd: &SignedData) -> Result<Vec<u8>> {
     .map_err(enc)
 }
 
-/// A degenerate ("certs-only") SignedData carrying `certs` (RFC 5652 section 5.2 note; SCEP
-/// GetCACert with an RA, CertRep payloads): version 1, no digest algorithms, id-data without
-/// content, no signers. The certificates are DER-sorted, as `SET OF` requires.
+/// A degenerate ("certs-only") SignedData carrying `certs` in the order given: version 1, no
+/// digest algorithms, id-data without content, no signers.
+///
+/// Use this where the receiver reads the order: a SCEP CertRep must carry the issued
+/// certificate first (RFC 8894 section 3.3.2.1), and widely used clients take the first
+/// certificate as theirs. The `certificates` field is a `SET OF`, so keeping the caller's order
+/// is BER rather than DER when the certificates are not already in DER order; CMS is defined
+/// over BER (RFC 5652 section 1.2), and OpenSSL and every SCEP client we test read it. Everything
+/// else in the message is DER.
+///
+/// ```text
+/// ContentInfo ::= SEQUENCE { contentType id-signedData, content [0] EXPLICIT SignedData }
+/// SignedData ::= SEQUENCE { version 1, digestAlgorithms SET {}, encapContentInfo
+///     SEQUENCE { id-data }, certificates [0] IMPLICIT SET OF Certificate, signerInfos SET {} }
+/// ```
+pub fn degenerate_in_order(certs: &[Certificate]) -> Result<Vec<u8>> {
+    if certs.is_empty() {
+        return Err(Error::ApiMisuse(
+            "a degenerate SignedData needs at least one certificate",
+        ));
+    }
+    let mut cert_bytes = Vec::new();
+    for c in certs {
+        cert_bytes.extend_from_slice(&c.to_der().map_err(enc)?);
+    }
+    let data_oid = oid::DATA.to_der().map_err(enc)?;
+    let mut sd = Vec::new();
+    sd.extend_from_slice(&[0x02, 0x01, 0x01]); // version INTEGER 1
+    sd.extend_from_slice(&[0x31, 0x00]); // digestAlgorithms SET {}
+    tlv::write(0x30, &data_oid, &mut sd); // encapContentInfo
+    tlv::write(0xa0, &cert_bytes, &mut sd); // certificates [0] IMPLICIT
+    sd.extend_from_slice(&[0x31, 0x00]); // signerInfos SET {}
+    let mut sd_seq = Vec::new();
+    tlv::write(0x30, &sd, &mut sd_seq);
+    let mut explicit = Vec::new();
+    tlv::write(0xa0, &sd_seq, &mut explicit);
+    let mut body = oid::SIGNED_DATA.to_der().map_err(enc)?;
+    body.extend_from_slice(&explicit);
+    let mut out = Vec::new();
+    tlv::write(0x30, &body, &mut out);
+    Ok(out)
+}
+
+/// A degenerate ("certs-only") SignedData carrying `certs` (RFC 5652 section 5.2 note):
+/// version 1, no digest algorithms, id-data without content, no signers. The certificates are
+/// DER-sorted, as `SET OF` requires in DER; use [`degenerate_in_order`] where the receiver
+/// reads the order.
 pub fn degenerate(certs: &[Certificate]) -> Result<Vec<u8>> {
     if certs.is_empty() {
         return Err(Error::ApiMisuse(

@@ -11,7 +11,9 @@ pub mod signed_data;
 mod signer_info;
 mod tlv;
 
-pub use builder::{SignedDataBuilder, SignerInfoBuilder, attribute, degenerate};
+pub use builder::{
+    SignedDataBuilder, SignerInfoBuilder, attribute, degenerate, degenerate_in_order,
+};
 pub use enveloped_data::{EnvelopedData, KeyTransRecipient, OpenOptions};
 pub use recipient::Recipient;
 pub use signed_data::{SignedData, VerifiedSignedData, VerifiedSigner, VerifyOptions};

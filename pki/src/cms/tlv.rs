@@ -18,6 +18,21 @@ pub(crate) struct Tlv<'a> {
     pub value: &'a [u8],
 }
 
+/// Append a definite-length TLV with a one-octet `tag` to `out`.
+pub(crate) fn write(tag: u8, content: &[u8], out: &mut Vec<u8>) {
+    out.push(tag);
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+}
+
 /// Read one element from the front of `input`; returns it and what follows.
 pub(crate) fn read<'a>(input: &'a [u8], what: &'static str) -> Result<(Tlv<'a>, &'a [u8])> {
     let bad = |reason: &str| Error::Malformed {
