@@ -11,6 +11,8 @@
 //! ca_key_type = "ecdsa"
 //! log = "info"
 //! scep_challenge = "a shared secret"   # absent: one-time challenges (`admitd scep challenge`)
+//! scep_cert_validity_s = 31536000      # lifetime of certificates issued over SCEP
+//! scep_renewal_window_s = 1209600      # renewal without a challenge in the last 14 days; 0 = any time
 //!
 //! [limits]
 //! max_body_bytes = 1048576
@@ -121,6 +123,13 @@ pub struct Flags {
     /// process listings).
     #[arg(long, value_name = "SECRET")]
     pub scep_challenge: Option<crate::scep::StaticSecret>,
+    /// SCEP: lifetime of issued certificates in seconds (default one year).
+    #[arg(long, value_name = "SECONDS")]
+    pub scep_cert_validity_s: Option<u64>,
+    /// SCEP: a certificate renews without a challenge only in the last this-many seconds of its
+    /// validity (default 14 days; 0 = any time).
+    #[arg(long, value_name = "SECONDS")]
+    pub scep_renewal_window_s: Option<u64>,
 }
 
 /// The config file's shape.
@@ -134,6 +143,8 @@ struct File {
     ca_key_type: Option<CaKeyType>,
     log: Option<String>,
     scep_challenge: Option<crate::scep::StaticSecret>,
+    scep_cert_validity_s: Option<u64>,
+    scep_renewal_window_s: Option<u64>,
     #[serde(default)]
     limits: FileLimits,
     #[serde(default)]
@@ -197,6 +208,10 @@ pub struct Config {
     pub devauth: crate::devauth::Settings,
     /// SCEP static challenge; `None` selects one-time challenges.
     pub scep_challenge: Option<crate::scep::StaticSecret>,
+    /// SCEP: lifetime of issued certificates.
+    pub scep_cert_validity: Duration,
+    /// SCEP: the renewal window (zero: any time).
+    pub scep_renewal_window: Duration,
 }
 
 impl Default for Config {
@@ -211,6 +226,8 @@ impl Default for Config {
             limits: Limits::default(),
             devauth: crate::devauth::Settings::default(),
             scep_challenge: None,
+            scep_cert_validity: Duration::from_secs(365 * 24 * 3600),
+            scep_renewal_window: Duration::from_secs(14 * 24 * 3600),
         }
     }
 }
@@ -278,6 +295,16 @@ impl Config {
                 file.devauth,
             ),
             scep_challenge: flags.scep_challenge.clone().or(file.scep_challenge),
+            scep_cert_validity: flags
+                .scep_cert_validity_s
+                .or(file.scep_cert_validity_s)
+                .map(Duration::from_secs)
+                .unwrap_or(d.scep_cert_validity),
+            scep_renewal_window: flags
+                .scep_renewal_window_s
+                .or(file.scep_renewal_window_s)
+                .map(Duration::from_secs)
+                .unwrap_or(d.scep_renewal_window),
         };
         config.check()?;
         Ok(config)
@@ -289,6 +316,12 @@ impl Config {
 
     fn check(&self) -> Result<(), Error> {
         self.devauth.check()?;
+        if self.scep_cert_validity < Duration::from_secs(60) {
+            return Err(Error::Invalid {
+                name: "scep_cert_validity_s",
+                reason: "must be at least 60 seconds".into(),
+            });
+        }
         if self.limits.max_header_bytes < MIN_HEADER_BYTES {
             return Err(Error::Invalid {
                 name: "max_header_bytes",

@@ -6,6 +6,7 @@ pub mod attest;
 pub mod config;
 pub mod data_dir;
 pub mod devauth;
+pub mod failpoint;
 pub mod inspect;
 pub mod scep;
 pub mod server;
@@ -73,7 +74,14 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         .map_err(io_err("starting the async runtime"))?;
     let drain = rt.block_on(async {
         let devauth = devauth::Service::open(&config.data_dir, provider, &config.devauth)?;
-        let scep = scep::Service::open(&data, config.scep_challenge.as_ref())?;
+        let scep = scep::Service::open(
+            &data,
+            &scep::Settings {
+                challenge: config.scep_challenge.as_ref(),
+                cert_validity: config.scep_cert_validity,
+                renewal_window: config.scep_renewal_window,
+            },
+        )?;
         let state = Arc::new(AppState {
             data,
             devauth,

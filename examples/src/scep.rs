@@ -4,21 +4,28 @@
 //! GET/POST /scep ──▶ scep::Responder::handle (RA: scep/ra.pem, RSA-2048)
 //!                      ├─ GetCACaps, GetCACert (RA + intermediate + root), GetNextCACert (404)
 //!                      ├─ refused ──▶ signed FAILURE CertRep, or 4xx text
-//!                      └─ verified request ──▶ Service::decide
-//!                           PKCSReq / RenewalReq ──▶ issue (intermediate) ──▶ SUCCESS
-//!                           CertPoll ──▶ the certificate issued in that transaction
+//!                      └─ verified request (no storage read yet)
 //!                           GetCert  ──▶ a certificate issued over SCEP, by serial
 //!                           GetCRL   ──▶ FAILURE badRequest (no CRL published)
-//! transaction log: scep_transactions (replay rule: a transactionID stays bound to its key)
-//! issued certificates: issued_certificates, purpose "scep"
+//!                           PKCSReq / RenewalReq / CertPoll
+//!                             ──▶ records (transaction, signer certificate) ──▶ Responder::decide
+//!                                   Resend  ──▶ the certificate already issued (never a second)
+//!                                   Refuse  ──▶ FAILURE with failInfo and a reason
+//!                                   Issue   ──▶ issue + SUCCESS built in memory
+//!                                               ──▶ store::commit_issuance (one transaction:
+//!                                                   challenge, transaction, renewed cert still
+//!                                                   unrevoked, new cert) ──▶ send
 //! ```
 //!
 //! Challenge policy: a static secret when `scep_challenge` is set, else one-time challenges
-//! from `admitd scep challenge`, each consumed by one conditional `DELETE` ([`store`]). A
-//! request signed by a valid certificate this CA issued (a renewal, whether sent as RenewalReq
-//! or as a PKCSReq signed by the old certificate) needs no challenge.
+//! from `admitd scep challenge`, consumed inside the issuing transaction. A request signed by a
+//! certificate this CA issued renews without a challenge only when `scep::issuance` says so:
+//! issued over SCEP, unrevoked, the same names, inside the renewal window
+//! (`scep_renewal_window_s`). Anything else needs a challenge; the server's own names (root,
+//! intermediate, RA, TLS) are never issued. Requests that issue nothing write nothing.
 //!
-//! Every request is answered at once (no manual approval, so no PENDING).
+//! Every request is answered at once (no manual approval, so no PENDING). A fault of ours
+//! (database, signing) answers 500 with a generic body and logs the cause.
 
 pub mod inspect;
 pub mod ra;
@@ -30,8 +37,11 @@ use std::time::{Duration, SystemTime};
 
 use ::scep::challenge::{ChallengePolicy, OneTimeChallenge, StaticChallenge};
 use ::scep::http;
-use ::scep::{FailInfo, RequestBody, RequestPolicy, Responder, TransactionId, VerifiedRequest};
-use pki::cert::issue::{Template, issue};
+use ::scep::issuance::TransactionRecord;
+use ::scep::{
+    Decision, FailInfo, IssuancePolicy, Records, RequestBody, Responder, VerifiedRequest,
+};
+use pki::cert::issue::issue;
 use pki::der::Encode;
 use pki::key::{Decrypter, PrivateKey, Signer};
 use pki::x509_cert::Certificate;
@@ -42,8 +52,6 @@ use crate::storage::{IssuedCertificate, Storage};
 
 /// Validity of certificates issued over SCEP (capped by the intermediate's notAfter).
 pub const CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
-/// notBefore backdating for certificates issued over SCEP.
-const BACKDATE: Duration = Duration::from_secs(3600);
 /// `purpose` of SCEP-issued certificates in `issued_certificates`.
 pub const PURPOSE: &str = "scep";
 
@@ -104,23 +112,70 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("admit.sqlite3")
 }
 
+/// What `/scep` issues and to whom, from the settings.
+#[derive(Debug, Clone)]
+pub struct Settings<'a> {
+    /// The static challenge; `None` selects one-time challenges.
+    pub challenge: Option<&'a StaticSecret>,
+    /// Lifetime of issued certificates.
+    pub cert_validity: Duration,
+    /// Renewal without a challenge only in this last part of a certificate's life (zero: any
+    /// time).
+    pub renewal_window: Duration,
+}
+
+impl Default for Settings<'_> {
+    fn default() -> Self {
+        Settings {
+            challenge: None,
+            cert_validity: CERT_VALIDITY,
+            renewal_window: Duration::from_secs(14 * 24 * 3600),
+        }
+    }
+}
+
+/// Our own answer to a fault of ours (storage, signing): 500 with a generic body. The cause is
+/// logged, never sent.
+fn internal_error(what: &str, cause: &dyn std::fmt::Display) -> http::Response<Vec<u8>> {
+    tracing::error!(error = %cause, "{what}");
+    let mut r = http::Response::new(b"internal error\n".to_vec());
+    *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
+    r
+}
+
 impl Service {
     /// Open the RA identity (creating it on first start) and the database for the CA in
-    /// `data`; `challenge` chooses the static policy, `None` the one-time policy.
-    pub fn open(
-        data: &DataDir,
-        challenge: Option<&StaticSecret>,
-    ) -> Result<Service, data_dir::Error> {
+    /// `data`, issuing under `settings`.
+    pub fn open(data: &DataDir, settings: &Settings<'_>) -> Result<Service, data_dir::Error> {
         let ca = &data.ca;
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         let ra = ra::Ra::open_or_create(&data.path.join("scep"), ca, &data.storage, &mut rng)?;
-        // A connection of its own: the challenge policy and the transaction log use it from
-        // request handlers.
+        // A connection of its own for the request handlers.
         let db = Arc::new(Storage::open(&database_path(&data.path))?);
-        let policy: Arc<dyn ChallengePolicy> = match challenge {
+        let policy: Arc<dyn ChallengePolicy> = match settings.challenge {
             Some(s) => Arc::new(StaticChallenge::new(s.expose())),
-            None => Arc::new(OneTimeChallenge(store::SqliteChallenges(db.clone()))),
+            None => Arc::new(OneTimeChallenge),
         };
+        // No client may obtain a certificate in one of the server's own names.
+        let mut reserved = vec![
+            ca.root.tbs_certificate().subject().clone(),
+            ca.intermediate.tbs_certificate().subject().clone(),
+            ra.certificate.tbs_certificate().subject().clone(),
+        ];
+        reserved.extend(
+            data.tls
+                .chain
+                .first()
+                .map(|c| c.tbs_certificate().subject().clone()),
+        );
+        let issuance = IssuancePolicy::default()
+            .with_validity(settings.cert_validity)
+            .with_renewal_window(settings.renewal_window)
+            .with_reserved_subjects(reserved);
         let signer: Arc<dyn Signer> = ra.key.clone();
         let decrypter: Arc<dyn Decrypter> = ra.key.clone();
         let responder = Responder::new(
@@ -134,13 +189,14 @@ impl Service {
             path: data.path.join("scep").join("ra.pem"),
             reason: format!("cannot serve SCEP with it: {e}"),
         })?
-        .with_policy(RequestPolicy::default().with_renewal_skipping_challenge(true));
+        .with_issuance(issuance);
         tracing::info!(
-            challenge = if challenge.is_some() {
+            challenge = if settings.challenge.is_some() {
                 "static"
             } else {
                 "one-time"
             },
+            renewal_window_s = settings.renewal_window.as_secs(),
             "SCEP ready"
         );
         Ok(Service {
@@ -152,195 +208,182 @@ impl Service {
         })
     }
 
-    /// Answer one SCEP HTTP request.
+    /// Answer one SCEP HTTP request: verify, read the records, decide, issue and build the
+    /// reply in memory, commit in one transaction, then return the reply.
     pub fn handle(&self, req: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
         let now = SystemTime::now();
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-        // A database error fails closed: a fingerprint no key has, so the request is refused
-        // as a replay rather than let through unchecked.
-        let log = |id: &TransactionId| match store::transaction(&self.db, id) {
-            Ok(t) => t.map(|t| t.key_sha256),
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the SCEP transaction log failed");
-                Some([0; 32])
-            }
-        };
-        match self.responder.handle(req, now, &log, &mut rng) {
+        match self.responder.handle(req, now, &mut rng) {
             ::scep::Incoming::Answer(r) => r,
             ::scep::Incoming::Refused { response, error } => {
                 tracing::info!(%error, status = response.status().as_u16(), "SCEP request refused");
                 response
             }
-            ::scep::Incoming::Request(vr) => self.decide(&vr, now, &mut rng),
+            ::scep::Incoming::Request(vr) => self.answer(&vr, now, &mut rng),
         }
     }
 
-    fn decide(
+    fn answer(
         &self,
         req: &VerifiedRequest,
         now: SystemTime,
         rng: &mut dyn CryptoRng,
     ) -> http::Response<Vec<u8>> {
-        let id = req.transaction_id();
-        let mt = req.message_type().as_str();
-        let outcome = match req.body() {
-            RequestBody::PkcsReq(csr) | RequestBody::RenewalReq(csr) => {
-                self.enrol(req, csr, now, rng)
+        let fail = |fail: FailInfo, text: &str, rng: &mut dyn CryptoRng| {
+            tracing::info!(
+                transaction = req.transaction_id().as_str(),
+                ?fail,
+                text,
+                "SCEP FAILURE"
+            );
+            self.responder
+                .failure(req, fail, Some(text), rng)
+                .unwrap_or_else(|e| internal_error("building a FAILURE CertRep failed", &e))
+        };
+        match req.body() {
+            RequestBody::PkcsReq(_) | RequestBody::RenewalReq(_) | RequestBody::CertPoll { .. } => {
             }
-            RequestBody::CertPoll { .. } => self.poll(id),
             RequestBody::GetCert { issuer, serial } => {
                 if issuer != self.intermediate.tbs_certificate().subject() {
-                    Err((
-                        FailInfo::BadCertId,
-                        "not an issuer this CA knows".to_owned(),
-                    ))
-                } else {
-                    self.lookup(&hex::encode(serial))
+                    return fail(FailInfo::BadCertId, "not an issuer this CA knows", rng);
                 }
+                return self.resend(req, &hex::encode(serial), rng);
             }
-            RequestBody::GetCrl { .. } => Err((
-                FailInfo::BadRequest,
-                "this CA publishes no CRL over SCEP".to_owned(),
-            )),
-            _ => Err((FailInfo::BadRequest, "unsupported request".to_owned())),
+            RequestBody::GetCrl { .. } => {
+                return fail(
+                    FailInfo::BadRequest,
+                    "this CA publishes no CRL over SCEP",
+                    rng,
+                );
+            }
+            _ => return fail(FailInfo::BadRequest, "unsupported request", rng),
+        }
+        let records = match self.records(req) {
+            Ok(r) => r,
+            Err(e) => return internal_error("reading SCEP records failed", &e),
         };
-        let sent = match outcome {
-            Ok((certs, serial)) => {
-                if let Some(serial) = &serial
-                    && let Err(e) = store::record_transaction(
-                        &self.db,
-                        id,
-                        &req.key_fingerprint(),
-                        mt,
-                        "issued",
-                        Some(serial),
-                    )
-                {
-                    tracing::warn!(error = %e, "recording a SCEP transaction failed");
-                }
-                self.responder.success(req, &certs, rng)
-            }
-            Err((fail, text)) => {
-                if let Err(e) = store::record_transaction(
-                    &self.db,
-                    id,
-                    &req.key_fingerprint(),
-                    mt,
-                    "failed",
-                    None,
-                ) {
-                    tracing::warn!(error = %e, "recording a SCEP transaction failed");
-                }
-                tracing::info!(transaction = id.as_str(), ?fail, text, "SCEP FAILURE");
-                self.responder.failure(req, fail, Some(&text), rng)
+        let issuance = match self.responder.decide(req, &records, now) {
+            Decision::Refuse(e) => return fail(e.fail_info(), &e.to_string(), rng),
+            Decision::Resend { serial } => return self.resend(req, &hex::encode(serial), rng),
+            Decision::Issue(i) => i,
+            other => {
+                return internal_error("unexpected SCEP decision", &format!("{other:?}"));
             }
         };
-        sent.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "building a CertRep failed");
-            ::scep::responder::error_response(&e)
-        })
-    }
-
-    /// Issue for a verified PKCSReq or RenewalReq: subject and key from the request, the
-    /// end-entity profile (digitalSignature + keyEncipherment), [`CERT_VALIDITY`].
-    #[allow(clippy::type_complexity)]
-    fn enrol(
-        &self,
-        req: &VerifiedRequest,
-        csr: &::scep::CertificationRequest,
-        now: SystemTime,
-        rng: &mut dyn CryptoRng,
-    ) -> Result<(Vec<Certificate>, Option<String>), (FailInfo, String)> {
-        let ca_not_after = self
-            .intermediate
-            .tbs_certificate()
-            .validity()
-            .not_after
-            .to_system_time();
-        let template =
-            Template::end_entity(now - BACKDATE, (now + CERT_VALIDITY).min(ca_not_after))
-                .with_subject(csr.subject().clone());
-        let cert = issue(
+        let Some(csr) = req.certification_request() else {
+            return internal_error("an issuance without a CSR", &"decide() broke its contract");
+        };
+        // Issue and build the reply in memory; nothing is written yet.
+        let cert = match issue(
             self.provider,
             &*self.ca_key,
             Some(&self.intermediate),
             csr.public_key(),
-            &template,
+            &issuance.template,
             rng,
-        )
-        .map_err(|e| (FailInfo::BadRequest, format!("cannot issue: {e}")))?;
+        ) {
+            Ok(c) => c,
+            Err(e) => return internal_error("issuing a certificate failed", &e),
+        };
         let tbs = cert.tbs_certificate();
         let serial = hex::encode(tbs.serial_number().as_bytes());
-        let der = cert
-            .to_der()
-            .map_err(|e| (FailInfo::BadRequest, format!("cannot encode: {e}")))?;
-        self.db
-            .record_issued(&IssuedCertificate {
-                serial: serial.clone(),
-                subject: tbs.subject().to_string(),
-                not_after: tbs.validity().not_after.to_date_time().to_string(),
-                purpose: PURPOSE.into(),
-                der,
-            })
-            .map_err(|e| {
-                tracing::warn!(error = %e, "recording an issued certificate failed");
-                (
-                    FailInfo::BadRequest,
-                    "the CA could not record the certificate".to_owned(),
-                )
-            })?;
-        tracing::info!(
-            transaction = req.transaction_id().as_str(),
-            subject = %tbs.subject(),
-            serial,
-            renewal = req.is_renewal(),
-            "SCEP certificate issued"
-        );
-        Ok((vec![cert, self.intermediate.clone()], Some(serial)))
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn poll(
-        &self,
-        id: &TransactionId,
-    ) -> Result<(Vec<Certificate>, Option<String>), (FailInfo, String)> {
-        match store::transaction(&self.db, id) {
-            Ok(Some(store::Transaction {
-                serial: Some(serial),
-                ..
-            })) => self.lookup(&serial),
-            Ok(_) => Err((
-                FailInfo::BadCertId,
-                "no certificate was issued in this transaction".to_owned(),
-            )),
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the SCEP transaction log failed");
-                Err((
-                    FailInfo::BadRequest,
-                    "the CA could not read its log".to_owned(),
-                ))
+        let der = match cert.to_der() {
+            Ok(d) => d,
+            Err(e) => return internal_error("encoding a certificate failed", &e),
+        };
+        let reply =
+            match self
+                .responder
+                .success(req, &[cert.clone(), self.intermediate.clone()], rng)
+            {
+                Ok(r) => r,
+                Err(e) => return internal_error("building a SUCCESS CertRep failed", &e),
+            };
+        let record = IssuedCertificate {
+            serial: serial.clone(),
+            subject: tbs.subject().to_string(),
+            not_after: tbs.validity().not_after.to_date_time().to_string(),
+            purpose: PURPOSE.into(),
+            der,
+        };
+        // One transaction: the challenge, the transaction binding, the renewed certificate's
+        // standing and the new certificate, all or nothing.
+        let mt = req.message_type().as_str();
+        match store::commit_issuance(&self.db, &issuance.conditions, mt, &record, now) {
+            Ok(store::Commit::Done) => {
+                tracing::info!(
+                    transaction = req.transaction_id().as_str(),
+                    subject = %tbs.subject(),
+                    serial,
+                    admission = ?issuance.admission,
+                    "SCEP certificate issued"
+                );
+                reply
             }
+            Ok(store::Commit::ChallengeGone) => fail(
+                FailInfo::BadRequest,
+                "the challenge password was refused (unknown, used or expired)",
+                rng,
+            ),
+            Ok(store::Commit::AlreadyIssued(serial)) => self.resend(req, &serial, rng),
+            Ok(store::Commit::Replayed) => fail(
+                FailInfo::BadRequest,
+                "this transactionID was used before with a different key",
+                rng,
+            ),
+            Ok(store::Commit::SignerRevoked) => fail(
+                FailInfo::BadRequest,
+                "the certificate being renewed is revoked",
+                rng,
+            ),
+            Err(e) => internal_error("committing a SCEP issuance failed", &e),
         }
     }
 
-    #[allow(clippy::type_complexity)]
-    fn lookup(
+    /// What the store says about `req`: its transaction, and the signer certificate if it
+    /// chains to our CA.
+    fn records(&self, req: &VerifiedRequest) -> Result<Records, crate::storage::Error> {
+        let transaction =
+            store::transaction(&self.db, req.transaction_id())?.map(|t| TransactionRecord {
+                key_sha256: t.key_sha256,
+                signer_cert_sha256: t.signer_cert_sha256,
+                issued_serial: t.serial.and_then(|s| hex::decode(s).ok()),
+            });
+        let signer = match req.signer().issued_serial() {
+            Some(serial) => store::issued_record(&self.db, &hex::encode(serial))?,
+            None => None,
+        };
+        Ok(Records {
+            transaction,
+            signer,
+        })
+    }
+
+    /// SUCCESS with the SCEP-issued certificate `serial` (hex), or FAILURE badCertId.
+    fn resend(
         &self,
+        req: &VerifiedRequest,
         serial: &str,
-    ) -> Result<(Vec<Certificate>, Option<String>), (FailInfo, String)> {
+        rng: &mut dyn CryptoRng,
+    ) -> http::Response<Vec<u8>> {
         use pki::der::Decode as _;
-        let der = store::issued_der(&self.db, serial, PURPOSE)
-            .map_err(|e| {
-                tracing::warn!(error = %e, "reading issued certificates failed");
-                (
-                    FailInfo::BadRequest,
-                    "the CA could not read its records".to_owned(),
-                )
-            })?
-            .ok_or((FailInfo::BadCertId, "no such certificate".to_owned()))?;
-        let cert = Certificate::from_der(&der)
-            .map_err(|e| (FailInfo::BadRequest, format!("stored certificate: {e}")))?;
-        Ok((vec![cert, self.intermediate.clone()], None))
+        let der = match store::issued_der(&self.db, serial, PURPOSE) {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                return self
+                    .responder
+                    .failure(req, FailInfo::BadCertId, Some("no such certificate"), rng)
+                    .unwrap_or_else(|e| internal_error("building a FAILURE CertRep failed", &e));
+            }
+            Err(e) => return internal_error("reading issued certificates failed", &e),
+        };
+        let cert = match Certificate::from_der(&der) {
+            Ok(c) => c,
+            Err(e) => return internal_error("a stored certificate does not parse", &e),
+        };
+        self.responder
+            .success(req, &[cert, self.intermediate.clone()], rng)
+            .unwrap_or_else(|e| internal_error("building a SUCCESS CertRep failed", &e))
     }
 }
 

@@ -76,6 +76,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: self::devauth::SCHEMA,
     },
     crate::scep::store::migration(3),
+    crate::scep::store::revocation_migration(4),
 ];
 
 /// An open, migrated database.

@@ -255,22 +255,24 @@ fn ra_identity_enrolment_and_one_time_challenges() {
         );
         openssl_verifies(dir, &data, &cert3);
 
-        // Renewal: a PKCSReq signed by the issued certificate needs no challenge.
+        // Renewal without a challenge: a PKCSReq signed by the year-long certificate just
+        // issued is outside the default window (its last 14 days), so it is refused and says so.
         let renewing = Device {
             key: d1.key.clone(),
             cert: cert1.clone(),
             cn: d1.cn.clone(),
         };
-        let renewed = issued(
-            &enrol(&client, server.http, PATH, &renewing, None, true, 40),
-            &d1,
-        );
-        assert_ne!(
-            renewed.tbs_certificate().serial_number(),
-            cert1.tbs_certificate().serial_number()
+        let out = enrol(&client, server.http, PATH, &renewing, None, true, 40);
+        assert_eq!(failed(&out), FailInfo::BadRequest);
+        let CertRepOutcome::Failure { text, .. } = &out else {
+            unreachable!()
+        };
+        assert!(
+            text.as_deref().unwrap_or("").contains("last 14 days"),
+            "{text:?}"
         );
 
-        assert_eq!(scep_rows(&data), 4);
+        assert_eq!(scep_rows(&data), 3);
         server.stop();
     }
 }
@@ -283,10 +285,17 @@ fn concurrent_uses_of_one_challenge_exactly_one_wins() {
     let data = tmp.path().join("data");
     let server = Admitd::start(&data, &[]);
     let client = Arc::new(client(server.http, PATH));
-    let devices: Vec<Arc<Device>> = (0..3)
-        .map(|i| Arc::new(Device::new(&format!("racer-{i}"), 100 + i)))
-        .collect();
     for round in 0..4u64 {
+        // New devices each round: a device that won before would send the same transactionID
+        // and key again, which is a resend and gets its first certificate back.
+        let devices: Vec<Arc<Device>> = (0..3)
+            .map(|i| {
+                Arc::new(Device::new(
+                    &format!("racer-{round}-{i}"),
+                    100 + 10 * round + i,
+                ))
+            })
+            .collect();
         let challenge = new_challenge(ADMITD, &data);
         let barrier = Arc::new(Barrier::new(devices.len()));
         let handles: Vec<_> = devices
@@ -350,17 +359,20 @@ fn static_challenge_from_the_config_file() {
         &enrol(&client, server.http, PATH, &d, Some("s3cret"), true, 1),
         &d,
     );
-    // Static means reusable, but only the right one.
+    // Static means reusable (by another device: the same device and transaction again would
+    // be a resend), but only the right one.
+    let d2 = Device::new("static-2", 8);
     issued(
-        &enrol(&client, server.http, PATH, &d, Some("s3cret"), true, 2),
-        &d,
+        &enrol(&client, server.http, PATH, &d2, Some("s3cret"), true, 2),
+        &d2,
     );
+    let d3 = Device::new("static-3", 9);
     assert_eq!(
         failed(&enrol(
             &client,
             server.http,
             PATH,
-            &d,
+            &d3,
             Some("s3cret "),
             true,
             3
@@ -441,28 +453,31 @@ fn openssl_oaep_request_is_answered() {
         parsed.recipients()[0].key_transport().unwrap(),
         pki::alg::KeyTransport::RsaOaep { .. }
     ));
-    let attrs = scep::attributes::ScepAttributes {
-        message_type: scep::MessageType::PkcsReq,
-        transaction_id: TransactionId("openssl-oaep-1".into()),
-        sender_nonce: Some(scep::Nonce::from_array([7; 16])),
-        recipient_nonce: None,
-        pki_status: None,
-        fail_info: None,
-        fail_info_text: None,
+    let sign = |transaction: &str, nonce: u8| {
+        let attrs = scep::attributes::ScepAttributes {
+            message_type: scep::MessageType::PkcsReq,
+            transaction_id: TransactionId(transaction.into()),
+            sender_nonce: Some(scep::Nonce::from_array([nonce; 16])),
+            recipient_nonce: None,
+            pki_status: None,
+            fail_info: None,
+            fail_info_text: None,
+        };
+        let mut si = pki::cms::SignerInfoBuilder::new(
+            &*d.key,
+            &d.cert,
+            pki::alg::SignatureScheme::RsaPkcs1v15(pki::alg::HashAlg::Sha256),
+        );
+        for a in attrs.to_attributes().unwrap() {
+            si = si.signed_attribute(a);
+        }
+        pki::cms::SignedDataBuilder::new(pki::alg::oid::DATA, &env)
+            .certificate(d.cert.clone())
+            .signer(si)
+            .build(client_provider(), &mut rng(5))
+            .unwrap()
     };
-    let mut si = pki::cms::SignerInfoBuilder::new(
-        &*d.key,
-        &d.cert,
-        pki::alg::SignatureScheme::RsaPkcs1v15(pki::alg::HashAlg::Sha256),
-    );
-    for a in attrs.to_attributes().unwrap() {
-        si = si.signed_attribute(a);
-    }
-    let msg = pki::cms::SignedDataBuilder::new(pki::alg::oid::DATA, &env)
-        .certificate(d.cert.clone())
-        .signer(si)
-        .build(client_provider(), &mut rng(5))
-        .unwrap();
+    let msg = sign("openssl-oaep-1", 7);
     let tx = scep::Transaction::from_message(&msg).unwrap();
     std::fs::write(dir.join("req.der"), &msg).unwrap();
     let rep = exchange(
@@ -541,9 +556,17 @@ fn openssl_oaep_request_is_answered() {
             "-noout",
         ],
     );
-    assert!(printed.contains("subject=CN = oaep device"), "{printed}");
-    assert!(
-        printed.contains("subject=O = admit, CN = admitd Issuing CA"),
+    // The issued certificate comes first (RFC 8894 section 3.3.2.1), then the issuing CA.
+    let subjects: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.starts_with("subject="))
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            "subject=CN = oaep device",
+            "subject=O = admit, CN = admitd Issuing CA"
+        ],
         "{printed}"
     );
 
@@ -591,13 +614,51 @@ fn openssl_oaep_request_is_answered() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("opens none"));
 
-    // The same request again: the challenge is spent, so a signed FAILURE this time, and
-    // inspect shows its failInfo.
+    // The same request again (a client that lost the reply): the same certificate, not a
+    // second one.
     let rep = exchange(
         server.http,
         &tx.to_request(&scep_uri(server.http, PATH), true).unwrap(),
     );
+    let again = client
+        .read_cert_rep(
+            &tx,
+            d.identity(),
+            rep.body(),
+            &CertRepOptions::default(),
+            &mut rng(7),
+        )
+        .unwrap();
+    assert_eq!(issued(&again, &d), cert);
+    assert_eq!(scep_rows(&data), 1);
+
+    // A new transaction with the spent challenge: a signed FAILURE. openssl verifies it (it
+    // carries an empty eContent, not none), and inspect shows its failInfo.
+    let msg2 = sign("openssl-oaep-2", 8);
+    let tx2 = scep::Transaction::from_message(&msg2).unwrap();
+    let rep = exchange(
+        server.http,
+        &tx2.to_request(&scep_uri(server.http, PATH), true).unwrap(),
+    );
     std::fs::write(dir.join("fail.der"), rep.body()).unwrap();
+    openssl(
+        dir,
+        &[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            "fail.der",
+            "-CAfile",
+            "cas.pem",
+            "-out",
+            "fail-content.der",
+        ],
+    );
+    assert_eq!(std::fs::read(dir.join("fail-content.der")).unwrap(), b"");
+    assert_eq!(scep_rows(&data), 1);
     let v = inspect_json(dir, &dir.join("fail.der"), None);
     assert_eq!(v["pkiMessage"]["pkiStatus"]["name"], "FAILURE");
     assert_eq!(v["pkiMessage"]["failInfo"]["name"], "badRequest");

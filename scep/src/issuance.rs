@@ -242,6 +242,9 @@ pub struct TransactionRecord {
     /// SHA-256 of the SubjectPublicKeyInfo the transactionID is bound to
     /// ([`VerifiedRequest::key_fingerprint`]).
     pub key_sha256: [u8; 32],
+    /// SHA-256 of the certificate that signed the request that issued
+    /// ([`VerifiedRequest::signer_cert_fingerprint`]), if recorded.
+    pub signer_cert_sha256: Option<[u8; 32]>,
     /// Serial number (magnitude octets) of the certificate issued in it, if one was.
     pub issued_serial: Option<Vec<u8>>,
 }
@@ -272,19 +275,51 @@ pub struct Records {
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Conditions {
-    /// The transactionID must still be unbound, or bound to this key with nothing issued; the
-    /// commit binds it to `key_sha256` and the new certificate.
-    pub transaction: (TransactionId, [u8; 32]),
+    /// The transaction binding to check and record.
+    pub transaction: TransactionBinding,
     /// A one-time challenge to delete; the commit fails if it is no longer there.
     pub consume_challenge: Option<Zeroizing<String>>,
     /// The serial of the certificate being renewed, which must still be unrevoked.
     pub signer_unrevoked: Option<Vec<u8>>,
 }
 
+/// A compare-and-set on the transaction record: at commit the record under `id` must still be
+/// absent or bound to `key_sha256`, and its issued serial must still be `issued_serial` (what
+/// the decision saw). The commit then records the key, the signer certificate and the new
+/// serial. If the serial changed meanwhile and the record's signer is this request's, a
+/// concurrent copy of this request won: answer with its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionBinding {
+    /// The transactionID.
+    pub id: TransactionId,
+    /// The key it is bound to.
+    pub key_sha256: [u8; 32],
+    /// The certificate that signed this request.
+    pub signer_cert_sha256: [u8; 32],
+    /// The issued serial the decision saw (`None`: nothing issued yet).
+    pub issued_serial: Option<Vec<u8>>,
+}
+
+impl Conditions {
+    /// Conditions as [`crate::Responder::decide`] makes them; for stores that test their commit
+    /// on their own.
+    pub fn new(
+        transaction: TransactionBinding,
+        consume_challenge: Option<Zeroizing<String>>,
+        signer_unrevoked: Option<Vec<u8>>,
+    ) -> Self {
+        Conditions {
+            transaction,
+            consume_challenge,
+            signer_unrevoked,
+        }
+    }
+}
+
 impl core::fmt::Debug for Conditions {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Conditions")
-            .field("transaction", &self.transaction.0)
+            .field("transaction", &self.transaction.id)
             .field("consume_challenge", &self.consume_challenge.is_some())
             .field("signer_unrevoked", &self.signer_unrevoked)
             .finish()
@@ -391,9 +426,20 @@ fn decide_inner(
             ));
         }
     };
-    if let Some(serial) = issued_before {
-        // The same transaction and key again (a lost reply): never a second certificate.
-        return Ok(Decision::Resend { serial });
+    if let Some(serial) = &issued_before {
+        // The same transaction, key and signer again (a lost reply): never a second
+        // certificate. The same transaction and key signed by another certificate is a renewal
+        // (clients derive the transactionID from the key, and a renewal keeps the key).
+        let same_signer = records
+            .transaction
+            .as_ref()
+            .and_then(|t| t.signer_cert_sha256)
+            .is_none_or(|s| s == req.signer_cert_fingerprint());
+        if same_signer {
+            return Ok(Decision::Resend {
+                serial: serial.clone(),
+            });
+        }
     }
 
     // The requested key and the CSR's own signature.
@@ -474,7 +520,12 @@ fn decide_inner(
         admission,
         template,
         conditions: Conditions {
-            transaction: (id.clone(), key),
+            transaction: TransactionBinding {
+                id: id.clone(),
+                key_sha256: key,
+                signer_cert_sha256: req.signer_cert_fingerprint(),
+                issued_serial: issued_before,
+            },
             consume_challenge: consume,
             signer_unrevoked,
         },

@@ -253,6 +253,7 @@ pub struct VerifiedRequest {
     pub(crate) body: RequestBody,
     pub(crate) key_fingerprint: [u8; 32],
     pub(crate) signer_fingerprint: [u8; 32],
+    pub(crate) signer_cert_fingerprint: [u8; 32],
 }
 
 impl VerifiedRequest {
@@ -315,6 +316,12 @@ impl VerifiedRequest {
     /// transactionID ([`crate::issuance::TransactionRecord`]).
     pub fn key_fingerprint(&self) -> [u8; 32] {
         self.key_fingerprint
+    }
+
+    /// SHA-256 of the signer certificate's DER as received: tells a resend (same signer) from a
+    /// renewal with the same key (signed by the certificate issued before).
+    pub fn signer_cert_fingerprint(&self) -> [u8; 32] {
+        self.signer_cert_fingerprint
     }
 
     /// SHA-256 of the signer's SubjectPublicKeyInfo DER. A transactionID bound to it (a poll or

@@ -417,6 +417,11 @@ impl Responder {
         };
 
         let signer_fp = pki::public_key::fingerprint_sha256(&signer.public_key)?;
+        let signer_cert_fingerprint: [u8; 32] = self
+            .provider
+            .digest(HashAlg::Sha256, &signer.der)
+            .try_into()
+            .map_err(|_| Error::ApiMisuse("SHA-256 is 32 octets"))?;
         let key_fingerprint = match &body {
             RequestBody::PkcsReq(c) | RequestBody::RenewalReq(c) => {
                 pki::public_key::fingerprint_sha256(c.public_key())?
@@ -433,6 +438,7 @@ impl Responder {
             body,
             key_fingerprint,
             signer_fingerprint: signer_fp,
+            signer_cert_fingerprint,
         })
     }
 

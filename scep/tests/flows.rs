@@ -192,6 +192,7 @@ impl Setup {
                     r.transaction_id().clone(),
                     TransactionRecord {
                         key_sha256: r.key_fingerprint(),
+                        signer_cert_sha256: Some(r.signer_cert_fingerprint()),
                         issued_serial: None,
                     },
                 );
@@ -600,18 +601,46 @@ fn resend_and_window_zero() {
     let Step::Request(req) = s.send(&tx, 51) else {
         panic!("renewal with window 0 refused")
     };
+    let signer = Some(IssuedRecord {
+        for_scep: true,
+        revoked: false,
+    });
+    // Recorded as issued in this transaction by this very request (same key, same signer): a
+    // resend, answered with that certificate.
     let records = Records {
         transaction: Some(TransactionRecord {
             key_sha256: req.key_fingerprint(),
+            signer_cert_sha256: Some(req.signer_cert_fingerprint()),
             issued_serial: Some(vec![1, 2, 3]),
         }),
-        signer: Some(IssuedRecord {
-            for_scep: true,
-            revoked: false,
-        }),
+        signer,
     };
     match s.responder.decide(&req, &records, now()) {
         Decision::Resend { serial } => assert_eq!(serial, vec![1, 2, 3]),
+        other => panic!("{other:?}"),
+    }
+    // The same transaction and key, but the earlier issuance was signed by another
+    // certificate (the self-signed one of the first enrollment): this is a renewal, and the
+    // commit must find the record's serial unchanged.
+    let records = Records {
+        transaction: Some(TransactionRecord {
+            key_sha256: req.key_fingerprint(),
+            signer_cert_sha256: Some([0; 32]),
+            issued_serial: Some(vec![1, 2, 3]),
+        }),
+        signer,
+    };
+    match s.responder.decide(&req, &records, now()) {
+        Decision::Issue(iss) => {
+            assert_eq!(
+                iss.conditions.transaction.issued_serial,
+                Some(vec![1, 2, 3])
+            );
+            assert_eq!(
+                iss.conditions.transaction.signer_cert_sha256,
+                req.signer_cert_fingerprint()
+            );
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -125,6 +125,8 @@ pub struct Transaction {
     pub status: String,
     /// Serial number of the certificate issued, lowercase hex as in `issued_certificates`.
     pub serial: Option<String>,
+    /// SHA-256 of the certificate that signed the issuing request.
+    pub signer_cert_sha256: Option<[u8; 32]>,
 }
 
 /// The transaction recorded under `id`, if any.
@@ -132,8 +134,8 @@ pub fn transaction(storage: &Storage, id: &TransactionId) -> Result<Option<Trans
     let row = storage
         .lock()
         .query_row(
-            "SELECT key_sha256, message_type, status, serial FROM scep_transactions
-             WHERE transaction_id = ?1",
+            "SELECT key_sha256, message_type, status, serial, signer_cert_sha256
+             FROM scep_transactions WHERE transaction_id = ?1",
             [id.as_str()],
             |r| {
                 Ok((
@@ -141,45 +143,175 @@ pub fn transaction(storage: &Storage, id: &TransactionId) -> Result<Option<Trans
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
                 ))
             },
         )
         .optional()?;
-    Ok(row.and_then(|(key, message_type, status, serial)| {
+    Ok(row.and_then(|(key, message_type, status, serial, signer)| {
         Some(Transaction {
             key_sha256: key.try_into().ok()?,
             message_type,
             status,
             serial,
+            signer_cert_sha256: signer.and_then(|s| s.try_into().ok()),
         })
     }))
 }
 
-/// Record the outcome of a transaction. The first request fixes the key a transactionID is
-/// bound to; later requests of the same transaction (same key) update its status, and a row
-/// for another key is never overwritten.
-pub fn record_transaction(
+/// The migration adding revocation to `issued_certificates` (appended to
+/// [`crate::storage::MIGRATIONS`]).
+pub const fn revocation_migration(version: u32) -> Migration {
+    Migration {
+        version,
+        name: "certificate revocation; SCEP transaction signers",
+        sql: "ALTER TABLE issued_certificates ADD COLUMN revoked_at INTEGER;
+              ALTER TABLE scep_transactions ADD COLUMN signer_cert_sha256 BLOB;
+              DELETE FROM scep_transactions WHERE serial IS NULL;",
+    }
+}
+
+/// Our record of the certificate with serial `serial_hex` (lowercase hex of the DER INTEGER
+/// contents, as recorded), for [`scep::Records::signer`].
+pub fn issued_record(
     storage: &Storage,
-    id: &TransactionId,
-    key_sha256: &[u8; 32],
+    serial_hex: &str,
+) -> Result<Option<scep::issuance::IssuedRecord>, Error> {
+    Ok(storage
+        .lock()
+        .query_row(
+            "SELECT purpose, revoked_at FROM issued_certificates WHERE serial = ?1",
+            [serial_hex],
+            |r| {
+                Ok(scep::issuance::IssuedRecord {
+                    for_scep: r.get::<_, String>(0)? == crate::scep::PURPOSE,
+                    revoked: r.get::<_, Option<i64>>(1)?.is_some(),
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Revoke the SCEP-issued certificate with serial `serial_hex` at `now`; `false` when there is
+/// no such certificate or it was revoked already.
+pub fn revoke(storage: &Storage, serial_hex: &str, now: SystemTime) -> Result<bool, Error> {
+    let n = storage.lock().execute(
+        "UPDATE issued_certificates SET revoked_at = ?2
+         WHERE serial = ?1 AND purpose = ?3 AND revoked_at IS NULL",
+        params![serial_hex, unix(now), crate::scep::PURPOSE],
+    )?;
+    Ok(n == 1)
+}
+
+/// What became of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Commit {
+    /// Everything held and everything is recorded: send the reply.
+    Done,
+    /// The one-time challenge is gone (used by another request, or expired).
+    ChallengeGone,
+    /// The transaction was meanwhile issued (a concurrent resend): answer with this serial.
+    AlreadyIssued(String),
+    /// The transactionID is bound to another key.
+    Replayed,
+    /// The certificate being renewed was revoked (or is no longer ours) meanwhile.
+    SignerRevoked,
+}
+
+/// Check and apply `conditions` and record `issued` in one SQLite transaction: consume the
+/// one-time challenge, bind the transaction to its key and the new serial, check the renewed
+/// certificate is unrevoked, insert the certificate. Either all of it is written or none.
+pub fn commit_issuance(
+    storage: &Storage,
+    conditions: &scep::issuance::Conditions,
     message_type: &str,
-    status: &str,
-    serial: Option<&str>,
-) -> Result<(), Error> {
-    storage.lock().execute(
+    issued: &crate::storage::IssuedCertificate,
+    now: SystemTime,
+) -> Result<Commit, Error> {
+    let mut conn = storage.lock();
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if let Some(c) = &conditions.consume_challenge {
+        let n = tx.execute(
+            "DELETE FROM scep_challenges WHERE challenge_sha256 = ?1 AND expires_at > ?2",
+            params![challenge_hash(c), unix(now)],
+        )?;
+        if n != 1 {
+            return Ok(Commit::ChallengeGone);
+        }
+    }
+    let binding = &conditions.transaction;
+    let id = &binding.id;
+    let key = &binding.key_sha256;
+    let seen: Option<(Vec<u8>, Option<String>, Option<Vec<u8>>)> = tx
+        .query_row(
+            "SELECT key_sha256, serial, signer_cert_sha256 FROM scep_transactions
+             WHERE transaction_id = ?1",
+            [id.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    if let Some((k, serial, signer)) = seen {
+        if k.as_slice() != key.as_slice() {
+            return Ok(Commit::Replayed);
+        }
+        let expected = binding.issued_serial.as_ref().map(hex::encode);
+        if serial != expected {
+            // Someone committed in this transaction since we decided.
+            return Ok(match serial {
+                Some(s) if signer.as_deref() == Some(&binding.signer_cert_sha256[..]) => {
+                    Commit::AlreadyIssued(s)
+                }
+                _ => Commit::Replayed,
+            });
+        }
+    }
+    if let Some(serial) = &conditions.signer_unrevoked {
+        let live: Option<Option<i64>> = tx
+            .query_row(
+                "SELECT revoked_at FROM issued_certificates WHERE serial = ?1 AND purpose = ?2",
+                params![hex::encode(serial), crate::scep::PURPOSE],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if !matches!(live, Some(None)) {
+            return Ok(Commit::SignerRevoked);
+        }
+    }
+    tx.execute(
+        "INSERT INTO issued_certificates (serial, subject, not_after, purpose, der, issued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+        params![
+            issued.serial,
+            issued.subject,
+            issued.not_after,
+            issued.purpose,
+            issued.der
+        ],
+    )?;
+    tx.execute(
         "INSERT INTO scep_transactions
-             (transaction_id, key_sha256, message_type, status, serial, first_seen, last_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
+             (transaction_id, key_sha256, message_type, status, serial, signer_cert_sha256,
+              first_seen, last_seen)
+         VALUES (?1, ?2, ?3, 'issued', ?4, ?5, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
                  strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
          ON CONFLICT (transaction_id) DO UPDATE SET
              message_type = excluded.message_type,
-             status = excluded.status,
-             serial = COALESCE(excluded.serial, scep_transactions.serial),
-             last_seen = excluded.last_seen
-         WHERE scep_transactions.key_sha256 = excluded.key_sha256",
-        params![id.as_str(), &key_sha256[..], message_type, status, serial],
+             status = 'issued',
+             serial = excluded.serial,
+             signer_cert_sha256 = excluded.signer_cert_sha256,
+             last_seen = excluded.last_seen",
+        params![
+            id.as_str(),
+            &key[..],
+            message_type,
+            issued.serial,
+            &binding.signer_cert_sha256[..]
+        ],
     )?;
-    Ok(())
+    crate::failpoint::hit("scep-before-commit");
+    tx.commit()?;
+    crate::failpoint::hit("scep-after-commit");
+    Ok(Commit::Done)
 }
 
 /// The DER of the certificate with serial number `serial` (lowercase hex, leading zero octets
@@ -207,6 +339,9 @@ pub fn issued_der(
 mod tests {
     use super::*;
     use std::sync::{Arc, Barrier};
+
+    use scep::issuance::{Conditions, TransactionBinding};
+    use zeroize::Zeroizing;
 
     use rand_core::SeedableRng as _;
 
@@ -274,18 +409,136 @@ mod tests {
         }
     }
 
+    fn cert(serial: &str) -> crate::storage::IssuedCertificate {
+        crate::storage::IssuedCertificate {
+            serial: serial.into(),
+            subject: "CN=t".into(),
+            not_after: "2030-01-01T00:00:00Z".into(),
+            purpose: crate::scep::PURPOSE.into(),
+            der: vec![0x30, 0x00],
+        }
+    }
+
+    fn binding(id: &str, key: u8, signer: u8, seen: Option<&[u8]>) -> TransactionBinding {
+        TransactionBinding {
+            id: TransactionId(id.into()),
+            key_sha256: [key; 32],
+            signer_cert_sha256: [signer; 32],
+            issued_serial: seen.map(<[u8]>::to_vec),
+        }
+    }
+
+    fn rows(s: &Storage, table: &str) -> i64 {
+        s.lock()
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// The commit is all or nothing, and each condition is checked inside it.
     #[test]
-    fn transaction_binds_its_first_key() {
+    fn commit_checks_every_condition_and_writes_all_or_nothing() {
         let s = Storage::in_memory(&migrations()).unwrap();
-        let id = TransactionId("t-1".into());
-        assert_eq!(transaction(&s, &id).unwrap(), None);
-        record_transaction(&s, &id, &[1; 32], "19", "failed", None).unwrap();
-        record_transaction(&s, &id, &[1; 32], "19", "issued", Some("0a")).unwrap();
-        // Another key does not take the transaction over.
-        record_transaction(&s, &id, &[2; 32], "19", "failed", None).unwrap();
-        let t = transaction(&s, &id).unwrap().unwrap();
-        assert_eq!(t.key_sha256, [1; 32]);
-        assert_eq!(t.status, "issued");
-        assert_eq!(t.serial.as_deref(), Some("0a"));
+        let now = SystemTime::now();
+        let mut rng = rng(3);
+        let c = add_challenge(&s, now, Duration::from_secs(60), &mut rng).unwrap();
+        let with_challenge = |b| Conditions::new(b, Some(Zeroizing::new(c.clone())), None);
+
+        // First use: consumed, certificate and transaction recorded.
+        let out = commit_issuance(
+            &s,
+            &with_challenge(binding("t1", 1, 1, None)),
+            "19",
+            &cert("0a"),
+            now,
+        );
+        assert_eq!(out.unwrap(), Commit::Done);
+        assert_eq!(rows(&s, "scep_challenges"), 0);
+        let t = transaction(&s, &TransactionId("t1".into()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (t.serial.as_deref(), t.signer_cert_sha256),
+            (Some("0a"), Some([1; 32]))
+        );
+
+        // The challenge again: gone, nothing written.
+        let out = commit_issuance(
+            &s,
+            &with_challenge(binding("t2", 2, 2, None)),
+            "19",
+            &cert("0b"),
+            now,
+        );
+        assert_eq!(out.unwrap(), Commit::ChallengeGone);
+        assert_eq!(rows(&s, "issued_certificates"), 1);
+        assert_eq!(transaction(&s, &TransactionId("t2".into())).unwrap(), None);
+
+        // Another key on t1: a replay.
+        let plain = |b| Conditions::new(b, None, None);
+        let out = commit_issuance(
+            &s,
+            &plain(binding("t1", 9, 9, None)),
+            "19",
+            &cert("0c"),
+            now,
+        );
+        assert_eq!(out.unwrap(), Commit::Replayed);
+        // t1 decided before 0a was recorded: the same signer lost a race to itself (resend 0a);
+        // another signer is refused.
+        let out = commit_issuance(
+            &s,
+            &plain(binding("t1", 1, 1, None)),
+            "19",
+            &cert("0d"),
+            now,
+        );
+        assert_eq!(out.unwrap(), Commit::AlreadyIssued("0a".into()));
+        let out = commit_issuance(
+            &s,
+            &plain(binding("t1", 1, 7, None)),
+            "19",
+            &cert("0d"),
+            now,
+        );
+        assert_eq!(out.unwrap(), Commit::Replayed);
+        assert_eq!(rows(&s, "issued_certificates"), 1);
+        // A renewal decided over the current record goes through and moves the transaction on.
+        let renewal = Conditions::new(binding("t1", 1, 7, Some(&[0x0a])), None, Some(vec![0x0a]));
+        let out = commit_issuance(&s, &renewal, "17", &cert("0e"), now);
+        assert_eq!(out.unwrap(), Commit::Done);
+        assert_eq!(
+            transaction(&s, &TransactionId("t1".into()))
+                .unwrap()
+                .unwrap()
+                .serial
+                .as_deref(),
+            Some("0e")
+        );
+
+        // A revoked certificate cannot be renewed.
+        assert!(revoke(&s, "0e", now).unwrap());
+        assert!(!revoke(&s, "0e", now).unwrap());
+        assert_eq!(
+            issued_record(&s, "0e").unwrap(),
+            Some(scep::issuance::IssuedRecord {
+                for_scep: true,
+                revoked: true
+            })
+        );
+        let renewal = Conditions::new(binding("t1", 1, 8, Some(&[0x0e])), None, Some(vec![0x0e]));
+        let out = commit_issuance(&s, &renewal, "17", &cert("0f"), now);
+        assert_eq!(out.unwrap(), Commit::SignerRevoked);
+
+        // A failure inside the transaction (a duplicate serial) leaves the challenge unspent.
+        let c2 = add_challenge(&s, now, Duration::from_secs(60), &mut rng).unwrap();
+        let cond = Conditions::new(
+            binding("t3", 3, 3, None),
+            Some(Zeroizing::new(c2.clone())),
+            None,
+        );
+        assert!(commit_issuance(&s, &cond, "19", &cert("0a"), now).is_err());
+        assert_eq!(rows(&s, "scep_challenges"), 1);
+        assert_eq!(transaction(&s, &TransactionId("t3".into())).unwrap(), None);
+        assert!(consume_challenge(&s, &c2, now).unwrap());
     }
 }
