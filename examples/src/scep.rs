@@ -397,6 +397,44 @@ pub enum AdminError {
     /// The database refused.
     #[error(transparent)]
     Storage(#[from] crate::storage::Error),
+    /// The serial is not hex.
+    #[error("{0:?} is not a hexadecimal serial number")]
+    BadSerial(String),
+    /// No unrevoked certificate issued over SCEP has this serial.
+    #[error("no unrevoked certificate issued over SCEP has serial {0}")]
+    NoSuchCertificate(String),
+}
+
+/// `admitd scep revoke SERIAL`: revoke the SCEP-issued certificate with this serial (hex, any
+/// case, colons allowed, leading zero octets as in the certificate or not).
+pub fn revoke(data_dir: &Path, serial: &str) -> Result<(), AdminError> {
+    let path = database_path(data_dir);
+    if !path.is_file() {
+        return Err(AdminError::NoDatabase(path));
+    }
+    let cleaned: String = serial
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let bytes = hex::decode(&cleaned).map_err(|_| AdminError::BadSerial(serial.to_owned()))?;
+    // The database keeps the DER INTEGER contents: a leading zero octet when the top bit is
+    // set, none otherwise.
+    let mut magnitude: &[u8] = &bytes;
+    while magnitude.len() > 1 && magnitude[0] == 0 {
+        magnitude = &magnitude[1..];
+    }
+    let mut stored = magnitude.to_vec();
+    if stored.first().is_some_and(|b| b & 0x80 != 0) {
+        stored.insert(0, 0);
+    }
+    let storage = Storage::open(&path)?;
+    if store::revoke(&storage, &hex::encode(&stored), SystemTime::now())? {
+        tracing::info!(serial = hex::encode(&stored), "SCEP certificate revoked");
+        Ok(())
+    } else {
+        Err(AdminError::NoSuchCertificate(serial.to_owned()))
+    }
 }
 
 /// `admitd scep challenge`: store a new one-time challenge valid for `ttl` and return it.

@@ -493,7 +493,14 @@ fn decide_inner(
             (Admission::Challenge, subject, consume)
         }
     };
-    if policy.reserved_subjects.contains(&subject.name) {
+    // Compared as RFC 4514 strings without regard to ASCII case, so a PrintableString or a
+    // differently cased copy of a reserved name is caught as well as the exact DER.
+    let wanted = subject.name.to_string();
+    if policy
+        .reserved_subjects
+        .iter()
+        .any(|r| r.to_string().eq_ignore_ascii_case(&wanted))
+    {
         return Err(Error::SubjectRefused(format!(
             "{} is one of the server's own names",
             subject.name

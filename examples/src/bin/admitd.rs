@@ -54,6 +54,11 @@ enum ScepCommand {
         #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
         ttl_secs: u64,
     },
+    /// Revoke a certificate issued over SCEP: it can no longer renew.
+    Revoke {
+        /// Its serial number in hex (as `openssl x509 -serial` prints it).
+        serial: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,6 +80,9 @@ fn main() -> ExitCode {
         Some(Command::Scep {
             command: ScepCommand::Challenge { ttl_secs },
         }) => scep_challenge(&cli.flags, ttl_secs),
+        Some(Command::Scep {
+            command: ScepCommand::Revoke { serial },
+        }) => scep_revoke(&cli.flags, &serial),
         Some(Command::Serve) | None => serve(&cli.flags),
     }
 }
@@ -95,6 +103,26 @@ fn scep_challenge(flags: &admitd::config::Flags, ttl_secs: u64) -> ExitCode {
         }
         Err(e) => {
             eprintln!("admitd scep challenge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn scep_revoke(flags: &admitd::config::Flags, serial: &str) -> ExitCode {
+    let config = match admitd::config::Config::load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("admitd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match admitd::scep::revoke(&config.data_dir, serial) {
+        Ok(()) => {
+            println!("revoked {serial}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("admitd scep revoke: {e}");
             ExitCode::FAILURE
         }
     }

@@ -242,7 +242,9 @@ pub fn commit_issuance(
     let binding = &conditions.transaction;
     let id = &binding.id;
     let key = &binding.key_sha256;
-    let seen: Option<(Vec<u8>, Option<String>, Option<Vec<u8>>)> = tx
+    // (key_sha256, serial, signer_cert_sha256) as stored.
+    type Row = (Vec<u8>, Option<String>, Option<Vec<u8>>);
+    let seen: Option<Row> = tx
         .query_row(
             "SELECT key_sha256, serial, signer_cert_sha256 FROM scep_transactions
              WHERE transaction_id = ?1",
