@@ -7,6 +7,9 @@
 //! ├── ca/intermediate.pem          issuing CA certificate
 //! ├── ca/intermediate.key          issuing CA key, PKCS#8 PEM (0600)
 //! ├── ca/chain.pem                 intermediate then root
+//! ├── ca/device.pem                device CA certificate: issues device identities (SCEP)
+//! ├── ca/device.key                device CA key, PKCS#8 PEM (0600)
+//! ├── scep/ra.pem, scep/ra.key     SCEP RA identity, issued by the device CA
 //! ├── tls/server.pem               TLS server certificate then intermediate
 //! ├── tls/server.key               TLS server key, PKCS#8 PEM (0600)
 //! └── admit.sqlite3                the database (see `storage`) (0600)

@@ -1,8 +1,9 @@
-//! `/scep`: SCEP (RFC 8894) on both listeners, issuing from the data directory's intermediate.
+//! `/scep`: SCEP (RFC 8894) on both listeners, issuing from the data directory's device CA
+//! (never from the intermediate that issues the server's TLS certificate).
 //!
 //! ```text
 //! GET/POST /scep ──▶ scep::Responder::handle (RA: scep/ra.pem, RSA-2048)
-//!                      ├─ GetCACaps, GetCACert (RA + intermediate + root), GetNextCACert (404)
+//!                      ├─ GetCACaps, GetCACert (RA + device CA + root), GetNextCACert (404)
 //!                      ├─ refused ──▶ signed FAILURE CertRep, or 4xx text
 //!                      └─ verified request (no storage read yet)
 //!                           GetCert  ──▶ a certificate issued over SCEP, by serial
@@ -22,7 +23,7 @@
 //! certificate this CA issued renews without a challenge only when `scep::issuance` says so:
 //! issued over SCEP, unrevoked, the same names, inside the renewal window
 //! (`scep_renewal_window_s`). Anything else needs a challenge; the server's own names (root,
-//! intermediate, RA, TLS) are never issued. Requests that issue nothing write nothing.
+//! intermediate, device CA, RA, TLS) are never issued. Requests that issue nothing write nothing.
 //!
 //! Every request is answered at once (no manual approval, so no PENDING). A fault of ours
 //! (database, signing) answers 500 with a generic body and logs the cause.
@@ -50,7 +51,7 @@ use rand_core::CryptoRng;
 use crate::data_dir::{self, DataDir};
 use crate::storage::{IssuedCertificate, Storage};
 
-/// Validity of certificates issued over SCEP (capped by the intermediate's notAfter).
+/// Validity of certificates issued over SCEP (capped by the device CA's notAfter).
 pub const CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
 /// `purpose` of SCEP-issued certificates in `issued_certificates`.
 pub const PURPOSE: &str = "scep";
@@ -94,8 +95,9 @@ impl core::str::FromStr for StaticSecret {
 pub struct Service {
     responder: Responder,
     provider: &'static dyn pki::provider::CryptoProvider,
+    /// The device CA's key and certificate.
     ca_key: Arc<dyn PrivateKey>,
-    intermediate: Certificate,
+    issuer: Certificate,
     db: Arc<Storage>,
 }
 
@@ -164,6 +166,7 @@ impl Service {
         let mut reserved = vec![
             ca.root.tbs_certificate().subject().clone(),
             ca.intermediate.tbs_certificate().subject().clone(),
+            ca.device.tbs_certificate().subject().clone(),
             ra.certificate.tbs_certificate().subject().clone(),
         ];
         reserved.extend(
@@ -180,7 +183,7 @@ impl Service {
         let decrypter: Arc<dyn Decrypter> = ra.key.clone();
         let responder = Responder::new(
             ca.provider,
-            &[ca.intermediate.clone(), ca.root.clone()],
+            &[ca.device.clone(), ca.root.clone()],
             (signer, ra.certificate.clone()),
             (decrypter, ra.certificate.clone()),
             policy,
@@ -202,8 +205,8 @@ impl Service {
         Ok(Service {
             responder,
             provider: ca.provider,
-            ca_key: ca.intermediate_key.clone(),
-            intermediate: ca.intermediate.clone(),
+            ca_key: ca.device_key.clone(),
+            issuer: ca.device.clone(),
             db,
         })
     }
@@ -244,7 +247,7 @@ impl Service {
             RequestBody::PkcsReq(_) | RequestBody::RenewalReq(_) | RequestBody::CertPoll { .. } => {
             }
             RequestBody::GetCert { issuer, serial } => {
-                if issuer != self.intermediate.tbs_certificate().subject() {
+                if issuer != self.issuer.tbs_certificate().subject() {
                     return fail(FailInfo::BadCertId, "not an issuer this CA knows", rng);
                 }
                 return self.resend(req, &hex::encode(serial), rng);
@@ -277,7 +280,7 @@ impl Service {
         let cert = match issue(
             self.provider,
             &*self.ca_key,
-            Some(&self.intermediate),
+            Some(&self.issuer),
             csr.public_key(),
             &issuance.template,
             rng,
@@ -291,14 +294,13 @@ impl Service {
             Ok(d) => d,
             Err(e) => return internal_error("encoding a certificate failed", &e),
         };
-        let reply =
-            match self
-                .responder
-                .success(req, &[cert.clone(), self.intermediate.clone()], rng)
-            {
-                Ok(r) => r,
-                Err(e) => return internal_error("building a SUCCESS CertRep failed", &e),
-            };
+        let reply = match self
+            .responder
+            .success(req, &[cert.clone(), self.issuer.clone()], rng)
+        {
+            Ok(r) => r,
+            Err(e) => return internal_error("building a SUCCESS CertRep failed", &e),
+        };
         let record = IssuedCertificate {
             serial: serial.clone(),
             subject: tbs.subject().to_string(),
@@ -382,7 +384,7 @@ impl Service {
             Err(e) => return internal_error("a stored certificate does not parse", &e),
         };
         self.responder
-            .success(req, &[cert, self.intermediate.clone()], rng)
+            .success(req, &[cert, self.issuer.clone()], rng)
             .unwrap_or_else(|e| internal_error("building a SUCCESS CertRep failed", &e))
     }
 }

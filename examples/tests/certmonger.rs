@@ -151,7 +151,7 @@ fn openssl_verify(dir: &Path, data: &Path, cert: &Path) {
             "-CAfile",
             data.join("ca/root.pem").to_str().unwrap(),
             "-untrusted",
-            data.join("ca/intermediate.pem").to_str().unwrap(),
+            data.join("ca/device.pem").to_str().unwrap(),
             cert.to_str().unwrap(),
         ],
     );
@@ -177,10 +177,10 @@ fn certmonger_enrols_renews_and_rekeys() {
     let cm = Certmonger::start(&dir.join("cm"));
     let url = format!("http://127.0.0.1:{}/scep", server.http.port());
     // GetCACert answers the RA form; certmonger encrypts to the RA (-r) and verifies CertReps
-    // up to the root, its trust anchor (-N), through the intermediate (-I).
+    // up to the root, its trust anchor (-N), through the device CA (-I).
     let ra = data.join("scep/ra.pem");
     let root = data.join("ca/root.pem");
-    let int = data.join("ca/intermediate.pem");
+    let int = data.join("ca/device.pem");
     cm.getcert(&[
         "add-scep-ca",
         "-c",

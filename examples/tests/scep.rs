@@ -53,7 +53,7 @@ fn openssl_verifies(dir: &Path, data: &Path, cert: &Certificate) {
             "-CAfile",
             data.join("ca/root.pem").to_str().unwrap(),
             "-untrusted",
-            data.join("ca/intermediate.pem").to_str().unwrap(),
+            data.join("ca/device.pem").to_str().unwrap(),
             "leaf.pem",
         ],
     );
@@ -81,7 +81,7 @@ fn ra_identity_enrolment_and_one_time_challenges() {
         let server = Admitd::start(&data, &["--crypto-provider", provider]);
 
         // The RA: RSA-2048, digitalSignature + keyEncipherment, issued by the (ECDSA)
-        // intermediate; its key is 0600.
+        // device CA; its key is 0600.
         let mode = std::fs::metadata(data.join("scep/ra.key"))
             .unwrap()
             .permissions()
@@ -103,7 +103,7 @@ fn ra_identity_enrolment_and_one_time_challenges() {
             "{text}"
         );
         assert!(
-            text.contains("Issuer: O = admit, CN = admitd Issuing CA"),
+            text.contains("Issuer: O = admit, CN = admitd Device CA"),
             "{text}"
         );
         let int_text = openssl(
@@ -113,7 +113,7 @@ fn ra_identity_enrolment_and_one_time_challenges() {
                 "-noout",
                 "-text",
                 "-in",
-                data.join("ca/intermediate.pem").to_str().unwrap(),
+                data.join("ca/device.pem").to_str().unwrap(),
             ],
         );
         assert!(int_text.contains("id-ecPublicKey"), "{int_text}");
@@ -124,7 +124,7 @@ fn ra_identity_enrolment_and_one_time_challenges() {
                 "-CAfile",
                 data.join("ca/root.pem").to_str().unwrap(),
                 "-untrusted",
-                data.join("ca/intermediate.pem").to_str().unwrap(),
+                data.join("ca/device.pem").to_str().unwrap(),
                 data.join("scep/ra.pem").to_str().unwrap(),
             ],
         );
@@ -505,7 +505,7 @@ fn openssl_oaep_request_is_answered() {
     // openssl checks the CertRep's signature up to the root (the RA's chain in a CAfile:
     // the CertRep carries only the RA certificate), opens the envelope with the device key.
     let chain = [
-        std::fs::read_to_string(data.join("ca/intermediate.pem")).unwrap(),
+        std::fs::read_to_string(data.join("ca/device.pem")).unwrap(),
         std::fs::read_to_string(data.join("ca/root.pem")).unwrap(),
     ]
     .concat();
@@ -565,7 +565,7 @@ fn openssl_oaep_request_is_answered() {
         subjects,
         [
             "subject=CN = oaep device",
-            "subject=O = admit, CN = admitd Issuing CA"
+            "subject=O = admit, CN = admitd Device CA"
         ],
         "{printed}"
     );

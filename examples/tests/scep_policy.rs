@@ -124,7 +124,7 @@ fn enrol_raw(
 /// with the device key, and list the certificates in the order they travel.
 fn openssl_reply_certs(dir: &Path, data: &Path, reply: &[u8], device: &Device) -> Vec<Vec<u8>> {
     let chain = [
-        std::fs::read_to_string(data.join("ca/intermediate.pem")).unwrap(),
+        std::fs::read_to_string(data.join("ca/device.pem")).unwrap(),
         std::fs::read_to_string(data.join("ca/root.pem")).unwrap(),
     ]
     .concat();
@@ -198,7 +198,7 @@ fn scep_submit(dir: &Path, data: &Path, server: &Admitd, message: &[u8]) -> (Opt
             .args(["-u", &url, "-r"])
             .arg(data.join("scep/ra.pem"))
             .arg("-I")
-            .arg(data.join("ca/intermediate.pem"))
+            .arg(data.join("ca/device.pem"))
             .arg("-N")
             .arg(data.join("ca/root.pem"))
             .args(["-p", "req.pem"])
@@ -224,7 +224,7 @@ fn certificates_from_our_ca_cannot_mint_certificates() {
     let client = client(server.http, PATH);
     let p = client_provider();
 
-    // The RA's own key and certificate (valid, issued by our intermediate), asking for any
+    // The RA's own key and certificate (valid, issued by our device CA), asking for any
     // name without a challenge: refused, and the reason says why.
     let ra_key = p
         .private_key_from_pkcs8_der(&testkit::pem_to_der(
@@ -269,7 +269,7 @@ fn certificates_from_our_ca_cannot_mint_certificates() {
     assert_eq!(certs[0], cert_a.to_der().unwrap());
     assert_eq!(
         certs[1],
-        testkit::pem_to_der(&std::fs::read(data.join("ca/intermediate.pem")).unwrap())
+        testkit::pem_to_der(&std::fs::read(data.join("ca/device.pem")).unwrap())
     );
     let (fail, text) = failure(
         &enrol_raw(
@@ -304,6 +304,7 @@ fn certificates_from_our_ca_cannot_mint_certificates() {
     for (i, name) in [
         "admitd SCEP RA,O=admit",
         "admitd Issuing CA,O=admit",
+        "admitd Device CA,O=admit",
         "ADMITD ROOT CA,O=admit",
     ]
     .into_iter()
@@ -330,7 +331,84 @@ fn certificates_from_our_ca_cannot_mint_certificates() {
 
     // Issued so far: the challenge-admitted RA request, device-a and device-c.
     assert_eq!(scep_rows(&data), 3);
+
+    // Device identities come from the device CA, not from the intermediate that issues the
+    // server's TLS certificate: openssl chains device-a only through the device CA.
+    std::fs::write(
+        dir.join("a.pem"),
+        pem("CERTIFICATE", &cert_a.to_der().unwrap()),
+    )
+    .unwrap();
+    let root = data.join("ca/root.pem");
+    let verify = |untrusted: &str| {
+        testkit::openssl_status(
+            dir,
+            &[
+                "verify",
+                "-CAfile",
+                root.to_str().unwrap(),
+                "-untrusted",
+                data.join(untrusted).to_str().unwrap(),
+                "a.pem",
+            ],
+        )
+    };
+    assert!(verify("ca/device.pem").0);
+    assert!(!verify("ca/intermediate.pem").0);
     server.stop();
+}
+
+/// A data directory from before the device CA gets one at its next start, and the RA is
+/// reissued under it. With the root key offline admitd runs, but cannot add a missing device CA,
+/// and says so.
+#[test]
+fn device_ca_is_added_to_an_older_data_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Admitd::start(&data, &[]);
+    server.stop();
+    let ra_before = std::fs::read(data.join("scep/ra.pem")).unwrap();
+    std::fs::remove_file(data.join("ca/device.pem")).unwrap();
+    std::fs::remove_file(data.join("ca/device.key")).unwrap();
+    let server = Admitd::start(&data, &[]);
+    server.stop();
+    assert!(data.join("ca/device.pem").exists());
+    assert_ne!(std::fs::read(data.join("scep/ra.pem")).unwrap(), ra_before);
+    let (ok, out) = testkit::openssl_status(
+        &data,
+        &[
+            "verify",
+            "-CAfile",
+            "ca/root.pem",
+            "-untrusted",
+            "ca/device.pem",
+            "scep/ra.pem",
+        ],
+    );
+    assert!(ok, "{out}");
+
+    // The root key kept offline: admitd runs without it.
+    std::fs::rename(
+        data.join("ca/root.key"),
+        tmp.path().join("root.key.offline"),
+    )
+    .unwrap();
+    let server = Admitd::start(&data, &[]);
+    server.stop();
+    // But it cannot make a missing device CA without it.
+    std::fs::remove_file(data.join("ca/device.pem")).unwrap();
+    std::fs::remove_file(data.join("ca/device.key")).unwrap();
+    let out = common::run(Command::new(ADMITD).args([
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--https",
+        "127.0.0.1:0",
+    ]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("device CA"), "{err}");
 }
 
 /// A short-lived certificate inside its renewal window renews without a challenge (openssl

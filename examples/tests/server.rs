@@ -178,7 +178,13 @@ fn private_keys_and_database_are_owner_only() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let server = Admitd::start(&data, &[]);
-    for key in ["ca/root.key", "ca/intermediate.key", "tls/server.key"] {
+    for key in [
+        "ca/root.key",
+        "ca/intermediate.key",
+        "ca/device.key",
+        "scep/ra.key",
+        "tls/server.key",
+    ] {
         let p = data.join(key);
         assert_eq!(mode(&p), 0o600, "{key}");
         // PKCS#8 PEM, readable by openssl.

@@ -1,4 +1,10 @@
-//! The CA (root + issuing intermediate) and the HTTPS listener's certificate.
+//! The CA (root, the intermediate that issues the server's own certificates, and the device CA
+//! that issues device identities) and the HTTPS listener's certificate.
+//!
+//! Device identities (SCEP, and through it MDM) come from their own issuing CA, apart from the
+//! intermediate that issues the TLS server certificate: a device certificate can then never pass
+//! as the server, and a server that authenticates devices by client certificate trusts exactly
+//! the device CA.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -29,6 +35,7 @@ const TLS_RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 const ROOT_SUBJECT: &str = "CN=admitd Root CA,O=admit";
 const INTERMEDIATE_SUBJECT: &str = "CN=admitd Issuing CA,O=admit";
+const DEVICE_SUBJECT: &str = "CN=admitd Device CA,O=admit";
 
 /// The CA: a self-signed root and the intermediate that issues everything else.
 pub struct Ca {
@@ -38,6 +45,10 @@ pub struct Ca {
     pub intermediate: Certificate,
     /// The issuing intermediate's key.
     pub intermediate_key: Arc<dyn PrivateKey>,
+    /// The device CA's certificate (issued by the root): it issues device identities only.
+    pub device: Certificate,
+    /// The device CA's key.
+    pub device_key: Arc<dyn PrivateKey>,
     /// The provider the keys were loaded with.
     pub provider: &'static dyn CryptoProvider,
 }
@@ -49,6 +60,10 @@ impl core::fmt::Debug for Ca {
             .field(
                 "intermediate",
                 &self.intermediate.tbs_certificate().subject().to_string(),
+            )
+            .field(
+                "device",
+                &self.device.tbs_certificate().subject().to_string(),
             )
             .field("key", &self.intermediate_key.kind())
             .field("provider", &self.provider.name())
@@ -109,17 +124,14 @@ impl Ca {
         storage: &Storage,
         rng: &mut dyn CryptoRng,
     ) -> Result<Ca, Error> {
-        let files = [
-            "root.pem",
-            "root.key",
-            "intermediate.pem",
-            "intermediate.key",
-        ];
+        // The root key is not needed to run: once the intermediate and the device CA exist it
+        // may be kept offline (see the README).
+        let files = ["root.pem", "intermediate.pem", "intermediate.key"];
         let present: Vec<bool> = files.iter().map(|f| dir.join(f).exists()).collect();
         if present.iter().all(|p| *p) {
-            return Self::load(dir, opts.provider);
+            return Self::load(dir, opts.provider, storage, rng);
         }
-        if present.iter().any(|p| *p) {
+        if present.iter().any(|p| *p) || dir.join("root.key").exists() {
             let missing = files
                 .iter()
                 .zip(&present)
@@ -134,7 +146,12 @@ impl Ca {
         Self::create(dir, opts, storage, rng)
     }
 
-    fn load(dir: &Path, provider: &'static dyn CryptoProvider) -> Result<Ca, Error> {
+    fn load(
+        dir: &Path,
+        provider: &'static dyn CryptoProvider,
+        storage: &Storage,
+        rng: &mut dyn CryptoRng,
+    ) -> Result<Ca, Error> {
         let root_path = dir.join("root.pem");
         let int_path = dir.join("intermediate.pem");
         let int_key_path = dir.join("intermediate.key");
@@ -148,6 +165,7 @@ impl Ca {
                 reason: "not issued by the root in root.pem".into(),
             });
         }
+        let (device, device_key) = load_or_add_device_ca(dir, &root, provider, storage, rng)?;
         tracing::info!(
             root = %root.tbs_certificate().subject(),
             provider = provider.name(),
@@ -157,6 +175,8 @@ impl Ca {
             root,
             intermediate,
             intermediate_key,
+            device,
+            device_key,
             provider,
         })
     }
@@ -206,6 +226,8 @@ impl Ca {
         )
         .map_err(pki_err("issuing the intermediate CA certificate"))?;
 
+        let (device, device_key) =
+            create_device_ca(dir, &root, &*root_key, spec, provider, storage, rng)?;
         write_key(&dir.join("root.key"), &*root_key)?;
         write_key(&dir.join("intermediate.key"), &*int_key)?;
         write_file(
@@ -236,6 +258,8 @@ impl Ca {
             root,
             intermediate,
             intermediate_key: int_key,
+            device,
+            device_key,
             provider,
         })
     }
@@ -244,6 +268,99 @@ impl Ca {
     pub fn root_fingerprint_sha256(&self) -> Result<[u8; 32], Error> {
         pki::cert::fingerprint_sha256(&self.root).map_err(pki_err("encoding the root"))
     }
+}
+
+/// The device CA in `dir` (`device.pem`, `device.key`), created under the root when absent (a
+/// data directory from before the device CA existed gets one at its next start, as long as the
+/// root key is still there).
+fn load_or_add_device_ca(
+    dir: &Path,
+    root: &Certificate,
+    provider: &'static dyn CryptoProvider,
+    storage: &Storage,
+    rng: &mut dyn CryptoRng,
+) -> Result<(Certificate, Arc<dyn PrivateKey>), Error> {
+    let cert_path = dir.join("device.pem");
+    let key_path = dir.join("device.key");
+    match (cert_path.exists(), key_path.exists()) {
+        (true, true) => {
+            let device = first_cert(&cert_path)?;
+            let (key, _) = read_key(&key_path, provider)?;
+            check_key_matches(&*key, &device, &key_path, &cert_path)?;
+            if !signed_by(&device, root, provider) {
+                return Err(Error::BadFile {
+                    path: cert_path,
+                    reason: "not issued by the root in root.pem".into(),
+                });
+            }
+            Ok((device, key))
+        }
+        (true, false) | (false, true) => Err(Error::IncompleteCa {
+            dir: dir.to_owned(),
+            missing: if cert_path.exists() {
+                "device.key".into()
+            } else {
+                "device.pem".into()
+            },
+        }),
+        (false, false) => {
+            let root_key_path = dir.join("root.key");
+            if !root_key_path.exists() {
+                return Err(Error::BadFile {
+                    path: root_key_path,
+                    reason: "the device CA (device.pem, device.key) is missing and the root key \
+                             is not here to issue one: bring the root key back for one start"
+                        .into(),
+                });
+            }
+            let (root_key, _) = read_key(&root_key_path, provider)?;
+            check_key_matches(&*root_key, root, &root_key_path, &dir.join("root.pem"))?;
+            let spec = match root_key.kind() {
+                pki::key::KeyKind::Rsa { .. } => KeySpec::Rsa(2048),
+                _ => KeySpec::Ec(Curve::P256),
+            };
+            tracing::info!("adding a device CA to an existing CA");
+            create_device_ca(dir, root, &*root_key, spec, provider, storage, rng)
+        }
+    }
+}
+
+/// Issue the device CA under the root and write it to `dir`.
+fn create_device_ca(
+    dir: &Path,
+    root: &Certificate,
+    root_key: &dyn PrivateKey,
+    spec: KeySpec,
+    provider: &'static dyn CryptoProvider,
+    storage: &Storage,
+    rng: &mut dyn CryptoRng,
+) -> Result<(Certificate, Arc<dyn PrivateKey>), Error> {
+    let now = SystemTime::now();
+    let key = provider
+        .generate_key(spec, rng)
+        .map_err(pki_err("generating the device CA key"))?;
+    let root_not_after = root.tbs_certificate().validity().not_after.to_system_time();
+    let device = intermediate_ca(
+        provider,
+        root_key,
+        root,
+        key.spki(),
+        name(DEVICE_SUBJECT)?,
+        now - BACKDATE,
+        (now + 10 * YEAR).min(root_not_after),
+        Some(0),
+        rng,
+    )
+    .map_err(pki_err("issuing the device CA certificate"))?;
+    write_key(&dir.join("device.key"), &*key)?;
+    // Written last: its presence marks a complete device CA.
+    write_file(
+        &dir.join("device.pem"),
+        certs_pem(&[&device])?.as_bytes(),
+        0o644,
+    )?;
+    record(storage, &device, "device-ca")?;
+    Ok((device, key))
 }
 
 /// Whether `issuer`'s key signed `cert` (names chain and the signature verifies).

@@ -3,12 +3,12 @@
 //! signed with it, so key transport is RSA even when the CA itself is ECDSA.
 //!
 //! ```text
-//! admit-data/scep/ra.pem   RA certificate (issued by ca/intermediate.pem)
+//! admit-data/scep/ra.pem   RA certificate (issued by ca/device.pem)
 //! admit-data/scep/ra.key   its key, PKCS#8 PEM (0600)
 //! ```
 //!
 //! Created on first start; reissued (with a new key) when missing, not from the current
-//! intermediate, or within 30 days of expiry.
+//! device CA, or within 30 days of expiry.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -28,7 +28,7 @@ use crate::storage::{IssuedCertificate, Storage};
 
 /// Subject of the RA certificate.
 pub const RA_SUBJECT: &str = "CN=admitd SCEP RA,O=admit";
-/// How long a new RA certificate is valid (capped by the intermediate's notAfter).
+/// How long a new RA certificate is valid (capped by the device CA's notAfter).
 const RA_VALIDITY: Duration = Duration::from_secs(2 * 365 * 24 * 3600);
 /// Reissue the RA certificate at start when it has less than this left.
 const RA_RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -59,7 +59,7 @@ fn pki_err(what: &'static str) -> impl FnOnce(pki::Error) -> Error {
 }
 
 impl Ra {
-    /// Load `dir/ra.pem` and `dir/ra.key`, or create them from `ca`'s intermediate.
+    /// Load `dir/ra.pem` and `dir/ra.key`, or create them from `ca`'s device CA.
     pub fn open_or_create(
         dir: &Path,
         ca: &Ca,
@@ -83,7 +83,7 @@ impl Ra {
                     cert: cert_path,
                 });
             }
-            let from_this_ca = issued_by(&certificate, &ca.intermediate, ca.provider);
+            let from_this_ca = issued_by(&certificate, &ca.device, ca.provider);
             let not_after = certificate
                 .tbs_certificate()
                 .validity()
@@ -102,7 +102,7 @@ impl Ra {
             .map_err(pki_err("generating the SCEP RA key"))?;
         let now = SystemTime::now();
         let ca_not_after = ca
-            .intermediate
+            .device
             .tbs_certificate()
             .validity()
             .not_after
@@ -117,8 +117,8 @@ impl Ra {
             )));
         let certificate = issue(
             ca.provider,
-            &*ca.intermediate_key,
-            Some(&ca.intermediate),
+            &*ca.device_key,
+            Some(&ca.device),
             key.spki(),
             &template,
             rng,
