@@ -51,10 +51,30 @@ impl Admitd {
 
     /// Start admitd with exactly `args`; `log_dir` receives its stderr.
     pub fn start_args(log_dir: &Path, args: &[String]) -> Admitd {
+        Self::start_args_env(log_dir, args, &[])
+    }
+
+    /// [`Admitd::start`] with extra environment variables (e.g. `ADMITD_FAILPOINT`).
+    pub fn start_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Admitd {
+        let mut args: Vec<String> = vec![
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--http".into(),
+            "127.0.0.1:0".into(),
+            "--https".into(),
+            "127.0.0.1:0".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::start_args_env(data_dir.parent().unwrap_or(data_dir), &args, env)
+    }
+
+    /// Start admitd with exactly `args` and `env` added to the environment.
+    pub fn start_args_env(log_dir: &Path, args: &[String], env: &[(&str, &str)]) -> Admitd {
         std::fs::create_dir_all(log_dir).unwrap();
         let log = log_dir.join(format!("admitd-{}.log", unique()));
         let mut child = Command::new(ADMITD)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
