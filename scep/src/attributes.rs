@@ -72,6 +72,18 @@ fn single<'a>(
     }
 }
 
+/// Longest transactionID accepted, in characters. Real ones are 40 (hex SHA-1, Apple), 44
+/// (base64 SHA-256) or about 80 (certmonger's decimal); the cap keeps a stranger's string from
+/// filling logs and the transaction table.
+pub const MAX_TRANSACTION_ID: usize = 128;
+
+/// Longest failInfoText kept from a peer, in characters (longer is cut).
+pub const MAX_FAIL_INFO_TEXT: usize = 512;
+
+fn cap_text(t: &str) -> String {
+    t.chars().take(MAX_FAIL_INFO_TEXT).collect()
+}
+
 fn string(v: &Any, name: &'static str) -> Result<String, Error> {
     let bad = |e: pki::der::Error| Error::BadAttribute {
         name,
@@ -139,6 +151,15 @@ impl ScepAttributes {
         let transaction_id = get(&oid::TRANSACTION_ID, "transactionID")?
             .ok_or(Error::MissingAttribute("transactionID"))?;
         let transaction_id = TransactionId(string(&transaction_id, "transactionID")?);
+        if transaction_id.0.is_empty() || transaction_id.0.len() > MAX_TRANSACTION_ID {
+            return Err(Error::BadAttribute {
+                name: "transactionID",
+                reason: format!(
+                    "{} characters; 1 to {MAX_TRANSACTION_ID} are accepted",
+                    transaction_id.0.len()
+                ),
+            });
+        }
         let sender_nonce = get(&oid::SENDER_NONCE, "senderNonce")?
             .map(|v| nonce(&v, "senderNonce"))
             .transpose()?;
@@ -153,7 +174,8 @@ impl ScepAttributes {
             .transpose()?;
         let fail_info_text = get(&oid::FAIL_INFO_TEXT, "failInfoText")?
             .map(|v| string(&v, "failInfoText"))
-            .transpose()?;
+            .transpose()?
+            .map(|t| cap_text(&t));
         Ok(ScepAttributes {
             message_type,
             transaction_id,

@@ -76,7 +76,9 @@ const MAX_BODY: usize = 4096;
 const MAX_WORDS: usize = 64;
 
 impl Default for Capabilities {
-    /// AES, DES3, POSTPKIOperation, Renewal, SHA-1, SHA-256, SHA-512, SCEPStandard, GetNextCACert.
+    /// AES, DES3, POSTPKIOperation, Renewal, SHA-1, SHA-256, SHA-512, SCEPStandard.
+    /// GetNextCACert is added by [`crate::Responder::with_next_ca_chain`], so it is advertised
+    /// only when a next CA exists.
     fn default() -> Self {
         Capabilities(vec![
             Capability::Aes,
@@ -87,7 +89,6 @@ impl Default for Capabilities {
             Capability::Sha256,
             Capability::Sha512,
             Capability::ScepStandard,
-            Capability::GetNextCaCert,
         ])
     }
 }
@@ -115,6 +116,13 @@ impl Capabilities {
             .map(Capability::as_str)
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// Add `cap` if it is not listed yet.
+    pub fn add(&mut self, cap: Capability) {
+        if !self.has(&cap) {
+            self.0.push(cap);
+        }
     }
 
     /// Whether the list holds `cap` (SCEPStandard implies AES, POSTPKIOperation and SHA-256).
@@ -194,7 +202,7 @@ mod tests {
     fn default_list() {
         assert_eq!(
             Capabilities::default().encode(),
-            "AES\nDES3\nPOSTPKIOperation\nRenewal\nSHA-1\nSHA-256\nSHA-512\nSCEPStandard\nGetNextCACert"
+            "AES\nDES3\nPOSTPKIOperation\nRenewal\nSHA-1\nSHA-256\nSHA-512\nSCEPStandard"
         );
     }
 }

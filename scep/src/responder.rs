@@ -228,8 +228,12 @@ impl Responder {
         &self.issuance
     }
 
-    /// Answer GetNextCACert with this chain (the next CA first).
+    /// Answer GetNextCACert with this chain (the next CA first), and advertise GetNextCACert.
+    /// Without one, GetNextCACert is not advertised and answers 404.
     pub fn with_next_ca_chain(mut self, chain: Vec<Certificate>) -> Self {
+        if !chain.is_empty() {
+            self.capabilities.add(crate::Capability::GetNextCaCert);
+        }
         self.next_ca_chain = chain;
         self
     }

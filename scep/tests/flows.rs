@@ -972,3 +972,50 @@ fn oaep_from_our_client() {
         assert!(matches!(s.send(&tx, 61), Step::Request(_)));
     }
 }
+
+/// A transactionID over the cap is refused before anything else is looked at (a plain 400),
+/// and GetNextCACert is advertised only with a next CA.
+#[test]
+fn long_transaction_ids_and_next_ca_advertising() {
+    let provider = providers()[0];
+    let s = setup(provider, Arc::new(StaticChallenge::new("s3cret")));
+    let dev = Device::new(provider, "certmonger-key1.pem");
+    let long = TransactionId("7".repeat(scep::attributes::MAX_TRANSACTION_ID + 1));
+    let tx = s
+        .client
+        .pkcs_req(
+            dev.id(),
+            &csr(&*dev.key, "CN=device", Some("s3cret")),
+            Some(long),
+            &mut rng(70),
+        )
+        .unwrap();
+    match s.send(&tx, 71) {
+        Step::Answered(r) => assert_eq!(r.status(), 400),
+        Step::Request(_) => panic!("accepted"),
+    }
+    let at_cap = TransactionId("7".repeat(scep::attributes::MAX_TRANSACTION_ID));
+    let tx = s
+        .client
+        .pkcs_req(
+            dev.id(),
+            &csr(&*dev.key, "CN=device", Some("s3cret")),
+            Some(at_cap),
+            &mut rng(72),
+        )
+        .unwrap();
+    assert!(matches!(s.send(&tx, 73), Step::Request(_)));
+
+    let caps = |r: &Responder| {
+        let req = http::Request::get("/scep?operation=GetCACaps")
+            .body(Vec::new())
+            .unwrap();
+        match r.handle(&req, now(), &mut rng(74)) {
+            Incoming::Answer(a) => String::from_utf8(a.into_body()).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(!caps(&s.responder).contains("GetNextCACert"));
+    let next = s.responder.with_next_ca_chain(vec![s.ca.cert.clone()]);
+    assert!(caps(&next).ends_with("\nGetNextCACert"));
+}
