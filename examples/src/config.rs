@@ -13,6 +13,7 @@
 //! scep_challenge = "a shared secret"   # absent: one-time challenges (`admitd scep challenge`)
 //! scep_cert_validity_s = 31536000      # lifetime of certificates issued over SCEP
 //! scep_renewal_window_s = 1209600      # renewal without a challenge in the last 14 days; 0 = any time
+//! scep_manual_approval = false         # true: new enrollments wait for `admitd scep approve`
 //!
 //! [limits]
 //! max_body_bytes = 1048576
@@ -130,6 +131,9 @@ pub struct Flags {
     /// validity (default 14 days; 0 = any time).
     #[arg(long, value_name = "SECONDS")]
     pub scep_renewal_window_s: Option<u64>,
+    /// SCEP: hold new enrollments as PENDING until `admitd scep approve` (or `reject`).
+    #[arg(long)]
+    pub scep_manual_approval: bool,
 }
 
 /// The config file's shape.
@@ -145,6 +149,7 @@ struct File {
     scep_challenge: Option<crate::scep::StaticSecret>,
     scep_cert_validity_s: Option<u64>,
     scep_renewal_window_s: Option<u64>,
+    scep_manual_approval: Option<bool>,
     #[serde(default)]
     limits: FileLimits,
     #[serde(default)]
@@ -212,6 +217,8 @@ pub struct Config {
     pub scep_cert_validity: Duration,
     /// SCEP: the renewal window (zero: any time).
     pub scep_renewal_window: Duration,
+    /// SCEP: hold new enrollments for an administrator.
+    pub scep_manual_approval: bool,
 }
 
 impl Default for Config {
@@ -228,6 +235,7 @@ impl Default for Config {
             scep_challenge: None,
             scep_cert_validity: Duration::from_secs(365 * 24 * 3600),
             scep_renewal_window: Duration::from_secs(14 * 24 * 3600),
+            scep_manual_approval: false,
         }
     }
 }
@@ -305,6 +313,8 @@ impl Config {
                 .or(file.scep_renewal_window_s)
                 .map(Duration::from_secs)
                 .unwrap_or(d.scep_renewal_window),
+            scep_manual_approval: flags.scep_manual_approval
+                || file.scep_manual_approval.unwrap_or(d.scep_manual_approval),
         };
         config.check()?;
         Ok(config)

@@ -80,6 +80,7 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
                 challenge: config.scep_challenge.as_ref(),
                 cert_validity: config.scep_cert_validity,
                 renewal_window: config.scep_renewal_window,
+                manual_approval: config.scep_manual_approval,
             },
         )?;
         let state = Arc::new(AppState {

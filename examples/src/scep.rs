@@ -38,7 +38,7 @@ use std::time::{Duration, SystemTime};
 
 use ::scep::challenge::{ChallengePolicy, OneTimeChallenge, StaticChallenge};
 use ::scep::http;
-use ::scep::issuance::TransactionRecord;
+use ::scep::issuance::{Admission, TransactionRecord};
 use ::scep::{
     Decision, FailInfo, IssuancePolicy, Records, RequestBody, Responder, VerifiedRequest,
 };
@@ -99,6 +99,7 @@ pub struct Service {
     ca_key: Arc<dyn PrivateKey>,
     issuer: Certificate,
     db: Arc<Storage>,
+    manual_approval: bool,
 }
 
 impl core::fmt::Debug for Service {
@@ -124,6 +125,8 @@ pub struct Settings<'a> {
     /// Renewal without a challenge only in this last part of a certificate's life (zero: any
     /// time).
     pub renewal_window: Duration,
+    /// Hold new enrollments (not renewals) as PENDING until `admitd scep approve` or `reject`.
+    pub manual_approval: bool,
 }
 
 impl Default for Settings<'_> {
@@ -132,6 +135,7 @@ impl Default for Settings<'_> {
             challenge: None,
             cert_validity: CERT_VALIDITY,
             renewal_window: Duration::from_secs(14 * 24 * 3600),
+            manual_approval: false,
         }
     }
 }
@@ -200,6 +204,7 @@ impl Service {
                 "one-time"
             },
             renewal_window_s = settings.renewal_window.as_secs(),
+            manual_approval = settings.manual_approval,
             "SCEP ready"
         );
         Ok(Service {
@@ -208,6 +213,7 @@ impl Service {
             ca_key: ca.device_key.clone(),
             issuer: ca.device.clone(),
             db,
+            manual_approval: settings.manual_approval,
         })
     }
 
@@ -222,12 +228,13 @@ impl Service {
                 tracing::info!(%error, status = response.status().as_u16(), "SCEP request refused");
                 response
             }
-            ::scep::Incoming::Request(vr) => self.answer(&vr, now, &mut rng),
+            ::scep::Incoming::Request(vr) => self.answer(req, &vr, now, &mut rng),
         }
     }
 
     fn answer(
         &self,
+        http_req: &http::Request<Vec<u8>>,
         req: &VerifiedRequest,
         now: SystemTime,
         rng: &mut dyn CryptoRng,
@@ -261,11 +268,90 @@ impl Service {
             }
             _ => return fail(FailInfo::BadRequest, "unsupported request", rng),
         }
+        // A request held for approval answers for itself until an administrator decides.
+        let held = match store::pending(&self.db, req.transaction_id()) {
+            Ok(p) => p,
+            Err(e) => return internal_error("reading pending SCEP requests failed", &e),
+        };
+        if let Some(p) = held {
+            if p.key_sha256 != req.key_fingerprint() && p.key_sha256 != req.signer_fingerprint() {
+                return fail(
+                    FailInfo::BadRequest,
+                    "this transactionID was used before with a different key",
+                    rng,
+                );
+            }
+            match p.status.as_str() {
+                "pending" => {
+                    return self.responder.pending(req, rng).unwrap_or_else(|e| {
+                        internal_error("building a PENDING CertRep failed", &e)
+                    });
+                }
+                "approved" => {
+                    // Verify the held request again and issue from it, answering this one.
+                    let original = match self.responder.verify_request(&p.request, now, rng) {
+                        Ok(o) => o,
+                        Err(rejection) => {
+                            let text = format!(
+                                "the approved request no longer verifies: {}",
+                                rejection.error()
+                            );
+                            return fail(FailInfo::BadRequest, &text, rng);
+                        }
+                    };
+                    let mut records = match self.records(&original) {
+                        Ok(r) => r,
+                        Err(e) => return internal_error("reading SCEP records failed", &e),
+                    };
+                    records.approved = true;
+                    return self.issue(req, &original, &records, None, now, rng);
+                }
+                _ => {
+                    let text = match &p.reason {
+                        Some(r) => format!("rejected by an administrator: {r}"),
+                        None => "rejected by an administrator".to_owned(),
+                    };
+                    return fail(FailInfo::BadRequest, &text, rng);
+                }
+            }
+        }
         let records = match self.records(req) {
             Ok(r) => r,
             Err(e) => return internal_error("reading SCEP records failed", &e),
         };
-        let issuance = match self.responder.decide(req, &records, now) {
+        let hold = if self.manual_approval {
+            Some(http_req)
+        } else {
+            None
+        };
+        self.issue(req, req, &records, hold, now, rng)
+    }
+
+    /// Decide `source` over `records` and answer `reply_to` (the same request, or a CertPoll
+    /// for an approved one): resend, refuse, hold for approval (when `hold` carries the HTTP
+    /// request and the admission was by challenge), or issue, build the reply and commit.
+    fn issue(
+        &self,
+        reply_to: &VerifiedRequest,
+        source: &VerifiedRequest,
+        records: &Records,
+        hold: Option<&http::Request<Vec<u8>>>,
+        now: SystemTime,
+        rng: &mut dyn CryptoRng,
+    ) -> http::Response<Vec<u8>> {
+        let req = reply_to;
+        let fail = |fail: FailInfo, text: &str, rng: &mut dyn CryptoRng| {
+            tracing::info!(
+                transaction = req.transaction_id().as_str(),
+                ?fail,
+                text,
+                "SCEP FAILURE"
+            );
+            self.responder
+                .failure(req, fail, Some(text), rng)
+                .unwrap_or_else(|e| internal_error("building a FAILURE CertRep failed", &e))
+        };
+        let issuance = match self.responder.decide(source, records, now) {
             Decision::Refuse(e) => return fail(e.fail_info(), &e.to_string(), rng),
             Decision::Resend { serial } => return self.resend(req, &hex::encode(serial), rng),
             Decision::Issue(i) => i,
@@ -273,7 +359,45 @@ impl Service {
                 return internal_error("unexpected SCEP decision", &format!("{other:?}"));
             }
         };
-        let Some(csr) = req.certification_request() else {
+        if let Some(http_req) = hold
+            && issuance.admission == Admission::Challenge
+        {
+            let bytes = match ::scep::Operation::from_request(http_req, &::scep::Limits::default())
+            {
+                Ok(::scep::Operation::PkiOperation(b)) => b,
+                _ => return internal_error("re-reading a verified request failed", &"no body"),
+            };
+            let subject = issuance
+                .template
+                .subject
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            return match store::hold(&self.db, &issuance.conditions, &bytes, &subject, now) {
+                Ok(store::Hold::Held) => {
+                    tracing::info!(
+                        transaction = req.transaction_id().as_str(),
+                        subject,
+                        "SCEP request held for approval"
+                    );
+                    self.responder
+                        .pending(req, rng)
+                        .unwrap_or_else(|e| internal_error("building a PENDING CertRep failed", &e))
+                }
+                Ok(store::Hold::ChallengeGone) => fail(
+                    FailInfo::BadRequest,
+                    "the challenge password was refused (unknown, used or expired)",
+                    rng,
+                ),
+                Ok(store::Hold::Replayed) => fail(
+                    FailInfo::BadRequest,
+                    "this transactionID was used before with a different key",
+                    rng,
+                ),
+                Err(e) => internal_error("holding a SCEP request failed", &e),
+            };
+        }
+        let Some(csr) = source.certification_request() else {
             return internal_error("an issuance without a CSR", &"decide() broke its contract");
         };
         // Issue and build the reply in memory; nothing is written yet.
@@ -358,6 +482,7 @@ impl Service {
         Ok(Records {
             transaction,
             signer,
+            approved: false,
         })
     }
 
@@ -402,9 +527,40 @@ pub enum AdminError {
     /// The serial is not hex.
     #[error("{0:?} is not a hexadecimal serial number")]
     BadSerial(String),
+    /// No request with this transactionID is waiting for a decision.
+    #[error("no request with transactionID {0:?} is pending")]
+    NotPending(String),
     /// No unrevoked certificate issued over SCEP has this serial.
     #[error("no unrevoked certificate issued over SCEP has serial {0}")]
     NoSuchCertificate(String),
+}
+
+fn admin_storage(data_dir: &Path) -> Result<Storage, AdminError> {
+    let path = database_path(data_dir);
+    if !path.is_file() {
+        return Err(AdminError::NoDatabase(path));
+    }
+    Ok(Storage::open(&path)?)
+}
+
+/// `admitd scep pending`: the requests held for approval.
+pub fn pending(data_dir: &Path) -> Result<Vec<store::Pending>, AdminError> {
+    Ok(store::list_pending(&admin_storage(data_dir)?)?)
+}
+
+/// `admitd scep approve` / `reject`: decide a held request.
+pub fn decide_pending(
+    data_dir: &Path,
+    transaction_id: &str,
+    approve: bool,
+    reason: Option<&str>,
+) -> Result<(), AdminError> {
+    if store::decide_pending(&admin_storage(data_dir)?, transaction_id, approve, reason)? {
+        tracing::info!(transaction_id, approve, "SCEP request decided");
+        Ok(())
+    } else {
+        Err(AdminError::NotPending(transaction_id.to_owned()))
+    }
 }
 
 /// `admitd scep revoke SERIAL`: revoke the SCEP-issued certificate with this serial (hex, any

@@ -90,6 +90,28 @@ impl Certmonger {
         text
     }
 
+    /// Poll `getcert list -i id` until its status is one of `want` (bounded); returns it.
+    fn wait_status(&self, id: &str, want: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let list = self.getcert(&["list", "-i", id]);
+            let status = list
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("status: "))
+                .unwrap_or("")
+                .to_owned();
+            if want.contains(&status.as_str()) {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "status {status}, waiting for {want:?}:\n{list}\nlog:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     /// Poll `getcert list -i id` until its status is MONITORING (bounded).
     fn wait_monitoring(&self, id: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -282,6 +304,115 @@ fn certmonger_enrols_renews_and_rekeys() {
     assert_eq!(n, 3);
     let log = server.log_text();
     assert_eq!(log.matches("admission=Renewal").count(), 2, "{log}");
+    drop(cm);
+    server.stop();
+}
+
+/// Manual approval: certmonger's requests wait as PENDING (CA_WORKING) until an administrator
+/// decides; after `admitd scep approve` a re-poll reaches MONITORING with a certificate, after
+/// `admitd scep reject` CA_REJECTED.
+#[test]
+fn certmonger_waits_for_approval_then_is_issued_or_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    let server = Admitd::start(&data, &["--scep-manual-approval"]);
+    let cm = Certmonger::start(&dir.join("cm"));
+    let url = format!("http://127.0.0.1:{}/scep", server.http.port());
+    let ra = data.join("scep/ra.pem");
+    let root = data.join("ca/root.pem");
+    let device_ca = data.join("ca/device.pem");
+    cm.getcert(&[
+        "add-scep-ca",
+        "-c",
+        "admitd",
+        "-u",
+        &url,
+        "-r",
+        ra.to_str().unwrap(),
+        "-N",
+        root.to_str().unwrap(),
+        "-I",
+        device_ca.to_str().unwrap(),
+    ]);
+    for (id, cn) in [("ok", "CN=approve me"), ("no", "CN=reject me")] {
+        let challenge = scep_support::new_challenge(ADMITD, &data);
+        cm.getcert(&[
+            "request",
+            "-c",
+            "admitd",
+            "-I",
+            id,
+            "-f",
+            dir.join(format!("{id}.pem")).to_str().unwrap(),
+            "-k",
+            dir.join(format!("{id}.key")).to_str().unwrap(),
+            "-N",
+            cn,
+            "-L",
+            &challenge,
+        ]);
+        assert_eq!(cm.wait_status(id, &["CA_WORKING"]), "CA_WORKING");
+    }
+    let admin = |args: &[&str]| {
+        let out = common::run(
+            Command::new(ADMITD)
+                .args(["--data-dir", data.to_str().unwrap(), "scep"])
+                .args(args),
+        );
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed: Vec<serde_json::Value> = admin(&["pending"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let tx_of = |cn: &str| {
+        listed
+            .iter()
+            .find(|v| v["subject"] == cn)
+            .unwrap_or_else(|| panic!("{cn} not pending: {listed:?}"))["transactionID"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(listed.iter().all(|v| v["status"] == "pending"));
+    admin(&["approve", &tx_of("CN=approve me")]);
+    admin(&["reject", &tx_of("CN=reject me"), "--reason", "not ours"]);
+
+    cm.getcert(&["resubmit", "-i", "ok"]);
+    cm.wait_monitoring("ok");
+    let cert = read_cert(&dir.join("ok.pem"));
+    assert_eq!(
+        cert.tbs_certificate().subject().to_string(),
+        "CN=approve me"
+    );
+    openssl_verify(dir, &data, &dir.join("ok.pem"));
+    cm.getcert(&["resubmit", "-i", "no"]);
+    assert_eq!(cm.wait_status("no", &["CA_REJECTED"]), "CA_REJECTED");
+    assert!(!dir.join("no.pem").exists());
+    // The approved request left the list when its certificate was issued; the rejected one
+    // stays, marked so. One certificate was issued.
+    let left = admin(&["pending"]);
+    assert_eq!(left.lines().count(), 1, "{left}");
+    assert!(
+        left.contains("\"rejected\"") && left.contains("not ours"),
+        "{left}"
+    );
+    let db = rusqlite::Connection::open(data.join("admit.sqlite3")).unwrap();
+    let n: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM issued_certificates WHERE purpose = 'scep'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
     drop(cm);
     server.stop();
 }

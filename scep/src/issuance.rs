@@ -267,6 +267,10 @@ pub struct Records {
     /// ([`crate::RequestSigner::issued_serial`]): our record of that certificate, `None` when
     /// we hold none.
     pub signer: Option<IssuedRecord>,
+    /// An administrator approved this request after the caller held it as pending (manual
+    /// approval): it needs no challenge. The caller sets this only for the request it stored
+    /// when it answered PENDING.
+    pub approved: bool,
 }
 
 /// What must still hold when the caller commits an issuance, checked and applied in the same
@@ -334,6 +338,8 @@ pub enum Admission {
     Renewal,
     /// A new enrollment admitted by the challenge policy.
     Challenge,
+    /// A request an administrator approved ([`Records::approved`]).
+    Approved,
 }
 
 /// A certificate to issue, and what must hold when it is recorded.
@@ -468,6 +474,12 @@ fn decide_inner(
             };
             (Admission::Renewal, subject, None)
         }
+        Err(_) if records.approved => {
+            let subject = subjects
+                .subject(csr, csr.challenge_password())
+                .map_err(Error::SubjectRefused)?;
+            (Admission::Approved, subject, None)
+        }
         Err(why_not) => {
             let ctx = ChallengeContext {
                 message_type: req.message_type(),
@@ -521,7 +533,7 @@ fn decide_inner(
         .with_eku(CLIENT_AUTH);
     let signer_unrevoked = match admission {
         Admission::Renewal => req.signer().issued_serial(),
-        Admission::Challenge => None,
+        Admission::Challenge | Admission::Approved => None,
     };
     Ok(Decision::Issue(Box::new(Issuance {
         admission,

@@ -160,6 +160,7 @@ impl Setup {
             return Step::Request(r);
         }
         let records = Records {
+            approved: false,
             transaction: self.log.lock().unwrap().get(r.transaction_id()).cloned(),
             signer: r.signer().issued_serial().and_then(|serial| {
                 self.issued
@@ -486,6 +487,7 @@ fn renewal_needs_a_live_scep_certificate_inside_the_window() {
         };
         assert!(req.is_renewal() && req.signer().is_issued_by_us());
         let records = Records {
+            approved: false,
             transaction: None,
             signer: Some(IssuedRecord {
                 for_scep: true,
@@ -608,6 +610,7 @@ fn resend_and_window_zero() {
     // Recorded as issued in this transaction by this very request (same key, same signer): a
     // resend, answered with that certificate.
     let records = Records {
+        approved: false,
         transaction: Some(TransactionRecord {
             key_sha256: req.key_fingerprint(),
             signer_cert_sha256: Some(req.signer_cert_fingerprint()),
@@ -623,6 +626,7 @@ fn resend_and_window_zero() {
     // certificate (the self-signed one of the first enrollment): this is a renewal, and the
     // commit must find the record's serial unchanged.
     let records = Records {
+        approved: false,
         transaction: Some(TransactionRecord {
             key_sha256: req.key_fingerprint(),
             signer_cert_sha256: Some([0; 32]),
@@ -1018,4 +1022,46 @@ fn long_transaction_ids_and_next_ca_advertising() {
     assert!(!caps(&s.responder).contains("GetNextCACert"));
     let next = s.responder.with_next_ca_chain(vec![s.ca.cert.clone()]);
     assert!(caps(&next).ends_with("\nGetNextCACert"));
+}
+
+/// A request an administrator approved needs no challenge; without the approval the same
+/// request is refused.
+#[test]
+fn approved_requests_need_no_challenge() {
+    let provider = providers()[0];
+    let s = setup(provider, Arc::new(StaticChallenge::new("s3cret")));
+    let dev = Device::new(provider, "certmonger-key1.pem");
+    let tx = s
+        .client
+        .pkcs_req(
+            dev.id(),
+            &csr(&*dev.key, "CN=held", None),
+            None,
+            &mut rng(80),
+        )
+        .unwrap();
+    let base: http::Uri = "http://127.0.0.1/scep".parse().unwrap();
+    let req = match s
+        .responder
+        .handle(&tx.to_request(&base, true).unwrap(), now(), &mut rng(81))
+    {
+        Incoming::Request(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(
+        s.responder.decide(&req, &Records::default(), now()),
+        Decision::Refuse(scep::Error::ChallengeRefused)
+    ));
+    let approved = Records {
+        approved: true,
+        ..Records::default()
+    };
+    match s.responder.decide(&req, &approved, now()) {
+        Decision::Issue(iss) => {
+            assert_eq!(iss.admission, scep::issuance::Admission::Approved);
+            assert!(iss.conditions.consume_challenge.is_none());
+            assert_eq!(iss.template.subject, Some(name("CN=held")));
+        }
+        other => panic!("{other:?}"),
+    }
 }

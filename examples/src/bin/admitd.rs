@@ -54,6 +54,21 @@ enum ScepCommand {
         #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
         ttl_secs: u64,
     },
+    /// List requests held for approval (one JSON object per line).
+    Pending,
+    /// Approve a held request: the client's next poll gets its certificate.
+    Approve {
+        /// Its transactionID.
+        transaction_id: String,
+    },
+    /// Reject a held request: the client's next poll gets FAILURE.
+    Reject {
+        /// Its transactionID.
+        transaction_id: String,
+        /// Why, for the client's failInfoText.
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Revoke a certificate issued over SCEP: it can no longer renew.
     Revoke {
         /// Its serial number in hex (as `openssl x509 -serial` prints it).
@@ -83,6 +98,37 @@ fn main() -> ExitCode {
         Some(Command::Scep {
             command: ScepCommand::Revoke { serial },
         }) => scep_revoke(&cli.flags, &serial),
+        Some(Command::Scep {
+            command: ScepCommand::Pending,
+        }) => scep_admin(&cli.flags, |dir| {
+            for p in admitd::scep::pending(dir)? {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "transactionID": p.transaction_id,
+                        "subject": p.subject,
+                        "status": p.status,
+                        "reason": p.reason,
+                        "createdAt": p.created_at,
+                    })
+                );
+            }
+            Ok(())
+        }),
+        Some(Command::Scep {
+            command: ScepCommand::Approve { transaction_id },
+        }) => scep_admin(&cli.flags, |dir| {
+            admitd::scep::decide_pending(dir, &transaction_id, true, None)
+        }),
+        Some(Command::Scep {
+            command:
+                ScepCommand::Reject {
+                    transaction_id,
+                    reason,
+                },
+        }) => scep_admin(&cli.flags, |dir| {
+            admitd::scep::decide_pending(dir, &transaction_id, false, reason.as_deref())
+        }),
         Some(Command::Serve) | None => serve(&cli.flags),
     }
 }
@@ -103,6 +149,26 @@ fn scep_challenge(flags: &admitd::config::Flags, ttl_secs: u64) -> ExitCode {
         }
         Err(e) => {
             eprintln!("admitd scep challenge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn scep_admin(
+    flags: &admitd::config::Flags,
+    run: impl FnOnce(&std::path::Path) -> Result<(), admitd::scep::AdminError>,
+) -> ExitCode {
+    let config = match admitd::config::Config::load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("admitd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&config.data_dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("admitd scep: {e}");
             ExitCode::FAILURE
         }
     }

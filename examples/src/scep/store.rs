@@ -171,6 +171,166 @@ pub const fn revocation_migration(version: u32) -> Migration {
     }
 }
 
+/// The migration for manual approval: requests held as PENDING until an administrator decides.
+pub const fn pending_migration(version: u32) -> Migration {
+    Migration {
+        version,
+        name: "SCEP requests pending approval",
+        sql: "CREATE TABLE scep_pending (
+                  transaction_id     TEXT PRIMARY KEY,
+                  key_sha256         BLOB NOT NULL,
+                  request            BLOB NOT NULL,
+                  subject            TEXT NOT NULL,
+                  status             TEXT NOT NULL,
+                  reason             TEXT,
+                  created_at         INTEGER NOT NULL
+              );",
+    }
+}
+
+/// A request held for an administrator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// Its transactionID.
+    pub transaction_id: String,
+    /// The key the transaction is bound to.
+    pub key_sha256: [u8; 32],
+    /// The pkiMessage as received, verified again when it is approved.
+    pub request: Vec<u8>,
+    /// The subject it asks for (RFC 4514), for the administrator.
+    pub subject: String,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    /// Why it was rejected, if it was.
+    pub reason: Option<String>,
+    /// When it was held (Unix seconds).
+    pub created_at: i64,
+}
+
+fn pending_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Vec<u8>, Pending)> {
+    Ok((
+        r.get(1)?,
+        Pending {
+            transaction_id: r.get(0)?,
+            key_sha256: [0; 32],
+            request: r.get(2)?,
+            subject: r.get(3)?,
+            status: r.get(4)?,
+            reason: r.get(5)?,
+            created_at: r.get(6)?,
+        },
+    ))
+}
+
+const PENDING_COLUMNS: &str =
+    "transaction_id, key_sha256, request, subject, status, reason, created_at";
+
+fn finish_pending((key, mut p): (Vec<u8>, Pending)) -> Option<Pending> {
+    p.key_sha256 = key.try_into().ok()?;
+    Some(p)
+}
+
+/// The held request under transactionID `id`, if any.
+pub fn pending(storage: &Storage, id: &TransactionId) -> Result<Option<Pending>, Error> {
+    let row = storage
+        .lock()
+        .query_row(
+            &format!("SELECT {PENDING_COLUMNS} FROM scep_pending WHERE transaction_id = ?1"),
+            [id.as_str()],
+            pending_row,
+        )
+        .optional()?;
+    Ok(row.and_then(finish_pending))
+}
+
+/// Every held request, oldest first.
+pub fn list_pending(storage: &Storage) -> Result<Vec<Pending>, Error> {
+    let conn = storage.lock();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {PENDING_COLUMNS} FROM scep_pending ORDER BY created_at, transaction_id"
+    ))?;
+    let rows = stmt.query_map([], pending_row)?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.extend(finish_pending(r?));
+    }
+    Ok(out)
+}
+
+/// Decide a held request: `approved` or `rejected` (with `reason`). Only a request still
+/// `pending` changes; `false` otherwise.
+pub fn decide_pending(
+    storage: &Storage,
+    id: &str,
+    approve: bool,
+    reason: Option<&str>,
+) -> Result<bool, Error> {
+    let n = storage.lock().execute(
+        "UPDATE scep_pending SET status = ?2, reason = ?3
+         WHERE transaction_id = ?1 AND status = 'pending'",
+        params![id, if approve { "approved" } else { "rejected" }, reason],
+    )?;
+    Ok(n == 1)
+}
+
+/// What became of holding a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// Held (or already held for this key): answer PENDING.
+    Held,
+    /// The one-time challenge is gone.
+    ChallengeGone,
+    /// The transactionID is bound to another key.
+    Replayed,
+}
+
+/// Hold a request for approval in one transaction: consume its one-time challenge (admitting
+/// it for review is what the challenge was for), check the transaction binding, and store the
+/// request as received.
+pub fn hold(
+    storage: &Storage,
+    conditions: &scep::issuance::Conditions,
+    request: &[u8],
+    subject: &str,
+    now: SystemTime,
+) -> Result<Hold, Error> {
+    let mut conn = storage.lock();
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let binding = &conditions.transaction;
+    let key = &binding.key_sha256[..];
+    for table in ["scep_transactions", "scep_pending"] {
+        let other: Option<Vec<u8>> = tx
+            .query_row(
+                &format!("SELECT key_sha256 FROM {table} WHERE transaction_id = ?1"),
+                [binding.id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match other {
+            Some(k) if k.as_slice() != key => return Ok(Hold::Replayed),
+            Some(_) if table == "scep_pending" => return Ok(Hold::Held),
+            _ => {}
+        }
+    }
+    if let Some(c) = &conditions.consume_challenge {
+        let n = tx.execute(
+            "DELETE FROM scep_challenges WHERE challenge_sha256 = ?1 AND expires_at > ?2",
+            params![challenge_hash(c), unix(now)],
+        )?;
+        if n != 1 {
+            return Ok(Hold::ChallengeGone);
+        }
+    }
+    tx.execute(
+        "INSERT INTO scep_pending
+             (transaction_id, key_sha256, request, subject, status, reason, created_at)
+         VALUES (?1, ?2, ?3, ?4, 'pending', NULL, ?5)",
+        params![binding.id.as_str(), key, request, subject, unix(now)],
+    )?;
+    tx.commit()?;
+    Ok(Hold::Held)
+}
+
 /// Our record of the certificate with serial `serial_hex` (lowercase hex of the DER INTEGER
 /// contents, as recorded), for [`scep::Records::signer`].
 pub fn issued_record(
@@ -309,6 +469,10 @@ pub fn commit_issuance(
             issued.serial,
             &binding.signer_cert_sha256[..]
         ],
+    )?;
+    tx.execute(
+        "DELETE FROM scep_pending WHERE transaction_id = ?1",
+        [id.as_str()],
     )?;
     crate::failpoint::hit("scep-before-commit");
     tx.commit()?;
