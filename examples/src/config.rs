@@ -14,6 +14,7 @@
 //! scep_cert_validity_s = 31536000      # lifetime of certificates issued over SCEP
 //! scep_renewal_window_s = 1209600      # renewal without a challenge in the last 14 days; 0 = any time
 //! scep_manual_approval = false         # true: new enrollments wait for `admitd scep approve`
+//! scep_crl_url = "http://ca.example/crl/device.crl"  # default: http://<HTTP listener>/crl/device.crl
 //!
 //! [limits]
 //! max_body_bytes = 1048576
@@ -134,6 +135,10 @@ pub struct Flags {
     /// SCEP: hold new enrollments as PENDING until `admitd scep approve` (or `reject`).
     #[arg(long)]
     pub scep_manual_approval: bool,
+    /// SCEP: the CRL distribution point written into issued certificates (default: the HTTP
+    /// listener's address and `/crl/device.crl`).
+    #[arg(long, value_name = "URL")]
+    pub scep_crl_url: Option<String>,
 }
 
 /// The config file's shape.
@@ -150,6 +155,7 @@ struct File {
     scep_cert_validity_s: Option<u64>,
     scep_renewal_window_s: Option<u64>,
     scep_manual_approval: Option<bool>,
+    scep_crl_url: Option<String>,
     #[serde(default)]
     limits: FileLimits,
     #[serde(default)]
@@ -219,6 +225,8 @@ pub struct Config {
     pub scep_renewal_window: Duration,
     /// SCEP: hold new enrollments for an administrator.
     pub scep_manual_approval: bool,
+    /// SCEP: the CRL distribution point URL, if configured.
+    pub scep_crl_url: Option<String>,
 }
 
 impl Default for Config {
@@ -236,6 +244,7 @@ impl Default for Config {
             scep_cert_validity: Duration::from_secs(365 * 24 * 3600),
             scep_renewal_window: Duration::from_secs(14 * 24 * 3600),
             scep_manual_approval: false,
+            scep_crl_url: None,
         }
     }
 }
@@ -315,6 +324,7 @@ impl Config {
                 .unwrap_or(d.scep_renewal_window),
             scep_manual_approval: flags.scep_manual_approval
                 || file.scep_manual_approval.unwrap_or(d.scep_manual_approval),
+            scep_crl_url: flags.scep_crl_url.clone().or(file.scep_crl_url),
         };
         config.check()?;
         Ok(config)

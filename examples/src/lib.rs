@@ -88,7 +88,7 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             devauth,
             scep,
         });
-        let server = Server::bind(config.http, config.https, tls, state, config.limits)
+        let server = Server::bind(config.http, config.https, tls, state.clone(), config.limits)
             .await
             .map_err(io_err("binding the listeners"))?;
         let http = server
@@ -97,6 +97,13 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         let https = server
             .https_addr()
             .map_err(io_err("reading the HTTPS address"))?;
+        // Certificates name the CRL on the HTTP listener: the configured URL, or the bound
+        // address (loopback and single-host setups).
+        let crl_url = match &config.scep_crl_url {
+            Some(u) => u.clone(),
+            None => format!("http://{http}{}", scep::CRL_PATH),
+        };
+        state.scep.set_crl_url(crl_url);
         // Handlers are installed before the address line, so a signal sent by whoever reads
         // that line is never the default (fatal) action.
         let shutdown = shutdown_signal().map_err(io_err("installing signal handlers"))?;

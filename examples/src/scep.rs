@@ -53,6 +53,10 @@ use crate::storage::{IssuedCertificate, Storage};
 
 /// Validity of certificates issued over SCEP (capped by the device CA's notAfter).
 pub const CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+/// How long a CRL from `/crl/device.crl` or GetCRL is valid (its nextUpdate).
+pub const CRL_VALIDITY: Duration = Duration::from_secs(24 * 3600);
+/// The path the device CA's CRL is served at, on both listeners.
+pub const CRL_PATH: &str = "/crl/device.crl";
 /// `purpose` of SCEP-issued certificates in `issued_certificates`.
 pub const PURPOSE: &str = "scep";
 
@@ -100,6 +104,8 @@ pub struct Service {
     issuer: Certificate,
     db: Arc<Storage>,
     manual_approval: bool,
+    /// The URL written as each new certificate's CRL distribution point.
+    crl_url: std::sync::OnceLock<String>,
 }
 
 impl core::fmt::Debug for Service {
@@ -214,6 +220,7 @@ impl Service {
             issuer: ca.device.clone(),
             db,
             manual_approval: settings.manual_approval,
+            crl_url: std::sync::OnceLock::new(),
         })
     }
 
@@ -259,12 +266,17 @@ impl Service {
                 }
                 return self.resend(req, &hex::encode(serial), rng);
             }
-            RequestBody::GetCrl { .. } => {
-                return fail(
-                    FailInfo::BadRequest,
-                    "this CA publishes no CRL over SCEP",
-                    rng,
-                );
+            RequestBody::GetCrl { issuer, .. } => {
+                if issuer != self.issuer.tbs_certificate().subject() {
+                    return fail(FailInfo::BadCertId, "not an issuer this CA knows", rng);
+                }
+                return match self.crl(now, rng) {
+                    Ok(crl) => self
+                        .responder
+                        .success_crl(req, &crl, rng)
+                        .unwrap_or_else(|e| internal_error("building a CRL CertRep failed", &e)),
+                    Err(e) => internal_error("building the CRL failed", &e),
+                };
             }
             _ => return fail(FailInfo::BadRequest, "unsupported request", rng),
         }
@@ -401,12 +413,19 @@ impl Service {
             return internal_error("an issuance without a CSR", &"decide() broke its contract");
         };
         // Issue and build the reply in memory; nothing is written yet.
+        let mut template = issuance.template.clone();
+        if let Some(url) = self.crl_url.get() {
+            match pki::cert::crl::distribution_point(url) {
+                Ok(ext) => template = template.with_extension(ext),
+                Err(e) => return internal_error("encoding the CRL distribution point failed", &e),
+            }
+        }
         let cert = match issue(
             self.provider,
             &*self.ca_key,
             Some(&self.issuer),
             csr.public_key(),
-            &issuance.template,
+            &template,
             rng,
         ) {
             Ok(c) => c,
@@ -463,6 +482,66 @@ impl Service {
                 rng,
             ),
             Err(e) => internal_error("committing a SCEP issuance failed", &e),
+        }
+    }
+
+    /// The device CA's current CRL (DER): every revoked SCEP certificate, valid for
+    /// [`CRL_VALIDITY`], numbered by the time it was made.
+    pub fn crl(
+        &self,
+        now: SystemTime,
+        rng: &mut dyn CryptoRng,
+    ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+        let revoked = store::revoked(&self.db)?
+            .into_iter()
+            .map(|(serial, at)| {
+                Ok(pki::cert::crl::Revoked {
+                    serial: hex::decode(serial)?,
+                    at: SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(at)?),
+                })
+            })
+            .collect::<Result<Vec<_>, Box<dyn std::error::Error + Send + Sync>>>()?;
+        let number = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let contents = pki::cert::crl::CrlContents {
+            this_update: now.checked_sub(Duration::from_secs(300)).unwrap_or(now),
+            next_update: now + CRL_VALIDITY,
+            number,
+            revoked,
+        };
+        Ok(pki::cert::crl::build(
+            self.provider,
+            &*self.ca_key,
+            &self.issuer,
+            &contents,
+            rng,
+        )?)
+    }
+
+    /// `GET /crl/device.crl`: the CRL as DER (`application/pkix-crl`, RFC 5280 section 4.2.1.13
+    /// and RFC 2585); 500 with a generic body if it cannot be made.
+    pub fn crl_response(&self) -> http::Response<Vec<u8>> {
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        match self.crl(SystemTime::now(), &mut rng) {
+            Ok(der) => {
+                let mut r = http::Response::new(der);
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/pkix-crl"),
+                );
+                r
+            }
+            Err(e) => internal_error("building the CRL failed", &e),
+        }
+    }
+
+    /// Name `url` as the CRL distribution point of every certificate issued from now on
+    /// (called once the HTTP listener's address is known, unless the settings named one).
+    pub fn set_crl_url(&self, url: String) {
+        if self.crl_url.set(url).is_err() {
+            tracing::debug!("the CRL URL was set already");
         }
     }
 

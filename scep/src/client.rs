@@ -236,6 +236,9 @@ pub enum CertRepOutcome {
     },
     /// PENDING: poll again later with [`Client::cert_poll`].
     Pending,
+    /// SUCCESS answering a GetCRL: the CRL (a DER CertificateList) from the degenerate
+    /// SignedData's `crls` field.
+    Crl(Vec<u8>),
 }
 
 impl CertRepOutcome {
@@ -483,6 +486,19 @@ impl Client {
                     .allow_single_des(opts.allow_single_des);
                 let plain = env.open(self.provider, identity.decrypter, &open, rng)?;
                 let inner = SignedData::from_ber(&plain, &pki::ber::Limits::default())?;
+                if tx.message_type == MessageType::GetCrl {
+                    let malformed =
+                        |e: pki::der::Error| Error::Pki(pki::Error::malformed("crls", e));
+                    let field = inner.crls_der().ok_or(Error::Malformed(
+                        "SUCCESS CertRep to GetCRL holds no CRL".into(),
+                    ))?;
+                    let set = <pki::der::asn1::AnyRef<'_> as pki::der::Decode>::from_der(field)
+                        .map_err(malformed)?;
+                    let mut r = pki::der::SliceReader::new(set.value()).map_err(malformed)?;
+                    let first: pki::der::asn1::AnyRef<'_> =
+                        pki::der::Reader::decode(&mut r).map_err(malformed)?;
+                    return Ok(CertRepOutcome::Crl(first.to_der().map_err(malformed)?));
+                }
                 let certs = inner.certificates().to_vec();
                 if certs.is_empty() {
                     return Err(Error::Malformed(

@@ -508,9 +508,35 @@ impl Responder {
             }));
         }
         let inner = pki::cms::degenerate_in_order(certificates)?;
+        self.seal_success(req, &inner, rng)
+    }
+
+    /// A SUCCESS CertRep answering a GetCRL: `crl` (a DER CertificateList) in a degenerate
+    /// SignedData's `crls` field (RFC 8894 section 3.3.2.2), sealed to the requester.
+    pub fn success_crl(
+        &self,
+        req: &VerifiedRequest,
+        crl: &[u8],
+        rng: &mut dyn CryptoRng,
+    ) -> Result<http::Response<Vec<u8>>, Error> {
+        let inner = pki::cms::degenerate_crls(&[crl.to_vec()])?;
+        self.seal_success(req, &inner, rng)
+    }
+
+    fn seal_success(
+        &self,
+        req: &VerifiedRequest,
+        inner: &[u8],
+        rng: &mut dyn CryptoRng,
+    ) -> Result<http::Response<Vec<u8>>, Error> {
+        if req.cipher == ContentCipher::DesCbc {
+            return Err(Error::Pki(pki::Error::AlgorithmNotAllowed {
+                what: "single DES-CBC for the reply".into(),
+            }));
+        }
         let recipient =
             Recipient::from_certificate_der(&req.signer.der, KeyTransport::RsaPkcs1v15)?;
-        let envelope = EnvelopedData::seal(self.provider, &inner, &[recipient], req.cipher, rng)?;
+        let envelope = EnvelopedData::seal(self.provider, inner, &[recipient], req.cipher, rng)?;
         self.cert_rep(
             &req.reply_to(),
             PkiStatus::Success,

@@ -363,6 +363,18 @@ pub fn revoke(storage: &Storage, serial_hex: &str, now: SystemTime) -> Result<bo
     Ok(n == 1)
 }
 
+/// Serial (hex, as recorded) and revocation time (Unix seconds) of every revoked certificate
+/// issued over SCEP, for the CRL.
+pub fn revoked(storage: &Storage) -> Result<Vec<(String, i64)>, Error> {
+    let conn = storage.lock();
+    let mut stmt = conn.prepare(
+        "SELECT serial, revoked_at FROM issued_certificates
+         WHERE purpose = ?1 AND revoked_at IS NOT NULL ORDER BY revoked_at, serial",
+    )?;
+    let rows = stmt.query_map([crate::scep::PURPOSE], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// What became of a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Commit {

@@ -6,6 +6,7 @@
 //! | `/api/devices/v1/authentication/...`, `/api/internal/v1/devauth/...` | see `devauth` | both | |
 //! | `/api/management/v2/devauth/...` | see `devauth` | HTTPS | |
 //! | `/scep`    | GET, POST | both        | SCEP (RFC 8894), see [`crate::scep`] |
+//! | `/crl/device.crl` | GET | both      | the device CA's CRL (DER) |
 //! | anything else |        |             | 404        |
 //!
 //! SCEP, MDM and device-auth routes are added here by the features that bring them.
@@ -23,6 +24,13 @@ pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Respo
     }
     match req.uri().path() {
         "/scep" | "/cgi-bin/pkiclient.exe" => scep(state, req),
+        crate::scep::CRL_PATH => match *req.method() {
+            Method::GET | Method::HEAD => {
+                let (parts, body) = state.scep.crl_response().into_parts();
+                Response::from_parts(parts, Body::new(Bytes::from(body)))
+            }
+            _ => not_allowed("GET, HEAD"),
+        },
         "/healthz" => match *req.method() {
             Method::GET | Method::HEAD => text(StatusCode::OK, "ok"),
             _ => not_allowed("GET, HEAD"),

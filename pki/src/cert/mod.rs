@@ -26,6 +26,7 @@ use crate::provider::CryptoProvider;
 use crate::verify::Policy;
 use crate::{Error, Result};
 
+pub mod crl;
 pub mod csr;
 mod ext;
 pub mod issue;

@@ -326,22 +326,52 @@ pub fn degenerate_in_order(certs: &[Certificate]) -> Result<Vec<u8>> {
     for c in certs {
         cert_bytes.extend_from_slice(&c.to_der().map_err(enc)?);
     }
-    let data_oid = oid::DATA.to_der().map_err(enc)?;
+    Ok(degenerate_parts(Some(&cert_bytes), None))
+}
+
+/// A degenerate SignedData carrying only `crls` (each a DER `CertificateList`) in its `crls`
+/// field, in the order given: the answer to a SCEP GetCRL (RFC 8894 section 3.3.2.2).
+pub fn degenerate_crls(crls: &[Vec<u8>]) -> Result<Vec<u8>> {
+    if crls.is_empty() {
+        return Err(Error::ApiMisuse(
+            "a CRLs-only SignedData needs at least one CRL",
+        ));
+    }
+    for c in crls {
+        // Each must be one whole element.
+        tlv::read_one(c, "CertificateList")?;
+    }
+    Ok(degenerate_parts(None, Some(&crls.concat())))
+}
+
+/// ContentInfo(SignedData v1 with no signers) around already-encoded certificates and CRLs.
+fn degenerate_parts(certs: Option<&[u8]>, crls: Option<&[u8]>) -> Vec<u8> {
+    let data_oid = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01,
+    ];
+    let signed_data_oid = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02,
+    ];
     let mut sd = Vec::new();
     sd.extend_from_slice(&[0x02, 0x01, 0x01]); // version INTEGER 1
     sd.extend_from_slice(&[0x31, 0x00]); // digestAlgorithms SET {}
     tlv::write(0x30, &data_oid, &mut sd); // encapContentInfo
-    tlv::write(0xa0, &cert_bytes, &mut sd); // certificates [0] IMPLICIT
+    if let Some(c) = certs {
+        tlv::write(0xa0, c, &mut sd); // certificates [0] IMPLICIT
+    }
+    if let Some(c) = crls {
+        tlv::write(0xa1, c, &mut sd); // crls [1] IMPLICIT
+    }
     sd.extend_from_slice(&[0x31, 0x00]); // signerInfos SET {}
     let mut sd_seq = Vec::new();
     tlv::write(0x30, &sd, &mut sd_seq);
     let mut explicit = Vec::new();
     tlv::write(0xa0, &sd_seq, &mut explicit);
-    let mut body = oid::SIGNED_DATA.to_der().map_err(enc)?;
+    let mut body = signed_data_oid.to_vec();
     body.extend_from_slice(&explicit);
     let mut out = Vec::new();
     tlv::write(0x30, &body, &mut out);
-    Ok(out)
+    out
 }
 
 /// A degenerate ("certs-only") SignedData carrying `certs` (RFC 5652 section 5.2 note):

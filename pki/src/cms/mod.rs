@@ -12,7 +12,8 @@ mod signer_info;
 mod tlv;
 
 pub use builder::{
-    SignedDataBuilder, SignerInfoBuilder, attribute, degenerate, degenerate_in_order,
+    SignedDataBuilder, SignerInfoBuilder, attribute, degenerate, degenerate_crls,
+    degenerate_in_order,
 };
 pub use enveloped_data::{EnvelopedData, KeyTransRecipient, OpenOptions};
 pub use recipient::Recipient;
