@@ -249,7 +249,7 @@ async fn handle(
     let path = req.uri().path().to_owned();
     let resp = match tokio::time::timeout(
         limits.request_timeout,
-        read_and_route(&state, limits, listener, req),
+        read_and_route(state.clone(), limits, listener, req),
     )
     .await
     {
@@ -267,8 +267,18 @@ async fn handle(
     Ok(resp)
 }
 
+/// How many requests may run their crypto and database work at once; the rest wait (within
+/// the request timeout) without holding a blocking thread.
+fn blocking_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores * 4)
+    })
+}
+
 async fn read_and_route(
-    state: &AppState,
+    state: Arc<AppState>,
     limits: Limits,
     listener: Listener,
     req: Request<Incoming>,
@@ -290,7 +300,23 @@ async fn read_and_route(
             return close(text(StatusCode::BAD_REQUEST, "unreadable request body\n"));
         }
     };
-    routes::route(state, listener, Request::from_parts(parts, body))
+    let req = Request::from_parts(parts, body);
+    if req.uri().path() == "/healthz" {
+        // No crypto, no database: answered on the async worker, so it stays fast under load.
+        return routes::route(&state, listener, req);
+    }
+    // Crypto and database work run on the blocking pool, a bounded number at a time, never on
+    // the async workers that accept connections and finish TLS handshakes.
+    let Ok(_permit) = blocking_permits().acquire().await else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    };
+    match tokio::task::spawn_blocking(move || routes::route(&state, listener, req)).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::error!(error = %e, "a request handler panicked");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+        }
+    }
 }
 
 fn too_large() -> Response<Body> {

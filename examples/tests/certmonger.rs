@@ -61,7 +61,7 @@ impl Certmonger {
             .stdout(std::fs::File::create(dir.join("log")).unwrap())
             .stderr(std::fs::File::create(dir.join("log.err")).unwrap());
         cm.child = Some(cmd.spawn().expect("spawn certmonger"));
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while !(sock.exists() && pidfile.exists()) {
             assert!(
                 Instant::now() < deadline,
@@ -291,6 +291,45 @@ fn certmonger_enrols_renews_and_rekeys() {
         "CN=certmonger device"
     );
     openssl_verify(dir, &data, &cert_path);
+
+    // Revoked, the certificate can no longer renew: certmonger keeps it (still MONITORING)
+    // and records the CA's refusal as its ca-error.
+    let serial = common::openssl(
+        dir,
+        &[
+            "x509",
+            "-noout",
+            "-serial",
+            "-in",
+            cert_path.to_str().unwrap(),
+        ],
+    );
+    let serial = serial.trim().trim_start_matches("serial=");
+    let out = common::run(Command::new(ADMITD).args([
+        "--data-dir",
+        data.to_str().unwrap(),
+        "scep",
+        "revoke",
+        serial,
+    ]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = std::fs::read(&cert_path).unwrap();
+    cm.getcert(&["resubmit", "-i", "dev1"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let list = loop {
+        let list = cm.getcert(&["list", "-i", "dev1"]);
+        if list.contains("ca-error:") && list.contains("status: MONITORING") {
+            break list;
+        }
+        assert!(Instant::now() < deadline, "{list}\n{}", cm.log());
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!(list.contains("not permitted"), "{list}");
+    assert_eq!(std::fs::read(&cert_path).unwrap(), before);
 
     // Three certificates issued over SCEP; the server saw two renewals.
     let db = rusqlite::Connection::open(data.join("admit.sqlite3")).unwrap();
