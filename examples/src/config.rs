@@ -10,6 +10,7 @@
 //! crypto_provider = "aws-lc"
 //! ca_key_type = "ecdsa"
 //! log = "info"
+//! database = "postgres://admit@db.example/admit"   # default: SQLite in the data directory
 //! scep_challenge = "a shared secret"   # absent: one-time challenges (`admitd scep challenge`)
 //! scep_cert_validity_s = 31536000      # lifetime of certificates issued over SCEP
 //! scep_renewal_window_s = 1209600      # renewal without a challenge in the last 14 days; 0 = any time
@@ -139,6 +140,10 @@ pub struct Flags {
     /// listener's address and `/crl/device.crl`).
     #[arg(long, value_name = "URL")]
     pub scep_crl_url: Option<String>,
+    /// PostgreSQL for SCEP's records (`postgres://user@host:port/db`), so several admitd
+    /// processes can share them; default: SQLite in the data directory.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
 }
 
 /// The config file's shape.
@@ -156,6 +161,7 @@ struct File {
     scep_renewal_window_s: Option<u64>,
     scep_manual_approval: Option<bool>,
     scep_crl_url: Option<String>,
+    database: Option<String>,
     #[serde(default)]
     limits: FileLimits,
     #[serde(default)]
@@ -227,6 +233,8 @@ pub struct Config {
     pub scep_manual_approval: bool,
     /// SCEP: the CRL distribution point URL, if configured.
     pub scep_crl_url: Option<String>,
+    /// PostgreSQL URL for SCEP's records; `None`: SQLite in the data directory.
+    pub database: Option<String>,
 }
 
 impl Default for Config {
@@ -245,6 +253,7 @@ impl Default for Config {
             scep_renewal_window: Duration::from_secs(14 * 24 * 3600),
             scep_manual_approval: false,
             scep_crl_url: None,
+            database: None,
         }
     }
 }
@@ -325,6 +334,7 @@ impl Config {
             scep_manual_approval: flags.scep_manual_approval
                 || file.scep_manual_approval.unwrap_or(d.scep_manual_approval),
             scep_crl_url: flags.scep_crl_url.clone().or(file.scep_crl_url),
+            database: flags.database.clone().or(file.database),
         };
         config.check()?;
         Ok(config)
@@ -336,6 +346,14 @@ impl Config {
 
     fn check(&self) -> Result<(), Error> {
         self.devauth.check()?;
+        if let Some(url) = &self.database
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(Error::Invalid {
+                name: "database",
+                reason: "must be a postgres:// or postgresql:// URL".into(),
+            });
+        }
         if self.scep_cert_validity < Duration::from_secs(60) {
             return Err(Error::Invalid {
                 name: "scep_cert_validity_s",

@@ -29,6 +29,7 @@
 //! (database, signing) answers 500 with a generic body and logs the cause.
 
 pub mod inspect;
+pub mod postgres;
 pub mod ra;
 pub mod store;
 
@@ -102,7 +103,7 @@ pub struct Service {
     /// The device CA's key and certificate.
     ca_key: Arc<dyn PrivateKey>,
     issuer: Certificate,
-    db: Arc<Storage>,
+    db: Arc<dyn store::ScepStore>,
     manual_approval: bool,
     /// The URL written as each new certificate's CRL distribution point.
     crl_url: std::sync::OnceLock<String>,
@@ -133,6 +134,8 @@ pub struct Settings<'a> {
     pub renewal_window: Duration,
     /// Hold new enrollments (not renewals) as PENDING until `admitd scep approve` or `reject`.
     pub manual_approval: bool,
+    /// A PostgreSQL URL: keep SCEP's records there instead of the data directory's SQLite.
+    pub database: Option<&'a str>,
 }
 
 impl Default for Settings<'_> {
@@ -142,6 +145,7 @@ impl Default for Settings<'_> {
             cert_validity: CERT_VALIDITY,
             renewal_window: Duration::from_secs(14 * 24 * 3600),
             manual_approval: false,
+            database: None,
         }
     }
 }
@@ -166,8 +170,11 @@ impl Service {
         let ca = &data.ca;
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         let ra = ra::Ra::open_or_create(&data.path.join("scep"), ca, &data.storage, &mut rng)?;
-        // A connection of its own for the request handlers.
-        let db = Arc::new(Storage::open(&database_path(&data.path))?);
+        // A connection of its own for the request handlers, or a PostgreSQL pool.
+        let db: Arc<dyn store::ScepStore> = match settings.database {
+            Some(url) => Arc::new(postgres::PgStore::open(url, 16)?),
+            None => Arc::new(Storage::open(&database_path(&data.path))?),
+        };
         let policy: Arc<dyn ChallengePolicy> = match settings.challenge {
             Some(s) => Arc::new(StaticChallenge::new(s.expose())),
             None => Arc::new(OneTimeChallenge),
@@ -281,7 +288,7 @@ impl Service {
             _ => return fail(FailInfo::BadRequest, "unsupported request", rng),
         }
         // A request held for approval answers for itself until an administrator decides.
-        let held = match store::pending(&self.db, req.transaction_id()) {
+        let held = match self.db.pending(req.transaction_id()) {
             Ok(p) => p,
             Err(e) => return internal_error("reading pending SCEP requests failed", &e),
         };
@@ -385,7 +392,7 @@ impl Service {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default();
-            return match store::hold(&self.db, &issuance.conditions, &bytes, &subject, now) {
+            return match self.db.hold(&issuance.conditions, &bytes, &subject, now) {
                 Ok(store::Hold::Held) => {
                     tracing::info!(
                         transaction = req.transaction_id().as_str(),
@@ -454,7 +461,10 @@ impl Service {
         // One transaction: the challenge, the transaction binding, the renewed certificate's
         // standing and the new certificate, all or nothing.
         let mt = req.message_type().as_str();
-        match store::commit_issuance(&self.db, &issuance.conditions, mt, &record, now) {
+        match self
+            .db
+            .commit_issuance(&issuance.conditions, mt, &record, now)
+        {
             Ok(store::Commit::Done) => {
                 tracing::info!(
                     transaction = req.transaction_id().as_str(),
@@ -492,7 +502,9 @@ impl Service {
         now: SystemTime,
         rng: &mut dyn CryptoRng,
     ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
-        let revoked = store::revoked(&self.db)?
+        let revoked = self
+            .db
+            .revoked()?
             .into_iter()
             .map(|(serial, at)| {
                 Ok(pki::cert::crl::Revoked {
@@ -548,14 +560,16 @@ impl Service {
     /// What the store says about `req`: its transaction, and the signer certificate if it
     /// chains to our CA.
     fn records(&self, req: &VerifiedRequest) -> Result<Records, crate::storage::Error> {
-        let transaction =
-            store::transaction(&self.db, req.transaction_id())?.map(|t| TransactionRecord {
+        let transaction = self
+            .db
+            .transaction(req.transaction_id())?
+            .map(|t| TransactionRecord {
                 key_sha256: t.key_sha256,
                 signer_cert_sha256: t.signer_cert_sha256,
                 issued_serial: t.serial.and_then(|s| hex::decode(s).ok()),
             });
         let signer = match req.signer().issued_serial() {
-            Some(serial) => store::issued_record(&self.db, &hex::encode(serial))?,
+            Some(serial) => self.db.issued_record(&hex::encode(serial))?,
             None => None,
         };
         Ok(Records {
@@ -573,7 +587,7 @@ impl Service {
         rng: &mut dyn CryptoRng,
     ) -> http::Response<Vec<u8>> {
         use pki::der::Decode as _;
-        let der = match store::issued_der(&self.db, serial, PURPOSE) {
+        let der = match self.db.issued_der(serial, PURPOSE) {
             Ok(Some(d)) => d,
             Ok(None) => {
                 return self
@@ -614,27 +628,40 @@ pub enum AdminError {
     NoSuchCertificate(String),
 }
 
-fn admin_storage(data_dir: &Path) -> Result<Storage, AdminError> {
-    let path = database_path(data_dir);
+/// Where the admin commands find SCEP's records: the data directory's SQLite database, or
+/// the PostgreSQL database named by `--database`.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminTarget<'a> {
+    /// The data directory.
+    pub data_dir: &'a Path,
+    /// The PostgreSQL URL, when SCEP's records live there.
+    pub database: Option<&'a str>,
+}
+
+fn admin_store(target: AdminTarget<'_>) -> Result<Box<dyn store::ScepStore>, AdminError> {
+    if let Some(url) = target.database {
+        return Ok(Box::new(postgres::PgStore::open(url, 2)?));
+    }
+    let path = database_path(target.data_dir);
     if !path.is_file() {
         return Err(AdminError::NoDatabase(path));
     }
-    Ok(Storage::open(&path)?)
+    Ok(Box::new(Storage::open(&path)?))
 }
 
 /// `admitd scep pending`: the requests held for approval.
-pub fn pending(data_dir: &Path) -> Result<Vec<store::Pending>, AdminError> {
-    Ok(store::list_pending(&admin_storage(data_dir)?)?)
+pub fn pending(target: AdminTarget<'_>) -> Result<Vec<store::Pending>, AdminError> {
+    Ok(admin_store(target)?.list_pending()?)
 }
 
 /// `admitd scep approve` / `reject`: decide a held request.
 pub fn decide_pending(
-    data_dir: &Path,
+    target: AdminTarget<'_>,
     transaction_id: &str,
     approve: bool,
     reason: Option<&str>,
 ) -> Result<(), AdminError> {
-    if store::decide_pending(&admin_storage(data_dir)?, transaction_id, approve, reason)? {
+    if admin_store(target)?.decide_pending(transaction_id, approve, reason)? {
         tracing::info!(transaction_id, approve, "SCEP request decided");
         Ok(())
     } else {
@@ -644,11 +671,7 @@ pub fn decide_pending(
 
 /// `admitd scep revoke SERIAL`: revoke the SCEP-issued certificate with this serial (hex, any
 /// case, colons allowed, leading zero octets as in the certificate or not).
-pub fn revoke(data_dir: &Path, serial: &str) -> Result<(), AdminError> {
-    let path = database_path(data_dir);
-    if !path.is_file() {
-        return Err(AdminError::NoDatabase(path));
-    }
+pub fn revoke(target: AdminTarget<'_>, serial: &str) -> Result<(), AdminError> {
     let cleaned: String = serial
         .chars()
         .filter(|c| *c != ':')
@@ -665,8 +688,7 @@ pub fn revoke(data_dir: &Path, serial: &str) -> Result<(), AdminError> {
     if stored.first().is_some_and(|b| b & 0x80 != 0) {
         stored.insert(0, 0);
     }
-    let storage = Storage::open(&path)?;
-    if store::revoke(&storage, &hex::encode(&stored), SystemTime::now())? {
+    if admin_store(target)?.revoke(&hex::encode(&stored), SystemTime::now())? {
         tracing::info!(serial = hex::encode(&stored), "SCEP certificate revoked");
         Ok(())
     } else {
@@ -675,17 +697,13 @@ pub fn revoke(data_dir: &Path, serial: &str) -> Result<(), AdminError> {
 }
 
 /// `admitd scep challenge`: store a new one-time challenge valid for `ttl` and return it.
-pub fn new_challenge(data_dir: &Path, ttl: Duration) -> Result<String, AdminError> {
-    let path = database_path(data_dir);
-    if !path.is_file() {
-        return Err(AdminError::NoDatabase(path));
-    }
-    let storage = Storage::open(&path)?;
+pub fn new_challenge(target: AdminTarget<'_>, ttl: Duration) -> Result<String, AdminError> {
+    let store = admin_store(target)?;
     let now = SystemTime::now();
-    let purged = store::purge_expired_challenges(&storage, now)?;
+    let purged = store.purge_expired_challenges(now)?;
     if purged > 0 {
         tracing::debug!(purged, "removed expired SCEP challenges");
     }
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-    Ok(store::add_challenge(&storage, now, ttl, &mut rng)?)
+    Ok(store.add_challenge(now, ttl, &mut rng)?)
 }

@@ -22,6 +22,12 @@ pub enum Error {
     /// SQLite reported an error.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL reported an error.
+    #[error("database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had (pool, URL, runtime).
+    #[error("database connection: {0}")]
+    Connection(String),
     /// The database was written by a newer build.
     #[error(
         "database schema version {found} is newer than this build knows ({known}); \

@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod postgres;
 pub mod swtpm;
 
 use std::io::{Read, Seek};

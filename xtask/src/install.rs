@@ -25,6 +25,7 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "util-linux",
     "mender-client",
     "scep",
+    "postgresql",
 ];
 
 /// Cargo subcommands the test suite runs: (subcommand, crate to install).

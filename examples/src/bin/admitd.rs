@@ -142,7 +142,11 @@ fn scep_challenge(flags: &admitd::config::Flags, ttl_secs: u64) -> ExitCode {
         }
     };
     let ttl = std::time::Duration::from_secs(ttl_secs);
-    match admitd::scep::new_challenge(&config.data_dir, ttl) {
+    let target = admitd::scep::AdminTarget {
+        data_dir: &config.data_dir,
+        database: config.database.as_deref(),
+    };
+    match admitd::scep::new_challenge(target, ttl) {
         Ok(challenge) => {
             println!("{challenge}");
             ExitCode::SUCCESS
@@ -156,7 +160,7 @@ fn scep_challenge(flags: &admitd::config::Flags, ttl_secs: u64) -> ExitCode {
 
 fn scep_admin(
     flags: &admitd::config::Flags,
-    run: impl FnOnce(&std::path::Path) -> Result<(), admitd::scep::AdminError>,
+    run: impl FnOnce(admitd::scep::AdminTarget<'_>) -> Result<(), admitd::scep::AdminError>,
 ) -> ExitCode {
     let config = match admitd::config::Config::load(flags) {
         Ok(c) => c,
@@ -165,7 +169,11 @@ fn scep_admin(
             return ExitCode::from(2);
         }
     };
-    match run(&config.data_dir) {
+    let target = admitd::scep::AdminTarget {
+        data_dir: &config.data_dir,
+        database: config.database.as_deref(),
+    };
+    match run(target) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("admitd scep: {e}");
@@ -182,7 +190,11 @@ fn scep_revoke(flags: &admitd::config::Flags, serial: &str) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match admitd::scep::revoke(&config.data_dir, serial) {
+    let target = admitd::scep::AdminTarget {
+        data_dir: &config.data_dir,
+        database: config.database.as_deref(),
+    };
+    match admitd::scep::revoke(target, serial) {
         Ok(()) => {
             println!("revoked {serial}");
             ExitCode::SUCCESS

@@ -513,13 +513,129 @@ pub fn issued_der(
     Ok(None)
 }
 
+/// SCEP's storage, one implementation per backend: [`Storage`] (SQLite, the embedded
+/// default) and [`super::postgres::PgStore`] (PostgreSQL, for several `admitd` processes on one
+/// database). Every method is one atomic step; the ones that decide (`commit_issuance`, `hold`,
+/// `decide_pending`, `revoke`) check their conditions inside their own transaction, so two
+/// servers on one database stay correct. Errors are the database's, never a "no".
+pub trait ScepStore: Send + Sync + std::fmt::Debug {
+    /// See [`add_challenge`].
+    fn add_challenge(
+        &self,
+        now: SystemTime,
+        ttl: Duration,
+        rng: &mut dyn rand_core::CryptoRng,
+    ) -> Result<String, Error>;
+    /// See [`purge_expired_challenges`].
+    fn purge_expired_challenges(&self, now: SystemTime) -> Result<usize, Error>;
+    /// See [`transaction`].
+    fn transaction(&self, id: &TransactionId) -> Result<Option<Transaction>, Error>;
+    /// See [`issued_record`].
+    fn issued_record(
+        &self,
+        serial_hex: &str,
+    ) -> Result<Option<scep::issuance::IssuedRecord>, Error>;
+    /// See [`issued_der`].
+    fn issued_der(&self, serial: &str, purpose: &str) -> Result<Option<Vec<u8>>, Error>;
+    /// See [`commit_issuance`].
+    fn commit_issuance(
+        &self,
+        conditions: &scep::issuance::Conditions,
+        message_type: &str,
+        issued: &crate::storage::IssuedCertificate,
+        now: SystemTime,
+    ) -> Result<Commit, Error>;
+    /// See [`hold`].
+    fn hold(
+        &self,
+        conditions: &scep::issuance::Conditions,
+        request: &[u8],
+        subject: &str,
+        now: SystemTime,
+    ) -> Result<Hold, Error>;
+    /// See [`pending`].
+    fn pending(&self, id: &TransactionId) -> Result<Option<Pending>, Error>;
+    /// See [`list_pending`].
+    fn list_pending(&self) -> Result<Vec<Pending>, Error>;
+    /// See [`decide_pending`].
+    fn decide_pending(&self, id: &str, approve: bool, reason: Option<&str>) -> Result<bool, Error>;
+    /// See [`revoke`].
+    fn revoke(&self, serial_hex: &str, now: SystemTime) -> Result<bool, Error>;
+    /// See [`revoked`].
+    fn revoked(&self) -> Result<Vec<(String, i64)>, Error>;
+}
+
+impl ScepStore for Storage {
+    fn add_challenge(
+        &self,
+        now: SystemTime,
+        ttl: Duration,
+        rng: &mut dyn rand_core::CryptoRng,
+    ) -> Result<String, Error> {
+        add_challenge(self, now, ttl, rng)
+    }
+    fn purge_expired_challenges(&self, now: SystemTime) -> Result<usize, Error> {
+        purge_expired_challenges(self, now)
+    }
+    fn transaction(&self, id: &TransactionId) -> Result<Option<Transaction>, Error> {
+        transaction(self, id)
+    }
+    fn issued_record(
+        &self,
+        serial_hex: &str,
+    ) -> Result<Option<scep::issuance::IssuedRecord>, Error> {
+        issued_record(self, serial_hex)
+    }
+    fn issued_der(&self, serial: &str, purpose: &str) -> Result<Option<Vec<u8>>, Error> {
+        issued_der(self, serial, purpose)
+    }
+    fn commit_issuance(
+        &self,
+        conditions: &scep::issuance::Conditions,
+        message_type: &str,
+        issued: &crate::storage::IssuedCertificate,
+        now: SystemTime,
+    ) -> Result<Commit, Error> {
+        commit_issuance(self, conditions, message_type, issued, now)
+    }
+    fn hold(
+        &self,
+        conditions: &scep::issuance::Conditions,
+        request: &[u8],
+        subject: &str,
+        now: SystemTime,
+    ) -> Result<Hold, Error> {
+        hold(self, conditions, request, subject, now)
+    }
+    fn pending(&self, id: &TransactionId) -> Result<Option<Pending>, Error> {
+        pending(self, id)
+    }
+    fn list_pending(&self) -> Result<Vec<Pending>, Error> {
+        list_pending(self)
+    }
+    fn decide_pending(&self, id: &str, approve: bool, reason: Option<&str>) -> Result<bool, Error> {
+        decide_pending(self, id, approve, reason)
+    }
+    fn revoke(&self, serial_hex: &str, now: SystemTime) -> Result<bool, Error> {
+        revoke(self, serial_hex, now)
+    }
+    fn revoked(&self) -> Result<Vec<(String, i64)>, Error> {
+        revoked(self)
+    }
+}
+
+pub(crate) fn unix_secs(t: SystemTime) -> i64 {
+    unix(t)
+}
+
+pub(crate) fn hash_of_challenge(challenge: &str) -> Vec<u8> {
+    challenge_hash(challenge)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::{Arc, Barrier};
-
-    use scep::issuance::{Conditions, TransactionBinding};
-    use zeroize::Zeroizing;
 
     use rand_core::SeedableRng as _;
 
@@ -585,138 +701,5 @@ mod tests {
                 .collect();
             assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
         }
-    }
-
-    fn cert(serial: &str) -> crate::storage::IssuedCertificate {
-        crate::storage::IssuedCertificate {
-            serial: serial.into(),
-            subject: "CN=t".into(),
-            not_after: "2030-01-01T00:00:00Z".into(),
-            purpose: crate::scep::PURPOSE.into(),
-            der: vec![0x30, 0x00],
-        }
-    }
-
-    fn binding(id: &str, key: u8, signer: u8, seen: Option<&[u8]>) -> TransactionBinding {
-        TransactionBinding {
-            id: TransactionId(id.into()),
-            key_sha256: [key; 32],
-            signer_cert_sha256: [signer; 32],
-            issued_serial: seen.map(<[u8]>::to_vec),
-        }
-    }
-
-    fn rows(s: &Storage, table: &str) -> i64 {
-        s.lock()
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap()
-    }
-
-    /// The commit is all or nothing, and each condition is checked inside it.
-    #[test]
-    fn commit_checks_every_condition_and_writes_all_or_nothing() {
-        let s = Storage::in_memory(&migrations()).unwrap();
-        let now = SystemTime::now();
-        let mut rng = rng(3);
-        let c = add_challenge(&s, now, Duration::from_secs(60), &mut rng).unwrap();
-        let with_challenge = |b| Conditions::new(b, Some(Zeroizing::new(c.clone())), None);
-
-        // First use: consumed, certificate and transaction recorded.
-        let out = commit_issuance(
-            &s,
-            &with_challenge(binding("t1", 1, 1, None)),
-            "19",
-            &cert("0a"),
-            now,
-        );
-        assert_eq!(out.unwrap(), Commit::Done);
-        assert_eq!(rows(&s, "scep_challenges"), 0);
-        let t = transaction(&s, &TransactionId("t1".into()))
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (t.serial.as_deref(), t.signer_cert_sha256),
-            (Some("0a"), Some([1; 32]))
-        );
-
-        // The challenge again: gone, nothing written.
-        let out = commit_issuance(
-            &s,
-            &with_challenge(binding("t2", 2, 2, None)),
-            "19",
-            &cert("0b"),
-            now,
-        );
-        assert_eq!(out.unwrap(), Commit::ChallengeGone);
-        assert_eq!(rows(&s, "issued_certificates"), 1);
-        assert_eq!(transaction(&s, &TransactionId("t2".into())).unwrap(), None);
-
-        // Another key on t1: a replay.
-        let plain = |b| Conditions::new(b, None, None);
-        let out = commit_issuance(
-            &s,
-            &plain(binding("t1", 9, 9, None)),
-            "19",
-            &cert("0c"),
-            now,
-        );
-        assert_eq!(out.unwrap(), Commit::Replayed);
-        // t1 decided before 0a was recorded: the same signer lost a race to itself (resend 0a);
-        // another signer is refused.
-        let out = commit_issuance(
-            &s,
-            &plain(binding("t1", 1, 1, None)),
-            "19",
-            &cert("0d"),
-            now,
-        );
-        assert_eq!(out.unwrap(), Commit::AlreadyIssued("0a".into()));
-        let out = commit_issuance(
-            &s,
-            &plain(binding("t1", 1, 7, None)),
-            "19",
-            &cert("0d"),
-            now,
-        );
-        assert_eq!(out.unwrap(), Commit::Replayed);
-        assert_eq!(rows(&s, "issued_certificates"), 1);
-        // A renewal decided over the current record goes through and moves the transaction on.
-        let renewal = Conditions::new(binding("t1", 1, 7, Some(&[0x0a])), None, Some(vec![0x0a]));
-        let out = commit_issuance(&s, &renewal, "17", &cert("0e"), now);
-        assert_eq!(out.unwrap(), Commit::Done);
-        assert_eq!(
-            transaction(&s, &TransactionId("t1".into()))
-                .unwrap()
-                .unwrap()
-                .serial
-                .as_deref(),
-            Some("0e")
-        );
-
-        // A revoked certificate cannot be renewed.
-        assert!(revoke(&s, "0e", now).unwrap());
-        assert!(!revoke(&s, "0e", now).unwrap());
-        assert_eq!(
-            issued_record(&s, "0e").unwrap(),
-            Some(scep::issuance::IssuedRecord {
-                for_scep: true,
-                revoked: true
-            })
-        );
-        let renewal = Conditions::new(binding("t1", 1, 8, Some(&[0x0e])), None, Some(vec![0x0e]));
-        let out = commit_issuance(&s, &renewal, "17", &cert("0f"), now);
-        assert_eq!(out.unwrap(), Commit::SignerRevoked);
-
-        // A failure inside the transaction (a duplicate serial) leaves the challenge unspent.
-        let c2 = add_challenge(&s, now, Duration::from_secs(60), &mut rng).unwrap();
-        let cond = Conditions::new(
-            binding("t3", 3, 3, None),
-            Some(Zeroizing::new(c2.clone())),
-            None,
-        );
-        assert!(commit_issuance(&s, &cond, "19", &cert("0a"), now).is_err());
-        assert_eq!(rows(&s, "scep_challenges"), 1);
-        assert_eq!(transaction(&s, &TransactionId("t3".into())).unwrap(), None);
-        assert!(consume_challenge(&s, &c2, now).unwrap());
     }
 }
