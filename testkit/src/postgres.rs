@@ -173,15 +173,21 @@ impl Postgres {
         format!("postgres://admit@127.0.0.1:{}/{db}", self.port)
     }
 
-    /// Create an empty database `db` and return its URL.
-    pub fn create_database(&self, db: &str) -> String {
+    /// Run one SQL statement in database `db` with `psql` and return its unaligned output.
+    pub fn query(&self, db: &str, sql: &str) -> String {
+        let run = self.psql(db, sql);
+        assert!(run.ok, "{sql}: {}", run.stderr);
+        String::from_utf8_lossy(&run.stdout).trim().to_owned()
+    }
+
+    fn psql(&self, db: &str, sql: &str) -> crate::Run {
         let psql = self.bin.join("psql");
         let psql = if psql.is_file() {
             psql
         } else {
             PathBuf::from("psql")
         };
-        let run = run_bounded(
+        run_bounded(
             Command::new(psql).args([
                 "-h",
                 "127.0.0.1",
@@ -190,15 +196,21 @@ impl Postgres {
                 "-U",
                 "admit",
                 "-d",
-                "postgres",
+                db,
                 "-v",
                 "ON_ERROR_STOP=1",
+                "-At",
                 "-c",
-                &format!("CREATE DATABASE \"{db}\""),
+                sql,
             ]),
             Path::new("/"),
             Duration::from_secs(60),
-        );
+        )
+    }
+
+    /// Create an empty database `db` and return its URL.
+    pub fn create_database(&self, db: &str) -> String {
+        let run = self.psql("postgres", &format!("CREATE DATABASE \"{db}\""));
         assert!(run.ok, "CREATE DATABASE {db}: {}", run.stderr);
         self.url(db)
     }
