@@ -244,6 +244,31 @@ fn certificates_from_our_ca_cannot_mint_certificates() {
     assert_eq!(fail, FailInfo::BadRequest);
     assert!(text.contains("not issued over SCEP"), "{text}");
     assert_eq!(scep_rows(&data), 0);
+    // The same abuse with the CSR made by openssl from the RA's key file, judged by certmonger's
+    // scep-submit: rejected (exit 2), nothing issued.
+    let ra_key_file = data.join("scep/ra.key");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            ra_key_file.to_str().unwrap(),
+            "-subj",
+            "/CN=anything else",
+            "-outform",
+            "DER",
+            "-out",
+            "ra-csr.der",
+        ],
+    );
+    let ra_csr = std::fs::read(dir.join("ra-csr.der")).unwrap();
+    let tx = client
+        .pkcs_req(ra.identity(), &ra_csr, None, &mut rng(9))
+        .unwrap();
+    let (code, out) = scep_submit(dir, &data, &server, tx.message());
+    assert_eq!(code, Some(2), "{out}");
+    assert_eq!(scep_rows(&data), 0);
 
     // With a valid challenge it is an enrollment like any other, and the challenge is spent.
     let c = new_challenge(ADMITD, &data);
