@@ -52,7 +52,8 @@ pub fn batches(serials: &[String]) -> impl Iterator<Item = &[String]> {
 }
 
 fn json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|_| Error::ApiMisuse("request body does not serialise to JSON"))
+    serde_json::to_vec(value)
+        .map_err(|_| Error::ApiMisuse("request body does not serialise to JSON"))
 }
 
 fn check_serials(serials: &[String]) -> Result<()> {
@@ -75,7 +76,11 @@ pub fn account(cfg: &Config) -> Result<Request<Vec<u8>>> {
 
 /// `POST /server/devices`: fetch every device, a page at a time. No cursor starts from the
 /// beginning.
-pub fn fetch_devices(cfg: &Config, cursor: Option<&str>, limit: Option<u32>) -> Result<Request<Vec<u8>>> {
+pub fn fetch_devices(
+    cfg: &Config,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Request<Vec<u8>>> {
     let body = CursorRequest {
         cursor: cursor.map(str::to_owned),
         limit,
@@ -86,7 +91,9 @@ pub fn fetch_devices(cfg: &Config, cursor: Option<&str>, limit: Option<u32>) -> 
 /// `POST /devices/sync`: the changes since `cursor`.
 pub fn sync_devices(cfg: &Config, cursor: &str, limit: Option<u32>) -> Result<Request<Vec<u8>>> {
     if cursor.is_empty() {
-        return Err(Error::ApiMisuse("sync needs the cursor of an earlier fetch or sync"));
+        return Err(Error::ApiMisuse(
+            "sync needs the cursor of an earlier fetch or sync",
+        ));
     }
     let body = CursorRequest {
         cursor: Some(cursor.to_owned()),
@@ -133,7 +140,11 @@ pub fn get_profile(cfg: &Config, profile_uuid: &str) -> Result<Request<Vec<u8>>>
         return Err(Error::ApiMisuse("profile UUID is empty"));
     }
     let q = crate::oauth::encode(profile_uuid);
-    cfg.request(Method::GET, &format!("/profile?profile_uuid={q}"), Vec::new())
+    cfg.request(
+        Method::GET,
+        &format!("/profile?profile_uuid={q}"),
+        Vec::new(),
+    )
 }
 
 /// How to assign a profile: `POST` is the documented method; `PUT` is what some simulators
@@ -148,7 +159,12 @@ pub enum AssignMethod {
 }
 
 /// `POST /profile/devices`: assign `profile_uuid` to up to 1,000 devices.
-pub fn assign_profile(cfg: &Config, profile_uuid: &str, serials: &[String], method: AssignMethod) -> Result<Request<Vec<u8>>> {
+pub fn assign_profile(
+    cfg: &Config,
+    profile_uuid: &str,
+    serials: &[String],
+    method: AssignMethod,
+) -> Result<Request<Vec<u8>>> {
     check_serials(serials)?;
     if profile_uuid.is_empty() {
         return Err(Error::ApiMisuse("profile UUID is empty"));
@@ -165,7 +181,11 @@ pub fn assign_profile(cfg: &Config, profile_uuid: &str, serials: &[String], meth
 }
 
 /// `DELETE /profile/devices`: remove the profile from up to 1,000 devices.
-pub fn remove_profile(cfg: &Config, profile_uuid: Option<&str>, serials: &[String]) -> Result<Request<Vec<u8>>> {
+pub fn remove_profile(
+    cfg: &Config,
+    profile_uuid: Option<&str>,
+    serials: &[String],
+) -> Result<Request<Vec<u8>>> {
     check_serials(serials)?;
     let body = ProfileDevicesRequest {
         profile_uuid: profile_uuid.map(str::to_owned),
@@ -182,7 +202,9 @@ pub fn activation_lock(cfg: &Config, req: &ActivationLockRequest) -> Result<Requ
     if let Some(k) = &req.escrow_key
         && (k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()))
     {
-        return Err(Error::ApiMisuse("escrow_key must be 64 hex digits (BypassCode::escrow_key)"));
+        return Err(Error::ApiMisuse(
+            "escrow_key must be 64 hex digits (BypassCode::escrow_key)",
+        ));
     }
     cfg.request(Method::POST, "/device/activationlock", json(req)?)
 }
@@ -194,7 +216,11 @@ pub fn beta_tokens(cfg: &Config) -> Result<Request<Vec<u8>>> {
 
 /// `GET /account-driven-enrollment/profile`.
 pub fn get_ade_profile(cfg: &Config) -> Result<Request<Vec<u8>>> {
-    cfg.request(Method::GET, "/account-driven-enrollment/profile", Vec::new())
+    cfg.request(
+        Method::GET,
+        "/account-driven-enrollment/profile",
+        Vec::new(),
+    )
 }
 
 /// `POST /account-driven-enrollment/profile`: set the MDM service discovery URL.
@@ -203,17 +229,28 @@ pub fn set_ade_profile(cfg: &Config, mdm_service_discovery_url: &str) -> Result<
         return Err(Error::ApiMisuse("service discovery URL is empty"));
     }
     let body = serde_json::json!({ "mdm_service_discovery_url": mdm_service_discovery_url });
-    cfg.request(Method::POST, "/account-driven-enrollment/profile", json(&body)?)
+    cfg.request(
+        Method::POST,
+        "/account-driven-enrollment/profile",
+        json(&body)?,
+    )
 }
 
 /// `DELETE /account-driven-enrollment/profile`.
 pub fn delete_ade_profile(cfg: &Config) -> Result<Request<Vec<u8>>> {
-    cfg.request(Method::DELETE, "/account-driven-enrollment/profile", Vec::new())
+    cfg.request(
+        Method::DELETE,
+        "/account-driven-enrollment/profile",
+        Vec::new(),
+    )
 }
 
 /// Parse a JSON success body as `T`: non-2xx becomes the typed error, the size is capped, and
 /// JSON errors say where, by line and column.
-pub fn parse_json<T: DeserializeOwned>(resp: &Response<Vec<u8>>, what: &'static str) -> Result<Reply<T>> {
+pub fn parse_json<T: DeserializeOwned>(
+    resp: &Response<Vec<u8>>,
+    what: &'static str,
+) -> Result<Reply<T>> {
     if !resp.status().is_success() {
         return Err(classify(resp));
     }

@@ -14,7 +14,9 @@ mod time;
 pub mod token;
 
 pub use endpoints::{MAX_SERIALS, Reply, batches};
-pub use error::{ApiError, Error, ErrorCode, ErrorKind, MAX_ERROR_BODY, Result, RetryAfter, TokenError};
+pub use error::{
+    ApiError, Error, ErrorCode, ErrorKind, MAX_ERROR_BODY, Result, RetryAfter, TokenError,
+};
 pub use http;
 pub use session::{Call, Config, Session, Stamp, Step};
 pub use sync::{Checkpoint, Mode, Progress, SyncRound, Warning};

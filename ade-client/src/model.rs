@@ -269,7 +269,9 @@ pub struct Device {
 impl Device {
     /// `op_date` as Unix milliseconds, when present and valid.
     pub fn op_date_millis(&self) -> Option<i64> {
-        self.op_date.as_deref().and_then(crate::time::parse_rfc3339_millis)
+        self.op_date
+            .as_deref()
+            .and_then(crate::time::parse_rfc3339_millis)
     }
 }
 
@@ -449,7 +451,10 @@ pub struct Summary {
 
 impl Summary {
     /// Group `devices` by status.
-    pub fn of(devices: &BTreeMap<String, DeviceStatus>, retry_after_seconds: Option<u64>) -> Summary {
+    pub fn of(
+        devices: &BTreeMap<String, DeviceStatus>,
+        retry_after_seconds: Option<u64>,
+    ) -> Summary {
         let mut s = Summary {
             retry_after_seconds,
             ..Summary::default()
@@ -493,7 +498,10 @@ impl core::fmt::Debug for ActivationLockRequest {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ActivationLockRequest")
             .field("device", &self.device)
-            .field("escrow_key", &self.escrow_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "escrow_key",
+                &self.escrow_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("lost_message", &self.lost_message)
             .finish()
     }
@@ -539,10 +547,18 @@ pub struct BetaToken {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct BetaTokens {
     /// Current tokens.
-    #[serde(rename = "betaEnrollmentTokens", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "betaEnrollmentTokens",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub beta_enrollment_tokens: Vec<BetaToken>,
     /// Older name for the same list.
-    #[serde(rename = "seedBuildTokens", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "seedBuildTokens",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub seed_build_tokens: Vec<BetaToken>,
     /// Keys not modelled here.
     #[serde(flatten)]

@@ -58,7 +58,10 @@ impl core::fmt::Debug for SigningRequest<'_> {
             .field("method", &self.method)
             .field("url", &self.url)
             .field("form_len", &self.form.len())
-            .field("oauth_names", &self.oauth.iter().map(|(k, _)| *k).collect::<Vec<_>>())
+            .field(
+                "oauth_names",
+                &self.oauth.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -102,12 +105,18 @@ pub fn sign(req: &SigningRequest<'_>) -> Result<Signature> {
 /// The signature base string alone (RFC 5849 section 3.4.1).
 pub fn base_string(req: &SigningRequest<'_>) -> Result<String> {
     if req.method.is_empty() || !req.method.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return Err(Error::ApiMisuse("HTTP method must be a non-empty token of letters"));
+        return Err(Error::ApiMisuse(
+            "HTTP method must be a non-empty token of letters",
+        ));
     }
     let (base_uri, query) = base_uri(req.url)?;
     let mut params: Vec<(String, String)> = Vec::new();
     if let Some(q) = query {
-        params.extend(parse_form(q).into_iter().map(|(k, v)| (encode(&k), encode(&v))));
+        params.extend(
+            parse_form(q)
+                .into_iter()
+                .map(|(k, v)| (encode(&k), encode(&v))),
+        );
     }
     params.extend(req.form.iter().map(|(k, v)| (encode(k), encode(v))));
     params.extend(
@@ -153,7 +162,11 @@ fn base_uri(url: &str) -> Result<(String, Option<&str>)> {
     const BAD: Error = Error::ApiMisuse("URL to sign must be absolute: scheme://host[:port]/path");
     let (scheme, rest) = url.split_once("://").ok_or(BAD)?;
     let scheme = scheme.to_ascii_lowercase();
-    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
         return Err(BAD);
     }
     let rest = rest.split_once('#').map_or(rest, |(a, _)| a);
@@ -198,10 +211,16 @@ pub fn authorization_header(oauth: &[(&str, &str)], signature: &Signature) -> St
     if let Some((_, realm)) = oauth.iter().find(|(k, _)| *k == "realm") {
         parts.push(format!("realm=\"{}\"", realm.replace(['"', '\\'], "")));
     }
-    for (k, v) in oauth.iter().filter(|(k, _)| *k != "realm" && *k != "oauth_signature") {
+    for (k, v) in oauth
+        .iter()
+        .filter(|(k, _)| *k != "realm" && *k != "oauth_signature")
+    {
         parts.push(format!("{}=\"{}\"", encode(k), encode(v)));
     }
-    parts.push(format!("oauth_signature=\"{}\"", encode(&signature.signature)));
+    parts.push(format!(
+        "oauth_signature=\"{}\"",
+        encode(&signature.signature)
+    ));
     format!("OAuth {}", parts.join(", "))
 }
 

@@ -110,7 +110,12 @@ impl Config {
 
     /// A request to `path_and_query` with the headers every ADE call carries (User-Agent,
     /// protocol version, JSON content type and accept) and no session yet.
-    pub fn request(&self, method: Method, path_and_query: &str, body: Vec<u8>) -> Result<Request<Vec<u8>>> {
+    pub fn request(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Vec<u8>,
+    ) -> Result<Request<Vec<u8>>> {
         let mut b = Request::builder()
             .method(method)
             .uri(format!("{}{}", self.base_url, path_and_query))
@@ -247,10 +252,16 @@ impl Session {
         }
         check_size(resp.body())?;
         const WHAT: &str = "GET /session";
-        let v: serde_json::Value = serde_json::from_slice(resp.body()).map_err(|e| Error::MalformedBody {
-            what: WHAT,
-            reason: format!("not JSON ({:?} at line {}, column {})", e.classify(), e.line(), e.column()),
-        })?;
+        let v: serde_json::Value =
+            serde_json::from_slice(resp.body()).map_err(|e| Error::MalformedBody {
+                what: WHAT,
+                reason: format!(
+                    "not JSON ({:?} at line {}, column {})",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                ),
+            })?;
         let token = v
             .get("auth_session_token")
             .and_then(|t| t.as_str())
@@ -303,7 +314,8 @@ pub(crate) fn check_size(body: &[u8]) -> Result<()> {
 pub fn classify(resp: &Response<Vec<u8>>) -> Error {
     let status = resp.status();
     if status == StatusCode::TOO_MANY_REQUESTS
-        || (status == StatusCode::SERVICE_UNAVAILABLE && resp.headers().contains_key(http::header::RETRY_AFTER))
+        || (status == StatusCode::SERVICE_UNAVAILABLE
+            && resp.headers().contains_key(http::header::RETRY_AFTER))
     {
         return Error::Throttled {
             status: status.as_u16(),
@@ -338,7 +350,6 @@ fn wants_renewal(resp: &Response<Vec<u8>>) -> bool {
 /// The next thing to do in a [`Call`].
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // both variants are large and short-lived; boxing buys nothing
-
 pub enum Step<T> {
     /// Send this request and pass the response to [`Call::handle`].
     Send(Request<Vec<u8>>),
@@ -414,10 +425,17 @@ impl<T> Call<T> {
 
     /// Handle the response to the last request sent. `stamp` is used only if the session must
     /// be renewed. Any error ends the call.
-    pub fn handle(&mut self, session: &mut Session, resp: Response<Vec<u8>>, stamp: Stamp<'_>) -> Result<Step<T>> {
+    pub fn handle(
+        &mut self,
+        session: &mut Session,
+        resp: Response<Vec<u8>>,
+        stamp: Stamp<'_>,
+    ) -> Result<Step<T>> {
         let phase = core::mem::replace(&mut self.phase, Phase::Finished);
         match phase {
-            Phase::New | Phase::Finished => Err(Error::ApiMisuse("Call::handle without a request in flight")),
+            Phase::New | Phase::Finished => {
+                Err(Error::ApiMisuse("Call::handle without a request in flight"))
+            }
             Phase::AwaitSession => {
                 session.handle_session_response(&resp)?;
                 self.phase = Phase::AwaitApi;

@@ -123,16 +123,19 @@ impl SyncRound {
     /// Start a round from the caller's `checkpoint` (`None` the first time) at `now` (Unix
     /// seconds). `limit` is the page size the caller wants; `account`, when known, caps it at
     /// Apple's `limit.maximum`.
-    pub fn new(checkpoint: Option<Checkpoint>, now: u64, limit: Option<u32>, account: Option<&Account>) -> SyncRound {
+    pub fn new(
+        checkpoint: Option<Checkpoint>,
+        now: u64,
+        limit: Option<u32>,
+        account: Option<&Account>,
+    ) -> SyncRound {
         let committed = checkpoint.unwrap_or_default();
         let mut warnings = Vec::new();
         if committed.cursor.is_some()
             && let Some(at) = committed.cursor_at
             && now.saturating_sub(at) > CURSOR_MAX_AGE_SECS
         {
-            warnings.push(Warning::StaleCursor {
-                age_secs: now - at,
-            });
+            warnings.push(Warning::StaleCursor { age_secs: now - at });
         }
         let mode = if committed.cursor.is_none() {
             Mode::Fetch
@@ -193,7 +196,9 @@ impl SyncRound {
             State::Done => return Ok(None),
             State::InFlight => return Err(Error::ApiMisuse("a page request is already in flight")),
             State::AwaitStore { .. } => {
-                return Err(Error::ApiMisuse("store the last page and call SyncRound::stored first"));
+                return Err(Error::ApiMisuse(
+                    "store the last page and call SyncRound::stored first",
+                ));
             }
             State::Ready => {}
         }
@@ -218,7 +223,9 @@ impl SyncRound {
     /// any other error ends the round and is returned, with the checkpoint unchanged.
     pub fn handle(&mut self, outcome: Result<Reply<DevicePage>>) -> Result<Progress> {
         if self.state != State::InFlight {
-            return Err(Error::ApiMisuse("SyncRound::handle without a page request in flight"));
+            return Err(Error::ApiMisuse(
+                "SyncRound::handle without a page request in flight",
+            ));
         }
         let page = match outcome {
             Ok(reply) => reply.value,
@@ -248,15 +255,19 @@ impl SyncRound {
 
     fn on_error(&mut self, e: Error) -> Result<Progress> {
         match e.code() {
-            Some(ErrorCode::ExhaustedCursor) if self.mode == Mode::Fetch && self.cursor.is_some() => {
+            Some(ErrorCode::ExhaustedCursor)
+                if self.mode == Mode::Fetch && self.cursor.is_some() =>
+            {
                 self.mode = Mode::Sync;
                 self.state = State::Ready;
                 self.warnings.push(Warning::SwitchedToSync);
                 Ok(Progress::Continue)
             }
-            Some(code @ (ErrorCode::ExpiredCursor | ErrorCode::InvalidCursor | ErrorCode::CursorRequired))
-                if !self.restarted && self.cursor.is_some() =>
-            {
+            Some(
+                code @ (ErrorCode::ExpiredCursor
+                | ErrorCode::InvalidCursor
+                | ErrorCode::CursorRequired),
+            ) if !self.restarted && self.cursor.is_some() => {
                 self.warnings.push(Warning::Restarted(code.clone()));
                 self.restarted = true;
                 self.cursor = None;
@@ -274,9 +285,12 @@ impl SyncRound {
     /// The caller has stored the devices of the last page: commit its cursor and return the
     /// checkpoint to persist.
     pub fn stored(&mut self) -> Result<Checkpoint> {
-        let State::AwaitStore { next, more } = core::mem::replace(&mut self.state, State::Done) else {
+        let State::AwaitStore { next, more } = core::mem::replace(&mut self.state, State::Done)
+        else {
             self.state = State::Done;
-            return Err(Error::ApiMisuse("SyncRound::stored without a page to store"));
+            return Err(Error::ApiMisuse(
+                "SyncRound::stored without a page to store",
+            ));
         };
         self.cursor = next.cursor.clone();
         self.mode = if more { self.mode } else { next.mode };

@@ -88,10 +88,7 @@ mod tests {
             Some(946_684_800_000)
         );
         assert_eq!(parse_rfc3339_millis("1970-01-01T00:00:00.5Z"), Some(500));
-        assert_eq!(
-            parse_rfc3339_millis("1970-01-01T01:00:00+01:00"),
-            Some(0)
-        );
+        assert_eq!(parse_rfc3339_millis("1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_rfc3339_millis("2018-13-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339_millis("yesterday"), None);
         assert_eq!(parse_rfc3339_millis("2018-01-01T00:00:00"), None);

@@ -210,7 +210,8 @@ fn token_ber(input: &[u8]) -> Result<Vec<u8>, TokenError> {
     if input[0] == 0x30 {
         return Ok(input.to_vec());
     }
-    let text = core::str::from_utf8(input).map_err(|_| TokenError::Format("neither text nor BER"))?;
+    let text =
+        core::str::from_utf8(input).map_err(|_| TokenError::Format("neither text nor BER"))?;
     let text = text.trim_start_matches('\u{feff}');
     // A MIME entity: header lines, an empty line, then the body.
     let body = match text.find("\n\n").or_else(|| text.find("\r\n\r\n")) {
@@ -243,9 +244,9 @@ fn token_ber(input: &[u8]) -> Result<Vec<u8>, TokenError> {
 
 fn looks_like_headers(text: &str) -> bool {
     text.lines().next().is_some_and(|first| {
-        first
-            .split_once(':')
-            .is_some_and(|(name, _)| !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        first.split_once(':').is_some_and(|(name, _)| {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
     })
 }
 
@@ -279,10 +280,7 @@ mod tests {
     fn formats_rejected() {
         assert_eq!(token_ber(b""), Err(TokenError::Empty));
         assert!(matches!(token_ber(b"!!!"), Err(TokenError::Format(_))));
-        assert!(matches!(
-            token_ber(&[0xff; 10]),
-            Err(TokenError::Format(_))
-        ));
+        assert!(matches!(token_ber(&[0xff; 10]), Err(TokenError::Format(_))));
         assert_eq!(token_ber(b"MDAw").unwrap(), b"000");
         assert_eq!(
             token_ber(b"Content-Type: x\r\nContent-Transfer-Encoding: base64\r\n\r\nMDAw\r\n")

@@ -14,7 +14,10 @@ use serde_json::json;
 const TOKEN: &[u8] = br#"{"consumer_key":"CK_test","consumer_secret":"CS_secret_value","access_token":"AT_secret_value","access_secret":"AS_secret_value","access_token_expiry":"2030-01-01T00:00:00Z"}"#;
 
 fn session() -> Session {
-    let cfg = Config::new("admit-flow-test/1").unwrap().with_base_url("https://apple.test").unwrap();
+    let cfg = Config::new("admit-flow-test/1")
+        .unwrap()
+        .with_base_url("https://apple.test")
+        .unwrap();
     Session::new(cfg, ServerToken::from_json(TOKEN).unwrap())
 }
 
@@ -45,22 +48,36 @@ impl Apple {
             .get("x-adm-auth-session")
             .map(|v| format!(" [{}]", v.to_str().unwrap()))
             .unwrap_or_default();
-        self.log.push(format!("{} {}{auth}", req.method(), req.uri().path_and_query().unwrap()));
+        self.log.push(format!(
+            "{} {}{auth}",
+            req.method(),
+            req.uri().path_and_query().unwrap()
+        ));
         assert_eq!(req.headers()["user-agent"], "admit-flow-test/1");
         assert_eq!(req.headers()["x-server-protocol-version"], "3");
         if !req.body().is_empty() {
-            self.bodies.push(serde_json::from_slice(req.body()).unwrap());
+            self.bodies
+                .push(serde_json::from_slice(req.body()).unwrap());
         }
-        self.script.pop_front().expect("client sent more requests than scripted")
+        self.script
+            .pop_front()
+            .expect("client sent more requests than scripted")
     }
 
     fn done(&self) {
-        assert!(self.script.is_empty(), "{} scripted answers unused", self.script.len());
+        assert!(
+            self.script.is_empty(),
+            "{} scripted answers unused",
+            self.script.len()
+        );
     }
 }
 
 fn resp(status: u16, body: &str) -> Response<Vec<u8>> {
-    Response::builder().status(status).body(body.as_bytes().to_vec()).unwrap()
+    Response::builder()
+        .status(status)
+        .body(body.as_bytes().to_vec())
+        .unwrap()
 }
 
 fn session_ok(tok: &str) -> Response<Vec<u8>> {
@@ -84,7 +101,10 @@ fn get_account(s: &mut Session, apple: &mut Apple) -> Result<ade_client::Reply<A
 }
 
 fn account_call(s: &Session) -> Call<ade_client::Reply<Account>> {
-    Call::new(endpoints::account(s.config()).unwrap(), endpoints::parse_account)
+    Call::new(
+        endpoints::account(s.config()).unwrap(),
+        endpoints::parse_account,
+    )
 }
 
 #[test]
@@ -93,7 +113,10 @@ fn first_call_opens_the_session_and_later_calls_reuse_it() {
     let mut apple = Apple::new(vec![session_ok("S1"), resp(200, "{}"), resp(200, "{}")]);
     get_account(&mut s, &mut apple).unwrap();
     get_account(&mut s, &mut apple).unwrap();
-    assert_eq!(apple.log, ["GET /session", "GET /account [S1]", "GET /account [S1]"]);
+    assert_eq!(
+        apple.log,
+        ["GET /session", "GET /account [S1]", "GET /account [S1]"]
+    );
     assert_eq!(s.sessions_opened(), 1);
     apple.done();
 }
@@ -109,19 +132,36 @@ fn rotated_session_token_is_taken_over() {
     let mut apple = Apple::new(vec![session_ok("S1"), rotated, resp(200, "{}")]);
     get_account(&mut s, &mut apple).unwrap();
     get_account(&mut s, &mut apple).unwrap();
-    assert_eq!(apple.log, ["GET /session", "GET /account [S1]", "GET /account [S2]"]);
+    assert_eq!(
+        apple.log,
+        ["GET /session", "GET /account [S1]", "GET /account [S2]"]
+    );
     apple.done();
 }
 
 #[test]
 fn expired_session_is_renewed_once_then_retried() {
-    for refusal in [resp(401, "UNAUTHORIZED"), resp(401, ""), resp(403, "FORBIDDEN")] {
+    for refusal in [
+        resp(401, "UNAUTHORIZED"),
+        resp(401, ""),
+        resp(403, "FORBIDDEN"),
+    ] {
         let mut s = session();
-        let mut apple = Apple::new(vec![session_ok("S1"), refusal, session_ok("S2"), resp(200, "{}")]);
+        let mut apple = Apple::new(vec![
+            session_ok("S1"),
+            refusal,
+            session_ok("S2"),
+            resp(200, "{}"),
+        ]);
         get_account(&mut s, &mut apple).unwrap();
         assert_eq!(
             apple.log,
-            ["GET /session", "GET /account [S1]", "GET /session", "GET /account [S2]"]
+            [
+                "GET /session",
+                "GET /account [S1]",
+                "GET /session",
+                "GET /account [S2]"
+            ]
         );
         apple.done();
     }
@@ -180,7 +220,11 @@ fn refused_oauth_on_session_is_terminal() {
 #[test]
 fn throttled_with_retry_after() {
     let mut s = session();
-    let r429 = Response::builder().status(429).header("Retry-After", "42").body(Vec::new()).unwrap();
+    let r429 = Response::builder()
+        .status(429)
+        .header("Retry-After", "42")
+        .body(Vec::new())
+        .unwrap();
     let mut apple = Apple::new(vec![session_ok("S1"), r429]);
     let e = get_account(&mut s, &mut apple).unwrap_err();
     assert_eq!(
@@ -195,12 +239,24 @@ fn throttled_with_retry_after() {
 
 #[test]
 fn bad_bodies_are_typed_errors() {
-    let huge = format!("{{\"x\":\"{}\"}}", "a".repeat(ade_client::session::MAX_RESPONSE_BODY));
+    let huge = format!(
+        "{{\"x\":\"{}\"}}",
+        "a".repeat(ade_client::session::MAX_RESPONSE_BODY)
+    );
     let cases: Vec<(&str, String)> = vec![
-        ("truncated", r#"{"cursor":"abc","devices":[{"serial_number":"#.to_owned()),
+        (
+            "truncated",
+            r#"{"cursor":"abc","devices":[{"serial_number":"#.to_owned(),
+        ),
         ("not JSON", "<html>busy</html>".to_owned()),
-        ("wrong type", r#"{"cursor":"c","more_to_follow":"yes"}"#.to_owned()),
-        ("wrong type in device", r#"{"cursor":"c","devices":[{"serial_number":5}]}"#.to_owned()),
+        (
+            "wrong type",
+            r#"{"cursor":"c","more_to_follow":"yes"}"#.to_owned(),
+        ),
+        (
+            "wrong type in device",
+            r#"{"cursor":"c","devices":[{"serial_number":5}]}"#.to_owned(),
+        ),
         ("missing cursor", r#"{"devices":[]}"#.to_owned()),
         ("array", "[]".to_owned()),
     ];
@@ -211,14 +267,23 @@ fn bad_bodies_are_typed_errors() {
     let e = endpoints::parse_device_page(&resp(200, &huge)).unwrap_err();
     assert!(matches!(e, Error::BodyTooLarge { .. }), "{e:?}");
     // Error bodies are capped, and classified.
-    let e = endpoints::parse_device_page(&resp(400, &format!("EXPIRED_CURSOR{}", " ".repeat(100_000)))).unwrap_err();
+    let e = endpoints::parse_device_page(&resp(
+        400,
+        &format!("EXPIRED_CURSOR{}", " ".repeat(100_000)),
+    ))
+    .unwrap_err();
     let Error::Api(api) = &e else { panic!("{e:?}") };
     assert_eq!(api.status, 400);
     assert_eq!(api.code, Some(ErrorCode::ExpiredCursor));
     assert_eq!(api.body.len(), ade_client::MAX_ERROR_BODY);
     // A bad session answer.
     let mut s = session();
-    for body in ["", "{}", r#"{"auth_session_token":7}"#, r#"{"auth_session_token":"a\nb"}"#] {
+    for body in [
+        "",
+        "{}",
+        r#"{"auth_session_token":7}"#,
+        r#"{"auth_session_token":"a\nb"}"#,
+    ] {
         let e = s.handle_session_response(&resp(200, body)).unwrap_err();
         assert!(matches!(e, Error::MalformedBody { .. }), "{body}: {e:?}");
     }
@@ -232,7 +297,10 @@ fn serial_batches_and_limits() {
     assert_eq!(sizes, [1000, 1000, 500]);
     assert_eq!(
         endpoints::device_details(&cfg, &serials).unwrap_err(),
-        Error::TooManySerials { len: 2500, max: 1000 }
+        Error::TooManySerials {
+            len: 2500,
+            max: 1000
+        }
     );
     for chunk in ade_client::batches(&serials) {
         endpoints::device_details(&cfg, chunk).unwrap();
@@ -276,7 +344,11 @@ fn page(cursor: &str, more: bool, serials: &[&str]) -> Response<Vec<u8>> {
 }
 
 /// Run one round, storing every page; returns the serials stored and the final checkpoint.
-fn round(s: &mut Session, r: &mut SyncRound, apple: &mut Apple) -> Result<(Vec<String>, Checkpoint), Error> {
+fn round(
+    s: &mut Session,
+    r: &mut SyncRound,
+    apple: &mut Apple,
+) -> Result<(Vec<String>, Checkpoint), Error> {
     let mut stored = Vec::new();
     let mut cp = r.checkpoint().clone();
     while let Some(call) = r.next_call(s.config())? {
@@ -319,11 +391,20 @@ fn fetch_pages_then_sync_next_round() {
     assert_eq!(cp.cursor.as_deref(), Some("c3"));
     assert_eq!(
         apple.log,
-        ["GET /session", "POST /server/devices [S1]", "POST /server/devices [S1]", "POST /devices/sync [S1]"]
+        [
+            "GET /session",
+            "POST /server/devices [S1]",
+            "POST /server/devices [S1]",
+            "POST /devices/sync [S1]"
+        ]
     );
     assert_eq!(
         apple.bodies,
-        [json!({"limit":100}), json!({"cursor":"c1","limit":100}), json!({"cursor":"c2","limit":100})]
+        [
+            json!({"limit":100}),
+            json!({"cursor":"c1","limit":100}),
+            json!({"cursor":"c2","limit":100})
+        ]
     );
     apple.done();
 }
@@ -362,7 +443,11 @@ fn unchanged_cursor_ends_the_round() {
 #[test]
 fn exhausted_cursor_switches_to_sync() {
     let mut s = session();
-    let mut apple = Apple::new(vec![session_ok("S1"), resp(400, "EXHAUSTED_CURSOR"), page("c9", false, &[])]);
+    let mut apple = Apple::new(vec![
+        session_ok("S1"),
+        resp(400, "EXHAUSTED_CURSOR"),
+        page("c9", false, &[]),
+    ]);
     let cp = Checkpoint {
         cursor: Some("c5".into()),
         mode: Mode::Fetch,
@@ -370,7 +455,14 @@ fn exhausted_cursor_switches_to_sync() {
     };
     let mut r = SyncRound::new(Some(cp), 10, None, None);
     let (_, cp) = round(&mut s, &mut r, &mut apple).unwrap();
-    assert_eq!(apple.log, ["GET /session", "POST /server/devices [S1]", "POST /devices/sync [S1]"]);
+    assert_eq!(
+        apple.log,
+        [
+            "GET /session",
+            "POST /server/devices [S1]",
+            "POST /devices/sync [S1]"
+        ]
+    );
     assert_eq!(apple.bodies[1], json!({"cursor":"c5"}));
     assert_eq!(cp.cursor.as_deref(), Some("c9"));
     assert_eq!(cp.mode, Mode::Sync);
@@ -390,15 +482,27 @@ fn expired_cursor_restarts_from_fetch_once() {
         cursor_at: Some(0),
     };
     let mut r = SyncRound::new(Some(cp), 8 * 24 * 3600, None, None);
-    assert!(matches!(r.warnings()[0], Warning::StaleCursor { age_secs } if age_secs == 8 * 24 * 3600));
+    assert!(
+        matches!(r.warnings()[0], Warning::StaleCursor { age_secs } if age_secs == 8 * 24 * 3600)
+    );
     let (got, cp) = round(&mut s, &mut r, &mut apple).unwrap();
     assert_eq!(got, ["A"]);
-    assert_eq!(apple.log, ["GET /session", "POST /devices/sync [S1]", "POST /server/devices [S1]"]);
+    assert_eq!(
+        apple.log,
+        [
+            "GET /session",
+            "POST /devices/sync [S1]",
+            "POST /server/devices [S1]"
+        ]
+    );
     assert_eq!(apple.bodies[1], json!({}));
     assert_eq!(cp.cursor.as_deref(), Some("n1"));
 
     // A second cursor refusal in the same round is returned, not retried.
-    let mut apple = Apple::new(vec![resp(400, "INVALID_CURSOR"), resp(400, "INVALID_CURSOR")]);
+    let mut apple = Apple::new(vec![
+        resp(400, "INVALID_CURSOR"),
+        resp(400, "INVALID_CURSOR"),
+    ]);
     let cp = Checkpoint {
         cursor: Some("bad".into()),
         mode: Mode::Fetch,
@@ -427,8 +531,14 @@ fn page_size_is_capped_by_the_account() {
         mode: Mode::Sync,
         cursor_at: Some(0),
     };
-    assert_eq!(SyncRound::new(Some(cp.clone()), 0, Some(5000), Some(&account)).page_limit(), Some(500));
-    assert_eq!(SyncRound::new(Some(cp.clone()), 0, Some(20), Some(&account)).page_limit(), Some(20));
+    assert_eq!(
+        SyncRound::new(Some(cp.clone()), 0, Some(5000), Some(&account)).page_limit(),
+        Some(500)
+    );
+    assert_eq!(
+        SyncRound::new(Some(cp.clone()), 0, Some(20), Some(&account)).page_limit(),
+        Some(20)
+    );
     assert_eq!(SyncRound::new(Some(cp), 0, None, None).page_limit(), None);
 }
 
@@ -450,17 +560,31 @@ fn devices_are_deduplicated_on_latest_op_date() {
     ]);
     let got: Vec<(String, String)> = out
         .iter()
-        .map(|d| (d.serial_number.clone(), d.op_type.as_ref().unwrap().to_string()))
+        .map(|d| {
+            (
+                d.serial_number.clone(),
+                d.op_type.as_ref().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
-        [("A".to_owned(), "deleted".to_owned()), ("B".to_owned(), "modified".to_owned())]
+        [
+            ("A".to_owned(), "deleted".to_owned()),
+            ("B".to_owned(), "modified".to_owned())
+        ]
     );
 }
 
 #[test]
 fn secrets_never_appear_in_debug_or_errors() {
-    let secrets = ["CS_secret_value", "AT_secret_value", "AS_secret_value", "SESSION_SECRET_1", "SESSION_SECRET_2"];
+    let secrets = [
+        "CS_secret_value",
+        "AT_secret_value",
+        "AS_secret_value",
+        "SESSION_SECRET_1",
+        "SESSION_SECRET_2",
+    ];
     let mut s = session();
     let rotated = Response::builder()
         .status(200)
@@ -488,12 +612,18 @@ fn secrets_never_appear_in_debug_or_errors() {
     let e = get_account(&mut s, &mut apple).unwrap_err();
     out.push(format!("{e:?} {e}"));
     out.push(format!("{:?} {:?}", s.token(), s.session_token()));
-    out.push(format!("{:?}", ServerToken::from_json(br#"{"consumer_key":"k","consumer_secret":"CS_secret_value"}"#)));
+    out.push(format!(
+        "{:?}",
+        ServerToken::from_json(br#"{"consumer_key":"k","consumer_secret":"CS_secret_value"}"#)
+    ));
     out.push(format!(
         "{:?}",
         s.handle_session_response(&resp(200, r#"{"auth_session_token":["SESSION_SECRET_1"]}"#))
     ));
-    out.push(format!("{:?}", s.handle_session_response(&resp(200, r#"{"auth_session_token":"SESSION_SECRET_1"#))));
+    out.push(format!(
+        "{:?}",
+        s.handle_session_response(&resp(200, r#"{"auth_session_token":"SESSION_SECRET_1"#))
+    ));
     let sig = ade_client::oauth::sign(&ade_client::oauth::SigningRequest {
         method: "GET",
         url: "https://apple.test/session",

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use ade_client::albc::BypassCode;
 use ade_client::endpoints::{self, AssignMethod};
 use ade_client::http::{Response, StatusCode};
-use ade_client::model::{ActivationLockRequest, DeviceStatus, OpType, OrgType, Profile, ProfileStatus};
+use ade_client::model::{
+    ActivationLockRequest, DeviceStatus, OpType, OrgType, Profile, ProfileStatus,
+};
 use ade_client::oauth::{self, SigningRequest};
 use ade_client::{Config, Error, ServerToken, Session, Stamp, TokenError};
+use pki::der::Decode;
 use pki::key::PrivateKey;
 use pki::provider::CryptoProvider;
 use pki::x509_cert::Certificate;
-use pki::der::Decode;
 use serde_json::Value;
 
 const RES: &str = "ade/petarov-apple-mdm-clients/device-assignment-client/src/test/resources";
@@ -31,7 +33,15 @@ fn token_key_pkcs8() -> Vec<u8> {
     testkit::openssl(
         dir.path(),
         &[
-            "pkcs8", "-topk8", "-nocrypt", "-inform", "DER", "-in", path.to_str().unwrap(), "-outform", "DER",
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-inform",
+            "DER",
+            "-in",
+            path.to_str().unwrap(),
+            "-outform",
+            "DER",
         ],
     )
 }
@@ -42,16 +52,30 @@ fn token_cert() -> Certificate {
 }
 
 fn key(provider: &dyn CryptoProvider) -> Arc<dyn PrivateKey> {
-    provider.private_key_from_pkcs8_der(&token_key_pkcs8()).unwrap()
+    provider
+        .private_key_from_pkcs8_der(&token_key_pkcs8())
+        .unwrap()
 }
 
 fn assert_is_expected_token(t: &ServerToken) {
     let want = json_vector("ade/derived/petarov-token/token.json");
     assert_eq!(t.consumer_key, want["consumer_key"].as_str().unwrap());
-    assert_eq!(t.consumer_secret.expose(), want["consumer_secret"].as_str().unwrap());
-    assert_eq!(t.access_token.expose(), want["access_token"].as_str().unwrap());
-    assert_eq!(t.access_secret.expose(), want["access_secret"].as_str().unwrap());
-    assert_eq!(t.access_token_expiry, want["access_token_expiry"].as_str().unwrap());
+    assert_eq!(
+        t.consumer_secret.expose(),
+        want["consumer_secret"].as_str().unwrap()
+    );
+    assert_eq!(
+        t.access_token.expose(),
+        want["access_token"].as_str().unwrap()
+    );
+    assert_eq!(
+        t.access_secret.expose(),
+        want["access_secret"].as_str().unwrap()
+    );
+    assert_eq!(
+        t.access_token_expiry,
+        want["access_token_expiry"].as_str().unwrap()
+    );
 }
 
 #[test]
@@ -91,7 +115,8 @@ fn decrypted_mime_reads_to_token_json() {
 
 #[test]
 fn token_expiry_is_read() {
-    let t = ServerToken::from_json(&testkit::vector("ade/derived/petarov-token/token.json")).unwrap();
+    let t =
+        ServerToken::from_json(&testkit::vector("ade/derived/petarov-token/token.json")).unwrap();
     // 2026-01-17T11:02:21Z, as computed by `date -u -d 2026-01-17T11:02:21Z +%s`.
     let dir = tempfile::tempdir().unwrap();
     let out = testkit::run_bounded(
@@ -110,18 +135,37 @@ fn token_for_another_key_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     testkit::openssl(
         dir.path(),
-        &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "other.pem"],
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "other.pem",
+        ],
     );
     let other = testkit::openssl(
         dir.path(),
-        &["pkcs8", "-topk8", "-nocrypt", "-in", "other.pem", "-outform", "DER"],
+        &[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            "other.pem",
+            "-outform",
+            "DER",
+        ],
     );
     let p7m = testkit::vector(&format!("{RES}/apple-mdm-client-tests-1-server-token.p7m"));
     for provider in pki::provider::compiled() {
         let k = provider.private_key_from_pkcs8_der(&other).unwrap();
         let mut rng = testkit::rng(2);
         let e = ServerToken::decrypt(&p7m, provider, &*k, None, &mut rng).unwrap_err();
-        assert_eq!(e, Error::Token(TokenError::Cms(pki::Error::NotFound("recipient"))));
+        assert_eq!(
+            e,
+            Error::Token(TokenError::Cms(pki::Error::NotFound("recipient")))
+        );
     }
 }
 
@@ -140,7 +184,12 @@ fn pairs(v: &Value) -> Vec<(String, String)> {
             .collect(),
         Value::Array(a) => a
             .iter()
-            .map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_str().unwrap().to_owned()))
+            .map(|p| {
+                (
+                    p[0].as_str().unwrap().to_owned(),
+                    p[1].as_str().unwrap().to_owned(),
+                )
+            })
             .collect(),
         _ => panic!("not parameters: {v}"),
     }
@@ -170,7 +219,10 @@ fn oauth_known_answers() {
         let form = pairs(&v["body_form_params"]);
         let form: Vec<(&str, &str)> = form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let params = pairs(&v["oauth_params"]);
-        let params: Vec<(&str, &str)> = params.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let params: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
         let sig = oauth::sign(&SigningRequest {
             method: v["method"].as_str().unwrap(),
             url: v["url"].as_str().unwrap(),
@@ -180,8 +232,16 @@ fn oauth_known_answers() {
             token_secret: v["token_secret"].as_str().unwrap(),
         })
         .unwrap();
-        assert_eq!(sig.base_string, v["signature_base_string"].as_str().unwrap(), "{id}");
-        assert_eq!(sig.signature, v["oauth_signature"].as_str().unwrap(), "{id}");
+        assert_eq!(
+            sig.base_string,
+            v["signature_base_string"].as_str().unwrap(),
+            "{id}"
+        );
+        assert_eq!(
+            sig.signature,
+            v["oauth_signature"].as_str().unwrap(),
+            "{id}"
+        );
         if let Some(h) = v["authorization_header"].as_str() {
             let ours = oauth::authorization_header(&params, &sig);
             assert_eq!(header_params(&ours), header_params(h), "{id}");
@@ -191,12 +251,19 @@ fn oauth_known_answers() {
 
 #[test]
 fn session_request_signs_like_the_dep_vectors() {
-    let token = ServerToken::from_json(&testkit::vector("ade/derived/petarov-token/token.json")).unwrap();
+    let token =
+        ServerToken::from_json(&testkit::vector("ade/derived/petarov-token/token.json")).unwrap();
     for (id, with_version) in [("dep-session-v1.0", true), ("dep-session-noversion", false)] {
         let v = kat().into_iter().find(|v| v["id"] == id).unwrap();
-        let cfg = Config::new("admit-test/1").unwrap().with_oauth_version(with_version);
+        let cfg = Config::new("admit-test/1")
+            .unwrap()
+            .with_oauth_version(with_version);
         let session = Session::new(cfg, token.clone());
-        let ts: u64 = v["oauth_params"]["oauth_timestamp"].as_str().unwrap().parse().unwrap();
+        let ts: u64 = v["oauth_params"]["oauth_timestamp"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         let req = session
             .session_request(Stamp {
                 timestamp: ts,
@@ -222,7 +289,10 @@ fn bypass_code_known_answers() {
     let vectors = v["vectors"].as_array().unwrap();
     assert_eq!(vectors.len(), 10);
     for x in vectors {
-        let raw: [u8; 16] = hex::decode(x["raw_hex"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let raw: [u8; 16] = hex::decode(x["raw_hex"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
         let code = BypassCode::from_bytes(raw);
         assert_eq!(code.code().as_str(), x["code"].as_str().unwrap());
         assert_eq!(code.escrow_key(), x["escrow_key_hex"].as_str().unwrap());
@@ -236,33 +306,54 @@ fn bypass_code_known_answers() {
 }
 
 fn ok(body: Vec<u8>) -> Response<Vec<u8>> {
-    Response::builder().status(StatusCode::OK).body(body).unwrap()
+    Response::builder()
+        .status(StatusCode::OK)
+        .body(body)
+        .unwrap()
 }
 
 #[test]
 fn captured_responses_parse() {
-    let account = endpoints::parse_account(&ok(testkit::vector(&format!("{TESTDATA}/account_response.json")))).unwrap();
+    let account = endpoints::parse_account(&ok(testkit::vector(&format!(
+        "{TESTDATA}/account_response.json"
+    ))))
+    .unwrap();
     assert_eq!(account.value.org_type, Some(OrgType::Org));
     assert_eq!(account.value.max_limit("/server/devices"), Some(5000));
     assert_eq!(account.value.max_limit("/devices/sync"), Some(5000));
     assert_eq!(account.value.urls.len(), 18);
 
-    let page = endpoints::parse_device_page(&ok(testkit::vector(&format!("{TESTDATA}/device_response.json")))).unwrap();
+    let page = endpoints::parse_device_page(&ok(testkit::vector(&format!(
+        "{TESTDATA}/device_response.json"
+    ))))
+    .unwrap();
     assert_eq!(page.value.devices.len(), 1);
     assert!(!page.value.more_to_follow);
     assert_eq!(page.value.devices[0].serial_number, "C02T0HL0GGC0");
-    assert_eq!(page.value.devices[0].profile_status, Some(ProfileStatus::Assigned));
+    assert_eq!(
+        page.value.devices[0].profile_status,
+        Some(ProfileStatus::Assigned)
+    );
 
-    let empty = endpoints::parse_device_page(&ok(testkit::vector(&format!("{TESTDATA}/empty_sync_response.json")))).unwrap();
+    let empty = endpoints::parse_device_page(&ok(testkit::vector(&format!(
+        "{TESTDATA}/empty_sync_response.json"
+    ))))
+    .unwrap();
     assert!(empty.value.devices.is_empty());
 
-    let details = endpoints::parse_device_details(&ok(testkit::vector(&format!("{TESTDATA}/device_details_response.json")))).unwrap();
+    let details = endpoints::parse_device_details(&ok(testkit::vector(&format!(
+        "{TESTDATA}/device_details_response.json"
+    ))))
+    .unwrap();
     assert!(!details.value.devices.is_empty());
     for d in details.value.devices.values() {
         assert_eq!(d.response_status, Some(DeviceStatus::Success));
     }
 
-    let profile = endpoints::parse_profile(&ok(testkit::vector(&format!("{TESTDATA}/fetch_profile_response.json")))).unwrap();
+    let profile = endpoints::parse_profile(&ok(testkit::vector(&format!(
+        "{TESTDATA}/fetch_profile_response.json"
+    ))))
+    .unwrap();
     assert!(profile.value.profile_uuid.is_some());
 
     // Every capture keeps every key: typed fields and `extra` together serialise back to the
@@ -278,9 +369,15 @@ fn captured_responses_parse() {
         let want: Value = serde_json::from_slice(&raw).unwrap();
         let resp = ok(raw);
         let got = match f {
-            "account_response.json" => serde_json::to_value(endpoints::parse_account(&resp).unwrap().value),
-            "device_details_response.json" => serde_json::to_value(endpoints::parse_device_details(&resp).unwrap().value),
-            "fetch_profile_response.json" => serde_json::to_value(endpoints::parse_profile(&resp).unwrap().value),
+            "account_response.json" => {
+                serde_json::to_value(endpoints::parse_account(&resp).unwrap().value)
+            }
+            "device_details_response.json" => {
+                serde_json::to_value(endpoints::parse_device_details(&resp).unwrap().value)
+            }
+            "fetch_profile_response.json" => {
+                serde_json::to_value(endpoints::parse_profile(&resp).unwrap().value)
+            }
             _ => serde_json::to_value(endpoints::parse_device_page(&resp).unwrap().value),
         }
         .unwrap();
@@ -293,11 +390,19 @@ fn op_types_and_unknown_values_are_open() {
     let body = br#"{"cursor":"c","more_to_follow":false,"devices":[
         {"serial_number":"A","op_type":"added","op_date":"2024-01-01T00:00:00Z","os":"visionOS","new_key":1},
         {"serial_number":"B","op_type":"teleported","profile_status":"levitating"}]}"#;
-    let page = endpoints::parse_device_page(&ok(body.to_vec())).unwrap().value;
+    let page = endpoints::parse_device_page(&ok(body.to_vec()))
+        .unwrap()
+        .value;
     assert_eq!(page.devices[0].op_type, Some(OpType::Added));
     assert_eq!(page.devices[0].extra["new_key"], 1);
-    assert_eq!(page.devices[1].op_type, Some(OpType::Other("teleported".into())));
-    assert_eq!(page.devices[1].profile_status, Some(ProfileStatus::Other("levitating".into())));
+    assert_eq!(
+        page.devices[1].op_type,
+        Some(OpType::Other("teleported".into()))
+    );
+    assert_eq!(
+        page.devices[1].profile_status,
+        Some(ProfileStatus::Other("levitating".into()))
+    );
 }
 
 // ---- request bodies against the JSON schemas ----
@@ -342,7 +447,10 @@ fn assert_valid_formats(schema_name: &str, body: &[u8], formats: bool) {
         .build(&s)
         .unwrap_or_else(|e| panic!("schema {schema_name}: {e}"));
     let instance: Value = serde_json::from_slice(body).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&instance).map(|e| e.to_string()).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| e.to_string())
+        .collect();
     assert!(errors.is_empty(), "{schema_name}: {errors:?} in {instance}");
 }
 
@@ -356,20 +464,45 @@ fn request_bodies_validate_against_schemas() {
     let cfg = Config::new("admit-test/1").unwrap();
     let serials: Vec<String> = vec!["C02T0HL0GGC0".into(), "DMQVX0ZHJF8J".into()];
 
-    assert_valid("FetchDeviceRequest", endpoints::fetch_devices(&cfg, None, Some(100)).unwrap().body());
-    assert_valid("FetchDeviceRequest", endpoints::fetch_devices(&cfg, Some("MDow"), None).unwrap().body());
-    assert_valid("SyncDeviceRequest", endpoints::sync_devices(&cfg, "MDow", Some(1000)).unwrap().body());
-    assert_valid("DeviceListRequest", endpoints::device_details(&cfg, &serials).unwrap().body());
-    assert_valid("DeviceListRequest", endpoints::disown_devices(&cfg, &serials).unwrap().body());
+    assert_valid(
+        "FetchDeviceRequest",
+        endpoints::fetch_devices(&cfg, None, Some(100))
+            .unwrap()
+            .body(),
+    );
+    assert_valid(
+        "FetchDeviceRequest",
+        endpoints::fetch_devices(&cfg, Some("MDow"), None)
+            .unwrap()
+            .body(),
+    );
+    assert_valid(
+        "SyncDeviceRequest",
+        endpoints::sync_devices(&cfg, "MDow", Some(1000))
+            .unwrap()
+            .body(),
+    );
+    assert_valid(
+        "DeviceListRequest",
+        endpoints::device_details(&cfg, &serials).unwrap().body(),
+    );
+    assert_valid(
+        "DeviceListRequest",
+        endpoints::disown_devices(&cfg, &serials).unwrap().body(),
+    );
     for m in [AssignMethod::Post, AssignMethod::Put] {
         assert_valid(
             "ProfileServiceRequest",
-            endpoints::assign_profile(&cfg, "C1F123098EB5074580041E69883004C3", &serials, m).unwrap().body(),
+            endpoints::assign_profile(&cfg, "C1F123098EB5074580041E69883004C3", &serials, m)
+                .unwrap()
+                .body(),
         );
     }
     assert_valid(
         "ClearProfileRequest",
-        endpoints::remove_profile(&cfg, Some("C1F123098EB5074580041E69883004C3"), &serials).unwrap().body(),
+        endpoints::remove_profile(&cfg, Some("C1F123098EB5074580041E69883004C3"), &serials)
+            .unwrap()
+            .body(),
     );
     let code = BypassCode::from_bytes([7; 16]);
     let lock = ActivationLockRequest {
@@ -377,12 +510,18 @@ fn request_bodies_validate_against_schemas() {
         escrow_key: Some(code.escrow_key()),
         lost_message: Some("call IT".into()),
     };
-    assert_valid("ActivationLockRequest", endpoints::activation_lock(&cfg, &lock).unwrap().body());
+    assert_valid(
+        "ActivationLockRequest",
+        endpoints::activation_lock(&cfg, &lock).unwrap().body(),
+    );
     assert_valid(
         "AccountDrivenEnrollmentProfileRequest",
-        endpoints::set_ade_profile(&cfg, "https://mdm.example.com/.well-known/com.apple.remotemanagement")
-            .unwrap()
-            .body(),
+        endpoints::set_ade_profile(
+            &cfg,
+            "https://mdm.example.com/.well-known/com.apple.remotemanagement",
+        )
+        .unwrap()
+        .body(),
     );
 
     // A profile as an MDM server defines it, and nanodep's template of every key round-tripped
@@ -399,11 +538,17 @@ fn request_bodies_validate_against_schemas() {
         devices: Some(serials.clone()),
         ..Profile::default()
     };
-    assert_valid("Profile", endpoints::define_profile(&cfg, &profile).unwrap().body());
+    assert_valid(
+        "Profile",
+        endpoints::define_profile(&cfg, &profile).unwrap().body(),
+    );
 
     // The schemas do reject what they should (so the checks above mean something).
     assert_invalid("SyncDeviceRequest", &serde_json::json!({ "limit": 5 }));
-    assert_invalid("ActivationLockRequest", &serde_json::json!({ "device": "X", "escrow_key": "abc" }));
+    assert_invalid(
+        "ActivationLockRequest",
+        &serde_json::json!({ "device": "X", "escrow_key": "abc" }),
+    );
 }
 
 #[test]
@@ -421,6 +566,10 @@ fn captured_responses_validate_against_schemas() {
         ("account_response.json", "AccountDetail"),
         ("device_response.json", "FetchDeviceResponse"),
     ] {
-        assert_valid_formats(schema_name, &testkit::vector(&format!("{TESTDATA}/{file}")), false);
+        assert_valid_formats(
+            schema_name,
+            &testkit::vector(&format!("{TESTDATA}/{file}")),
+            false,
+        );
     }
 }
