@@ -37,13 +37,15 @@ pub enum Error {
     /// new terms and conditions to accept, a revoked or replaced server token, a bad signature.
     /// Retrying will not help; download a new token or accept the terms first.
     #[error(
-        "Apple refused with HTTP {status} {code}: a person must act in Apple Business Manager (accept the terms, or download a new server token)"
+        "Apple refused with HTTP {status}{}: a person must act in Apple Business Manager (accept the terms, or download a new server token)",
+        code.as_ref().map(|c| format!(" {c}")).unwrap_or_default()
     )]
     ActionRequired {
         /// The HTTP status.
         status: u16,
-        /// The classified Apple code.
-        code: ErrorCode,
+        /// The classified Apple code; `None` when `GET /session` was refused (401/403) with a
+        /// body that names no code.
+        code: Option<ErrorCode>,
     },
     /// The request was still refused as unauthorised after the session was renewed once. The
     /// client stops here rather than renewing in a loop.
@@ -155,7 +157,7 @@ impl Error {
     pub fn code(&self) -> Option<&ErrorCode> {
         match self {
             Error::Api(a) => a.code.as_ref(),
-            Error::ActionRequired { code, .. } => Some(code),
+            Error::ActionRequired { code, .. } => code.as_ref(),
             _ => None,
         }
     }

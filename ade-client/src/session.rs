@@ -109,23 +109,22 @@ impl Config {
     }
 
     /// A request to `path_and_query` with the headers every ADE call carries (User-Agent,
-    /// protocol version, JSON content type and accept) and no session yet.
+    /// `X-Server-Protocol-Version`, `Content-Type: application/json;charset=UTF8` and
+    /// `Accept: application/json`, bodiless requests included) and no session yet.
     pub fn request(
         &self,
         method: Method,
         path_and_query: &str,
         body: Vec<u8>,
     ) -> Result<Request<Vec<u8>>> {
-        let mut b = Request::builder()
+        Request::builder()
             .method(method)
             .uri(format!("{}{}", self.base_url, path_and_query))
             .header(USER_AGENT, &self.user_agent)
             .header(PROTOCOL_VERSION_HEADER, self.protocol_version.to_string())
-            .header(ACCEPT, "application/json");
-        if !body.is_empty() {
-            b = b.header(CONTENT_TYPE, "application/json;charset=UTF8");
-        }
-        b.body(body)
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/json;charset=UTF8")
+            .body(body)
             .map_err(|_| Error::ApiMisuse("request URI or header is not valid HTTP"))
     }
 }
@@ -243,10 +242,7 @@ impl Session {
                     status: s @ (401 | 403),
                     code,
                     ..
-                }) => Error::ActionRequired {
-                    status: s,
-                    code: code.unwrap_or(ErrorCode::Other("OAUTH_REFUSED".into())),
-                },
+                }) => Error::ActionRequired { status: s, code },
                 other => other,
             });
         }
@@ -330,7 +326,7 @@ pub fn classify(resp: &Response<Vec<u8>>) -> Error {
     match &api.code {
         Some(code) if code.kind() == ErrorKind::ActionRequired => Error::ActionRequired {
             status: api.status,
-            code: code.clone(),
+            code: Some(code.clone()),
         },
         _ => Error::Api(api),
     }

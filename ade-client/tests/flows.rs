@@ -55,6 +55,11 @@ impl Apple {
         ));
         assert_eq!(req.headers()["user-agent"], "admit-flow-test/1");
         assert_eq!(req.headers()["x-server-protocol-version"], "3");
+        assert_eq!(
+            req.headers()["content-type"],
+            "application/json;charset=UTF8"
+        );
+        assert_eq!(req.headers()["accept"], "application/json");
         if !req.body().is_empty() {
             self.bodies
                 .push(serde_json::from_slice(req.body()).unwrap());
@@ -192,7 +197,7 @@ fn terms_not_signed_is_terminal() {
             e,
             Error::ActionRequired {
                 status,
-                code: ErrorCode::TermsNotSigned
+                code: Some(ErrorCode::TermsNotSigned)
             }
         );
         assert_eq!(apple.log, ["GET /session", "GET /account [S1]"]);
@@ -211,10 +216,27 @@ fn refused_oauth_on_session_is_terminal() {
         let mut s = session();
         let mut apple = Apple::new(vec![resp(status, body)]);
         let e = get_account(&mut s, &mut apple).unwrap_err();
-        assert_eq!(e, Error::ActionRequired { status, code });
+        assert_eq!(
+            e,
+            Error::ActionRequired {
+                status,
+                code: Some(code)
+            }
+        );
         assert_eq!(apple.log, ["GET /session"]);
         assert!(!s.is_active());
     }
+    // A refusal of the OAuth request that names no code is still terminal.
+    let mut s = session();
+    let mut apple = Apple::new(vec![resp(401, "")]);
+    let e = get_account(&mut s, &mut apple).unwrap_err();
+    assert_eq!(
+        e,
+        Error::ActionRequired {
+            status: 401,
+            code: None
+        }
+    );
 }
 
 #[test]

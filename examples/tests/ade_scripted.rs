@@ -345,7 +345,7 @@ async fn terms_not_signed_stops_the_sync() {
         e,
         Error::ActionRequired {
             status: 403,
-            code: ErrorCode::TermsNotSigned
+            code: Some(ErrorCode::TermsNotSigned)
         }
     );
     assert_eq!(apple.log(), ["GET /session", "POST /devices/sync [S1]"]);
