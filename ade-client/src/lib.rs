@@ -19,6 +19,6 @@ pub use error::{
 };
 pub use http;
 pub use session::{Call, Config, Session, Stamp, Step};
-pub use sync::{Checkpoint, Mode, Progress, SyncRound, Warning};
+pub use sync::{Checkpoint, Commit, Mode, Progress, SyncRound, Warning};
 pub use time::parse_rfc3339_millis;
 pub use token::{Secret, ServerToken};

@@ -7,7 +7,8 @@
 //!     mode Sync  ── POST /devices/sync   {cursor,  limit} ─┤
 //!                                                          ▼
 //!      page ─▶ Progress::Page(devices, deduplicated by serial on the latest op_date)
-//!            ─▶ caller stores them ─▶ SyncRound::stored() ─▶ new checkpoint to persist
+//!            ─▶ caller stores them ─▶ SyncRound::stored() ─▶ Commit { expected, next }
+//!               (the caller's store applies it as a compare-and-set)
 //!            more_to_follow with a new cursor ─▶ next page
 //!            more_to_follow with the same cursor ─▶ round ends (Warning::UnchangedCursor)
 //!            no more ─▶ round ends; a finished fetch continues as sync next round
@@ -62,6 +63,19 @@ impl Default for Checkpoint {
             cursor_at: None,
         }
     }
+}
+
+/// A cursor move to persist, as a compare-and-set: write `next` only if the stored checkpoint
+/// still equals `expected`. Two servers syncing the same account then cannot move the cursor
+/// backwards over each other's stored pages; a refused commit means another process got there
+/// first, and this round should stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// What the store must still hold (the checkpoint this round last committed or started
+    /// from).
+    pub expected: Checkpoint,
+    /// What to write.
+    pub next: Checkpoint,
 }
 
 /// Things worth logging that did not stop the round.
@@ -283,8 +297,8 @@ impl SyncRound {
     }
 
     /// The caller has stored the devices of the last page: commit its cursor and return the
-    /// checkpoint to persist.
-    pub fn stored(&mut self) -> Result<Checkpoint> {
+    /// [`Commit`] to apply to the caller's store.
+    pub fn stored(&mut self) -> Result<Commit> {
         let State::AwaitStore { next, more } = core::mem::replace(&mut self.state, State::Done)
         else {
             self.state = State::Done;
@@ -294,9 +308,9 @@ impl SyncRound {
         };
         self.cursor = next.cursor.clone();
         self.mode = if more { self.mode } else { next.mode };
-        self.committed = next;
+        let expected = core::mem::replace(&mut self.committed, next.clone());
         self.state = if more { State::Ready } else { State::Done };
-        Ok(self.committed.clone())
+        Ok(Commit { expected, next })
     }
 }
 

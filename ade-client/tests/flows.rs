@@ -378,7 +378,9 @@ fn round(
         match r.handle(outcome)? {
             Progress::Page(devices) => {
                 stored.extend(devices.into_iter().map(|d| d.serial_number));
-                cp = r.stored()?;
+                let commit = r.stored()?;
+                assert_eq!(commit.expected, cp, "commits chain");
+                cp = commit.next;
             }
             Progress::Continue => {}
             _ => unreachable!(),
@@ -441,8 +443,9 @@ fn cursor_is_committed_only_after_stored() {
     assert!(matches!(r.handle(out).unwrap(), Progress::Page(_)));
     assert_eq!(r.checkpoint().cursor, None);
     assert!(matches!(r.next_call(s.config()), Err(Error::ApiMisuse(_))));
-    let cp = r.stored().unwrap();
-    assert_eq!(cp.cursor.as_deref(), Some("c1"));
+    let commit = r.stored().unwrap();
+    assert_eq!(commit.expected, Checkpoint::default());
+    assert_eq!(commit.next.cursor.as_deref(), Some("c1"));
     assert!(matches!(r.stored(), Err(Error::ApiMisuse(_))));
 }
 

@@ -224,13 +224,18 @@ async fn sync_round(
     round: &mut SyncRound,
 ) -> Result<Vec<String>, Error> {
     let mut stored = Vec::new();
+    // The caller's checkpoint store, updated by compare-and-set.
+    let mut store = round.checkpoint().clone();
     while let Some(call) = round.next_call(session.config())? {
         let outcome = drive(apple.addr, session, call).await;
         if let Progress::Page(devices) = round.handle(outcome)? {
             stored.extend(devices.into_iter().map(|d| d.serial_number));
-            round.stored()?;
+            let commit = round.stored()?;
+            assert_eq!(commit.expected, store, "compare-and-set precondition");
+            store = commit.next;
         }
     }
+    assert_eq!(&store, round.checkpoint());
     Ok(stored)
 }
 
