@@ -119,7 +119,16 @@ open_enum! {
     }
 }
 
-/// `GET /account`: the organisation and MDM server the token belongs to.
+/// `GET /account`: the organisation and MDM server the token belongs to (Apple's
+/// `AccountDetail`).
+///
+/// ```text
+/// { "server_name", "server_uuid", "admin_id", "facilitator_id", "org_name", "org_email",
+///   "org_phone", "org_address", "org_id", "org_id_hash", "org_type": "edu"|"org"|"tvprovider",
+///   "org_version": "v1"|"v2",
+///   "urls": [ { "uri": "/server/devices", "http_method": ["POST"],
+///               "limit": { "default": 100, "maximum": 1000 } }, ... ] }
+/// ```
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Account {
     /// The MDM server's name in Apple Business Manager.
@@ -208,7 +217,17 @@ pub struct Limit {
     pub extra: Extra,
 }
 
-/// A device as the fetch, sync and details endpoints describe it.
+/// A device as the fetch, sync and details endpoints describe it (Apple's `Device`).
+///
+/// ```text
+/// { "serial_number", "model", "description", "asset_tag", "color",
+///   "device_family": "iPad"|"iPhone"|"iPod"|"Mac"|"AppleTV"|"Vision",
+///   "os": "iOS"|"iPadOS"|"OSX"|"tvOS"|"visionOS", "device_assigned_by", "device_assigned_date",
+///   "op_type": "added"|"modified"|"deleted", "op_date",                -- sync only
+///   "profile_status": "empty"|"assigned"|"pushed"|"removed", "profile_uuid",
+///   "profile_assign_time", "profile_push_time", "response_status",   -- details only
+///   "mdm_migration_deadline" }
+/// ```
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Device {
     /// Serial number: the key everything else uses.
@@ -275,7 +294,13 @@ impl Device {
     }
 }
 
-/// A page of `POST /server/devices` (fetch) or `POST /devices/sync`.
+/// A page of `POST /server/devices` (fetch) or `POST /devices/sync` (Apple's
+/// `FetchDeviceResponse`).
+///
+/// ```text
+/// { "cursor": "MDowOjE1…", "more_to_follow": true, "fetched_until": "2018-09-08T17:28:18Z",
+///   "devices": [ Device, ... ] }
+/// ```
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DevicePage {
     /// Cursor for the next request.
@@ -408,7 +433,13 @@ pub struct ProfileDevicesRequest {
     pub devices: Vec<String>,
 }
 
-/// Answer of the endpoints that report one status per device (assign, remove, disown).
+/// Answer of the endpoints that report one status per device (assign, remove, disown:
+/// Apple's `AssignProfileResponse`, `ClearProfileResponse`, `DeviceStatusResponse`).
+///
+/// ```text
+/// { "profile_uuid": "…", "devices": { "C02T0HL0GGC0": "SUCCESS", "…": "THROTTLED" },
+///   "retry_after_seconds": 60 }
+/// ```
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DeviceStatuses {
     /// The profile, when the endpoint echoes it.
