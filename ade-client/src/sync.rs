@@ -246,7 +246,9 @@ impl SyncRound {
             Err(e) => return self.on_error(e),
         };
         let sent = self.cursor.clone();
-        let unchanged = page.more_to_follow && sent.as_deref() == Some(page.cursor.as_str());
+        let received = Some(page.cursor).filter(|c| !c.is_empty());
+        // No cursor at all counts as unchanged too: asking again would ask the same thing.
+        let unchanged = page.more_to_follow && (received.is_none() || received == sent);
         if unchanged {
             self.warnings.push(Warning::UnchangedCursor);
         }
@@ -256,7 +258,7 @@ impl SyncRound {
             self.mode
         };
         let next = Checkpoint {
-            cursor: Some(page.cursor).filter(|c| !c.is_empty()).or(sent),
+            cursor: received.or(sent),
             mode: next_mode,
             cursor_at: Some(self.now),
         };

@@ -463,6 +463,14 @@ fn unchanged_cursor_ends_the_round() {
     assert_eq!(apple.log, ["GET /session", "POST /devices/sync [S1]"]);
     assert!(r.warnings().contains(&Warning::UnchangedCursor));
     apple.done();
+
+    // An empty cursor with more_to_follow is no progress either.
+    let mut apple = Apple::new(vec![page("", true, &["B"])]);
+    let mut r = SyncRound::new(None, 10, None, None);
+    let (got, cp) = round(&mut s, &mut r, &mut apple).unwrap();
+    assert_eq!(got, ["B"]);
+    assert_eq!(cp.cursor, None);
+    assert_eq!(apple.log, ["POST /server/devices [S1]"]);
 }
 
 #[test]
