@@ -84,3 +84,48 @@ proptest! {
         }
     }
 }
+
+const TOKEN: &[u8] = br#"{"consumer_key":"CK","consumer_secret":"CS","access_token":"AT","access_secret":"AS","access_token_expiry":"2030-01-01T00:00:00Z"}"#;
+
+proptest! {
+    /// Whatever Apple answers, one call ends within four requests (session, request, session
+    /// renewal, retry) and opens at most two sessions: it never loops.
+    #[test]
+    fn a_call_never_loops(answers in proptest::collection::vec((0usize..8, any::<bool>()), 1..12)) {
+        use ade_client::{Call, Config, Session, Stamp, Step};
+        const BODIES: [(u16, &str); 8] = [
+            (200, r#"{"auth_session_token":"S"}"#),
+            (200, "{}"),
+            (401, ""),
+            (403, "FORBIDDEN"),
+            (403, "T_C_NOT_SIGNED"),
+            (429, ""),
+            (500, "oops"),
+            (400, "EXPIRED_CURSOR"),
+        ];
+        let mut session = Session::new(Config::new("p/1").unwrap(), ServerToken::from_json(TOKEN).unwrap());
+        let stamp = Stamp { timestamp: 0, nonce: "n" };
+        let mut call = Call::new(endpoints::account(session.config()).unwrap(), endpoints::parse_account);
+        let mut req = call.start(&session, stamp).unwrap();
+        let mut sent = 0;
+        let mut sessions = 0;
+        let mut script = answers.into_iter();
+        loop {
+            sent += 1;
+            if req.uri().path() == "/session" {
+                sessions += 1;
+            }
+            prop_assert!(sent <= 4 && sessions <= 2, "{sent} requests, {sessions} sessions");
+            let Some((i, rotate)) = script.next() else { break };
+            let (status, body) = BODIES[i];
+            let mut r = Response::builder().status(status);
+            if rotate {
+                r = r.header("X-ADM-Auth-Session", "R");
+            }
+            match call.handle(&mut session, r.body(body.as_bytes().to_vec()).unwrap(), stamp) {
+                Ok(Step::Send(next)) => req = next,
+                Ok(Step::Done(_)) | Err(_) => break,
+            }
+        }
+    }
+}

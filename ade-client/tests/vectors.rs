@@ -573,3 +573,52 @@ fn captured_responses_validate_against_schemas() {
         );
     }
 }
+
+#[test]
+fn damaged_token_files_are_typed_errors() {
+    let p7m = testkit::vector(&format!("{RES}/apple-mdm-client-tests-1-server-token.p7m"));
+    let provider = pki::provider::compiled()[0];
+    let k = key(provider);
+    let cert = token_cert();
+    let mut rng = testkit::rng(3);
+    // Truncated anywhere: an error, never a panic, never a token.
+    for cut in (0..p7m.len()).step_by(37) {
+        let r = ServerToken::decrypt(&p7m[..cut], provider, &*k, Some(&cert), &mut rng);
+        assert!(matches!(r, Err(Error::Token(_))), "cut at {cut}: {r:?}");
+    }
+    // A flipped bit in the encrypted content (the base64 near the end) fails decryption or
+    // the MIME/JSON read, as a typed error.
+    let text = String::from_utf8(p7m.clone()).unwrap();
+    let (head, body) = text.split_once("\n\n").unwrap();
+    let mut der = base64_decode(body);
+    let n = der.len();
+    der[n - 40] ^= 0x01;
+    let r = ServerToken::decrypt(&der, provider, &*k, Some(&cert), &mut rng);
+    assert!(matches!(r, Err(Error::Token(_))), "{r:?}");
+    // Not base64, too large, empty.
+    let bad = format!("{head}\n\n!!!not base64!!!\n");
+    assert_eq!(
+        ServerToken::decrypt(bad.as_bytes(), provider, &*k, None, &mut rng).unwrap_err(),
+        Error::Token(TokenError::Format("body is not valid base64"))
+    );
+    let huge = vec![b'A'; ade_client::token::MAX_TOKEN_FILE + 1];
+    assert!(matches!(
+        ServerToken::decrypt(&huge, provider, &*k, None, &mut rng),
+        Err(Error::Token(TokenError::TooLarge { .. }))
+    ));
+    assert_eq!(
+        ServerToken::decrypt(b"", provider, &*k, None, &mut rng).unwrap_err(),
+        Error::Token(TokenError::Empty)
+    );
+    // Decrypted content without the message block.
+    assert_eq!(
+        ServerToken::from_decrypted(b"Content-Type: text/plain\r\n\r\nhello").unwrap_err(),
+        Error::Token(TokenError::NoMessage)
+    );
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("b64"), s).unwrap();
+    testkit::openssl(dir.path(), &["base64", "-d", "-in", "b64"])
+}
