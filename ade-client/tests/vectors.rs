@@ -622,3 +622,27 @@ fn base64_decode(s: &str) -> Vec<u8> {
     std::fs::write(dir.path().join("b64"), s).unwrap();
     testkit::openssl(dir.path(), &["base64", "-d", "-in", "b64"])
 }
+
+#[test]
+fn every_error_code_in_apples_table_is_known() {
+    let table = testkit::vector(
+        "ade/petarov-apple-mdm-clients/device-assignment-client/src/main/resources/messages_en.properties",
+    );
+    let text = String::from_utf8(table).unwrap();
+    let codes: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+        .map(|l| l.split_once('=').unwrap().0.trim())
+        .collect();
+    assert_eq!(codes.len(), 35);
+    for code in codes {
+        let c = ade_client::ErrorCode::classify(code.as_bytes())
+            .unwrap_or_else(|| panic!("{code} not classified"));
+        assert!(
+            !matches!(c, ade_client::ErrorCode::Other(_)),
+            "{code} unknown"
+        );
+        assert_eq!(c.as_str(), code);
+        assert_ne!(c.kind(), ade_client::ErrorKind::Unknown, "{code}");
+    }
+}
