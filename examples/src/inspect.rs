@@ -14,6 +14,10 @@
 //! { "signedData": { "eContentType", "digestAlgorithms", "certificates", "signerInfos" } }
 //! { "envelopedData": { "recipientInfos", "contentType", "contentEncryptionAlgorithm" } }
 //! ```
+//! Apple ADE server tokens (the `.p7m` S/MIME file: its envelope, and with `--key` the token
+//! with its secrets redacted) and every ADE JSON body (requests and answers of
+//! `mdmenrollment.apple.com`) are recognised by [`ade_json`] and [`ade_token_envelope`].
+//!
 //! TPM 2.0 structures, EK certificates from NV, MDA and AIK certificate fields and CBOR
 //! attestation objects are recognised by [`crate::attest::inspect`].
 
@@ -125,6 +129,9 @@ pub fn inspect(input: &[u8]) -> Result<Value, Error> {
             1 => out.pop().unwrap_or(Value::Null),
             _ => Value::Array(out),
         });
+    }
+    if let Some(v) = ade_json(input).or_else(|| ade_token_envelope(input)) {
+        return Ok(v);
     }
     match crate::attest::inspect::recognise(input) {
         Some(v) => Ok(v),
@@ -653,4 +660,227 @@ fn serial(s: &SerialNumber) -> String {
         _ => b,
     };
     hex::encode(trimmed)
+}
+
+// ---- Apple ADE (`ade-client`) ----
+
+const REDACTED: &str = "<redacted>";
+
+/// An ADE server token file (`*_smime.p7m`: MIME headers, then base64 BER EnvelopedData):
+/// `{"adeServerToken": {"envelope": {...}}}`. `None` for anything else (raw BER EnvelopedData
+/// is described by the CMS inspector as it is).
+pub fn ade_token_envelope(input: &[u8]) -> Option<Value> {
+    let text = core::str::from_utf8(input).ok()?;
+    let head = text.get(..text.len().min(1024))?.to_ascii_lowercase();
+    if !head.contains("application/pkcs7-mime") && !head.contains("application/x-pkcs7-mime") {
+        return None;
+    }
+    let env = ade_client::ServerToken::envelope(input).ok()?;
+    Some(json!({ "adeServerToken": { "envelope": ade_envelope(&env) } }))
+}
+
+fn ade_envelope(env: &pki::cms::EnvelopedData) -> Value {
+    let recipients: Vec<Value> = env
+        .recipients()
+        .iter()
+        .map(|r| {
+            json!({
+                "keyTransport": r.key_transport().map(|k| format!("{k:?}")).unwrap_or_else(|e| e.to_string()),
+                "encryptedKeyLength": r.encrypted_key().len(),
+            })
+        })
+        .collect();
+    json!({
+        "recipientInfos": recipients,
+        "contentEncryptionAlgorithm": format!("{:?}", env.content_cipher()),
+        "encryptedContentLength": env.encrypted_content_len(),
+    })
+}
+
+/// The fields of a server token with every secret replaced by `<redacted>`.
+fn ade_token_fields(t: &ade_client::ServerToken) -> Value {
+    json!({
+        "consumer_key": t.consumer_key,
+        "consumer_secret": REDACTED,
+        "access_token": REDACTED,
+        "access_secret": REDACTED,
+        "access_token_expiry": t.access_token_expiry,
+    })
+}
+
+/// Decrypt an ADE server token (`.p7m`, bare base64 or BER) with the private key in `key_pem`
+/// (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`, as Apple's tooling writes it). Every
+/// key-transport recipient is tried, so no certificate is needed. Secrets are printed as
+/// `<redacted>`.
+pub fn ade_token_decrypt(input: &[u8], key_pem: &[u8]) -> Result<Value, Error> {
+    let fail = |reason: String| Error::Malformed {
+        what: "ADE server token",
+        reason,
+    };
+    let (label, der) = pki::der::pem::decode_vec(key_pem).map_err(|e| fail(format!("key: {e}")))?;
+    let der = zeroize::Zeroizing::new(der);
+    let pkcs8 = match label {
+        "PRIVATE KEY" => der,
+        "RSA PRIVATE KEY" => zeroize::Zeroizing::new(pkcs1_to_pkcs8(&der)),
+        other => {
+            return Err(fail(format!(
+                "key PEM label is {other:?}, expected PRIVATE KEY or RSA PRIVATE KEY"
+            )));
+        }
+    };
+    let provider = pki::provider::compiled()
+        .first()
+        .copied()
+        .ok_or_else(|| fail("no crypto provider compiled in".into()))?;
+    let key = provider
+        .private_key_from_pkcs8_der(&pkcs8)
+        .map_err(|e| fail(format!("key: {e}")))?;
+    let env = ade_client::ServerToken::envelope(input).map_err(|e| fail(e.to_string()))?;
+    let ciphertext = env
+        .encrypted_content()
+        .ok_or_else(|| fail("no encrypted content".into()))?;
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    for r in env.recipients() {
+        let Ok(transport) = r.key_transport() else {
+            continue;
+        };
+        let Ok(cek) = key.decrypt(transport, r.encrypted_key(), &mut rng) else {
+            continue;
+        };
+        let cek = zeroize::Zeroizing::new(cek);
+        let Ok(plain) = provider.cipher_decrypt(env.content_cipher(), &cek, env.iv(), ciphertext)
+        else {
+            continue;
+        };
+        let plain = zeroize::Zeroizing::new(plain);
+        let token =
+            ade_client::ServerToken::from_decrypted(&plain).map_err(|e| fail(e.to_string()))?;
+        let mut fields = ade_token_fields(&token);
+        fields["envelope"] = ade_envelope(&env);
+        return Ok(json!({ "adeServerToken": fields }));
+    }
+    Err(fail(format!(
+        "the key opens none of the {} recipients (a token for another MDM server?)",
+        env.recipients().len()
+    )))
+}
+
+/// PKCS#1 RSAPrivateKey DER wrapped as a PKCS#8 PrivateKeyInfo (RFC 5208 section 5) with the
+/// rsaEncryption algorithm and NULL parameters.
+fn pkcs1_to_pkcs8(pkcs1: &[u8]) -> Vec<u8> {
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes: Vec<u8> = len
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|b| *b == 0)
+                .collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend(bytes);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+    // AlgorithmIdentifier { rsaEncryption (1.2.840.113549.1.1.1), NULL }
+    const RSA_ALG: [u8; 15] = [
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let mut body = vec![0x02, 0x01, 0x00];
+    body.extend_from_slice(&RSA_ALG);
+    body.extend(tlv(0x04, pkcs1));
+    tlv(0x30, &body)
+}
+
+/// An ADE JSON body (a request to or an answer from Apple's ADE service), recognised by its
+/// keys and described as `{"ade": {"type": <Apple's object name>, "value": ...}}`, the value
+/// parsed by `ade-client` and written back (unknown keys kept), secrets redacted. `None` when
+/// the input is not a JSON object with ADE keys.
+pub fn ade_json(input: &[u8]) -> Option<Value> {
+    use ade_client::model as m;
+    let trimmed = input.trim_ascii();
+    if !trimmed.starts_with(b"{") {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(trimmed).ok()?;
+    let o = v.as_object()?;
+    let has = |k: &str| o.contains_key(k);
+    fn typed<T: serde::de::DeserializeOwned + serde::Serialize>(v: &Value) -> Option<Value> {
+        let t: T = serde_json::from_value(v.clone()).ok()?;
+        serde_json::to_value(t).ok()
+    }
+    let devices_map = o.get("devices").and_then(Value::as_object);
+    let devices_are_objects = devices_map.is_some_and(|d| d.values().all(Value::is_object));
+    let devices_list = o.get("devices").is_some_and(Value::is_array);
+    let (kind, value) = if has("auth_session_token") {
+        ("SessionResponse", json!({ "auth_session_token": REDACTED }))
+    } else if has("consumer_key") && has("access_secret") {
+        let t = ade_client::ServerToken::from_json(trimmed).ok()?;
+        ("ServerToken", ade_token_fields(&t))
+    } else if has("cursor") && (has("more_to_follow") || has("fetched_until")) {
+        ("FetchDeviceResponse", typed::<m::DevicePage>(&v)?)
+    } else if has("urls") || has("server_uuid") || has("org_id") {
+        ("AccountDetail", typed::<m::Account>(&v)?)
+    } else if has("betaEnrollmentTokens") || has("seedBuildTokens") {
+        ("GetSeedBuildTokenResponse", typed::<m::BetaTokens>(&v)?)
+    } else if has("mdm_service_discovery_url") {
+        let kind = if has("last_updated_timestamp") {
+            "GetAccountDrivenEnrollmentProfileResponse"
+        } else {
+            "AccountDrivenEnrollmentProfileRequest"
+        };
+        (kind, typed::<m::AdeProfile>(&v)?)
+    } else if has("serial_number") && has("response_status") {
+        (
+            "ActivationLockStatusResponse",
+            typed::<m::ActivationLockResponse>(&v)?,
+        )
+    } else if has("device") {
+        let mut r = typed::<m::ActivationLockRequest>(&v)?;
+        if r.get("escrow_key").is_some() {
+            r["escrow_key"] = json!(REDACTED);
+        }
+        ("ActivationLockRequest", r)
+    } else if has("profile_name") || has("url") || has("org_magic") || has("is_supervised") {
+        ("Profile", typed::<m::Profile>(&v)?)
+    } else if devices_map.is_some() && devices_are_objects && !has("profile_uuid") {
+        ("DeviceListResponse", typed::<m::DeviceDetails>(&v)?)
+    } else if devices_map.is_some() {
+        let statuses: m::DeviceStatuses = serde_json::from_value(v.clone()).ok()?;
+        let s = statuses.summary();
+        let mut value = serde_json::to_value(&statuses).ok()?;
+        value["summary"] = json!({
+            "success": s.success,
+            "notAccessible": s.not_accessible,
+            "failed": s.failed,
+            "throttled": s.throttled,
+            "other": s.other.iter().map(|(k, v)| json!([k, v.as_str()])).collect::<Vec<_>>(),
+        });
+        let kind = if has("retry_after_seconds") || has("profile_uuid") {
+            "AssignProfileResponse"
+        } else {
+            "DeviceStatusResponse"
+        };
+        (kind, value)
+    } else if devices_list && has("profile_uuid") {
+        (
+            "ProfileServiceRequest",
+            typed::<m::ProfileDevicesRequest>(&v)?,
+        )
+    } else if devices_list {
+        ("DeviceListRequest", typed::<m::DeviceListRequest>(&v)?)
+    } else if (has("cursor") || has("limit")) && o.len() <= 2 {
+        let kind = if has("cursor") {
+            "SyncDeviceRequest"
+        } else {
+            "FetchDeviceRequest"
+        };
+        (kind, typed::<m::CursorRequest>(&v)?)
+    } else {
+        return None;
+    };
+    Some(json!({ "ade": { "type": kind, "value": value } }))
 }

@@ -33,6 +33,8 @@ pub const TARGETS: &[(&str, u32)] = &[
     ("webauthn_attestation_object", 8),
     ("apple_mda", 8),
     ("acme_payload", 8),
+    ("ade_token", 8),
+    ("ade_response", 8),
 ];
 
 /// Files larger than this are not used as seeds.
@@ -134,6 +136,31 @@ pub fn copy_seeds(root: &Path, vectors: &Path) -> Result<()> {
                 .iter()
                 .map(|cbor| format!("{{\"attObj\":\"{}\"}}", base64url_encode(cbor)).into_bytes())
                 .collect(),
+            "ade_token" => files_under(&vectors.join("ade"), |n| {
+                n.ends_with(".p7m")
+                    || n.ends_with(".ber")
+                    || n.ends_with(".mime")
+                    || n == "token.json"
+            })?,
+            // Prefix bytes: status index 0 (200), then parser 0..=8 (see the target).
+            "ade_response" => {
+                let bodies =
+                    files_under(&vectors.join("ade/micromdm-micromdm/dep/testdata"), |n| {
+                        n.ends_with(".json")
+                    })?;
+                let mut seeds = Vec::new();
+                for b in &bodies {
+                    for parser in 0u8..9 {
+                        let mut s = vec![0, parser];
+                        s.extend_from_slice(b);
+                        seeds.push(s);
+                    }
+                }
+                for err in [&b"EXPIRED_CURSOR"[..], b"T_C_NOT_SIGNED", b"FORBIDDEN"] {
+                    seeds.push([&[4u8, 8][..], err].concat());
+                }
+                seeds
+            }
             other => anyhow::bail!("no seed rule for fuzz target {other}"),
         };
         let dir = root.join("fuzz/corpus").join(target);

@@ -20,7 +20,8 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve,
-    /// Describe a certificate, CSR, or CMS SignedData/EnvelopedData (PEM or DER) as JSON.
+    /// Describe a certificate, CSR, CMS SignedData/EnvelopedData (PEM or DER), ADE server token
+    /// or ADE JSON body as JSON.
     Inspect {
         /// The file to read; `-` reads standard input.
         file: PathBuf,
@@ -29,7 +30,8 @@ enum Command {
         signature: Option<String>,
         /// A key file: the public key (PKIX PEM) that verifies a device JWT (default: the data
         /// directory's), or the PKCS#8 PEM private key that opens a SCEP pkiMessage's envelope
-        /// (the RA key for a request, the requester's key for a CertRep).
+        /// (the RA key for a request, the requester's key for a CertRep), or the MDM server's
+        /// private key (PKCS#8 or PKCS#1 PEM) that decrypts an ADE server token (.p7m).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
         /// Force a TPM or attestation format (TPMS_ATTEST, TPM2B_PUBLIC, TPMT_SIGNATURE, ...).
@@ -247,6 +249,12 @@ fn inspect(
                             Err(e) => Err(e),
                         }
                     }
+                    (Ok(_), Some(key))
+                        if admitd::inspect::ade_token_envelope(&input).is_some()
+                            || ade_client::ServerToken::envelope(&input).is_ok() =>
+                    {
+                        decrypt_ade_token(&input, key)
+                    }
                     (other, _) => other,
                 }
             }
@@ -282,6 +290,12 @@ fn decrypt(input: &[u8], key: &std::path::Path) -> Result<serde_json::Value, Str
     let pem = zeroize::Zeroizing::new(pem);
     let key = admitd::scep::inspect::load_key(&pem).map_err(|e| e.to_string())?;
     admitd::scep::inspect::decrypt(input, &*key).map_err(|e| e.to_string())
+}
+
+fn decrypt_ade_token(input: &[u8], key: &std::path::Path) -> Result<serde_json::Value, String> {
+    let pem = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let pem = zeroize::Zeroizing::new(pem);
+    admitd::inspect::ade_token_decrypt(input, &pem).map_err(|e| e.to_string())
 }
 
 fn serve(flags: &admitd::config::Flags) -> ExitCode {
