@@ -505,13 +505,12 @@ impl Lowering {
                 constants.push((k.key.clone(), v));
                 continue;
             }
-            let not_everywhere = k.supported_os.as_ref().is_some_and(|m| {
-                m.values().any(|os| {
-                    os.get("introduced")
-                        .and_then(yaml_str)
-                        .is_some_and(|s| s == "n/a")
-                })
-            });
+            // A key with its own supportedOS is required only where it applies (another OS,
+            // another enrollment type), so in Rust it is optional; so are the errata keys.
+            let conditional = k.supported_os.is_some()
+                || ERRATA_OPTIONAL
+                    .iter()
+                    .any(|(f, p)| *f == self.schema_file && *p == format!("{path}/{}", k.key));
             let ty = self.lower_ty(name, k, path);
             let mut fname = snake(&k.key);
             while fname == "unknown" || fields.iter().any(|f| f.name == fname) {
@@ -521,7 +520,7 @@ impl Lowering {
                 key: k.key.clone(),
                 name: fname,
                 ty,
-                required: schema_required && !not_everywhere,
+                required: schema_required && !conditional,
                 schema_required,
                 schema_type: k.ty.clone(),
                 supported_os: k.supported_os.as_ref().map(render_supported_os),
@@ -539,6 +538,13 @@ impl Lowering {
         }
     }
 }
+
+/// Keys the schema marks required that devices leave out in one phase of the protocol: (schema
+/// file, key path). They are generated as optional, and their docs say "required where available".
+const ERRATA_OPTIONAL: &[(&str, &str)] = &[
+    // The first UserAuthenticate of the digest exchange carries no DigestResponse.
+    ("mdm/checkin/userauthenticate.yaml", "payloadkeys/DigestResponse"),
+];
 
 // ---------------------------------------------------------------------------------------------
 // supportedOS.
@@ -1351,6 +1357,18 @@ fn emit_dispatch(out: &mut String, lowered: &[Lowered], what: &str, tag: &str) {
             );
         }
         let _ = writeln!(out, "}} }}\n}}");
+        for l in lowered {
+            let ty = if from == "top" {
+                l.top.clone()
+            } else {
+                l.response.clone().unwrap_or_default()
+            };
+            let _ = writeln!(
+                out,
+                "impl From<{ty}> for {enum_name} {{ fn from(x: {ty}) -> Self {{ Self::{}(x) }} }}",
+                l.top
+            );
+        }
         let _ = writeln!(
             out,
             "impl ToPlist for {enum_name} {{ fn to_plist(&self) -> Value {{ match self {{"

@@ -617,8 +617,8 @@ pub mod check_out {
     pub struct CheckOut {
         /// `Topic`: `<string>`, required.
         pub topic: String,
-        /// `UDID`: `<string>`, required. Availability: iOS (user enrollment forbidden); visionOS (user enrollment forbidden).
-        pub udid: String,
+        /// `UDID`: `<string>`, required where available. Availability: iOS (user enrollment forbidden); visionOS (user enrollment forbidden).
+        pub udid: Option<String>,
         /// `EnrollmentID`: `<string>`, required where available. Availability: iOS 13.0 (user enrollment required); macOS 10.15 (user enrollment required); tvOS n/a; visionOS (user enrollment required); watchOS n/a.
         pub enrollment_id: Option<String>,
         /// Keys the schema does not list, kept as sent and written back unchanged.
@@ -718,7 +718,7 @@ pub mod check_out {
             constant(c_0, "MessageType", "CheckOut")?;
             Ok(Self {
                 topic: required(f_topic, "Topic")?,
-                udid: required(f_udid, "UDID")?,
+                udid: f_udid,
                 enrollment_id: f_enrollment_id,
                 unknown,
             })
@@ -732,7 +732,9 @@ pub mod check_out {
                 Value::String("CheckOut".to_owned()),
             );
             d.insert("Topic".to_owned(), self.topic.to_plist());
-            d.insert("UDID".to_owned(), self.udid.to_plist());
+            if let Some(x) = &self.udid {
+                d.insert("UDID".to_owned(), x.to_plist());
+            }
             if let Some(x) = &self.enrollment_id {
                 d.insert("EnrollmentID".to_owned(), x.to_plist());
             }
@@ -860,8 +862,8 @@ pub mod declarative_management {
         pub endpoint: String,
         /// `Data`: `<data>`, optional.
         pub data: Option<Data>,
-        /// `UDID`: `<string>`, required. Availability: iOS (user enrollment forbidden); macOS (user enrollment forbidden); visionOS (user enrollment forbidden).
-        pub udid: String,
+        /// `UDID`: `<string>`, required where available. Availability: iOS (user enrollment forbidden); macOS (user enrollment forbidden); visionOS (user enrollment forbidden).
+        pub udid: Option<String>,
         /// `EnrollmentID`: `<string>`, required where available. Availability: iOS (user enrollment required); macOS (user enrollment required); tvOS n/a; visionOS (user enrollment required); watchOS n/a.
         pub enrollment_id: Option<String>,
         /// `EnrollmentUserID`: `<string>`, required where available. Availability: iOS n/a; macOS (not on the device channel, user enrollment required); tvOS n/a; visionOS n/a; watchOS n/a.
@@ -1111,7 +1113,7 @@ pub mod declarative_management {
             Ok(Self {
                 endpoint: required(f_endpoint, "Endpoint")?,
                 data: f_data,
-                udid: required(f_udid, "UDID")?,
+                udid: f_udid,
                 enrollment_id: f_enrollment_id,
                 enrollment_user_id: f_enrollment_user_id,
                 user_short_name: f_user_short_name,
@@ -1132,7 +1134,9 @@ pub mod declarative_management {
             if let Some(x) = &self.data {
                 d.insert("Data".to_owned(), x.to_plist());
             }
-            d.insert("UDID".to_owned(), self.udid.to_plist());
+            if let Some(x) = &self.udid {
+                d.insert("UDID".to_owned(), x.to_plist());
+            }
             if let Some(x) = &self.enrollment_id {
                 d.insert("EnrollmentID".to_owned(), x.to_plist());
             }
@@ -1449,10 +1453,10 @@ pub mod get_token {
         pub token_service_type: TokenServiceType,
         /// `TokenParameters`: `<dictionary>`, optional.
         pub token_parameters: Option<TokenParameters>,
-        /// `UDID`: `<string>`, required. Availability: iOS (user enrollment forbidden); macOS (user enrollment forbidden); visionOS (user enrollment forbidden).
-        pub udid: String,
-        /// `EnrollmentID`: `<string>`, required. Availability: iOS (user enrollment required); macOS (user enrollment required); visionOS (user enrollment required).
-        pub enrollment_id: String,
+        /// `UDID`: `<string>`, required where available. Availability: iOS (user enrollment forbidden); macOS (user enrollment forbidden); visionOS (user enrollment forbidden).
+        pub udid: Option<String>,
+        /// `EnrollmentID`: `<string>`, required where available. Availability: iOS (user enrollment required); macOS (user enrollment required); visionOS (user enrollment required).
+        pub enrollment_id: Option<String>,
         /// `EnrollmentUserID`: `<string>`, required where available. Availability: iOS n/a; macOS (not on the device channel, user enrollment required); visionOS n/a.
         pub enrollment_user_id: Option<String>,
         /// `UserShortName`: `<string>`, optional. Availability: iOS; macOS (not on the device channel); visionOS n/a.
@@ -1667,8 +1671,8 @@ pub mod get_token {
             Ok(Self {
                 token_service_type: required(f_token_service_type, "TokenServiceType")?,
                 token_parameters: f_token_parameters,
-                udid: required(f_udid, "UDID")?,
-                enrollment_id: required(f_enrollment_id, "EnrollmentID")?,
+                udid: f_udid,
+                enrollment_id: f_enrollment_id,
                 enrollment_user_id: f_enrollment_user_id,
                 user_short_name: f_user_short_name,
                 user_id: f_user_id,
@@ -1691,8 +1695,12 @@ pub mod get_token {
             if let Some(x) = &self.token_parameters {
                 d.insert("TokenParameters".to_owned(), x.to_plist());
             }
-            d.insert("UDID".to_owned(), self.udid.to_plist());
-            d.insert("EnrollmentID".to_owned(), self.enrollment_id.to_plist());
+            if let Some(x) = &self.udid {
+                d.insert("UDID".to_owned(), x.to_plist());
+            }
+            if let Some(x) = &self.enrollment_id {
+                d.insert("EnrollmentID".to_owned(), x.to_plist());
+            }
             if let Some(x) = &self.enrollment_user_id {
                 d.insert("EnrollmentUserID".to_owned(), x.to_plist());
             }
@@ -2539,8 +2547,8 @@ pub mod token_update {
         pub not_on_console: Option<bool>,
         /// `Topic`: `<string>`, required.
         pub topic: String,
-        /// `UDID`: `<string>`, required. Availability: iOS (user enrollment forbidden); macOS (user enrollment forbidden); visionOS (user enrollment forbidden).
-        pub udid: String,
+        /// `UDID`: `<string>`, required where available. Availability: iOS (user enrollment forbidden); macOS (user enrollment forbidden); visionOS (user enrollment forbidden).
+        pub udid: Option<String>,
         /// `EnrollmentID`: `<string>`, required where available. Availability: iOS 13.0 (user enrollment required); macOS 10.15 (user enrollment required); tvOS n/a; visionOS (user enrollment required); watchOS n/a.
         pub enrollment_id: Option<String>,
         /// `EnrollmentUserID`: `<string>`, required where available. Availability: iOS n/a; macOS 10.15 (not on the device channel, user enrollment required); tvOS n/a; visionOS n/a; watchOS n/a.
@@ -2900,7 +2908,7 @@ pub mod token_update {
             Ok(Self {
                 not_on_console: f_not_on_console,
                 topic: required(f_topic, "Topic")?,
-                udid: required(f_udid, "UDID")?,
+                udid: f_udid,
                 enrollment_id: f_enrollment_id,
                 enrollment_user_id: f_enrollment_user_id,
                 user_short_name: f_user_short_name,
@@ -2925,7 +2933,9 @@ pub mod token_update {
                 d.insert("NotOnConsole".to_owned(), x.to_plist());
             }
             d.insert("Topic".to_owned(), self.topic.to_plist());
-            d.insert("UDID".to_owned(), self.udid.to_plist());
+            if let Some(x) = &self.udid {
+                d.insert("UDID".to_owned(), x.to_plist());
+            }
             if let Some(x) = &self.enrollment_id {
                 d.insert("EnrollmentID".to_owned(), x.to_plist());
             }
@@ -3068,8 +3078,8 @@ pub mod user_authenticate {
         pub udid: String,
         /// `UserID`: `<string>`, required.
         pub user_id: String,
-        /// `DigestResponse`: `<string>`, required.
-        pub digest_response: String,
+        /// `DigestResponse`: `<string>`, required where available.
+        pub digest_response: Option<String>,
         /// Keys the schema does not list, kept as sent and written back unchanged.
         pub unknown: plist::Dictionary,
     }
@@ -3125,7 +3135,7 @@ pub mod user_authenticate {
             Ok(Self {
                 udid: required(f_udid, "UDID")?,
                 user_id: required(f_user_id, "UserID")?,
-                digest_response: required(f_digest_response, "DigestResponse")?,
+                digest_response: f_digest_response,
                 unknown,
             })
         }
@@ -3139,7 +3149,9 @@ pub mod user_authenticate {
             );
             d.insert("UDID".to_owned(), self.udid.to_plist());
             d.insert("UserID".to_owned(), self.user_id.to_plist());
-            d.insert("DigestResponse".to_owned(), self.digest_response.to_plist());
+            if let Some(x) = &self.digest_response {
+                d.insert("DigestResponse".to_owned(), x.to_plist());
+            }
             for (k, v) in &self.unknown {
                 d.insert(k.clone(), v.clone());
             }
@@ -3681,6 +3693,51 @@ impl CheckInPayload {
         }
     }
 }
+impl From<Authenticate> for CheckInPayload {
+    fn from(x: Authenticate) -> Self {
+        Self::Authenticate(x)
+    }
+}
+impl From<CheckOut> for CheckInPayload {
+    fn from(x: CheckOut) -> Self {
+        Self::CheckOut(x)
+    }
+}
+impl From<DeclarativeManagement> for CheckInPayload {
+    fn from(x: DeclarativeManagement) -> Self {
+        Self::DeclarativeManagement(x)
+    }
+}
+impl From<GetBootstrapToken> for CheckInPayload {
+    fn from(x: GetBootstrapToken) -> Self {
+        Self::GetBootstrapToken(x)
+    }
+}
+impl From<GetToken> for CheckInPayload {
+    fn from(x: GetToken) -> Self {
+        Self::GetToken(x)
+    }
+}
+impl From<ReturnToService> for CheckInPayload {
+    fn from(x: ReturnToService) -> Self {
+        Self::ReturnToService(x)
+    }
+}
+impl From<SetBootstrapToken> for CheckInPayload {
+    fn from(x: SetBootstrapToken) -> Self {
+        Self::SetBootstrapToken(x)
+    }
+}
+impl From<TokenUpdate> for CheckInPayload {
+    fn from(x: TokenUpdate) -> Self {
+        Self::TokenUpdate(x)
+    }
+}
+impl From<UserAuthenticate> for CheckInPayload {
+    fn from(x: UserAuthenticate) -> Self {
+        Self::UserAuthenticate(x)
+    }
+}
 impl ToPlist for CheckInPayload {
     fn to_plist(&self) -> Value {
         match self {
@@ -3755,6 +3812,51 @@ impl CheckInResponse {
             Self::TokenUpdate(_) => "TokenUpdate",
             Self::UserAuthenticate(_) => "UserAuthenticate",
         }
+    }
+}
+impl From<AuthenticateResponse> for CheckInResponse {
+    fn from(x: AuthenticateResponse) -> Self {
+        Self::Authenticate(x)
+    }
+}
+impl From<CheckOutResponse> for CheckInResponse {
+    fn from(x: CheckOutResponse) -> Self {
+        Self::CheckOut(x)
+    }
+}
+impl From<DeclarativeManagementResponse> for CheckInResponse {
+    fn from(x: DeclarativeManagementResponse) -> Self {
+        Self::DeclarativeManagement(x)
+    }
+}
+impl From<GetBootstrapTokenResponse> for CheckInResponse {
+    fn from(x: GetBootstrapTokenResponse) -> Self {
+        Self::GetBootstrapToken(x)
+    }
+}
+impl From<GetTokenResponse> for CheckInResponse {
+    fn from(x: GetTokenResponse) -> Self {
+        Self::GetToken(x)
+    }
+}
+impl From<ReturnToServiceResponse> for CheckInResponse {
+    fn from(x: ReturnToServiceResponse) -> Self {
+        Self::ReturnToService(x)
+    }
+}
+impl From<SetBootstrapTokenResponse> for CheckInResponse {
+    fn from(x: SetBootstrapTokenResponse) -> Self {
+        Self::SetBootstrapToken(x)
+    }
+}
+impl From<TokenUpdateResponse> for CheckInResponse {
+    fn from(x: TokenUpdateResponse) -> Self {
+        Self::TokenUpdate(x)
+    }
+}
+impl From<UserAuthenticateResponse> for CheckInResponse {
+    fn from(x: UserAuthenticateResponse) -> Self {
+        Self::UserAuthenticate(x)
     }
 }
 impl ToPlist for CheckInResponse {

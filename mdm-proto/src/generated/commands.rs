@@ -4066,14 +4066,14 @@ pub mod managed_application_list {
         pub management_flags: i64,
         /// `UnusedRedemptionCode`: `<string>`, required where available. Availability: macOS n/a; tvOS n/a.
         pub unused_redemption_code: Option<String>,
-        /// `HasConfiguration`: `<boolean>`, required. Availability: iOS 7.0; macOS 11.0.
-        pub has_configuration: bool,
-        /// `HasFeedback`: `<boolean>`, required. Availability: iOS 7.0; macOS 11.3 (not on the device channel).
-        pub has_feedback: bool,
+        /// `HasConfiguration`: `<boolean>`, required where available. Availability: iOS 7.0; macOS 11.0.
+        pub has_configuration: Option<bool>,
+        /// `HasFeedback`: `<boolean>`, required where available. Availability: iOS 7.0; macOS 11.3 (not on the device channel).
+        pub has_feedback: Option<bool>,
         /// `IsValidated`: `<boolean>`, required where available. Availability: iOS 9.2; macOS n/a.
         pub is_validated: Option<bool>,
-        /// `ExternalVersionIdentifier`: `<integer>`, required. Availability: iOS 10.3; macOS 11.3; tvOS 10.2.
-        pub external_version_identifier: i64,
+        /// `ExternalVersionIdentifier`: `<integer>`, required where available. Availability: iOS 10.3; macOS 11.3; tvOS 10.2.
+        pub external_version_identifier: Option<i64>,
         /// Keys the schema does not list, kept as sent and written back unchanged.
         pub unknown: plist::Dictionary,
     }
@@ -4212,13 +4212,10 @@ pub mod managed_application_list {
                 status: required(f_status, "Status")?,
                 management_flags: required(f_management_flags, "ManagementFlags")?,
                 unused_redemption_code: f_unused_redemption_code,
-                has_configuration: required(f_has_configuration, "HasConfiguration")?,
-                has_feedback: required(f_has_feedback, "HasFeedback")?,
+                has_configuration: f_has_configuration,
+                has_feedback: f_has_feedback,
                 is_validated: f_is_validated,
-                external_version_identifier: required(
-                    f_external_version_identifier,
-                    "ExternalVersionIdentifier",
-                )?,
+                external_version_identifier: f_external_version_identifier,
                 unknown,
             })
         }
@@ -4234,18 +4231,18 @@ pub mod managed_application_list {
             if let Some(x) = &self.unused_redemption_code {
                 d.insert("UnusedRedemptionCode".to_owned(), x.to_plist());
             }
-            d.insert(
-                "HasConfiguration".to_owned(),
-                self.has_configuration.to_plist(),
-            );
-            d.insert("HasFeedback".to_owned(), self.has_feedback.to_plist());
+            if let Some(x) = &self.has_configuration {
+                d.insert("HasConfiguration".to_owned(), x.to_plist());
+            }
+            if let Some(x) = &self.has_feedback {
+                d.insert("HasFeedback".to_owned(), x.to_plist());
+            }
             if let Some(x) = &self.is_validated {
                 d.insert("IsValidated".to_owned(), x.to_plist());
             }
-            d.insert(
-                "ExternalVersionIdentifier".to_owned(),
-                self.external_version_identifier.to_plist(),
-            );
+            if let Some(x) = &self.external_version_identifier {
+                d.insert("ExternalVersionIdentifier".to_owned(), x.to_plist());
+            }
             for (k, v) in &self.unknown {
                 d.insert(k.clone(), v.clone());
             }
@@ -7036,18 +7033,18 @@ pub mod device_location {
         pub latitude: f64,
         /// `Longitude`: `<real>`, required.
         pub longitude: f64,
-        /// `HorizontalAccuracy`: `<real>`, required. Availability: iOS 10.3.
-        pub horizontal_accuracy: f64,
-        /// `VerticalAccuracy`: `<real>`, required. Availability: iOS 10.3.
-        pub vertical_accuracy: f64,
-        /// `Altitude`: `<real>`, required. Availability: iOS 10.3.
-        pub altitude: f64,
-        /// `Speed`: `<real>`, required. Availability: iOS 10.3.
-        pub speed: f64,
-        /// `Course`: `<real>`, required. Availability: iOS 10.3.
-        pub course: f64,
-        /// `Timestamp`: `<string>`, required. Availability: iOS 10.3.
-        pub timestamp: String,
+        /// `HorizontalAccuracy`: `<real>`, required where available. Availability: iOS 10.3.
+        pub horizontal_accuracy: Option<f64>,
+        /// `VerticalAccuracy`: `<real>`, required where available. Availability: iOS 10.3.
+        pub vertical_accuracy: Option<f64>,
+        /// `Altitude`: `<real>`, required where available. Availability: iOS 10.3.
+        pub altitude: Option<f64>,
+        /// `Speed`: `<real>`, required where available. Availability: iOS 10.3.
+        pub speed: Option<f64>,
+        /// `Course`: `<real>`, required where available. Availability: iOS 10.3.
+        pub course: Option<f64>,
+        /// `Timestamp`: `<string>`, required where available. Availability: iOS 10.3.
+        pub timestamp: Option<String>,
         /// Keys the schema does not list, kept as sent and written back unchanged.
         pub unknown: plist::Dictionary,
     }
@@ -7172,12 +7169,12 @@ pub mod device_location {
             Ok(Self {
                 latitude: required(f_latitude, "Latitude")?,
                 longitude: required(f_longitude, "Longitude")?,
-                horizontal_accuracy: required(f_horizontal_accuracy, "HorizontalAccuracy")?,
-                vertical_accuracy: required(f_vertical_accuracy, "VerticalAccuracy")?,
-                altitude: required(f_altitude, "Altitude")?,
-                speed: required(f_speed, "Speed")?,
-                course: required(f_course, "Course")?,
-                timestamp: required(f_timestamp, "Timestamp")?,
+                horizontal_accuracy: f_horizontal_accuracy,
+                vertical_accuracy: f_vertical_accuracy,
+                altitude: f_altitude,
+                speed: f_speed,
+                course: f_course,
+                timestamp: f_timestamp,
                 unknown,
             })
         }
@@ -7187,18 +7184,24 @@ pub mod device_location {
             let mut d = plist::Dictionary::new();
             d.insert("Latitude".to_owned(), self.latitude.to_plist());
             d.insert("Longitude".to_owned(), self.longitude.to_plist());
-            d.insert(
-                "HorizontalAccuracy".to_owned(),
-                self.horizontal_accuracy.to_plist(),
-            );
-            d.insert(
-                "VerticalAccuracy".to_owned(),
-                self.vertical_accuracy.to_plist(),
-            );
-            d.insert("Altitude".to_owned(), self.altitude.to_plist());
-            d.insert("Speed".to_owned(), self.speed.to_plist());
-            d.insert("Course".to_owned(), self.course.to_plist());
-            d.insert("Timestamp".to_owned(), self.timestamp.to_plist());
+            if let Some(x) = &self.horizontal_accuracy {
+                d.insert("HorizontalAccuracy".to_owned(), x.to_plist());
+            }
+            if let Some(x) = &self.vertical_accuracy {
+                d.insert("VerticalAccuracy".to_owned(), x.to_plist());
+            }
+            if let Some(x) = &self.altitude {
+                d.insert("Altitude".to_owned(), x.to_plist());
+            }
+            if let Some(x) = &self.speed {
+                d.insert("Speed".to_owned(), x.to_plist());
+            }
+            if let Some(x) = &self.course {
+                d.insert("Course".to_owned(), x.to_plist());
+            }
+            if let Some(x) = &self.timestamp {
+                d.insert("Timestamp".to_owned(), x.to_plist());
+            }
             for (k, v) in &self.unknown {
                 d.insert(k.clone(), v.clone());
             }
@@ -21931,8 +21934,8 @@ pub mod profile_list {
         pub payload_version: PayloadVersion,
         /// `PayloadIdentifier`: `<string>`, required.
         pub payload_identifier: String,
-        /// `PayloadUUID`: `<string>`, required. Availability: iOS 17.0; macOS 14.0; tvOS 17.0.
-        pub payload_uuid: String,
+        /// `PayloadUUID`: `<string>`, required where available. Availability: iOS 17.0; macOS 14.0; tvOS 17.0.
+        pub payload_uuid: Option<String>,
         /// `PayloadDisplayName`: `<string>`, optional.
         pub payload_display_name: Option<String>,
         /// `PayloadDescription`: `<string>`, optional.
@@ -22040,7 +22043,7 @@ pub mod profile_list {
                 payload_type: required(f_payload_type, "PayloadType")?,
                 payload_version: required(f_payload_version, "PayloadVersion")?,
                 payload_identifier: required(f_payload_identifier, "PayloadIdentifier")?,
-                payload_uuid: required(f_payload_uuid, "PayloadUUID")?,
+                payload_uuid: f_payload_uuid,
                 payload_display_name: f_payload_display_name,
                 payload_description: f_payload_description,
                 payload_organization: f_payload_organization,
@@ -22057,7 +22060,9 @@ pub mod profile_list {
                 "PayloadIdentifier".to_owned(),
                 self.payload_identifier.to_plist(),
             );
-            d.insert("PayloadUUID".to_owned(), self.payload_uuid.to_plist());
+            if let Some(x) = &self.payload_uuid {
+                d.insert("PayloadUUID".to_owned(), x.to_plist());
+            }
             if let Some(x) = &self.payload_display_name {
                 d.insert("PayloadDisplayName".to_owned(), x.to_plist());
             }
@@ -27397,8 +27402,8 @@ pub mod available_os_updates {
         pub version: String,
         /// `Build`: `<string>`, required.
         pub build: String,
-        /// `DownloadSize`: `<integer>`, required. Availability: macOS 10.12.
-        pub download_size: i64,
+        /// `DownloadSize`: `<integer>`, required where available. Availability: macOS 10.12.
+        pub download_size: Option<i64>,
         /// `InstallSize`: `<integer>`, required where available. Availability: macOS n/a.
         pub install_size: Option<i64>,
         /// `AppIdentifiersToClose`: `<array>`, required where available. Availability: iOS n/a; tvOS n/a.
@@ -27419,8 +27424,8 @@ pub mod available_os_updates {
         pub deferred_until: Option<plist::Date>,
         /// `RequiresBootstrapToken`: `<boolean>`, optional. Availability: iOS n/a; macOS 11.0; tvOS n/a.
         pub requires_bootstrap_token: Option<bool>,
-        /// `IsSecurityResponse`: `<boolean>`, required. Availability: iOS 16.2; macOS 13.1; tvOS 16.2.
-        pub is_security_response: bool,
+        /// `IsSecurityResponse`: `<boolean>`, required where available. Availability: iOS 16.2; macOS 13.1; tvOS 16.2.
+        pub is_security_response: Option<bool>,
         /// `SupplementalBuildVersion`: `<string>`, optional. Availability: iOS 16.2; macOS 13.1; tvOS 16.2.
         pub supplemental_build_version: Option<String>,
         /// `SupplementalOSVersionExtra`: `<string>`, optional. Availability: iOS 16.2; macOS 13.1; tvOS 16.2.
@@ -27793,7 +27798,7 @@ pub mod available_os_updates {
                 product_name: f_product_name,
                 version: required(f_version, "Version")?,
                 build: required(f_build, "Build")?,
-                download_size: required(f_download_size, "DownloadSize")?,
+                download_size: f_download_size,
                 install_size: f_install_size,
                 app_identifiers_to_close: f_app_identifiers_to_close,
                 is_critical: f_is_critical,
@@ -27804,7 +27809,7 @@ pub mod available_os_updates {
                 allows_install_later: f_allows_install_later,
                 deferred_until: f_deferred_until,
                 requires_bootstrap_token: f_requires_bootstrap_token,
-                is_security_response: required(f_is_security_response, "IsSecurityResponse")?,
+                is_security_response: f_is_security_response,
                 supplemental_build_version: f_supplemental_build_version,
                 supplemental_os_version_extra: f_supplemental_os_version_extra,
                 unknown,
@@ -27830,7 +27835,9 @@ pub mod available_os_updates {
             }
             d.insert("Version".to_owned(), self.version.to_plist());
             d.insert("Build".to_owned(), self.build.to_plist());
-            d.insert("DownloadSize".to_owned(), self.download_size.to_plist());
+            if let Some(x) = &self.download_size {
+                d.insert("DownloadSize".to_owned(), x.to_plist());
+            }
             if let Some(x) = &self.install_size {
                 d.insert("InstallSize".to_owned(), x.to_plist());
             }
@@ -27861,10 +27868,9 @@ pub mod available_os_updates {
             if let Some(x) = &self.requires_bootstrap_token {
                 d.insert("RequiresBootstrapToken".to_owned(), x.to_plist());
             }
-            d.insert(
-                "IsSecurityResponse".to_owned(),
-                self.is_security_response.to_plist(),
-            );
+            if let Some(x) = &self.is_security_response {
+                d.insert("IsSecurityResponse".to_owned(), x.to_plist());
+            }
             if let Some(x) = &self.supplemental_build_version {
                 d.insert("SupplementalBuildVersion".to_owned(), x.to_plist());
             }
@@ -33709,6 +33715,346 @@ impl CommandPayload {
         }
     }
 }
+impl From<AccountConfiguration> for CommandPayload {
+    fn from(x: AccountConfiguration) -> Self {
+        Self::AccountConfiguration(x)
+    }
+}
+impl From<ActiveNSExtensions> for CommandPayload {
+    fn from(x: ActiveNSExtensions) -> Self {
+        Self::ActiveNSExtensions(x)
+    }
+}
+impl From<NSExtensionMappings> for CommandPayload {
+    fn from(x: NSExtensionMappings) -> Self {
+        Self::NSExtensionMappings(x)
+    }
+}
+impl From<InstallEnterpriseApplication> for CommandPayload {
+    fn from(x: InstallEnterpriseApplication) -> Self {
+        Self::InstallEnterpriseApplication(x)
+    }
+}
+impl From<InstallApplication> for CommandPayload {
+    fn from(x: InstallApplication) -> Self {
+        Self::InstallApplication(x)
+    }
+}
+impl From<InstalledApplicationList> for CommandPayload {
+    fn from(x: InstalledApplicationList) -> Self {
+        Self::InstalledApplicationList(x)
+    }
+}
+impl From<InviteToProgram> for CommandPayload {
+    fn from(x: InviteToProgram) -> Self {
+        Self::InviteToProgram(x)
+    }
+}
+impl From<ManagedApplicationList> for CommandPayload {
+    fn from(x: ManagedApplicationList) -> Self {
+        Self::ManagedApplicationList(x)
+    }
+}
+impl From<ApplyRedemptionCode> for CommandPayload {
+    fn from(x: ApplyRedemptionCode) -> Self {
+        Self::ApplyRedemptionCode(x)
+    }
+}
+impl From<RemoveApplication> for CommandPayload {
+    fn from(x: RemoveApplication) -> Self {
+        Self::RemoveApplication(x)
+    }
+}
+impl From<ValidateApplications> for CommandPayload {
+    fn from(x: ValidateApplications) -> Self {
+        Self::ValidateApplications(x)
+    }
+}
+impl From<CancelEnhancedLogCollection> for CommandPayload {
+    fn from(x: CancelEnhancedLogCollection) -> Self {
+        Self::CancelEnhancedLogCollection(x)
+    }
+}
+impl From<CertificateList> for CommandPayload {
+    fn from(x: CertificateList) -> Self {
+        Self::CertificateList(x)
+    }
+}
+impl From<DeclarativeManagement> for CommandPayload {
+    fn from(x: DeclarativeManagement) -> Self {
+        Self::DeclarativeManagement(x)
+    }
+}
+impl From<ActivationLockBypassCode> for CommandPayload {
+    fn from(x: ActivationLockBypassCode) -> Self {
+        Self::ActivationLockBypassCode(x)
+    }
+}
+impl From<ClearActivationLockBypassCode> for CommandPayload {
+    fn from(x: ClearActivationLockBypassCode) -> Self {
+        Self::ClearActivationLockBypassCode(x)
+    }
+}
+impl From<DeviceConfigured> for CommandPayload {
+    fn from(x: DeviceConfigured) -> Self {
+        Self::DeviceConfigured(x)
+    }
+}
+impl From<EraseDevice> for CommandPayload {
+    fn from(x: EraseDevice) -> Self {
+        Self::EraseDevice(x)
+    }
+}
+impl From<RefreshCellularPlans> for CommandPayload {
+    fn from(x: RefreshCellularPlans) -> Self {
+        Self::RefreshCellularPlans(x)
+    }
+}
+impl From<DeviceLock> for CommandPayload {
+    fn from(x: DeviceLock) -> Self {
+        Self::DeviceLock(x)
+    }
+}
+impl From<DisableLostMode> for CommandPayload {
+    fn from(x: DisableLostMode) -> Self {
+        Self::DisableLostMode(x)
+    }
+}
+impl From<EnableLostMode> for CommandPayload {
+    fn from(x: EnableLostMode) -> Self {
+        Self::EnableLostMode(x)
+    }
+}
+impl From<DeviceLocation> for CommandPayload {
+    fn from(x: DeviceLocation) -> Self {
+        Self::DeviceLocation(x)
+    }
+}
+impl From<PlayLostModeSound> for CommandPayload {
+    fn from(x: PlayLostModeSound) -> Self {
+        Self::PlayLostModeSound(x)
+    }
+}
+impl From<RestartDevice> for CommandPayload {
+    fn from(x: RestartDevice) -> Self {
+        Self::RestartDevice(x)
+    }
+}
+impl From<ClearRestrictionsPassword> for CommandPayload {
+    fn from(x: ClearRestrictionsPassword) -> Self {
+        Self::ClearRestrictionsPassword(x)
+    }
+}
+impl From<Restrictions> for CommandPayload {
+    fn from(x: Restrictions) -> Self {
+        Self::Restrictions(x)
+    }
+}
+impl From<ShutDownDevice> for CommandPayload {
+    fn from(x: ShutDownDevice) -> Self {
+        Self::ShutDownDevice(x)
+    }
+}
+impl From<ContentCachingInformation> for CommandPayload {
+    fn from(x: ContentCachingInformation) -> Self {
+        Self::ContentCachingInformation(x)
+    }
+}
+impl From<DeviceInformation> for CommandPayload {
+    fn from(x: DeviceInformation) -> Self {
+        Self::DeviceInformation(x)
+    }
+}
+impl From<SecurityInfo> for CommandPayload {
+    fn from(x: SecurityInfo) -> Self {
+        Self::SecurityInfo(x)
+    }
+}
+impl From<LOMDeviceRequest> for CommandPayload {
+    fn from(x: LOMDeviceRequest) -> Self {
+        Self::LOMDeviceRequest(x)
+    }
+}
+impl From<LOMSetupRequest> for CommandPayload {
+    fn from(x: LOMSetupRequest) -> Self {
+        Self::LOMSetupRequest(x)
+    }
+}
+impl From<ManagedApplicationAttributes> for CommandPayload {
+    fn from(x: ManagedApplicationAttributes) -> Self {
+        Self::ManagedApplicationAttributes(x)
+    }
+}
+impl From<ManagedApplicationConfiguration> for CommandPayload {
+    fn from(x: ManagedApplicationConfiguration) -> Self {
+        Self::ManagedApplicationConfiguration(x)
+    }
+}
+impl From<ManagedApplicationFeedback> for CommandPayload {
+    fn from(x: ManagedApplicationFeedback) -> Self {
+        Self::ManagedApplicationFeedback(x)
+    }
+}
+impl From<InstallMedia> for CommandPayload {
+    fn from(x: InstallMedia) -> Self {
+        Self::InstallMedia(x)
+    }
+}
+impl From<ManagedMediaList> for CommandPayload {
+    fn from(x: ManagedMediaList) -> Self {
+        Self::ManagedMediaList(x)
+    }
+}
+impl From<RemoveMedia> for CommandPayload {
+    fn from(x: RemoveMedia) -> Self {
+        Self::RemoveMedia(x)
+    }
+}
+impl From<RequestMirroring> for CommandPayload {
+    fn from(x: RequestMirroring) -> Self {
+        Self::RequestMirroring(x)
+    }
+}
+impl From<StopMirroring> for CommandPayload {
+    fn from(x: StopMirroring) -> Self {
+        Self::StopMirroring(x)
+    }
+}
+impl From<ClearPasscode> for CommandPayload {
+    fn from(x: ClearPasscode) -> Self {
+        Self::ClearPasscode(x)
+    }
+}
+impl From<SetFirmwarePassword> for CommandPayload {
+    fn from(x: SetFirmwarePassword) -> Self {
+        Self::SetFirmwarePassword(x)
+    }
+}
+impl From<VerifyFirmwarePassword> for CommandPayload {
+    fn from(x: VerifyFirmwarePassword) -> Self {
+        Self::VerifyFirmwarePassword(x)
+    }
+}
+impl From<SetRecoveryLock> for CommandPayload {
+    fn from(x: SetRecoveryLock) -> Self {
+        Self::SetRecoveryLock(x)
+    }
+}
+impl From<VerifyRecoveryLock> for CommandPayload {
+    fn from(x: VerifyRecoveryLock) -> Self {
+        Self::VerifyRecoveryLock(x)
+    }
+}
+impl From<RequestUnlockToken> for CommandPayload {
+    fn from(x: RequestUnlockToken) -> Self {
+        Self::RequestUnlockToken(x)
+    }
+}
+impl From<InstallProfile> for CommandPayload {
+    fn from(x: InstallProfile) -> Self {
+        Self::InstallProfile(x)
+    }
+}
+impl From<ProfileList> for CommandPayload {
+    fn from(x: ProfileList) -> Self {
+        Self::ProfileList(x)
+    }
+}
+impl From<InstallProvisioningProfile> for CommandPayload {
+    fn from(x: InstallProvisioningProfile) -> Self {
+        Self::InstallProvisioningProfile(x)
+    }
+}
+impl From<ProvisioningProfileList> for CommandPayload {
+    fn from(x: ProvisioningProfileList) -> Self {
+        Self::ProvisioningProfileList(x)
+    }
+}
+impl From<RemoveProvisioningProfile> for CommandPayload {
+    fn from(x: RemoveProvisioningProfile) -> Self {
+        Self::RemoveProvisioningProfile(x)
+    }
+}
+impl From<RemoveProfile> for CommandPayload {
+    fn from(x: RemoveProfile) -> Self {
+        Self::RemoveProfile(x)
+    }
+}
+impl From<DisableRemoteDesktop> for CommandPayload {
+    fn from(x: DisableRemoteDesktop) -> Self {
+        Self::DisableRemoteDesktop(x)
+    }
+}
+impl From<EnableRemoteDesktop> for CommandPayload {
+    fn from(x: EnableRemoteDesktop) -> Self {
+        Self::EnableRemoteDesktop(x)
+    }
+}
+impl From<RotateFileVaultKey> for CommandPayload {
+    fn from(x: RotateFileVaultKey) -> Self {
+        Self::RotateFileVaultKey(x)
+    }
+}
+impl From<SetAutoAdminPassword> for CommandPayload {
+    fn from(x: SetAutoAdminPassword) -> Self {
+        Self::SetAutoAdminPassword(x)
+    }
+}
+impl From<Settings> for CommandPayload {
+    fn from(x: Settings) -> Self {
+        Self::Settings(x)
+    }
+}
+impl From<AvailableOSUpdates> for CommandPayload {
+    fn from(x: AvailableOSUpdates) -> Self {
+        Self::AvailableOSUpdates(x)
+    }
+}
+impl From<ScheduleOSUpdateScan> for CommandPayload {
+    fn from(x: ScheduleOSUpdateScan) -> Self {
+        Self::ScheduleOSUpdateScan(x)
+    }
+}
+impl From<ScheduleOSUpdate> for CommandPayload {
+    fn from(x: ScheduleOSUpdate) -> Self {
+        Self::ScheduleOSUpdate(x)
+    }
+}
+impl From<OSUpdateStatus> for CommandPayload {
+    fn from(x: OSUpdateStatus) -> Self {
+        Self::OSUpdateStatus(x)
+    }
+}
+impl From<TriggerEnhancedLogCollection> for CommandPayload {
+    fn from(x: TriggerEnhancedLogCollection) -> Self {
+        Self::TriggerEnhancedLogCollection(x)
+    }
+}
+impl From<UserConfigured> for CommandPayload {
+    fn from(x: UserConfigured) -> Self {
+        Self::UserConfigured(x)
+    }
+}
+impl From<DeleteUser> for CommandPayload {
+    fn from(x: DeleteUser) -> Self {
+        Self::DeleteUser(x)
+    }
+}
+impl From<UserList> for CommandPayload {
+    fn from(x: UserList) -> Self {
+        Self::UserList(x)
+    }
+}
+impl From<LogOutUser> for CommandPayload {
+    fn from(x: LogOutUser) -> Self {
+        Self::LogOutUser(x)
+    }
+}
+impl From<UnlockUserAccount> for CommandPayload {
+    fn from(x: UnlockUserAccount) -> Self {
+        Self::UnlockUserAccount(x)
+    }
+}
 impl ToPlist for CommandPayload {
     fn to_plist(&self) -> Value {
         match self {
@@ -34154,6 +34500,346 @@ impl CommandResponse {
             Self::LogOutUser(_) => "LogOutUser",
             Self::UnlockUserAccount(_) => "UnlockUserAccount",
         }
+    }
+}
+impl From<AccountConfigurationResponse> for CommandResponse {
+    fn from(x: AccountConfigurationResponse) -> Self {
+        Self::AccountConfiguration(x)
+    }
+}
+impl From<ActiveNSExtensionsResponse> for CommandResponse {
+    fn from(x: ActiveNSExtensionsResponse) -> Self {
+        Self::ActiveNSExtensions(x)
+    }
+}
+impl From<NSExtensionMappingsResponse> for CommandResponse {
+    fn from(x: NSExtensionMappingsResponse) -> Self {
+        Self::NSExtensionMappings(x)
+    }
+}
+impl From<InstallEnterpriseApplicationResponse> for CommandResponse {
+    fn from(x: InstallEnterpriseApplicationResponse) -> Self {
+        Self::InstallEnterpriseApplication(x)
+    }
+}
+impl From<InstallApplicationResponse> for CommandResponse {
+    fn from(x: InstallApplicationResponse) -> Self {
+        Self::InstallApplication(x)
+    }
+}
+impl From<InstalledApplicationListResponse> for CommandResponse {
+    fn from(x: InstalledApplicationListResponse) -> Self {
+        Self::InstalledApplicationList(x)
+    }
+}
+impl From<InviteToProgramResponse> for CommandResponse {
+    fn from(x: InviteToProgramResponse) -> Self {
+        Self::InviteToProgram(x)
+    }
+}
+impl From<ManagedApplicationListResponse> for CommandResponse {
+    fn from(x: ManagedApplicationListResponse) -> Self {
+        Self::ManagedApplicationList(x)
+    }
+}
+impl From<ApplyRedemptionCodeResponse> for CommandResponse {
+    fn from(x: ApplyRedemptionCodeResponse) -> Self {
+        Self::ApplyRedemptionCode(x)
+    }
+}
+impl From<RemoveApplicationResponse> for CommandResponse {
+    fn from(x: RemoveApplicationResponse) -> Self {
+        Self::RemoveApplication(x)
+    }
+}
+impl From<ValidateApplicationsResponse> for CommandResponse {
+    fn from(x: ValidateApplicationsResponse) -> Self {
+        Self::ValidateApplications(x)
+    }
+}
+impl From<CancelEnhancedLogCollectionResponse> for CommandResponse {
+    fn from(x: CancelEnhancedLogCollectionResponse) -> Self {
+        Self::CancelEnhancedLogCollection(x)
+    }
+}
+impl From<CertificateListResponse> for CommandResponse {
+    fn from(x: CertificateListResponse) -> Self {
+        Self::CertificateList(x)
+    }
+}
+impl From<DeclarativeManagementResponse> for CommandResponse {
+    fn from(x: DeclarativeManagementResponse) -> Self {
+        Self::DeclarativeManagement(x)
+    }
+}
+impl From<ActivationLockBypassCodeResponse> for CommandResponse {
+    fn from(x: ActivationLockBypassCodeResponse) -> Self {
+        Self::ActivationLockBypassCode(x)
+    }
+}
+impl From<ClearActivationLockBypassCodeResponse> for CommandResponse {
+    fn from(x: ClearActivationLockBypassCodeResponse) -> Self {
+        Self::ClearActivationLockBypassCode(x)
+    }
+}
+impl From<DeviceConfiguredResponse> for CommandResponse {
+    fn from(x: DeviceConfiguredResponse) -> Self {
+        Self::DeviceConfigured(x)
+    }
+}
+impl From<EraseDeviceResponse> for CommandResponse {
+    fn from(x: EraseDeviceResponse) -> Self {
+        Self::EraseDevice(x)
+    }
+}
+impl From<RefreshCellularPlansResponse> for CommandResponse {
+    fn from(x: RefreshCellularPlansResponse) -> Self {
+        Self::RefreshCellularPlans(x)
+    }
+}
+impl From<DeviceLockResponse> for CommandResponse {
+    fn from(x: DeviceLockResponse) -> Self {
+        Self::DeviceLock(x)
+    }
+}
+impl From<DisableLostModeResponse> for CommandResponse {
+    fn from(x: DisableLostModeResponse) -> Self {
+        Self::DisableLostMode(x)
+    }
+}
+impl From<EnableLostModeResponse> for CommandResponse {
+    fn from(x: EnableLostModeResponse) -> Self {
+        Self::EnableLostMode(x)
+    }
+}
+impl From<DeviceLocationResponse> for CommandResponse {
+    fn from(x: DeviceLocationResponse) -> Self {
+        Self::DeviceLocation(x)
+    }
+}
+impl From<PlayLostModeSoundResponse> for CommandResponse {
+    fn from(x: PlayLostModeSoundResponse) -> Self {
+        Self::PlayLostModeSound(x)
+    }
+}
+impl From<RestartDeviceResponse> for CommandResponse {
+    fn from(x: RestartDeviceResponse) -> Self {
+        Self::RestartDevice(x)
+    }
+}
+impl From<ClearRestrictionsPasswordResponse> for CommandResponse {
+    fn from(x: ClearRestrictionsPasswordResponse) -> Self {
+        Self::ClearRestrictionsPassword(x)
+    }
+}
+impl From<RestrictionsResponse> for CommandResponse {
+    fn from(x: RestrictionsResponse) -> Self {
+        Self::Restrictions(x)
+    }
+}
+impl From<ShutDownDeviceResponse> for CommandResponse {
+    fn from(x: ShutDownDeviceResponse) -> Self {
+        Self::ShutDownDevice(x)
+    }
+}
+impl From<ContentCachingInformationResponse> for CommandResponse {
+    fn from(x: ContentCachingInformationResponse) -> Self {
+        Self::ContentCachingInformation(x)
+    }
+}
+impl From<DeviceInformationResponse> for CommandResponse {
+    fn from(x: DeviceInformationResponse) -> Self {
+        Self::DeviceInformation(x)
+    }
+}
+impl From<SecurityInfoResponse> for CommandResponse {
+    fn from(x: SecurityInfoResponse) -> Self {
+        Self::SecurityInfo(x)
+    }
+}
+impl From<LOMDeviceRequestResponse> for CommandResponse {
+    fn from(x: LOMDeviceRequestResponse) -> Self {
+        Self::LOMDeviceRequest(x)
+    }
+}
+impl From<LOMSetupRequestResponse> for CommandResponse {
+    fn from(x: LOMSetupRequestResponse) -> Self {
+        Self::LOMSetupRequest(x)
+    }
+}
+impl From<ManagedApplicationAttributesResponse> for CommandResponse {
+    fn from(x: ManagedApplicationAttributesResponse) -> Self {
+        Self::ManagedApplicationAttributes(x)
+    }
+}
+impl From<ManagedApplicationConfigurationResponse> for CommandResponse {
+    fn from(x: ManagedApplicationConfigurationResponse) -> Self {
+        Self::ManagedApplicationConfiguration(x)
+    }
+}
+impl From<ManagedApplicationFeedbackResponse> for CommandResponse {
+    fn from(x: ManagedApplicationFeedbackResponse) -> Self {
+        Self::ManagedApplicationFeedback(x)
+    }
+}
+impl From<InstallMediaResponse> for CommandResponse {
+    fn from(x: InstallMediaResponse) -> Self {
+        Self::InstallMedia(x)
+    }
+}
+impl From<ManagedMediaListResponse> for CommandResponse {
+    fn from(x: ManagedMediaListResponse) -> Self {
+        Self::ManagedMediaList(x)
+    }
+}
+impl From<RemoveMediaResponse> for CommandResponse {
+    fn from(x: RemoveMediaResponse) -> Self {
+        Self::RemoveMedia(x)
+    }
+}
+impl From<RequestMirroringResponse> for CommandResponse {
+    fn from(x: RequestMirroringResponse) -> Self {
+        Self::RequestMirroring(x)
+    }
+}
+impl From<StopMirroringResponse> for CommandResponse {
+    fn from(x: StopMirroringResponse) -> Self {
+        Self::StopMirroring(x)
+    }
+}
+impl From<ClearPasscodeResponse> for CommandResponse {
+    fn from(x: ClearPasscodeResponse) -> Self {
+        Self::ClearPasscode(x)
+    }
+}
+impl From<SetFirmwarePasswordResponse> for CommandResponse {
+    fn from(x: SetFirmwarePasswordResponse) -> Self {
+        Self::SetFirmwarePassword(x)
+    }
+}
+impl From<VerifyFirmwarePasswordResponse> for CommandResponse {
+    fn from(x: VerifyFirmwarePasswordResponse) -> Self {
+        Self::VerifyFirmwarePassword(x)
+    }
+}
+impl From<SetRecoveryLockResponse> for CommandResponse {
+    fn from(x: SetRecoveryLockResponse) -> Self {
+        Self::SetRecoveryLock(x)
+    }
+}
+impl From<VerifyRecoveryLockResponse> for CommandResponse {
+    fn from(x: VerifyRecoveryLockResponse) -> Self {
+        Self::VerifyRecoveryLock(x)
+    }
+}
+impl From<RequestUnlockTokenResponse> for CommandResponse {
+    fn from(x: RequestUnlockTokenResponse) -> Self {
+        Self::RequestUnlockToken(x)
+    }
+}
+impl From<InstallProfileResponse> for CommandResponse {
+    fn from(x: InstallProfileResponse) -> Self {
+        Self::InstallProfile(x)
+    }
+}
+impl From<ProfileListResponse> for CommandResponse {
+    fn from(x: ProfileListResponse) -> Self {
+        Self::ProfileList(x)
+    }
+}
+impl From<InstallProvisioningProfileResponse> for CommandResponse {
+    fn from(x: InstallProvisioningProfileResponse) -> Self {
+        Self::InstallProvisioningProfile(x)
+    }
+}
+impl From<ProvisioningProfileListResponse> for CommandResponse {
+    fn from(x: ProvisioningProfileListResponse) -> Self {
+        Self::ProvisioningProfileList(x)
+    }
+}
+impl From<RemoveProvisioningProfileResponse> for CommandResponse {
+    fn from(x: RemoveProvisioningProfileResponse) -> Self {
+        Self::RemoveProvisioningProfile(x)
+    }
+}
+impl From<RemoveProfileResponse> for CommandResponse {
+    fn from(x: RemoveProfileResponse) -> Self {
+        Self::RemoveProfile(x)
+    }
+}
+impl From<DisableRemoteDesktopResponse> for CommandResponse {
+    fn from(x: DisableRemoteDesktopResponse) -> Self {
+        Self::DisableRemoteDesktop(x)
+    }
+}
+impl From<EnableRemoteDesktopResponse> for CommandResponse {
+    fn from(x: EnableRemoteDesktopResponse) -> Self {
+        Self::EnableRemoteDesktop(x)
+    }
+}
+impl From<RotateFileVaultKeyResponse> for CommandResponse {
+    fn from(x: RotateFileVaultKeyResponse) -> Self {
+        Self::RotateFileVaultKey(x)
+    }
+}
+impl From<SetAutoAdminPasswordResponse> for CommandResponse {
+    fn from(x: SetAutoAdminPasswordResponse) -> Self {
+        Self::SetAutoAdminPassword(x)
+    }
+}
+impl From<SettingsResponse> for CommandResponse {
+    fn from(x: SettingsResponse) -> Self {
+        Self::Settings(x)
+    }
+}
+impl From<AvailableOSUpdatesResponse> for CommandResponse {
+    fn from(x: AvailableOSUpdatesResponse) -> Self {
+        Self::AvailableOSUpdates(x)
+    }
+}
+impl From<ScheduleOSUpdateScanResponse> for CommandResponse {
+    fn from(x: ScheduleOSUpdateScanResponse) -> Self {
+        Self::ScheduleOSUpdateScan(x)
+    }
+}
+impl From<ScheduleOSUpdateResponse> for CommandResponse {
+    fn from(x: ScheduleOSUpdateResponse) -> Self {
+        Self::ScheduleOSUpdate(x)
+    }
+}
+impl From<OSUpdateStatusResponse> for CommandResponse {
+    fn from(x: OSUpdateStatusResponse) -> Self {
+        Self::OSUpdateStatus(x)
+    }
+}
+impl From<TriggerEnhancedLogCollectionResponse> for CommandResponse {
+    fn from(x: TriggerEnhancedLogCollectionResponse) -> Self {
+        Self::TriggerEnhancedLogCollection(x)
+    }
+}
+impl From<UserConfiguredResponse> for CommandResponse {
+    fn from(x: UserConfiguredResponse) -> Self {
+        Self::UserConfigured(x)
+    }
+}
+impl From<DeleteUserResponse> for CommandResponse {
+    fn from(x: DeleteUserResponse) -> Self {
+        Self::DeleteUser(x)
+    }
+}
+impl From<UserListResponse> for CommandResponse {
+    fn from(x: UserListResponse) -> Self {
+        Self::UserList(x)
+    }
+}
+impl From<LogOutUserResponse> for CommandResponse {
+    fn from(x: LogOutUserResponse) -> Self {
+        Self::LogOutUser(x)
+    }
+}
+impl From<UnlockUserAccountResponse> for CommandResponse {
+    fn from(x: UnlockUserAccountResponse) -> Self {
+        Self::UnlockUserAccount(x)
     }
 }
 impl ToPlist for CommandResponse {

@@ -48,16 +48,16 @@ pub mod machineinfo {
     /// ```
     #[derive(Debug, Clone, PartialEq, Default)]
     pub struct Machineinfo {
-        /// `UDID`: `<string>`, required. Availability: iOS (user enrollment forbidden); macOS (user enrollment forbidden); tvOS (user enrollment forbidden); visionOS (user enrollment forbidden).
-        pub udid: String,
-        /// `SERIAL`: `<string>`, required. Availability: iOS (user enrollment forbidden); macOS (user enrollment forbidden); tvOS (user enrollment forbidden); visionOS (user enrollment forbidden).
-        pub serial: String,
+        /// `UDID`: `<string>`, required where available. Availability: iOS (user enrollment forbidden); macOS (user enrollment forbidden); tvOS (user enrollment forbidden); visionOS (user enrollment forbidden).
+        pub udid: Option<String>,
+        /// `SERIAL`: `<string>`, required where available. Availability: iOS (user enrollment forbidden); macOS (user enrollment forbidden); tvOS (user enrollment forbidden); visionOS (user enrollment forbidden).
+        pub serial: Option<String>,
         /// `PRODUCT`: `<string>`, required.
         pub product: String,
         /// `VERSION`: `<string>`, required.
         pub version: String,
-        /// `OS_VERSION`: `<string>`, required. Availability: iOS 17.0; macOS 14.0; tvOS 17.0.
-        pub os_version: String,
+        /// `OS_VERSION`: `<string>`, required where available. Availability: iOS 17.0; macOS 14.0; tvOS 17.0.
+        pub os_version: Option<String>,
         /// `SUPPLEMENTAL_BUILD_VERSION`: `<string>`, optional. Availability: iOS 17.0; macOS 14.0; tvOS 17.0.
         pub supplemental_build_version: Option<String>,
         /// `SUPPLEMENTAL_OS_VERSION_EXTRA`: `<string>`, optional. Availability: iOS 17.0; macOS 14.0; tvOS 17.0.
@@ -395,11 +395,11 @@ pub mod machineinfo {
                 }
             }
             Ok(Self {
-                udid: required(f_udid, "UDID")?,
-                serial: required(f_serial, "SERIAL")?,
+                udid: f_udid,
+                serial: f_serial,
                 product: required(f_product, "PRODUCT")?,
                 version: required(f_version, "VERSION")?,
-                os_version: required(f_os_version, "OS_VERSION")?,
+                os_version: f_os_version,
                 supplemental_build_version: f_supplemental_build_version,
                 supplemental_os_version_extra: f_supplemental_os_version_extra,
                 imei: f_imei,
@@ -415,11 +415,17 @@ pub mod machineinfo {
     impl ToPlist for Machineinfo {
         fn to_plist(&self) -> Value {
             let mut d = plist::Dictionary::new();
-            d.insert("UDID".to_owned(), self.udid.to_plist());
-            d.insert("SERIAL".to_owned(), self.serial.to_plist());
+            if let Some(x) = &self.udid {
+                d.insert("UDID".to_owned(), x.to_plist());
+            }
+            if let Some(x) = &self.serial {
+                d.insert("SERIAL".to_owned(), x.to_plist());
+            }
             d.insert("PRODUCT".to_owned(), self.product.to_plist());
             d.insert("VERSION".to_owned(), self.version.to_plist());
-            d.insert("OS_VERSION".to_owned(), self.os_version.to_plist());
+            if let Some(x) = &self.os_version {
+                d.insert("OS_VERSION".to_owned(), x.to_plist());
+            }
             if let Some(x) = &self.supplemental_build_version {
                 d.insert("SUPPLEMENTAL_BUILD_VERSION".to_owned(), x.to_plist());
             }

@@ -2286,8 +2286,8 @@ pub mod security_scep {
     /// ```
     #[derive(Debug, Clone, PartialEq, Default)]
     pub struct PayloadContent {
-        /// `URL`: `<string>`, required. Availability: macOS 10.7.
-        pub url: String,
+        /// `URL`: `<string>`, required where available. Availability: macOS 10.7.
+        pub url: Option<String>,
         /// `Name`: `<string>`, optional.
         pub name: Option<String>,
         /// `Subject`: `<array>`, optional.
@@ -2476,7 +2476,7 @@ pub mod security_scep {
                 }
             }
             Ok(Self {
-                url: required(f_url, "URL")?,
+                url: f_url,
                 name: f_name,
                 subject: f_subject,
                 challenge: f_challenge,
@@ -2496,7 +2496,9 @@ pub mod security_scep {
     impl ToPlist for PayloadContent {
         fn to_plist(&self) -> Value {
             let mut d = plist::Dictionary::new();
-            d.insert("URL".to_owned(), self.url.to_plist());
+            if let Some(x) = &self.url {
+                d.insert("URL".to_owned(), x.to_plist());
+            }
             if let Some(x) = &self.name {
                 d.insert("Name".to_owned(), x.to_plist());
             }
