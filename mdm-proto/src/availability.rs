@@ -304,7 +304,10 @@ impl SupportedOs {
             Some(Mode::Forbidden) => !on,
             _ => true,
         };
-        if !mode_ok(s.user_enrollment.and_then(|u| u.mode), target.user_enrollment) {
+        if !mode_ok(
+            s.user_enrollment.and_then(|u| u.mode),
+            target.user_enrollment,
+        ) {
             return false;
         }
         let ipad = s.shared_ipad.unwrap_or_default();

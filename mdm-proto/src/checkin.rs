@@ -246,7 +246,9 @@ impl Channel {
     pub fn is_user(&self) -> bool {
         matches!(
             self,
-            Channel::User { .. } | Channel::SharedIpadUser { .. } | Channel::UserEnrollmentUser { .. }
+            Channel::User { .. }
+                | Channel::SharedIpadUser { .. }
+                | Channel::UserEnrollmentUser { .. }
         )
     }
 }

@@ -78,9 +78,8 @@ pub fn new_uuid<R: CryptoRng + ?Sized>(rng: &mut R) -> String {
     rng.fill_bytes(&mut b);
     b[6] = (b[6] & 0x0F) | 0x40;
     b[8] = (b[8] & 0x3F) | 0x80;
-    let h = |r: std::ops::Range<usize>| -> String {
-        b[r].iter().map(|x| format!("{x:02X}")).collect()
-    };
+    let h =
+        |r: std::ops::Range<usize>| -> String { b[r].iter().map(|x| format!("{x:02X}")).collect() };
     format!(
         "{}-{}-{}-{}-{}",
         h(0..4),
@@ -141,16 +140,15 @@ impl Command {
             "RequestType",
         )
         .map_err(|e| e.at("Command"))?;
-        let payload =
-            match CommandPayload::decode(&request_type, Value::Dictionary(cmd.clone()))
-                .map_err(|e| e.at("Command"))?
-            {
-                Some(p) => Payload::Typed(Box::new(p)),
-                None => Payload::Raw {
-                    request_type,
-                    dictionary: cmd,
-                },
-            };
+        let payload = match CommandPayload::decode(&request_type, Value::Dictionary(cmd.clone()))
+            .map_err(|e| e.at("Command"))?
+        {
+            Some(p) => Payload::Typed(Box::new(p)),
+            None => Payload::Raw {
+                request_type,
+                dictionary: cmd,
+            },
+        };
         Ok(Command {
             command_uuid,
             payload,

@@ -8,13 +8,14 @@ pub mod checkin;
 pub mod command;
 mod error;
 pub mod generated;
+pub mod profile;
 pub mod queue;
 pub mod value;
 
 pub use error::{Error, Result};
 pub use value::{Data, FromPlist, Limits, ToPlist};
 
-/// The `plist` crate, whose `Value`, `Dictionary` and `Date` appear in this crate's API.
-pub use plist;
 /// The `http` crate, whose types carry answers.
 pub use http;
+/// The `plist` crate, whose `Value`, `Dictionary` and `Date` appear in this crate's API.
+pub use plist;

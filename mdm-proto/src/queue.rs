@@ -132,7 +132,11 @@ impl Queue {
                     self.items.retain(|q| &q.command_uuid != command_uuid);
                 }
                 Change::MarkNotNow { command_uuid } => {
-                    for q in self.items.iter_mut().filter(|q| &q.command_uuid == command_uuid) {
+                    for q in self
+                        .items
+                        .iter_mut()
+                        .filter(|q| &q.command_uuid == command_uuid)
+                    {
                         q.not_now = true;
                     }
                 }

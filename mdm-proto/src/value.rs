@@ -98,7 +98,9 @@ impl FromPlist for i64 {
     fn from_plist(v: Value) -> Result<Self> {
         match &v {
             Value::Integer(i) => i.as_signed().ok_or_else(|| wrong("integer", &v)),
-            Value::Real(r) if r.fract() == 0.0 && r.is_finite() && r.abs() < 9.0e15 => Ok(*r as i64),
+            Value::Real(r) if r.fract() == 0.0 && r.is_finite() && r.abs() < 9.0e15 => {
+                Ok(*r as i64)
+            }
             Value::String(s) => s.trim().parse().map_err(|_| wrong("integer", &v)),
             _ => Err(wrong("integer", &v)),
         }

@@ -169,7 +169,10 @@ fn words(s: &str) -> Vec<String> {
             let c = chars[i];
             if i > 0 && !cur.is_empty() {
                 let prev = chars[i - 1];
-                let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+                // `UDIDList` splits before `List`; a plural acronym (`UUIDs`) does not split.
+                let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase())
+                    && !(chars.get(i + 1) == Some(&'s')
+                        && chars.get(i + 2).is_none_or(|n| !n.is_ascii_lowercase()));
                 let boundary = (c.is_ascii_uppercase()
                     && (prev.is_ascii_lowercase() || prev.is_ascii_digit()))
                     || (c.is_ascii_uppercase() && prev.is_ascii_uppercase() && next_lower);
@@ -1448,6 +1451,8 @@ mod tests {
         assert_eq!(snake("iTunesStoreID"), "i_tunes_store_id");
         assert_eq!(snake("IsMDMLostModeEnabled"), "is_mdm_lost_mode_enabled");
         assert_eq!(snake("Type"), "type_");
+        assert_eq!(snake("ServerURLPinningCertificateUUIDs"), "server_url_pinning_certificate_uuids");
+        assert_eq!(snake("UDIDList"), "udid_list");
         assert_eq!(pascal("com.apple.psso.required"), "ComApplePssoRequired");
         assert_eq!(pascal("DeviceLock"), "DeviceLock");
         assert_eq!(pascal("802.1x"), "V8021x");

@@ -717,9 +717,9 @@ pub mod mdm {
         /// `EnrollmentMode`: `<string>`, optional. Availability: iOS 15.0; macOS 14.0; tvOS n/a; watchOS n/a.
         pub enrollment_mode: Option<EnrollmentMode>,
         /// `ServerURLPinningCertificateUUIDs`: `<array>`, optional. Availability: iOS 13.4; macOS 10.13; tvOS 13.4.
-        pub server_url_pinning_certificate_uui_ds: Option<Vec<String>>,
+        pub server_url_pinning_certificate_uuids: Option<Vec<String>>,
         /// `CheckInURLPinningCertificateUUIDs`: `<array>`, optional. Availability: iOS 13.4; macOS 10.13; tvOS 13.4.
-        pub check_in_url_pinning_certificate_uui_ds: Option<Vec<String>>,
+        pub check_in_url_pinning_certificate_uuids: Option<Vec<String>>,
         /// `PinningRevocationCheckRequired`: `<boolean>`, optional. Availability: iOS 13.4; macOS 10.13; tvOS 13.4.
         pub pinning_revocation_check_required: Option<bool>,
         /// `ServerCapabilities`: `<array>`, optional.
@@ -1022,8 +1022,8 @@ pub mod mdm {
             let mut f_managed_apple_id: Option<String> = None;
             let mut f_assigned_managed_apple_id: Option<String> = None;
             let mut f_enrollment_mode: Option<EnrollmentMode> = None;
-            let mut f_server_url_pinning_certificate_uui_ds: Option<Vec<String>> = None;
-            let mut f_check_in_url_pinning_certificate_uui_ds: Option<Vec<String>> = None;
+            let mut f_server_url_pinning_certificate_uuids: Option<Vec<String>> = None;
+            let mut f_check_in_url_pinning_certificate_uuids: Option<Vec<String>> = None;
             let mut f_pinning_revocation_check_required: Option<bool> = None;
             let mut f_server_capabilities: Option<Vec<ServerCapabilitiesItems>> = None;
             let mut f_check_out_when_removed: Option<bool> = None;
@@ -1048,11 +1048,11 @@ pub mod mdm {
                     }
                     "EnrollmentMode" => f_enrollment_mode = Some(field(v, "EnrollmentMode")?),
                     "ServerURLPinningCertificateUUIDs" => {
-                        f_server_url_pinning_certificate_uui_ds =
+                        f_server_url_pinning_certificate_uuids =
                             Some(field(v, "ServerURLPinningCertificateUUIDs")?)
                     }
                     "CheckInURLPinningCertificateUUIDs" => {
-                        f_check_in_url_pinning_certificate_uui_ds =
+                        f_check_in_url_pinning_certificate_uuids =
                             Some(field(v, "CheckInURLPinningCertificateUUIDs")?)
                     }
                     "PinningRevocationCheckRequired" => {
@@ -1093,8 +1093,8 @@ pub mod mdm {
                 managed_apple_id: f_managed_apple_id,
                 assigned_managed_apple_id: f_assigned_managed_apple_id,
                 enrollment_mode: f_enrollment_mode,
-                server_url_pinning_certificate_uui_ds: f_server_url_pinning_certificate_uui_ds,
-                check_in_url_pinning_certificate_uui_ds: f_check_in_url_pinning_certificate_uui_ds,
+                server_url_pinning_certificate_uuids: f_server_url_pinning_certificate_uuids,
+                check_in_url_pinning_certificate_uuids: f_check_in_url_pinning_certificate_uuids,
                 pinning_revocation_check_required: f_pinning_revocation_check_required,
                 server_capabilities: f_server_capabilities,
                 check_out_when_removed: f_check_out_when_removed,
@@ -1135,10 +1135,10 @@ pub mod mdm {
             if let Some(x) = &self.enrollment_mode {
                 d.insert("EnrollmentMode".to_owned(), x.to_plist());
             }
-            if let Some(x) = &self.server_url_pinning_certificate_uui_ds {
+            if let Some(x) = &self.server_url_pinning_certificate_uuids {
                 d.insert("ServerURLPinningCertificateUUIDs".to_owned(), x.to_plist());
             }
-            if let Some(x) = &self.check_in_url_pinning_certificate_uui_ds {
+            if let Some(x) = &self.check_in_url_pinning_certificate_uuids {
                 d.insert("CheckInURLPinningCertificateUUIDs".to_owned(), x.to_plist());
             }
             if let Some(x) = &self.pinning_revocation_check_required {
