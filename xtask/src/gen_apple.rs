@@ -546,7 +546,10 @@ impl Lowering {
 /// file, key path). They are generated as optional, and their docs say "required where available".
 const ERRATA_OPTIONAL: &[(&str, &str)] = &[
     // The first UserAuthenticate of the digest exchange carries no DigestResponse.
-    ("mdm/checkin/userauthenticate.yaml", "payloadkeys/DigestResponse"),
+    (
+        "mdm/checkin/userauthenticate.yaml",
+        "payloadkeys/DigestResponse",
+    ),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1451,7 +1454,10 @@ mod tests {
         assert_eq!(snake("iTunesStoreID"), "i_tunes_store_id");
         assert_eq!(snake("IsMDMLostModeEnabled"), "is_mdm_lost_mode_enabled");
         assert_eq!(snake("Type"), "type_");
-        assert_eq!(snake("ServerURLPinningCertificateUUIDs"), "server_url_pinning_certificate_uuids");
+        assert_eq!(
+            snake("ServerURLPinningCertificateUUIDs"),
+            "server_url_pinning_certificate_uuids"
+        );
         assert_eq!(snake("UDIDList"), "udid_list");
         assert_eq!(pascal("com.apple.psso.required"), "ComApplePssoRequired");
         assert_eq!(pascal("DeviceLock"), "DeviceLock");
