@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod apns;
 pub mod availability;
 mod bplist_scan;
 pub mod checkin;
