@@ -11,6 +11,7 @@ mod error;
 pub mod generated;
 pub mod profile;
 pub mod queue;
+pub mod signed;
 pub mod value;
 
 pub use error::{Error, Result};

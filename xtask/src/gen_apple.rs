@@ -1083,8 +1083,15 @@ fn lower_file(schema: &Path, rel: &str, kind: Kind, commit: &str) -> Result<Lowe
             (top.clone(), Some(format!("{top}Response")), Some(rt))
         }
         Kind::Payload => {
-            let base = stem.strip_prefix("com.apple.").unwrap_or(&stem);
-            (pascal(base), None, doc.payload.payloadtype.clone())
+            // The file stem names the type; the payload type's spelling wins when it is the
+            // same word (`machineinfo` → `MachineInfo`).
+            let pt = doc.payload.payloadtype.clone();
+            let base = match &pt {
+                Some(p) if p.eq_ignore_ascii_case(&stem) => p.clone(),
+                _ => stem.clone(),
+            };
+            let base = base.strip_prefix("com.apple.").unwrap_or(&base).to_owned();
+            (pascal(&base), None, pt)
         }
     };
     let module = snake(&top);

@@ -22,7 +22,7 @@ use plist::Value;
 use std::collections::BTreeMap;
 
 /// `MachineInfo`: MachineInfo (payload), from `other/machineinfo.yaml` (upstream `b6202ca2fbd3`).
-pub mod machineinfo {
+pub mod machine_info {
     #![allow(unused_imports)]
     use super::*;
     /// `payloadkeys` in `other/machineinfo.yaml`.
@@ -47,7 +47,7 @@ pub mod machineinfo {
     /// </dict>
     /// ```
     #[derive(Debug, Clone, PartialEq, Default)]
-    pub struct Machineinfo {
+    pub struct MachineInfo {
         /// `UDID`: `<string>`, required where available. Availability: iOS (user enrollment forbidden); macOS (user enrollment forbidden); tvOS (user enrollment forbidden); visionOS (user enrollment forbidden).
         pub udid: Option<String>,
         /// `SERIAL`: `<string>`, required where available. Availability: iOS (user enrollment forbidden); macOS (user enrollment forbidden); tvOS (user enrollment forbidden); visionOS (user enrollment forbidden).
@@ -77,7 +77,7 @@ pub mod machineinfo {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         pub unknown: plist::Dictionary,
     }
-    impl Machineinfo {
+    impl MachineInfo {
         /// The keys the schema lists for this dictionary, in schema order.
         pub const KEYS: &'static [KeyInfo] = &[
             KeyInfo {
@@ -347,7 +347,7 @@ pub mod machineinfo {
             },
         ];
     }
-    impl FromPlist for Machineinfo {
+    impl FromPlist for MachineInfo {
         fn from_plist(v: Value) -> Result<Self> {
             let d = expect_dict(v)?;
             let mut unknown = plist::Dictionary::new();
@@ -412,7 +412,7 @@ pub mod machineinfo {
             })
         }
     }
-    impl ToPlist for Machineinfo {
+    impl ToPlist for MachineInfo {
         fn to_plist(&self) -> Value {
             let mut d = plist::Dictionary::new();
             if let Some(x) = &self.udid {
@@ -456,7 +456,7 @@ pub mod machineinfo {
             Value::Dictionary(d)
         }
     }
-    impl Machineinfo {
+    impl MachineInfo {
         /// Where this type comes from.
         pub const SCHEMA_PATH: &'static str = "other/machineinfo.yaml";
         /// The payload's `supportedOS`.
@@ -484,7 +484,7 @@ pub mod machineinfo {
         };
     }
 }
-pub use machineinfo::Machineinfo;
+pub use machine_info::MachineInfo;
 /// Every payload in this module: (type name, payload type when the schema names one, schema file).
 pub const ALL: &[(&str, Option<&str>, &str)] =
-    &[("Machineinfo", Some("MachineInfo"), "other/machineinfo.yaml")];
+    &[("MachineInfo", Some("MachineInfo"), "other/machineinfo.yaml")];
