@@ -129,7 +129,7 @@ impl Profile {
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdentityPayload {
     /// `com.apple.security.scep`; `Keysize` is 2048 unless the caller sets the payload's own.
-    Scep(crate::generated::profiles::security_scep::PayloadContent),
+    Scep(Box<crate::generated::profiles::security_scep::PayloadContent>),
     /// `com.apple.security.acme`.
     Acme(Box<SecurityAcme>),
 }
@@ -197,7 +197,7 @@ impl EnrollmentProfile {
         let identity_uuid = new_uuid(rng);
         match &self.identity {
             IdentityPayload::Scep(content) => {
-                let mut content = content.clone();
+                let mut content = (**content).clone();
                 content.keysize.get_or_insert(Keysize::V2048);
                 let mut scep = SecurityScep {
                     payload_content: content,

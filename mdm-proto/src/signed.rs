@@ -84,7 +84,7 @@ pub fn verify(
     trust: Option<&Trust<'_>>,
 ) -> Result<Verified> {
     let sd = SignedData::from_ber(signed, &pki::ber::Limits::default()).map_err(sig)?;
-    let mut opts = VerifyOptions::new(policy.clone());
+    let mut opts = VerifyOptions::new(*policy);
     if let Some(d) = detached {
         opts = opts.with_detached_content(d);
     }
@@ -107,7 +107,7 @@ pub fn verify(
                 .collect();
             let o = path::Options::new(t.anchors, t.now)
                 .with_intermediates(&intermediates)
-                .with_policy(t.policy.clone());
+                .with_policy(t.policy);
             Some(path::validate(provider, &leaf, &o).map_err(sig)?)
         }
     };

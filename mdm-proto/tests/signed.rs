@@ -286,7 +286,7 @@ fn enrollment(root_der: Vec<u8>) -> EnrollmentProfile {
         check_out_when_removed: true,
         per_user_connections: true,
         bootstrap_token: true,
-        identity: IdentityPayload::Scep(PayloadContent {
+        identity: IdentityPayload::Scep(Box::new(PayloadContent {
             url: Some("https://mdm.example.com/scep".into()),
             name: None,
             subject: Some(vec![vec![vec!["CN".into(), "device".into()]]]),
@@ -301,7 +301,7 @@ fn enrollment(root_der: Vec<u8>) -> EnrollmentProfile {
             key_is_extractable: None,
             allow_all_apps_access: None,
             unknown: Default::default(),
-        }),
+        })),
         certificates: vec![CertificatePayload::Root(root_der)],
     }
 }
