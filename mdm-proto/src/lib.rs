@@ -13,6 +13,7 @@ pub mod profile;
 pub mod queue;
 pub mod signed;
 pub mod value;
+pub mod webhook;
 
 pub use error::{Error, Result};
 pub use value::{Data, FromPlist, Limits, ToPlist};
