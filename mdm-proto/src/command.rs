@@ -331,13 +331,15 @@ pub struct Report {
     pub error_chain: Option<Vec<ErrorChainItem>>,
     /// `RequestType`, which some commands echo in their result.
     pub request_type: Option<String>,
-    /// Every key that is not part of the envelope: the result keys and anything unknown.
+    /// The keys that are not part of the envelope (result keys and anything unknown) while the
+    /// result is untyped; empty once [`Report::typed`] holds them (unknown keys included).
     pub result: Dictionary,
     /// The typed result, once known: set by [`Report::parse`] when the report echoes
     /// `RequestType`, or by [`Report::type_result`] with the queued command's type.
     pub typed: Option<CommandResponse>,
     raw: Vec<u8>,
     envelope: Dictionary,
+    limits: Limits,
 }
 
 impl Report {
@@ -393,6 +395,7 @@ impl Report {
             typed: None,
             raw: body.to_vec(),
             envelope,
+            limits: *limits,
         };
         if let Some(rt) = request_type {
             report.type_result(&rt)?;
@@ -407,8 +410,43 @@ impl Report {
         if self.status != Status::Acknowledged {
             return Ok(None);
         }
-        self.typed = CommandResponse::decode(request_type, Value::Dictionary(self.result.clone()))?;
+        if let Some(t) = &self.typed {
+            if t.name() == request_type {
+                return Ok(self.typed.as_ref());
+            }
+            // Typed as another command before: give the keys back and try again.
+            if let Value::Dictionary(d) = t.to_plist() {
+                self.result = d;
+            }
+            self.typed = None;
+        }
+        if !crate::generated::commands::ALL
+            .iter()
+            .any(|e| e.name == request_type)
+        {
+            return Ok(None);
+        }
+        // The typed value takes the keys (unknown ones included), so nothing is copied; on an
+        // error the keys are read again from the raw bytes.
+        let keys = std::mem::take(&mut self.result);
+        match CommandResponse::decode(request_type, Value::Dictionary(keys)) {
+            Ok(t) => self.typed = t,
+            Err(e) => {
+                self.result = self.result_from_raw();
+                return Err(e);
+            }
+        }
         Ok(self.typed.as_ref())
+    }
+
+    fn result_from_raw(&self) -> Dictionary {
+        match value::parse(&self.raw, &self.limits).and_then(value::expect_dict) {
+            Ok(d) => d
+                .into_iter()
+                .filter(|(k, _)| !ENVELOPE.contains(&k.as_str()))
+                .collect(),
+            Err(_) => Dictionary::new(),
+        }
     }
 
     /// The bytes the report was decoded from.

@@ -33,6 +33,10 @@ pub const TARGETS: &[(&str, u32)] = &[
     ("webauthn_attestation_object", 8),
     ("apple_mda", 8),
     ("acme_payload", 8),
+    ("mdm_checkin", 8),
+    ("mdm_report", 8),
+    ("mdm_profile", 8),
+    ("mdm_machine_info", 8),
 ];
 
 /// Files larger than this are not used as seeds.
@@ -134,6 +138,10 @@ pub fn copy_seeds(root: &Path, vectors: &Path) -> Result<()> {
                 .iter()
                 .map(|cbor| format!("{{\"attObj\":\"{}\"}}", base64url_encode(cbor)).into_bytes())
                 .collect(),
+            "mdm_checkin" | "mdm_report" | "mdm_machine_info" => {
+                files_under(&vectors.join("mdm"), |n| n.ends_with(".plist"))?
+            }
+            "mdm_profile" => files_under(&vectors.join("mdm"), |n| n.ends_with(".mobileconfig"))?,
             other => anyhow::bail!("no seed rule for fuzz target {other}"),
         };
         let dir = root.join("fuzz/corpus").join(target);
