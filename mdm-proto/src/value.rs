@@ -350,15 +350,23 @@ fn check_xml_depth(b: &[u8], limits: &Limits) -> Result<()> {
     let mut values = 0usize;
     let mut i = 0;
     let skip_to = |from: usize, end: &[u8]| -> usize {
-        b[from..]
-            .windows(end.len())
+        let Some(rest) = b.get(from..) else {
+            return b.len();
+        };
+        if let [one] = end {
+            return rest
+                .iter()
+                .position(|c| c == one)
+                .map_or(b.len(), |p| from + p + 1);
+        }
+        rest.windows(end.len())
             .position(|w| w == end)
             .map_or(b.len(), |p| from + p + end.len())
     };
     while i < b.len() {
-        if b[i] != b'<' {
-            i += 1;
-            continue;
+        match b[i..].iter().position(|c| *c == b'<') {
+            Some(p) => i += p,
+            None => break,
         }
         let rest = &b[i..];
         if rest.starts_with(b"<!--") {
