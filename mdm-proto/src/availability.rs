@@ -359,3 +359,86 @@ pub struct SchemaEntry {
     /// The payload's `supportedOS`.
     pub supported_os: SupportedOs,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(Version::parse("10.15"), Some(Version::new(10, 15, 0)));
+        assert_eq!(Version::parse("17.4.1"), Some(Version::new(17, 4, 1)));
+        assert_eq!(Version::parse("n/a"), None);
+        assert!(Version::new(10, 15, 0) < Version::new(11, 0, 0));
+    }
+
+    #[test]
+    fn rules() {
+        let ios = OsSupport {
+            introduced: Some("10.3"),
+            supervised: Some(true),
+            user_enrollment: Some(UserEnrollment {
+                mode: Some(Mode::Forbidden),
+            }),
+            shared_ipad: Some(SharedIpad {
+                mode: Some(Mode::Allowed),
+                device_channel: Some(true),
+                user_channel: Some(true),
+            }),
+            ..OsSupport::EMPTY
+        };
+        let s = SupportedOs {
+            ios: Some(ios),
+            macos: Some(OsSupport {
+                introduced: Some("10.13"),
+                removed: Some("14.0"),
+                ..OsSupport::EMPTY
+            }),
+            ..SupportedOs::EMPTY
+        };
+        let base = Target::new(Os::Ios, Version::new(15, 0, 0));
+        assert!(!s.applies_to(&base), "needs supervision");
+        let sup = Target {
+            supervised: true,
+            ..base
+        };
+        assert!(s.applies_to(&sup));
+        assert!(!s.applies_to(&Target {
+            version: Version::new(9, 0, 0),
+            ..sup
+        }));
+        assert!(!s.applies_to(&Target {
+            user_enrollment: true,
+            ..sup
+        }));
+        let ipad_user = Target {
+            shared_ipad: true,
+            channel: Channel::User,
+            ..sup
+        };
+        assert!(s.applies_to(&ipad_user));
+        assert!(!s.applies_to(&Target {
+            shared_ipad: false,
+            ..ipad_user
+        }));
+        let mac = Target::new(Os::MacOs, Version::new(13, 0, 0));
+        assert!(s.applies_to(&mac));
+        assert!(!s.applies_to(&Target {
+            version: Version::new(14, 0, 0),
+            ..mac
+        }));
+        assert!(!s.applies_to(&Target::new(Os::TvOs, Version::new(17, 0, 0))));
+        // A key override: n/a on iOS, inherited elsewhere.
+        let key = SupportedOs {
+            ios: Some(OsSupport {
+                introduced: Some("n/a"),
+                ..OsSupport::EMPTY
+            }),
+            ..SupportedOs::EMPTY
+        };
+        let merged = s.with_override(&key);
+        assert!(!merged.applies_to(&sup));
+        assert_eq!(merged.ios.unwrap().supervised, Some(true));
+        assert_eq!(merged.macos, s.macos);
+    }
+}

@@ -154,3 +154,52 @@ fn read_trailer(b: &[u8]) -> Option<(Graph<'_>, usize)> {
         top,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hand-built bplist00: object 0 is an array holding object 1 twice, object 1 an array
+    /// holding object 2 twice, object 2 the integer 1 (so 7 values once expanded).
+    fn shared() -> Vec<u8> {
+        let mut b = b"bplist00".to_vec();
+        let offsets = [b.len(), b.len() + 3, b.len() + 6];
+        b.extend([0xA2, 1, 1]);
+        b.extend([0xA2, 2, 2]);
+        b.extend([0x10, 1]);
+        let table = b.len();
+        b.extend(offsets.iter().map(|o| *o as u8));
+        let mut trailer = [0u8; 32];
+        trailer[6] = 1;
+        trailer[7] = 1;
+        trailer[15] = 3;
+        trailer[31] = table as u8;
+        b.extend(trailer);
+        b
+    }
+
+    #[test]
+    fn expanded_count_and_depth() {
+        let b = shared();
+        let ok = Limits::default();
+        assert!(check(&b, &ok).is_ok());
+        let v = plist::Value::from_reader(std::io::Cursor::new(&b)).unwrap();
+        assert_eq!(v.as_array().unwrap().len(), 2);
+        let six = Limits {
+            max_values: 6,
+            ..ok
+        };
+        assert_eq!(check(&b, &six), Err(Error::TooManyValues { max: 6 }));
+        let shallow = Limits { max_depth: 2, ..ok };
+        assert_eq!(check(&b, &shallow), Err(Error::TooDeep { max: 2 }));
+    }
+
+    #[test]
+    fn malformed_is_left_to_the_plist_crate() {
+        let mut b = shared();
+        let n = b.len();
+        b[n - 1] = 0xFF; // offset table beyond the end
+        assert!(check(&b, &Limits::default()).is_ok());
+        assert!(check(b"bplist00", &Limits::default()).is_ok());
+    }
+}

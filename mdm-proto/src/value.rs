@@ -427,3 +427,73 @@ pub fn to_xml(v: &Value) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lenient_scalars() {
+        assert_eq!(i64::from_plist(Value::Real(3.0)), Ok(3));
+        assert!(i64::from_plist(Value::Real(3.5)).is_err());
+        assert_eq!(i64::from_plist(Value::String(" 42 ".into())), Ok(42));
+        assert_eq!(f64::from_plist(Value::Integer(2.into())), Ok(2.0));
+        assert_eq!(f64::from_plist(Value::String("2.5".into())), Ok(2.5));
+        assert_eq!(bool::from_plist(Value::Integer(1.into())), Ok(true));
+        assert_eq!(bool::from_plist(Value::String("NO".into())), Ok(false));
+        assert!(bool::from_plist(Value::Integer(2.into())).is_err());
+        assert_eq!(
+            Data::from_plist(Value::String("AAE\nC".into())),
+            Ok(Data(vec![0, 1, 2]))
+        );
+        assert!(Data::from_plist(Value::String("!!".into())).is_err());
+        let d = Date::from_plist(Value::String("2024-05-06T07:08:09Z".into())).unwrap();
+        assert_eq!(d.to_xml_format(), "2024-05-06T07:08:09Z");
+        assert_eq!(
+            String::from_plist(Value::Integer(1.into())),
+            Err(Error::WrongType {
+                path: String::new(),
+                expected: "string",
+                found: "integer"
+            })
+        );
+    }
+
+    #[test]
+    fn error_paths_grow_towards_the_root() {
+        let v = Value::Array(vec![Value::String("x".into()), Value::Boolean(true)]);
+        let e = field::<Vec<String>>(v, "Names").unwrap_err().at("Outer");
+        assert_eq!(
+            e.to_string(),
+            "Outer/Names/1: expected string, found boolean"
+        );
+        assert_eq!(
+            constant(Some(Value::String("B".into())), "MessageType", "A"),
+            Err(Error::WrongValue {
+                path: "MessageType".into(),
+                expected: "A".into(),
+                found: "B".into()
+            })
+        );
+    }
+
+    #[test]
+    fn xml_scan_ignores_comments_and_counts() {
+        let l = Limits {
+            max_depth: 2,
+            ..Limits::default()
+        };
+        // Closing tags hidden in a comment do not lower the count.
+        let sneaky = b"<plist><array><!-- </array></array> --><array><array></array></array></array></plist>";
+        assert_eq!(check_xml_depth(sneaky, &l), Err(Error::TooDeep { max: 2 }));
+        assert!(check_xml_depth(b"<plist><array><array/></array></plist>", &l).is_ok());
+        let few = Limits {
+            max_values: 3,
+            ..Limits::default()
+        };
+        assert_eq!(
+            check_xml_depth(b"<array><true/><true/><true/></array>", &few),
+            Err(Error::TooManyValues { max: 3 })
+        );
+    }
+}
