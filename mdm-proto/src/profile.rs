@@ -324,3 +324,65 @@ impl EnrollmentProfile {
         Profile { top, payloads }
     }
 }
+
+/// Over-the-air enrollment phase 1: the "Profile Service" profile that asks a device to sign
+/// and post its attributes (phase 2, read by [`crate::signed::ota_phase2`]); the server answers
+/// phase 2 with the enrollment profile (phase 3, [`EnrollmentProfile`], usually signed).
+///
+/// ```text
+/// <dict>
+///   PayloadType        Profile Service
+///   PayloadContent     <dict>
+///     URL              <string>   where the device posts phase 2
+///     DeviceAttributes <array>    UDID, VERSION, PRODUCT, SERIAL, IMEI, ...
+///     Challenge        <string>   optional, echoed back as CHALLENGE
+///   PayloadIdentifier, PayloadUUID, PayloadVersion 1, PayloadDisplayName
+/// </dict>
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileService {
+    /// `PayloadIdentifier`.
+    pub identifier: String,
+    /// `PayloadDisplayName`.
+    pub display_name: String,
+    /// `URL`.
+    pub url: String,
+    /// `DeviceAttributes`.
+    pub device_attributes: Vec<String>,
+    /// `Challenge`.
+    pub challenge: Option<String>,
+}
+
+impl ProfileService {
+    /// The attributes most servers ask for.
+    pub const DEFAULT_ATTRIBUTES: &'static [&'static str] =
+        &["UDID", "VERSION", "PRODUCT", "SERIAL", "IMEI", "MEID"];
+
+    /// The phase-1 profile as a plist value, with a `PayloadUUID` from `rng`.
+    pub fn to_plist<R: rand_core::CryptoRng + ?Sized>(&self, rng: &mut R) -> Value {
+        let mut content = Dictionary::new();
+        content.insert("URL".into(), Value::String(self.url.clone()));
+        content.insert(
+            "DeviceAttributes".into(),
+            Value::Array(
+                self.device_attributes
+                    .iter()
+                    .map(|a| Value::String(a.clone()))
+                    .collect(),
+            ),
+        );
+        if let Some(c) = &self.challenge {
+            content.insert("Challenge".into(), Value::String(c.clone()));
+        }
+        let mut d = Dictionary::new();
+        d.insert("PayloadContent".into(), Value::Dictionary(content));
+        header(
+            &mut d,
+            "Profile Service",
+            self.identifier.clone(),
+            crate::command::new_uuid(rng),
+            Some(&self.display_name),
+        );
+        Value::Dictionary(d)
+    }
+}

@@ -401,3 +401,38 @@ fn python_bytes(b: &[u8]) -> String {
     s.push('\'');
     s
 }
+
+#[test]
+fn ota_phase1_profile() {
+    use mdm_proto::profile::ProfileService;
+    let p = ProfileService {
+        identifier: "com.example.ota".into(),
+        display_name: "Enroll".into(),
+        url: "https://mdm.example.com/ota/phase2".into(),
+        device_attributes: ProfileService::DEFAULT_ATTRIBUTES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        challenge: Some("c-123".into()),
+    };
+    let xml = mdm_proto::value::to_xml(&p.to_plist(&mut testkit::rng(9)));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p1.mobileconfig"), &xml).unwrap();
+    let check = format!(
+        "import plistlib\np=plistlib.load(open({:?},'rb'))\n\
+         assert p['PayloadType']=='Profile Service' and p['PayloadVersion']==1\n\
+         c=p['PayloadContent']\n\
+         assert c['URL']=='https://mdm.example.com/ota/phase2' and c['Challenge']=='c-123'\n\
+         assert c['DeviceAttributes']==['UDID','VERSION','PRODUCT','SERIAL','IMEI','MEID']\n\
+         assert len(p['PayloadUUID'])==36\n",
+        dir.path().join("p1.mobileconfig").to_string_lossy()
+    );
+    assert!(
+        Process::new("python3")
+            .arg("-c")
+            .arg(check)
+            .status()
+            .unwrap()
+            .success()
+    );
+}
