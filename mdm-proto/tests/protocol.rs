@@ -460,3 +460,47 @@ fn lenient_scalars() {
     assert_eq!(t.token.0, vec![0, 1, 2]);
     assert_eq!(t.awaiting_configuration, Some(false));
 }
+
+#[test]
+fn raw_commands_for_what_the_schema_lacks() {
+    let mut d = mdm_proto::plist::Dictionary::new();
+    d.insert(
+        "Flavour".into(),
+        mdm_proto::plist::Value::String("lime".into()),
+    );
+    let c = Command::raw("FutureCommand", d, &mut testkit::rng(2));
+    let back = python_reads(&c.to_xml());
+    assert!(
+        back.contains("'RequestType': 'FutureCommand'") && back.contains("'Flavour': 'lime'"),
+        "{back}"
+    );
+    let body =
+        xml("{'CommandUUID':'C-9','Command':{'RequestType':'FutureCommand','Flavour':'lime'}}");
+    let parsed = Command::parse(&body, &Limits::default()).unwrap();
+    assert!(
+        matches!(&parsed.payload, mdm_proto::command::Payload::Raw { request_type, .. } if request_type == "FutureCommand")
+    );
+    // Two draws from one RNG give different CommandUUIDs.
+    let mut rng = testkit::rng(3);
+    let a = Command::raw("X", Default::default(), &mut rng);
+    let b = Command::raw("X", Default::default(), &mut rng);
+    assert_ne!(a.command_uuid, b.command_uuid);
+    // A schema command whose payload has a wrong type is refused, with the path.
+    let bad = xml("{'CommandUUID':'C','Command':{'RequestType':'DeviceLock','PIN':7}}");
+    assert_eq!(
+        Command::parse(&bad, &Limits::default()).unwrap_err(),
+        Error::WrongType {
+            path: "Command/PIN".into(),
+            expected: "string",
+            found: "integer"
+        }
+    );
+    // A result that does not fit its type is an error; the keys stay readable.
+    let mut r = Report::parse(
+        &xml("{'Status':'Acknowledged','CommandUUID':'C','UDID':'U','QueryResponses':[1]}"),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert!(r.type_result("DeviceInformation").is_err());
+    assert!(r.result.contains_key("QueryResponses") && r.typed.is_none());
+}
