@@ -299,3 +299,11 @@ pub fn topic(cert: &Certificate) -> Result<String> {
         path: "certificate subject UID".into(),
     })
 }
+
+/// The topic of the first certificate in a PEM file (the push certificate as Apple's portal
+/// issues it, or a PEM bundle with the certificate first). The private key stays with the
+/// caller's TLS stack; `.p12` files are not read here.
+pub fn topic_from_pem(pem: &[u8]) -> Result<String> {
+    let cert = pki::cert::Cert::from_pem(pem).map_err(|e| Error::Signature(e.to_string()))?;
+    topic(cert.certificate())
+}

@@ -105,6 +105,10 @@ fn topic_from_push_certificate() {
         ],
     );
     let pem = std::fs::read(dir.path().join("cert.pem")).unwrap();
+    assert_eq!(
+        mdm_proto::apns::topic_from_pem(&pem).unwrap(),
+        "com.apple.mgmt.External.e0bd1eac-1f17-4c8e-8a63-dd17d3dd35d9"
+    );
     let cert = pki::cert::Cert::from_pem(&pem).unwrap();
     assert_eq!(
         topic(cert.certificate()).unwrap(),
