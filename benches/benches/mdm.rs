@@ -4,7 +4,7 @@
 //! `plist::Value` parse, `MessageType`/`Status` dispatch, channel resolution and the conversion
 //! into generated types; the goal is to stay within 1.3x of the raw parse.
 //!
-//! Group = message, function = `plist::Value` or `typed`.
+//! Group = message, function = `plist::Value`, `capped parse` or `typed`.
 
 use std::hint::black_box;
 use std::io::Cursor;
@@ -44,6 +44,11 @@ fn main() {
             b.iter(|| {
                 Value::from_reader(Cursor::new(black_box(&bytes[..]))).expect("vector parses")
             })
+        });
+        // The capped reader alone (size check, depth/value pre-scan, then the same parse), to
+        // split the typed decode's overhead between the caps and the typed conversion.
+        g.bench_function("capped parse", |b| {
+            b.iter(|| mdm_proto::value::parse(black_box(&bytes), &limits).expect("vector parses"))
         });
         if checkin {
             g.bench_function("typed", |b| {

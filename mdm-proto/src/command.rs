@@ -347,13 +347,12 @@ impl Report {
     pub fn parse(body: &[u8], limits: &Limits) -> Result<Self> {
         let d = value::expect_dict(value::parse(body, limits)?)?;
         let channel = Channel::from_dictionary(&d)?;
+        // Move the few envelope keys out; the rest stays in place as the result.
         let mut envelope = Dictionary::new();
-        let mut result = Dictionary::new();
-        for (k, v) in d {
-            if ENVELOPE.contains(&k.as_str()) {
-                envelope.insert(k, v);
-            } else {
-                result.insert(k, v);
+        let mut result = d;
+        for k in ENVELOPE {
+            if let Some(v) = result.remove(k) {
+                envelope.insert((*k).to_owned(), v);
             }
         }
         let status: String = value::required(

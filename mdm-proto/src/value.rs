@@ -353,18 +353,14 @@ fn check_xml_depth(b: &[u8], limits: &Limits) -> Result<()> {
         let Some(rest) = b.get(from..) else {
             return b.len();
         };
-        if let [one] = end {
-            return rest
-                .iter()
-                .position(|c| c == one)
-                .map_or(b.len(), |p| from + p + 1);
-        }
-        rest.windows(end.len())
-            .position(|w| w == end)
-            .map_or(b.len(), |p| from + p + end.len())
+        let found = match end {
+            [one] => memchr::memchr(*one, rest),
+            _ => memchr::memmem::find(rest, end),
+        };
+        found.map_or(b.len(), |p| from + p + end.len())
     };
     while i < b.len() {
-        match b[i..].iter().position(|c| *c == b'<') {
+        match memchr::memchr(b'<', &b[i..]) {
             Some(p) => i += p,
             None => break,
         }
