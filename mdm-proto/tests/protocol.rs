@@ -504,3 +504,52 @@ fn raw_commands_for_what_the_schema_lacks() {
     assert!(r.type_result("DeviceInformation").is_err());
     assert!(r.result.contains_key("QueryResponses") && r.typed.is_none());
 }
+
+#[test]
+fn token_and_return_to_service_answers() {
+    use mdm_proto::generated::checkin::GetTokenResponse;
+    use mdm_proto::generated::checkin::ReturnToServiceResponse;
+    use mdm_proto::generated::checkin::return_to_service::ReturnToServiceResponseReturnToService;
+    let l = Limits::default();
+    let req = CheckInRequest::parse(
+        &xml(&format!(
+            "{{'MessageType':'GetToken','TokenServiceType':'com.apple.maid','UDID':'{UDID}'}}"
+        )),
+        &l,
+    )
+    .unwrap();
+    assert!(matches!(req.message, CheckIn::GetToken(_)));
+    let a = Answer::Token(GetTokenResponse {
+        token_data: b"jwt".to_vec().into(),
+        unknown: Default::default(),
+    });
+    assert_eq!(python_reads(&a.body()), "{'TokenData': b'jwt'}");
+    let req = CheckInRequest::parse(
+        &xml(&format!(
+            "{{'MessageType':'ReturnToService','UDID':'{UDID}'}}"
+        )),
+        &l,
+    )
+    .unwrap();
+    assert!(matches!(req.message, CheckIn::ReturnToService(_)));
+    let a = Answer::ReturnToService(ReturnToServiceResponse {
+        preserve_data_plan: Some(true),
+        return_to_service: ReturnToServiceResponseReturnToService {
+            enabled: true,
+            wi_fi_profile_data: Some(b"wifi".to_vec().into()),
+            mdm_profile_data: None,
+            bootstrap_token: None,
+            should_retry_enrollment: None,
+            unknown: Default::default(),
+        },
+        unknown: Default::default(),
+    });
+    assert_eq!(
+        python_reads(&a.body()),
+        "{'PreserveDataPlan': True, 'ReturnToService': {'Enabled': True, 'WiFiProfileData': b'wifi'}}"
+    );
+    let a = Answer::DeclarativeManagement(br#"{"SyncTokens":{}}"#.to_vec());
+    let r = a.to_http();
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert_eq!(r.body(), br#"{"SyncTokens":{}}"#);
+}
