@@ -61,8 +61,9 @@ impl Payload {
     }
 }
 
-/// A command: `CommandUUID` and the `Command` dictionary.
-#[derive(Debug, Clone, PartialEq)]
+/// A command: `CommandUUID` and the `Command` dictionary. Equality compares the content, not
+/// the bytes a parsed command came from.
+#[derive(Debug, Clone)]
 pub struct Command {
     /// `CommandUUID`.
     pub command_uuid: String,
@@ -70,6 +71,15 @@ pub struct Command {
     pub payload: Payload,
     /// Top-level keys other than `Command` and `CommandUUID`, kept as sent.
     pub unknown: Dictionary,
+    raw: Option<Vec<u8>>,
+}
+
+impl PartialEq for Command {
+    fn eq(&self, other: &Self) -> bool {
+        self.command_uuid == other.command_uuid
+            && self.payload == other.payload
+            && self.unknown == other.unknown
+    }
 }
 
 /// A random (version 4) UUID in Apple's upper-case form, from the caller's RNG.
@@ -97,12 +107,13 @@ impl Command {
             command_uuid: new_uuid(rng),
             payload: Payload::Typed(Box::new(payload.into())),
             unknown: Dictionary::new(),
+            raw: None,
         }
     }
 
     /// A command the schema lacks, from its `RequestType` and the other keys of its `Command`
     /// dictionary, with a fresh `CommandUUID` from `rng`.
-    pub fn raw<R: CryptoRng + ?Sized>(
+    pub fn from_dictionary<R: CryptoRng + ?Sized>(
         request_type: impl Into<String>,
         dictionary: Dictionary,
         rng: &mut R,
@@ -114,6 +125,7 @@ impl Command {
                 dictionary,
             },
             unknown: Dictionary::new(),
+            raw: None,
         }
     }
 
@@ -153,7 +165,13 @@ impl Command {
             command_uuid,
             payload,
             unknown: d,
+            raw: Some(body.to_vec()),
         })
+    }
+
+    /// The bytes a parsed command came from (`None` for one built here).
+    pub fn raw(&self) -> Option<&[u8]> {
+        self.raw.as_deref()
     }
 
     /// The command as a plist value.

@@ -78,19 +78,34 @@ impl ProfilePayload {
     }
 }
 
-/// A decoded (unsigned) profile.
-#[derive(Debug, Clone, PartialEq)]
+/// A decoded (unsigned) profile. Equality compares the content, not the bytes a parsed
+/// profile came from.
+#[derive(Debug, Clone)]
 pub struct Profile {
     /// The top-level keys (its `payload_content` holds the payloads as sent).
     pub top: TopLevel,
     /// The payloads, typed where this crate knows the type, in order.
     pub payloads: Vec<ProfilePayload>,
+    raw: Option<Vec<u8>>,
+}
+
+impl PartialEq for Profile {
+    fn eq(&self, other: &Self) -> bool {
+        self.top == other.top && self.payloads == other.payloads
+    }
 }
 
 impl Profile {
     /// Decode a profile plist (XML or binary) under `limits`.
     pub fn parse(body: &[u8], limits: &Limits) -> Result<Self> {
-        Self::from_plist(value::parse(body, limits)?)
+        let mut p = Self::from_plist(value::parse(body, limits)?)?;
+        p.raw = Some(body.to_vec());
+        Ok(p)
+    }
+
+    /// The bytes a parsed profile came from (`None` when built or read from a value).
+    pub fn raw(&self) -> Option<&[u8]> {
+        self.raw.as_deref()
     }
 
     /// Decode a profile from its plist value.
@@ -104,7 +119,11 @@ impl Profile {
                     .map_err(|e| e.at(&i.to_string()).at("PayloadContent"))?,
             );
         }
-        Ok(Profile { top, payloads })
+        Ok(Profile {
+            top,
+            payloads,
+            raw: None,
+        })
     }
 
     /// The profile as a plist value (payloads from their typed form).
@@ -321,7 +340,11 @@ impl EnrollmentProfile {
             consent_text: None,
             unknown: Dictionary::new(),
         };
-        Profile { top, payloads }
+        Profile {
+            top,
+            payloads,
+            raw: None,
+        }
     }
 }
 

@@ -468,7 +468,7 @@ fn raw_commands_for_what_the_schema_lacks() {
         "Flavour".into(),
         mdm_proto::plist::Value::String("lime".into()),
     );
-    let c = Command::raw("FutureCommand", d, &mut testkit::rng(2));
+    let c = Command::from_dictionary("FutureCommand", d, &mut testkit::rng(2));
     let back = python_reads(&c.to_xml());
     assert!(
         back.contains("'RequestType': 'FutureCommand'") && back.contains("'Flavour': 'lime'"),
@@ -482,8 +482,8 @@ fn raw_commands_for_what_the_schema_lacks() {
     );
     // Two draws from one RNG give different CommandUUIDs.
     let mut rng = testkit::rng(3);
-    let a = Command::raw("X", Default::default(), &mut rng);
-    let b = Command::raw("X", Default::default(), &mut rng);
+    let a = Command::from_dictionary("X", Default::default(), &mut rng);
+    let b = Command::from_dictionary("X", Default::default(), &mut rng);
     assert_ne!(a.command_uuid, b.command_uuid);
     // A schema command whose payload has a wrong type is refused, with the path.
     let bad = xml("{'CommandUUID':'C','Command':{'RequestType':'DeviceLock','PIN':7}}");

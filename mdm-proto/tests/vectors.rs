@@ -126,6 +126,7 @@ fn vectors_decode_typed_and_round_trip() {
             }
             Kind::Report(status, rt) => {
                 let mut r = Report::parse(&bytes, &limits).unwrap_or_else(|e| panic!("{rel}: {e}"));
+                assert_eq!(r.raw(), &bytes[..]);
                 assert_eq!(r.status, *status, "{rel}");
                 if let Some(rt) = rt {
                     let typed = r.type_result(rt).unwrap_or_else(|e| panic!("{rel}: {e}"));
@@ -137,11 +138,13 @@ fn vectors_decode_typed_and_round_trip() {
             Kind::Command(rt) => {
                 let c = Command::parse(&bytes, &limits).unwrap_or_else(|e| panic!("{rel}: {e}"));
                 assert_eq!(c.request_type(), *rt);
+                assert_eq!(c.raw(), Some(&bytes[..]));
                 assert!(matches!(c.payload, Payload::Typed(_)), "{rel}: not typed");
                 assert_eq!(c.to_plist(), orig, "{rel}: re-encoding differs");
             }
             Kind::Profile(types) => {
                 let p = Profile::parse(&bytes, &limits).unwrap_or_else(|e| panic!("{rel}: {e}"));
+                assert_eq!(p.raw(), Some(&bytes[..]));
                 let got: Vec<String> = p
                     .top
                     .payload_content
