@@ -982,20 +982,50 @@ fn emit_struct(
         for (i, _) in constants.iter().enumerate() {
             let _ = writeln!(out, "let mut c_{i}: Option<Value> = None;");
         }
-        let _ = writeln!(out, "for (k, v) in d {{\nmatch k.as_str() {{");
-        for f in fields {
-            let _ = writeln!(
-                out,
-                "{} => f_{} = Some(field(v, {})?),",
-                lit(&f.key),
-                f.name.trim_end_matches('_'),
-                lit(&f.key)
-            );
-        }
+        // (key, statement) for every known key.
+        let mut arms: Vec<(String, String)> = fields
+            .iter()
+            .map(|f| {
+                (
+                    f.key.clone(),
+                    format!(
+                        "f_{} = Some(field(v, {})?);",
+                        f.name.trim_end_matches('_'),
+                        lit(&f.key)
+                    ),
+                )
+            })
+            .collect();
         for (i, (k, _)) in constants.iter().enumerate() {
-            let _ = writeln!(out, "{} => c_{i} = Some(v),", lit(k));
+            arms.push((k.clone(), format!("c_{i} = Some(v);")));
         }
-        let _ = writeln!(out, "_ => {{ unknown.insert(k, v); }}\n}}\n}}");
+        if arms.len() <= 8 {
+            let _ = writeln!(out, "for (k, v) in d {{\nmatch k.as_str() {{");
+            for (k, stmt) in &arms {
+                let _ = writeln!(out, "{} => {{ {stmt} }}", lit(k));
+            }
+            let _ = writeln!(out, "_ => {{ unknown.insert(k, v); }}\n}}\n}}");
+        } else {
+            // Many keys: dispatch on the key's length first, so each key is compared only with
+            // the keys of its length (a plain string match compares them one after another).
+            let mut by_len: BTreeMap<usize, Vec<&(String, String)>> = BTreeMap::new();
+            for a in &arms {
+                by_len.entry(a.0.len()).or_default().push(a);
+            }
+            let _ = writeln!(out, "for (k, v) in d {{\nmatch k.len() {{");
+            for (len, group) in &by_len {
+                if let [(key, stmt)] = group.as_slice() {
+                    let _ = writeln!(out, "{len} if k == {} => {{ {stmt} continue; }}", lit(key));
+                } else {
+                    let _ = writeln!(out, "{len} => match k.as_str() {{");
+                    for (key, stmt) in group {
+                        let _ = writeln!(out, "{} => {{ {stmt} continue; }}", lit(key));
+                    }
+                    let _ = writeln!(out, "_ => {{}}\n}},");
+                }
+            }
+            let _ = writeln!(out, "_ => {{}}\n}}\nunknown.insert(k, v);\n}}");
+        }
         for (i, (k, v)) in constants.iter().enumerate() {
             let _ = writeln!(out, "constant(c_{i}, {}, {})?;", lit(k), lit(v));
         }

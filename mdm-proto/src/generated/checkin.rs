@@ -422,24 +422,77 @@ pub mod authenticate {
             let mut f_meid: Option<String> = None;
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "DeviceName" => f_device_name = Some(field(v, "DeviceName")?),
-                    "ModelName" => f_model_name = Some(field(v, "ModelName")?),
-                    "Model" => f_model = Some(field(v, "Model")?),
-                    "Topic" => f_topic = Some(field(v, "Topic")?),
-                    "UDID" => f_udid = Some(field(v, "UDID")?),
-                    "EnrollmentID" => f_enrollment_id = Some(field(v, "EnrollmentID")?),
-                    "OSVersion" => f_os_version = Some(field(v, "OSVersion")?),
-                    "BuildVersion" => f_build_version = Some(field(v, "BuildVersion")?),
-                    "ProductName" => f_product_name = Some(field(v, "ProductName")?),
-                    "SerialNumber" => f_serial_number = Some(field(v, "SerialNumber")?),
-                    "IMEI" => f_imei = Some(field(v, "IMEI")?),
-                    "MEID" => f_meid = Some(field(v, "MEID")?),
-                    "MessageType" => c_0 = Some(v),
-                    _ => {
-                        unknown.insert(k, v);
+                match k.len() {
+                    4 => match k.as_str() {
+                        "UDID" => {
+                            f_udid = Some(field(v, "UDID")?);
+                            continue;
+                        }
+                        "IMEI" => {
+                            f_imei = Some(field(v, "IMEI")?);
+                            continue;
+                        }
+                        "MEID" => {
+                            f_meid = Some(field(v, "MEID")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    5 => match k.as_str() {
+                        "Model" => {
+                            f_model = Some(field(v, "Model")?);
+                            continue;
+                        }
+                        "Topic" => {
+                            f_topic = Some(field(v, "Topic")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    9 => match k.as_str() {
+                        "ModelName" => {
+                            f_model_name = Some(field(v, "ModelName")?);
+                            continue;
+                        }
+                        "OSVersion" => {
+                            f_os_version = Some(field(v, "OSVersion")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    10 if k == "DeviceName" => {
+                        f_device_name = Some(field(v, "DeviceName")?);
+                        continue;
                     }
+                    11 => match k.as_str() {
+                        "ProductName" => {
+                            f_product_name = Some(field(v, "ProductName")?);
+                            continue;
+                        }
+                        "MessageType" => {
+                            c_0 = Some(v);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    12 => match k.as_str() {
+                        "EnrollmentID" => {
+                            f_enrollment_id = Some(field(v, "EnrollmentID")?);
+                            continue;
+                        }
+                        "BuildVersion" => {
+                            f_build_version = Some(field(v, "BuildVersion")?);
+                            continue;
+                        }
+                        "SerialNumber" => {
+                            f_serial_number = Some(field(v, "SerialNumber")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             constant(c_0, "MessageType", "Authenticate")?;
             Ok(Self {
@@ -706,10 +759,18 @@ pub mod check_out {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Topic" => f_topic = Some(field(v, "Topic")?),
-                    "UDID" => f_udid = Some(field(v, "UDID")?),
-                    "EnrollmentID" => f_enrollment_id = Some(field(v, "EnrollmentID")?),
-                    "MessageType" => c_0 = Some(v),
+                    "Topic" => {
+                        f_topic = Some(field(v, "Topic")?);
+                    }
+                    "UDID" => {
+                        f_udid = Some(field(v, "UDID")?);
+                    }
+                    "EnrollmentID" => {
+                        f_enrollment_id = Some(field(v, "EnrollmentID")?);
+                    }
+                    "MessageType" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -1092,22 +1153,52 @@ pub mod declarative_management {
             let mut f_user_long_name: Option<String> = None;
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "Endpoint" => f_endpoint = Some(field(v, "Endpoint")?),
-                    "Data" => f_data = Some(field(v, "Data")?),
-                    "UDID" => f_udid = Some(field(v, "UDID")?),
-                    "EnrollmentID" => f_enrollment_id = Some(field(v, "EnrollmentID")?),
-                    "EnrollmentUserID" => {
-                        f_enrollment_user_id = Some(field(v, "EnrollmentUserID")?)
+                match k.len() {
+                    4 => match k.as_str() {
+                        "Data" => {
+                            f_data = Some(field(v, "Data")?);
+                            continue;
+                        }
+                        "UDID" => {
+                            f_udid = Some(field(v, "UDID")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    6 if k == "UserID" => {
+                        f_user_id = Some(field(v, "UserID")?);
+                        continue;
                     }
-                    "UserShortName" => f_user_short_name = Some(field(v, "UserShortName")?),
-                    "UserID" => f_user_id = Some(field(v, "UserID")?),
-                    "UserLongName" => f_user_long_name = Some(field(v, "UserLongName")?),
-                    "MessageType" => c_0 = Some(v),
-                    _ => {
-                        unknown.insert(k, v);
+                    8 if k == "Endpoint" => {
+                        f_endpoint = Some(field(v, "Endpoint")?);
+                        continue;
                     }
+                    11 if k == "MessageType" => {
+                        c_0 = Some(v);
+                        continue;
+                    }
+                    12 => match k.as_str() {
+                        "EnrollmentID" => {
+                            f_enrollment_id = Some(field(v, "EnrollmentID")?);
+                            continue;
+                        }
+                        "UserLongName" => {
+                            f_user_long_name = Some(field(v, "UserLongName")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    13 if k == "UserShortName" => {
+                        f_user_short_name = Some(field(v, "UserShortName")?);
+                        continue;
+                    }
+                    16 if k == "EnrollmentUserID" => {
+                        f_enrollment_user_id = Some(field(v, "EnrollmentUserID")?);
+                        continue;
+                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             constant(c_0, "MessageType", "DeclarativeManagement")?;
             Ok(Self {
@@ -1298,9 +1389,11 @@ pub mod get_bootstrap_token {
             for (k, v) in d {
                 match k.as_str() {
                     "AwaitingConfiguration" => {
-                        f_awaiting_configuration = Some(field(v, "AwaitingConfiguration")?)
+                        f_awaiting_configuration = Some(field(v, "AwaitingConfiguration")?);
                     }
-                    "MessageType" => c_0 = Some(v),
+                    "MessageType" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -1361,7 +1454,9 @@ pub mod get_bootstrap_token {
             let mut f_bootstrap_token: Option<Data> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "BootstrapToken" => f_bootstrap_token = Some(field(v, "BootstrapToken")?),
+                    "BootstrapToken" => {
+                        f_bootstrap_token = Some(field(v, "BootstrapToken")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -1648,24 +1743,52 @@ pub mod get_token {
             let mut f_user_long_name: Option<String> = None;
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "TokenServiceType" => {
-                        f_token_service_type = Some(field(v, "TokenServiceType")?)
+                match k.len() {
+                    4 if k == "UDID" => {
+                        f_udid = Some(field(v, "UDID")?);
+                        continue;
                     }
-                    "TokenParameters" => f_token_parameters = Some(field(v, "TokenParameters")?),
-                    "UDID" => f_udid = Some(field(v, "UDID")?),
-                    "EnrollmentID" => f_enrollment_id = Some(field(v, "EnrollmentID")?),
-                    "EnrollmentUserID" => {
-                        f_enrollment_user_id = Some(field(v, "EnrollmentUserID")?)
+                    6 if k == "UserID" => {
+                        f_user_id = Some(field(v, "UserID")?);
+                        continue;
                     }
-                    "UserShortName" => f_user_short_name = Some(field(v, "UserShortName")?),
-                    "UserID" => f_user_id = Some(field(v, "UserID")?),
-                    "UserLongName" => f_user_long_name = Some(field(v, "UserLongName")?),
-                    "MessageType" => c_0 = Some(v),
-                    _ => {
-                        unknown.insert(k, v);
+                    11 if k == "MessageType" => {
+                        c_0 = Some(v);
+                        continue;
                     }
+                    12 => match k.as_str() {
+                        "EnrollmentID" => {
+                            f_enrollment_id = Some(field(v, "EnrollmentID")?);
+                            continue;
+                        }
+                        "UserLongName" => {
+                            f_user_long_name = Some(field(v, "UserLongName")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    13 if k == "UserShortName" => {
+                        f_user_short_name = Some(field(v, "UserShortName")?);
+                        continue;
+                    }
+                    15 if k == "TokenParameters" => {
+                        f_token_parameters = Some(field(v, "TokenParameters")?);
+                        continue;
+                    }
+                    16 => match k.as_str() {
+                        "TokenServiceType" => {
+                            f_token_service_type = Some(field(v, "TokenServiceType")?);
+                            continue;
+                        }
+                        "EnrollmentUserID" => {
+                            f_enrollment_user_id = Some(field(v, "EnrollmentUserID")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             constant(c_0, "MessageType", "GetToken")?;
             Ok(Self {
@@ -1751,7 +1874,9 @@ pub mod get_token {
             let mut f_token_data: Option<Data> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "TokenData" => f_token_data = Some(field(v, "TokenData")?),
+                    "TokenData" => {
+                        f_token_data = Some(field(v, "TokenData")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -1929,9 +2054,15 @@ pub mod get_token {
             let mut f_watch_udid: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "SecurityToken" => f_security_token = Some(field(v, "SecurityToken")?),
-                    "PhoneUDID" => f_phone_udid = Some(field(v, "PhoneUDID")?),
-                    "WatchUDID" => f_watch_udid = Some(field(v, "WatchUDID")?),
+                    "SecurityToken" => {
+                        f_security_token = Some(field(v, "SecurityToken")?);
+                    }
+                    "PhoneUDID" => {
+                        f_phone_udid = Some(field(v, "PhoneUDID")?);
+                    }
+                    "WatchUDID" => {
+                        f_watch_udid = Some(field(v, "WatchUDID")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -2065,8 +2196,12 @@ pub mod return_to_service {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "UDID" => f_udid = Some(field(v, "UDID")?),
-                    "MessageType" => c_0 = Some(v),
+                    "UDID" => {
+                        f_udid = Some(field(v, "UDID")?);
+                    }
+                    "MessageType" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -2148,9 +2283,11 @@ pub mod return_to_service {
             for (k, v) in d {
                 match k.as_str() {
                     "PreserveDataPlan" => {
-                        f_preserve_data_plan = Some(field(v, "PreserveDataPlan")?)
+                        f_preserve_data_plan = Some(field(v, "PreserveDataPlan")?);
                     }
-                    "ReturnToService" => f_return_to_service = Some(field(v, "ReturnToService")?),
+                    "ReturnToService" => {
+                        f_return_to_service = Some(field(v, "ReturnToService")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -2261,12 +2398,20 @@ pub mod return_to_service {
             let mut f_should_retry_enrollment: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Enabled" => f_enabled = Some(field(v, "Enabled")?),
-                    "WiFiProfileData" => f_wi_fi_profile_data = Some(field(v, "WiFiProfileData")?),
-                    "MDMProfileData" => f_mdm_profile_data = Some(field(v, "MDMProfileData")?),
-                    "BootstrapToken" => f_bootstrap_token = Some(field(v, "BootstrapToken")?),
+                    "Enabled" => {
+                        f_enabled = Some(field(v, "Enabled")?);
+                    }
+                    "WiFiProfileData" => {
+                        f_wi_fi_profile_data = Some(field(v, "WiFiProfileData")?);
+                    }
+                    "MDMProfileData" => {
+                        f_mdm_profile_data = Some(field(v, "MDMProfileData")?);
+                    }
+                    "BootstrapToken" => {
+                        f_bootstrap_token = Some(field(v, "BootstrapToken")?);
+                    }
                     "ShouldRetryEnrollment" => {
-                        f_should_retry_enrollment = Some(field(v, "ShouldRetryEnrollment")?)
+                        f_should_retry_enrollment = Some(field(v, "ShouldRetryEnrollment")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -2405,11 +2550,15 @@ pub mod set_bootstrap_token {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "BootstrapToken" => f_bootstrap_token = Some(field(v, "BootstrapToken")?),
-                    "AwaitingConfiguration" => {
-                        f_awaiting_configuration = Some(field(v, "AwaitingConfiguration")?)
+                    "BootstrapToken" => {
+                        f_bootstrap_token = Some(field(v, "BootstrapToken")?);
                     }
-                    "MessageType" => c_0 = Some(v),
+                    "AwaitingConfiguration" => {
+                        f_awaiting_configuration = Some(field(v, "AwaitingConfiguration")?);
+                    }
+                    "MessageType" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -2881,28 +3030,71 @@ pub mod token_update {
             let mut f_awaiting_configuration: Option<bool> = None;
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "NotOnConsole" => f_not_on_console = Some(field(v, "NotOnConsole")?),
-                    "Topic" => f_topic = Some(field(v, "Topic")?),
-                    "UDID" => f_udid = Some(field(v, "UDID")?),
-                    "EnrollmentID" => f_enrollment_id = Some(field(v, "EnrollmentID")?),
-                    "EnrollmentUserID" => {
-                        f_enrollment_user_id = Some(field(v, "EnrollmentUserID")?)
+                match k.len() {
+                    4 if k == "UDID" => {
+                        f_udid = Some(field(v, "UDID")?);
+                        continue;
                     }
-                    "UserShortName" => f_user_short_name = Some(field(v, "UserShortName")?),
-                    "UserID" => f_user_id = Some(field(v, "UserID")?),
-                    "UserLongName" => f_user_long_name = Some(field(v, "UserLongName")?),
-                    "Token" => f_token = Some(field(v, "Token")?),
-                    "PushMagic" => f_push_magic = Some(field(v, "PushMagic")?),
-                    "UnlockToken" => f_unlock_token = Some(field(v, "UnlockToken")?),
-                    "AwaitingConfiguration" => {
-                        f_awaiting_configuration = Some(field(v, "AwaitingConfiguration")?)
+                    5 => match k.as_str() {
+                        "Topic" => {
+                            f_topic = Some(field(v, "Topic")?);
+                            continue;
+                        }
+                        "Token" => {
+                            f_token = Some(field(v, "Token")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    6 if k == "UserID" => {
+                        f_user_id = Some(field(v, "UserID")?);
+                        continue;
                     }
-                    "MessageType" => c_0 = Some(v),
-                    _ => {
-                        unknown.insert(k, v);
+                    9 if k == "PushMagic" => {
+                        f_push_magic = Some(field(v, "PushMagic")?);
+                        continue;
                     }
+                    11 => match k.as_str() {
+                        "UnlockToken" => {
+                            f_unlock_token = Some(field(v, "UnlockToken")?);
+                            continue;
+                        }
+                        "MessageType" => {
+                            c_0 = Some(v);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    12 => match k.as_str() {
+                        "NotOnConsole" => {
+                            f_not_on_console = Some(field(v, "NotOnConsole")?);
+                            continue;
+                        }
+                        "EnrollmentID" => {
+                            f_enrollment_id = Some(field(v, "EnrollmentID")?);
+                            continue;
+                        }
+                        "UserLongName" => {
+                            f_user_long_name = Some(field(v, "UserLongName")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    13 if k == "UserShortName" => {
+                        f_user_short_name = Some(field(v, "UserShortName")?);
+                        continue;
+                    }
+                    16 if k == "EnrollmentUserID" => {
+                        f_enrollment_user_id = Some(field(v, "EnrollmentUserID")?);
+                        continue;
+                    }
+                    21 if k == "AwaitingConfiguration" => {
+                        f_awaiting_configuration = Some(field(v, "AwaitingConfiguration")?);
+                        continue;
+                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             constant(c_0, "MessageType", "TokenUpdate")?;
             Ok(Self {
@@ -3122,10 +3314,18 @@ pub mod user_authenticate {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "UDID" => f_udid = Some(field(v, "UDID")?),
-                    "UserID" => f_user_id = Some(field(v, "UserID")?),
-                    "DigestResponse" => f_digest_response = Some(field(v, "DigestResponse")?),
-                    "MessageType" => c_0 = Some(v),
+                    "UDID" => {
+                        f_udid = Some(field(v, "UDID")?);
+                    }
+                    "UserID" => {
+                        f_user_id = Some(field(v, "UserID")?);
+                    }
+                    "DigestResponse" => {
+                        f_digest_response = Some(field(v, "DigestResponse")?);
+                    }
+                    "MessageType" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }

@@ -228,31 +228,31 @@ pub mod account_configuration {
                 match k.as_str() {
                     "SkipPrimarySetupAccountCreation" => {
                         f_skip_primary_setup_account_creation =
-                            Some(field(v, "SkipPrimarySetupAccountCreation")?)
+                            Some(field(v, "SkipPrimarySetupAccountCreation")?);
                     }
                     "SetPrimarySetupAccountAsRegularUser" => {
                         f_set_primary_setup_account_as_regular_user =
-                            Some(field(v, "SetPrimarySetupAccountAsRegularUser")?)
+                            Some(field(v, "SetPrimarySetupAccountAsRegularUser")?);
                     }
                     "PrimaryAccountFullName" => {
-                        f_primary_account_full_name = Some(field(v, "PrimaryAccountFullName")?)
+                        f_primary_account_full_name = Some(field(v, "PrimaryAccountFullName")?);
                     }
                     "PrimaryAccountUserName" => {
-                        f_primary_account_user_name = Some(field(v, "PrimaryAccountUserName")?)
+                        f_primary_account_user_name = Some(field(v, "PrimaryAccountUserName")?);
                     }
                     "DontAutoPopulatePrimaryAccountInfo" => {
                         f_dont_auto_populate_primary_account_info =
-                            Some(field(v, "DontAutoPopulatePrimaryAccountInfo")?)
+                            Some(field(v, "DontAutoPopulatePrimaryAccountInfo")?);
                     }
                     "LockPrimaryAccountInfo" => {
-                        f_lock_primary_account_info = Some(field(v, "LockPrimaryAccountInfo")?)
+                        f_lock_primary_account_info = Some(field(v, "LockPrimaryAccountInfo")?);
                     }
                     "AutoSetupAdminAccounts" => {
-                        f_auto_setup_admin_accounts = Some(field(v, "AutoSetupAdminAccounts")?)
+                        f_auto_setup_admin_accounts = Some(field(v, "AutoSetupAdminAccounts")?);
                     }
                     "ManagedLocalUserShortName" => {
                         f_managed_local_user_short_name =
-                            Some(field(v, "ManagedLocalUserShortName")?)
+                            Some(field(v, "ManagedLocalUserShortName")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -407,10 +407,18 @@ pub mod account_configuration {
             let mut f_hidden: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "shortName" => f_short_name = Some(field(v, "shortName")?),
-                    "fullName" => f_full_name = Some(field(v, "fullName")?),
-                    "passwordHash" => f_password_hash = Some(field(v, "passwordHash")?),
-                    "hidden" => f_hidden = Some(field(v, "hidden")?),
+                    "shortName" => {
+                        f_short_name = Some(field(v, "shortName")?);
+                    }
+                    "fullName" => {
+                        f_full_name = Some(field(v, "fullName")?);
+                    }
+                    "passwordHash" => {
+                        f_password_hash = Some(field(v, "passwordHash")?);
+                    }
+                    "hidden" => {
+                        f_hidden = Some(field(v, "hidden")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -524,7 +532,7 @@ pub mod active_ns_extensions {
             for (k, v) in d {
                 match k.as_str() {
                     "FilterExtensionPoints" => {
-                        f_filter_extension_points = Some(field(v, "FilterExtensionPoints")?)
+                        f_filter_extension_points = Some(field(v, "FilterExtensionPoints")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -581,7 +589,9 @@ pub mod active_ns_extensions {
             let mut f_extensions: Option<Vec<ExtensionsItem>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Extensions" => f_extensions = Some(field(v, "Extensions")?),
+                    "Extensions" => {
+                        f_extensions = Some(field(v, "Extensions")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -750,18 +760,30 @@ pub mod active_ns_extensions {
             let mut f_user_election: Option<UserElection> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifier" => f_identifier = Some(field(v, "Identifier")?),
-                    "ExtensionPoint" => f_extension_point = Some(field(v, "ExtensionPoint")?),
-                    "DisplayName" => f_display_name = Some(field(v, "DisplayName")?),
+                    "Identifier" => {
+                        f_identifier = Some(field(v, "Identifier")?);
+                    }
+                    "ExtensionPoint" => {
+                        f_extension_point = Some(field(v, "ExtensionPoint")?);
+                    }
+                    "DisplayName" => {
+                        f_display_name = Some(field(v, "DisplayName")?);
+                    }
                     "ContainerDisplayName" => {
-                        f_container_display_name = Some(field(v, "ContainerDisplayName")?)
+                        f_container_display_name = Some(field(v, "ContainerDisplayName")?);
                     }
                     "ContainerIdentifier" => {
-                        f_container_identifier = Some(field(v, "ContainerIdentifier")?)
+                        f_container_identifier = Some(field(v, "ContainerIdentifier")?);
                     }
-                    "Path" => f_path = Some(field(v, "Path")?),
-                    "Version" => f_version = Some(field(v, "Version")?),
-                    "UserElection" => f_user_election = Some(field(v, "UserElection")?),
+                    "Path" => {
+                        f_path = Some(field(v, "Path")?);
+                    }
+                    "Version" => {
+                        f_version = Some(field(v, "Version")?);
+                    }
+                    "UserElection" => {
+                        f_user_election = Some(field(v, "UserElection")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -913,7 +935,9 @@ pub mod ns_extension_mappings {
             let mut f_extensions: Option<Vec<ExtensionsItem>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Extensions" => f_extensions = Some(field(v, "Extensions")?),
+                    "Extensions" => {
+                        f_extensions = Some(field(v, "Extensions")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -987,9 +1011,15 @@ pub mod ns_extension_mappings {
             let mut f_display_name: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifier" => f_identifier = Some(field(v, "Identifier")?),
-                    "ExtensionPoint" => f_extension_point = Some(field(v, "ExtensionPoint")?),
-                    "DisplayName" => f_display_name = Some(field(v, "DisplayName")?),
+                    "Identifier" => {
+                        f_identifier = Some(field(v, "Identifier")?);
+                    }
+                    "ExtensionPoint" => {
+                        f_extension_point = Some(field(v, "ExtensionPoint")?);
+                    }
+                    "DisplayName" => {
+                        f_display_name = Some(field(v, "DisplayName")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -1222,29 +1252,47 @@ pub mod install_enterprise_application {
             let mut f_change_management_state: Option<ChangeManagementState> = None;
             let mut f_i_os_app: Option<bool> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "Manifest" => f_manifest = Some(field(v, "Manifest")?),
-                    "ManifestURL" => f_manifest_url = Some(field(v, "ManifestURL")?),
-                    "ManifestURLPinningCerts" => {
-                        f_manifest_url_pinning_certs = Some(field(v, "ManifestURLPinningCerts")?)
+                match k.len() {
+                    6 if k == "iOSApp" => {
+                        f_i_os_app = Some(field(v, "iOSApp")?);
+                        continue;
                     }
-                    "PinningRevocationCheckRequired" => {
+                    8 if k == "Manifest" => {
+                        f_manifest = Some(field(v, "Manifest")?);
+                        continue;
+                    }
+                    11 if k == "ManifestURL" => {
+                        f_manifest_url = Some(field(v, "ManifestURL")?);
+                        continue;
+                    }
+                    13 if k == "Configuration" => {
+                        f_configuration = Some(field(v, "Configuration")?);
+                        continue;
+                    }
+                    15 if k == "ManagementFlags" => {
+                        f_management_flags = Some(field(v, "ManagementFlags")?);
+                        continue;
+                    }
+                    16 if k == "InstallAsManaged" => {
+                        f_install_as_managed = Some(field(v, "InstallAsManaged")?);
+                        continue;
+                    }
+                    21 if k == "ChangeManagementState" => {
+                        f_change_management_state = Some(field(v, "ChangeManagementState")?);
+                        continue;
+                    }
+                    23 if k == "ManifestURLPinningCerts" => {
+                        f_manifest_url_pinning_certs = Some(field(v, "ManifestURLPinningCerts")?);
+                        continue;
+                    }
+                    30 if k == "PinningRevocationCheckRequired" => {
                         f_pinning_revocation_check_required =
-                            Some(field(v, "PinningRevocationCheckRequired")?)
+                            Some(field(v, "PinningRevocationCheckRequired")?);
+                        continue;
                     }
-                    "InstallAsManaged" => {
-                        f_install_as_managed = Some(field(v, "InstallAsManaged")?)
-                    }
-                    "ManagementFlags" => f_management_flags = Some(field(v, "ManagementFlags")?),
-                    "Configuration" => f_configuration = Some(field(v, "Configuration")?),
-                    "ChangeManagementState" => {
-                        f_change_management_state = Some(field(v, "ChangeManagementState")?)
-                    }
-                    "iOSApp" => f_i_os_app = Some(field(v, "iOSApp")?),
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 manifest: f_manifest,
@@ -1689,25 +1737,56 @@ pub mod install_application {
             let mut f_install_as_managed: Option<bool> = None;
             let mut f_i_os_app: Option<bool> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "iTunesStoreID" => f_i_tunes_store_id = Some(field(v, "iTunesStoreID")?),
-                    "Identifier" => f_identifier = Some(field(v, "Identifier")?),
-                    "Options" => f_options = Some(field(v, "Options")?),
-                    "ManifestURL" => f_manifest_url = Some(field(v, "ManifestURL")?),
-                    "ManagementFlags" => f_management_flags = Some(field(v, "ManagementFlags")?),
-                    "Configuration" => f_configuration = Some(field(v, "Configuration")?),
-                    "Attributes" => f_attributes = Some(field(v, "Attributes")?),
-                    "ChangeManagementState" => {
-                        f_change_management_state = Some(field(v, "ChangeManagementState")?)
+                match k.len() {
+                    6 if k == "iOSApp" => {
+                        f_i_os_app = Some(field(v, "iOSApp")?);
+                        continue;
                     }
-                    "InstallAsManaged" => {
-                        f_install_as_managed = Some(field(v, "InstallAsManaged")?)
+                    7 if k == "Options" => {
+                        f_options = Some(field(v, "Options")?);
+                        continue;
                     }
-                    "iOSApp" => f_i_os_app = Some(field(v, "iOSApp")?),
-                    _ => {
-                        unknown.insert(k, v);
+                    10 => match k.as_str() {
+                        "Identifier" => {
+                            f_identifier = Some(field(v, "Identifier")?);
+                            continue;
+                        }
+                        "Attributes" => {
+                            f_attributes = Some(field(v, "Attributes")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    11 if k == "ManifestURL" => {
+                        f_manifest_url = Some(field(v, "ManifestURL")?);
+                        continue;
                     }
+                    13 => match k.as_str() {
+                        "iTunesStoreID" => {
+                            f_i_tunes_store_id = Some(field(v, "iTunesStoreID")?);
+                            continue;
+                        }
+                        "Configuration" => {
+                            f_configuration = Some(field(v, "Configuration")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    15 if k == "ManagementFlags" => {
+                        f_management_flags = Some(field(v, "ManagementFlags")?);
+                        continue;
+                    }
+                    16 if k == "InstallAsManaged" => {
+                        f_install_as_managed = Some(field(v, "InstallAsManaged")?);
+                        continue;
+                    }
+                    21 if k == "ChangeManagementState" => {
+                        f_change_management_state = Some(field(v, "ChangeManagementState")?);
+                        continue;
+                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 i_tunes_store_id: f_i_tunes_store_id,
@@ -1817,9 +1896,15 @@ pub mod install_application {
             let mut f_rejection_reason: Option<RejectionReason> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifier" => f_identifier = Some(field(v, "Identifier")?),
-                    "State" => f_state = Some(field(v, "State")?),
-                    "RejectionReason" => f_rejection_reason = Some(field(v, "RejectionReason")?),
+                    "Identifier" => {
+                        f_identifier = Some(field(v, "Identifier")?);
+                    }
+                    "State" => {
+                        f_state = Some(field(v, "State")?);
+                    }
+                    "RejectionReason" => {
+                        f_rejection_reason = Some(field(v, "RejectionReason")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -1922,7 +2007,9 @@ pub mod install_application {
             let mut f_purchase_method: Option<PurchaseMethod> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "PurchaseMethod" => f_purchase_method = Some(field(v, "PurchaseMethod")?),
+                    "PurchaseMethod" => {
+                        f_purchase_method = Some(field(v, "PurchaseMethod")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -2272,33 +2359,64 @@ pub mod install_application {
             let mut f_hideable: Option<bool> = None;
             let mut f_lockable: Option<bool> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "VPNUUID" => f_vpnuuid = Some(field(v, "VPNUUID")?),
-                    "ContentFilterUUID" => {
-                        f_content_filter_uuid = Some(field(v, "ContentFilterUUID")?)
+                match k.len() {
+                    7 if k == "VPNUUID" => {
+                        f_vpnuuid = Some(field(v, "VPNUUID")?);
+                        continue;
                     }
-                    "DNSProxyUUID" => f_dns_proxy_uuid = Some(field(v, "DNSProxyUUID")?),
-                    "RelayUUID" => f_relay_uuid = Some(field(v, "RelayUUID")?),
-                    "AssociatedDomains" => {
-                        f_associated_domains = Some(field(v, "AssociatedDomains")?)
+                    8 => match k.as_str() {
+                        "Hideable" => {
+                            f_hideable = Some(field(v, "Hideable")?);
+                            continue;
+                        }
+                        "Lockable" => {
+                            f_lockable = Some(field(v, "Lockable")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    9 => match k.as_str() {
+                        "RelayUUID" => {
+                            f_relay_uuid = Some(field(v, "RelayUUID")?);
+                            continue;
+                        }
+                        "Removable" => {
+                            f_removable = Some(field(v, "Removable")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    12 if k == "DNSProxyUUID" => {
+                        f_dns_proxy_uuid = Some(field(v, "DNSProxyUUID")?);
+                        continue;
                     }
-                    "AssociatedDomainsEnableDirectDownloads" => {
+                    17 => match k.as_str() {
+                        "ContentFilterUUID" => {
+                            f_content_filter_uuid = Some(field(v, "ContentFilterUUID")?);
+                            continue;
+                        }
+                        "AssociatedDomains" => {
+                            f_associated_domains = Some(field(v, "AssociatedDomains")?);
+                            continue;
+                        }
+                        "CellularSliceUUID" => {
+                            f_cellular_slice_uuid = Some(field(v, "CellularSliceUUID")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    18 if k == "TapToPayScreenLock" => {
+                        f_tap_to_pay_screen_lock = Some(field(v, "TapToPayScreenLock")?);
+                        continue;
+                    }
+                    38 if k == "AssociatedDomainsEnableDirectDownloads" => {
                         f_associated_domains_enable_direct_downloads =
-                            Some(field(v, "AssociatedDomainsEnableDirectDownloads")?)
+                            Some(field(v, "AssociatedDomainsEnableDirectDownloads")?);
+                        continue;
                     }
-                    "Removable" => f_removable = Some(field(v, "Removable")?),
-                    "TapToPayScreenLock" => {
-                        f_tap_to_pay_screen_lock = Some(field(v, "TapToPayScreenLock")?)
-                    }
-                    "CellularSliceUUID" => {
-                        f_cellular_slice_uuid = Some(field(v, "CellularSliceUUID")?)
-                    }
-                    "Hideable" => f_hideable = Some(field(v, "Hideable")?),
-                    "Lockable" => f_lockable = Some(field(v, "Lockable")?),
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 vpnuuid: f_vpnuuid,
@@ -2745,9 +2863,15 @@ pub mod installed_application_list {
             let mut f_items: Option<Vec<ItemsItem>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifiers" => f_identifiers = Some(field(v, "Identifiers")?),
-                    "ManagedAppsOnly" => f_managed_apps_only = Some(field(v, "ManagedAppsOnly")?),
-                    "Items" => f_items = Some(field(v, "Items")?),
+                    "Identifiers" => {
+                        f_identifiers = Some(field(v, "Identifiers")?);
+                    }
+                    "ManagedAppsOnly" => {
+                        f_managed_apps_only = Some(field(v, "ManagedAppsOnly")?);
+                    }
+                    "Items" => {
+                        f_items = Some(field(v, "Items")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -2812,7 +2936,7 @@ pub mod installed_application_list {
             for (k, v) in d {
                 match k.as_str() {
                     "InstalledApplicationList" => {
-                        f_installed_application_list = Some(field(v, "InstalledApplicationList")?)
+                        f_installed_application_list = Some(field(v, "InstalledApplicationList")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -3369,43 +3493,117 @@ pub mod installed_application_list {
             let mut f_is_app_clip: Option<bool> = None;
             let mut f_source: Option<String> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "Identifier" => f_identifier = Some(field(v, "Identifier")?),
-                    "ExternalVersionIdentifier" => {
-                        f_external_version_identifier = Some(field(v, "ExternalVersionIdentifier")?)
+                match k.len() {
+                    4 => match k.as_str() {
+                        "Name" => {
+                            f_name = Some(field(v, "Name")?);
+                            continue;
+                        }
+                        "Path" => {
+                            f_path = Some(field(v, "Path")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    6 if k == "Source" => {
+                        f_source = Some(field(v, "Source")?);
+                        continue;
                     }
-                    "DistributorIdentifier" => {
-                        f_distributor_identifier = Some(field(v, "DistributorIdentifier")?)
+                    7 => match k.as_str() {
+                        "Version" => {
+                            f_version = Some(field(v, "Version")?);
+                            continue;
+                        }
+                        "BetaApp" => {
+                            f_beta_app = Some(field(v, "BetaApp")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    9 if k == "IsAppClip" => {
+                        f_is_app_clip = Some(field(v, "IsAppClip")?);
+                        continue;
                     }
-                    "Version" => f_version = Some(field(v, "Version")?),
-                    "ShortVersion" => f_short_version = Some(field(v, "ShortVersion")?),
-                    "Name" => f_name = Some(field(v, "Name")?),
-                    "Path" => f_path = Some(field(v, "Path")?),
-                    "BundleSize" => f_bundle_size = Some(field(v, "BundleSize")?),
-                    "DynamicSize" => f_dynamic_size = Some(field(v, "DynamicSize")?),
-                    "IsValidated" => f_is_validated = Some(field(v, "IsValidated")?),
-                    "Installing" => f_installing = Some(field(v, "Installing")?),
-                    "AppStoreVendable" => {
-                        f_app_store_vendable = Some(field(v, "AppStoreVendable")?)
+                    10 => match k.as_str() {
+                        "Identifier" => {
+                            f_identifier = Some(field(v, "Identifier")?);
+                            continue;
+                        }
+                        "BundleSize" => {
+                            f_bundle_size = Some(field(v, "BundleSize")?);
+                            continue;
+                        }
+                        "Installing" => {
+                            f_installing = Some(field(v, "Installing")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    11 => match k.as_str() {
+                        "DynamicSize" => {
+                            f_dynamic_size = Some(field(v, "DynamicSize")?);
+                            continue;
+                        }
+                        "IsValidated" => {
+                            f_is_validated = Some(field(v, "IsValidated")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    12 if k == "ShortVersion" => {
+                        f_short_version = Some(field(v, "ShortVersion")?);
+                        continue;
                     }
-                    "DeviceBasedVPP" => f_device_based_vpp = Some(field(v, "DeviceBasedVPP")?),
-                    "BetaApp" => f_beta_app = Some(field(v, "BetaApp")?),
-                    "AdHocCodeSigned" => f_ad_hoc_code_signed = Some(field(v, "AdHocCodeSigned")?),
-                    "HasUpdateAvailable" => {
-                        f_has_update_available = Some(field(v, "HasUpdateAvailable")?)
+                    14 => match k.as_str() {
+                        "DeviceBasedVPP" => {
+                            f_device_based_vpp = Some(field(v, "DeviceBasedVPP")?);
+                            continue;
+                        }
+                        "DownloadFailed" => {
+                            f_download_failed = Some(field(v, "DownloadFailed")?);
+                            continue;
+                        }
+                        "DownloadPaused" => {
+                            f_download_paused = Some(field(v, "DownloadPaused")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    15 => match k.as_str() {
+                        "AdHocCodeSigned" => {
+                            f_ad_hoc_code_signed = Some(field(v, "AdHocCodeSigned")?);
+                            continue;
+                        }
+                        "DownloadWaiting" => {
+                            f_download_waiting = Some(field(v, "DownloadWaiting")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    16 if k == "AppStoreVendable" => {
+                        f_app_store_vendable = Some(field(v, "AppStoreVendable")?);
+                        continue;
                     }
-                    "DownloadFailed" => f_download_failed = Some(field(v, "DownloadFailed")?),
-                    "DownloadWaiting" => f_download_waiting = Some(field(v, "DownloadWaiting")?),
-                    "DownloadPaused" => f_download_paused = Some(field(v, "DownloadPaused")?),
-                    "DownloadCancelled" => {
-                        f_download_cancelled = Some(field(v, "DownloadCancelled")?)
+                    17 if k == "DownloadCancelled" => {
+                        f_download_cancelled = Some(field(v, "DownloadCancelled")?);
+                        continue;
                     }
-                    "IsAppClip" => f_is_app_clip = Some(field(v, "IsAppClip")?),
-                    "Source" => f_source = Some(field(v, "Source")?),
-                    _ => {
-                        unknown.insert(k, v);
+                    18 if k == "HasUpdateAvailable" => {
+                        f_has_update_available = Some(field(v, "HasUpdateAvailable")?);
+                        continue;
                     }
+                    21 if k == "DistributorIdentifier" => {
+                        f_distributor_identifier = Some(field(v, "DistributorIdentifier")?);
+                        continue;
+                    }
+                    25 if k == "ExternalVersionIdentifier" => {
+                        f_external_version_identifier =
+                            Some(field(v, "ExternalVersionIdentifier")?);
+                        continue;
+                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 identifier: f_identifier,
@@ -3619,8 +3817,12 @@ pub mod invite_to_program {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "InvitationURL" => f_invitation_url = Some(field(v, "InvitationURL")?),
-                    "ProgramID" => c_0 = Some(v),
+                    "InvitationURL" => {
+                        f_invitation_url = Some(field(v, "InvitationURL")?);
+                    }
+                    "ProgramID" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -3679,7 +3881,9 @@ pub mod invite_to_program {
             let mut f_invitation_result: Option<InvitationResult> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "InvitationResult" => f_invitation_result = Some(field(v, "InvitationResult")?),
+                    "InvitationResult" => {
+                        f_invitation_result = Some(field(v, "InvitationResult")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -3845,7 +4049,9 @@ pub mod managed_application_list {
             let mut f_identifiers: Option<Vec<String>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifiers" => f_identifiers = Some(field(v, "Identifiers")?),
+                    "Identifiers" => {
+                        f_identifiers = Some(field(v, "Identifiers")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -3903,7 +4109,7 @@ pub mod managed_application_list {
             for (k, v) in d {
                 match k.as_str() {
                     "ManagedApplicationList" => {
-                        f_managed_application_list = Some(field(v, "ManagedApplicationList")?)
+                        f_managed_application_list = Some(field(v, "ManagedApplicationList")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -4192,16 +4398,27 @@ pub mod managed_application_list {
             let mut f_external_version_identifier: Option<i64> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Status" => f_status = Some(field(v, "Status")?),
-                    "ManagementFlags" => f_management_flags = Some(field(v, "ManagementFlags")?),
-                    "UnusedRedemptionCode" => {
-                        f_unused_redemption_code = Some(field(v, "UnusedRedemptionCode")?)
+                    "Status" => {
+                        f_status = Some(field(v, "Status")?);
                     }
-                    "HasConfiguration" => f_has_configuration = Some(field(v, "HasConfiguration")?),
-                    "HasFeedback" => f_has_feedback = Some(field(v, "HasFeedback")?),
-                    "IsValidated" => f_is_validated = Some(field(v, "IsValidated")?),
+                    "ManagementFlags" => {
+                        f_management_flags = Some(field(v, "ManagementFlags")?);
+                    }
+                    "UnusedRedemptionCode" => {
+                        f_unused_redemption_code = Some(field(v, "UnusedRedemptionCode")?);
+                    }
+                    "HasConfiguration" => {
+                        f_has_configuration = Some(field(v, "HasConfiguration")?);
+                    }
+                    "HasFeedback" => {
+                        f_has_feedback = Some(field(v, "HasFeedback")?);
+                    }
+                    "IsValidated" => {
+                        f_is_validated = Some(field(v, "IsValidated")?);
+                    }
                     "ExternalVersionIdentifier" => {
-                        f_external_version_identifier = Some(field(v, "ExternalVersionIdentifier")?)
+                        f_external_version_identifier =
+                            Some(field(v, "ExternalVersionIdentifier")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -4361,8 +4578,12 @@ pub mod apply_redemption_code {
             let mut f_redemption_code: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifier" => f_identifier = Some(field(v, "Identifier")?),
-                    "RedemptionCode" => f_redemption_code = Some(field(v, "RedemptionCode")?),
+                    "Identifier" => {
+                        f_identifier = Some(field(v, "Identifier")?);
+                    }
+                    "RedemptionCode" => {
+                        f_redemption_code = Some(field(v, "RedemptionCode")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -4501,7 +4722,9 @@ pub mod remove_application {
             let mut f_identifier: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifier" => f_identifier = Some(field(v, "Identifier")?),
+                    "Identifier" => {
+                        f_identifier = Some(field(v, "Identifier")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -4656,7 +4879,9 @@ pub mod validate_applications {
             let mut f_identifiers: Option<Vec<String>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifiers" => f_identifiers = Some(field(v, "Identifiers")?),
+                    "Identifiers" => {
+                        f_identifiers = Some(field(v, "Identifiers")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -4943,7 +5168,9 @@ pub mod certificate_list {
             let mut f_managed_only: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "ManagedOnly" => f_managed_only = Some(field(v, "ManagedOnly")?),
+                    "ManagedOnly" => {
+                        f_managed_only = Some(field(v, "ManagedOnly")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -4999,7 +5226,9 @@ pub mod certificate_list {
             let mut f_certificate_list: Option<Vec<CertificateListItem>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "CertificateList" => f_certificate_list = Some(field(v, "CertificateList")?),
+                    "CertificateList" => {
+                        f_certificate_list = Some(field(v, "CertificateList")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -5076,9 +5305,15 @@ pub mod certificate_list {
             let mut f_data: Option<Data> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "CommonName" => f_common_name = Some(field(v, "CommonName")?),
-                    "IsIdentity" => f_is_identity = Some(field(v, "IsIdentity")?),
-                    "Data" => f_data = Some(field(v, "Data")?),
+                    "CommonName" => {
+                        f_common_name = Some(field(v, "CommonName")?);
+                    }
+                    "IsIdentity" => {
+                        f_is_identity = Some(field(v, "IsIdentity")?);
+                    }
+                    "Data" => {
+                        f_data = Some(field(v, "Data")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -5204,7 +5439,9 @@ pub mod declarative_management {
             let mut f_data: Option<Data> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Data" => f_data = Some(field(v, "Data")?),
+                    "Data" => {
+                        f_data = Some(field(v, "Data")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -5391,7 +5628,7 @@ pub mod activation_lock_bypass_code {
             for (k, v) in d {
                 match k.as_str() {
                     "ActivationLockBypassCode" => {
-                        f_activation_lock_bypass_code = Some(field(v, "ActivationLockBypassCode")?)
+                        f_activation_lock_bypass_code = Some(field(v, "ActivationLockBypassCode")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -5931,16 +6168,20 @@ pub mod erase_device {
             for (k, v) in d {
                 match k.as_str() {
                     "PreserveDataPlan" => {
-                        f_preserve_data_plan = Some(field(v, "PreserveDataPlan")?)
+                        f_preserve_data_plan = Some(field(v, "PreserveDataPlan")?);
                     }
                     "DisallowProximitySetup" => {
-                        f_disallow_proximity_setup = Some(field(v, "DisallowProximitySetup")?)
+                        f_disallow_proximity_setup = Some(field(v, "DisallowProximitySetup")?);
                     }
-                    "PIN" => f_pin = Some(field(v, "PIN")?),
+                    "PIN" => {
+                        f_pin = Some(field(v, "PIN")?);
+                    }
                     "ObliterationBehavior" => {
-                        f_obliteration_behavior = Some(field(v, "ObliterationBehavior")?)
+                        f_obliteration_behavior = Some(field(v, "ObliterationBehavior")?);
                     }
-                    "ReturnToService" => f_return_to_service = Some(field(v, "ReturnToService")?),
+                    "ReturnToService" => {
+                        f_return_to_service = Some(field(v, "ReturnToService")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -6176,12 +6417,20 @@ pub mod erase_device {
             let mut f_should_retry_enrollment: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Enabled" => f_enabled = Some(field(v, "Enabled")?),
-                    "WiFiProfileData" => f_wi_fi_profile_data = Some(field(v, "WiFiProfileData")?),
-                    "MDMProfileData" => f_mdm_profile_data = Some(field(v, "MDMProfileData")?),
-                    "BootstrapToken" => f_bootstrap_token = Some(field(v, "BootstrapToken")?),
+                    "Enabled" => {
+                        f_enabled = Some(field(v, "Enabled")?);
+                    }
+                    "WiFiProfileData" => {
+                        f_wi_fi_profile_data = Some(field(v, "WiFiProfileData")?);
+                    }
+                    "MDMProfileData" => {
+                        f_mdm_profile_data = Some(field(v, "MDMProfileData")?);
+                    }
+                    "BootstrapToken" => {
+                        f_bootstrap_token = Some(field(v, "BootstrapToken")?);
+                    }
                     "ShouldRetryEnrollment" => {
-                        f_should_retry_enrollment = Some(field(v, "ShouldRetryEnrollment")?)
+                        f_should_retry_enrollment = Some(field(v, "ShouldRetryEnrollment")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -6320,7 +6569,9 @@ pub mod refresh_cellular_plans {
             let mut f_e_sim_server_url: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "eSIMServerURL" => f_e_sim_server_url = Some(field(v, "eSIMServerURL")?),
+                    "eSIMServerURL" => {
+                        f_e_sim_server_url = Some(field(v, "eSIMServerURL")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -6535,9 +6786,15 @@ pub mod device_lock {
             let mut f_pin: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Message" => f_message = Some(field(v, "Message")?),
-                    "PhoneNumber" => f_phone_number = Some(field(v, "PhoneNumber")?),
-                    "PIN" => f_pin = Some(field(v, "PIN")?),
+                    "Message" => {
+                        f_message = Some(field(v, "Message")?);
+                    }
+                    "PhoneNumber" => {
+                        f_phone_number = Some(field(v, "PhoneNumber")?);
+                    }
+                    "PIN" => {
+                        f_pin = Some(field(v, "PIN")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -6601,7 +6858,9 @@ pub mod device_lock {
             let mut f_message_result: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "MessageResult" => f_message_result = Some(field(v, "MessageResult")?),
+                    "MessageResult" => {
+                        f_message_result = Some(field(v, "MessageResult")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -6861,9 +7120,15 @@ pub mod enable_lost_mode {
             let mut f_footnote: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Message" => f_message = Some(field(v, "Message")?),
-                    "PhoneNumber" => f_phone_number = Some(field(v, "PhoneNumber")?),
-                    "Footnote" => f_footnote = Some(field(v, "Footnote")?),
+                    "Message" => {
+                        f_message = Some(field(v, "Message")?);
+                    }
+                    "PhoneNumber" => {
+                        f_phone_number = Some(field(v, "PhoneNumber")?);
+                    }
+                    "Footnote" => {
+                        f_footnote = Some(field(v, "Footnote")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -7151,16 +7416,30 @@ pub mod device_location {
             let mut f_timestamp: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Latitude" => f_latitude = Some(field(v, "Latitude")?),
-                    "Longitude" => f_longitude = Some(field(v, "Longitude")?),
-                    "HorizontalAccuracy" => {
-                        f_horizontal_accuracy = Some(field(v, "HorizontalAccuracy")?)
+                    "Latitude" => {
+                        f_latitude = Some(field(v, "Latitude")?);
                     }
-                    "VerticalAccuracy" => f_vertical_accuracy = Some(field(v, "VerticalAccuracy")?),
-                    "Altitude" => f_altitude = Some(field(v, "Altitude")?),
-                    "Speed" => f_speed = Some(field(v, "Speed")?),
-                    "Course" => f_course = Some(field(v, "Course")?),
-                    "Timestamp" => f_timestamp = Some(field(v, "Timestamp")?),
+                    "Longitude" => {
+                        f_longitude = Some(field(v, "Longitude")?);
+                    }
+                    "HorizontalAccuracy" => {
+                        f_horizontal_accuracy = Some(field(v, "HorizontalAccuracy")?);
+                    }
+                    "VerticalAccuracy" => {
+                        f_vertical_accuracy = Some(field(v, "VerticalAccuracy")?);
+                    }
+                    "Altitude" => {
+                        f_altitude = Some(field(v, "Altitude")?);
+                    }
+                    "Speed" => {
+                        f_speed = Some(field(v, "Speed")?);
+                    }
+                    "Course" => {
+                        f_course = Some(field(v, "Course")?);
+                    }
+                    "Timestamp" => {
+                        f_timestamp = Some(field(v, "Timestamp")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -7471,10 +7750,14 @@ pub mod restart_device {
             for (k, v) in d {
                 match k.as_str() {
                     "RebuildKernelCache" => {
-                        f_rebuild_kernel_cache = Some(field(v, "RebuildKernelCache")?)
+                        f_rebuild_kernel_cache = Some(field(v, "RebuildKernelCache")?);
                     }
-                    "KextPaths" => f_kext_paths = Some(field(v, "KextPaths")?),
-                    "NotifyUser" => f_notify_user = Some(field(v, "NotifyUser")?),
+                    "KextPaths" => {
+                        f_kext_paths = Some(field(v, "KextPaths")?);
+                    }
+                    "NotifyUser" => {
+                        f_notify_user = Some(field(v, "NotifyUser")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -7750,7 +8033,7 @@ pub mod restrictions {
             for (k, v) in d {
                 match k.as_str() {
                     "ProfileRestrictions" => {
-                        f_profile_restrictions = Some(field(v, "ProfileRestrictions")?)
+                        f_profile_restrictions = Some(field(v, "ProfileRestrictions")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -7820,10 +8103,10 @@ pub mod restrictions {
             for (k, v) in d {
                 match k.as_str() {
                     "GlobalRestrictions" => {
-                        f_global_restrictions = Some(field(v, "GlobalRestrictions")?)
+                        f_global_restrictions = Some(field(v, "GlobalRestrictions")?);
                     }
                     "ProfileRestrictions" => {
-                        f_profile_restrictions = Some(field(v, "ProfileRestrictions")?)
+                        f_profile_restrictions = Some(field(v, "ProfileRestrictions")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -7884,7 +8167,9 @@ pub mod restrictions {
             let mut f_value: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "value" => f_value = Some(field(v, "value")?),
+                    "value" => {
+                        f_value = Some(field(v, "value")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -7936,7 +8221,9 @@ pub mod restrictions {
             let mut f_value: Option<i64> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "value" => f_value = Some(field(v, "value")?),
+                    "value" => {
+                        f_value = Some(field(v, "value")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -7988,7 +8275,9 @@ pub mod restrictions {
             let mut f_values: Option<Vec<String>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "values" => f_values = Some(field(v, "values")?),
+                    "values" => {
+                        f_values = Some(field(v, "values")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -8040,7 +8329,9 @@ pub mod restrictions {
             let mut f_values: Option<Vec<String>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "values" => f_values = Some(field(v, "values")?),
+                    "values" => {
+                        f_values = Some(field(v, "values")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -8124,10 +8415,18 @@ pub mod restrictions {
             let mut f_union: Option<BTreeMap<String, UnionValue>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "restrictedBool" => f_restricted_bool = Some(field(v, "restrictedBool")?),
-                    "restrictedValue" => f_restricted_value = Some(field(v, "restrictedValue")?),
-                    "intersection" => f_intersection = Some(field(v, "intersection")?),
-                    "union" => f_union = Some(field(v, "union")?),
+                    "restrictedBool" => {
+                        f_restricted_bool = Some(field(v, "restrictedBool")?);
+                    }
+                    "restrictedValue" => {
+                        f_restricted_value = Some(field(v, "restrictedValue")?);
+                    }
+                    "intersection" => {
+                        f_intersection = Some(field(v, "intersection")?);
+                    }
+                    "union" => {
+                        f_union = Some(field(v, "union")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -8412,7 +8711,9 @@ pub mod content_caching_information {
             let mut f_status_response: Option<StatusResponse> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "StatusResponse" => f_status_response = Some(field(v, "StatusResponse")?),
+                    "StatusResponse" => {
+                        f_status_response = Some(field(v, "StatusResponse")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -8494,12 +8795,18 @@ pub mod content_caching_information {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "postDate" => f_post_date = Some(field(v, "postDate")?),
-                    "peerFilterRangeIndex" => {
-                        f_peer_filter_range_index = Some(field(v, "peerFilterRangeIndex")?)
+                    "postDate" => {
+                        f_post_date = Some(field(v, "postDate")?);
                     }
-                    "addresses" => f_addresses = Some(field(v, "addresses")?),
-                    "className" => c_0 = Some(v),
+                    "peerFilterRangeIndex" => {
+                        f_peer_filter_range_index = Some(field(v, "peerFilterRangeIndex")?);
+                    }
+                    "addresses" => {
+                        f_addresses = Some(field(v, "addresses")?);
+                    }
+                    "className" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -8679,15 +8986,23 @@ pub mod content_caching_information {
             let mut f_path_preventing_access: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "className" => f_class_name = Some(field(v, "className")?),
-                    "postDate" => f_post_date = Some(field(v, "postDate")?),
-                    "cacheLimit" => f_cache_limit = Some(field(v, "cacheLimit")?),
-                    "reservedVolumeSpace" => {
-                        f_reserved_volume_space = Some(field(v, "reservedVolumeSpace")?)
+                    "className" => {
+                        f_class_name = Some(field(v, "className")?);
                     }
-                    "resource" => f_resource = Some(field(v, "resource")?),
+                    "postDate" => {
+                        f_post_date = Some(field(v, "postDate")?);
+                    }
+                    "cacheLimit" => {
+                        f_cache_limit = Some(field(v, "cacheLimit")?);
+                    }
+                    "reservedVolumeSpace" => {
+                        f_reserved_volume_space = Some(field(v, "reservedVolumeSpace")?);
+                    }
+                    "resource" => {
+                        f_resource = Some(field(v, "resource")?);
+                    }
                     "pathPreventingAccess" => {
-                        f_path_preventing_access = Some(field(v, "pathPreventingAccess")?)
+                        f_path_preventing_access = Some(field(v, "pathPreventingAccess")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -8758,7 +9073,9 @@ pub mod content_caching_information {
             let mut f_category_name: Option<i64> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Category Name" => f_category_name = Some(field(v, "Category Name")?),
+                    "Category Name" => {
+                        f_category_name = Some(field(v, "Category Name")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -8873,9 +9190,15 @@ pub mod content_caching_information {
             let mut f_user_info: Option<BTreeMap<String, plist::Value>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "domain" => f_domain = Some(field(v, "domain")?),
-                    "code" => f_code = Some(field(v, "code")?),
-                    "userInfo" => f_user_info = Some(field(v, "userInfo")?),
+                    "domain" => {
+                        f_domain = Some(field(v, "domain")?);
+                    }
+                    "code" => {
+                        f_code = Some(field(v, "code")?);
+                    }
+                    "userInfo" => {
+                        f_user_info = Some(field(v, "userInfo")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -8996,9 +9319,15 @@ pub mod content_caching_information {
             let mut f_addresses: Option<Vec<String>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "className" => f_class_name = Some(field(v, "className")?),
-                    "postDate" => f_post_date = Some(field(v, "postDate")?),
-                    "addresses" => f_addresses = Some(field(v, "addresses")?),
+                    "className" => {
+                        f_class_name = Some(field(v, "className")?);
+                    }
+                    "postDate" => {
+                        f_post_date = Some(field(v, "postDate")?);
+                    }
+                    "addresses" => {
+                        f_addresses = Some(field(v, "addresses")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -9106,12 +9435,24 @@ pub mod content_caching_information {
             let mut f_ur: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "im" => f_im = Some(field(v, "im")?),
-                    "ns" => f_ns = Some(field(v, "ns")?),
-                    "pc" => f_pc = Some(field(v, "pc")?),
-                    "query-parameters" => f_query_parameters = Some(field(v, "query-parameters")?),
-                    "sc" => f_sc = Some(field(v, "sc")?),
-                    "ur" => f_ur = Some(field(v, "ur")?),
+                    "im" => {
+                        f_im = Some(field(v, "im")?);
+                    }
+                    "ns" => {
+                        f_ns = Some(field(v, "ns")?);
+                    }
+                    "pc" => {
+                        f_pc = Some(field(v, "pc")?);
+                    }
+                    "query-parameters" => {
+                        f_query_parameters = Some(field(v, "query-parameters")?);
+                    }
+                    "sc" => {
+                        f_sc = Some(field(v, "sc")?);
+                    }
+                    "ur" => {
+                        f_ur = Some(field(v, "ur")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -9197,8 +9538,12 @@ pub mod content_caching_information {
             let mut f_wired: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "speed" => f_speed = Some(field(v, "speed")?),
-                    "wired" => f_wired = Some(field(v, "wired")?),
+                    "speed" => {
+                        f_speed = Some(field(v, "speed")?);
+                    }
+                    "wired" => {
+                        f_wired = Some(field(v, "wired")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -9298,11 +9643,21 @@ pub mod content_caching_information {
             let mut f_local_network: Option<LocalNetwork> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "ac-power" => f_ac_power = Some(field(v, "ac-power")?),
-                    "cache-size" => f_cache_size = Some(field(v, "cache-size")?),
-                    "capabilities" => f_capabilities = Some(field(v, "capabilities")?),
-                    "is-portable" => f_is_portable = Some(field(v, "is-portable")?),
-                    "local-network" => f_local_network = Some(field(v, "local-network")?),
+                    "ac-power" => {
+                        f_ac_power = Some(field(v, "ac-power")?);
+                    }
+                    "cache-size" => {
+                        f_cache_size = Some(field(v, "cache-size")?);
+                    }
+                    "capabilities" => {
+                        f_capabilities = Some(field(v, "capabilities")?);
+                    }
+                    "is-portable" => {
+                        f_is_portable = Some(field(v, "is-portable")?);
+                    }
+                    "local-network" => {
+                        f_local_network = Some(field(v, "local-network")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -9434,13 +9789,27 @@ pub mod content_caching_information {
             let mut f_version: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "address" => f_address = Some(field(v, "address")?),
-                    "alert" => f_alert = Some(field(v, "alert")?),
-                    "details" => f_details = Some(field(v, "details")?),
-                    "guid" => f_guid = Some(field(v, "guid")?),
-                    "healthy" => f_healthy = Some(field(v, "healthy")?),
-                    "port" => f_port = Some(field(v, "port")?),
-                    "version" => f_version = Some(field(v, "version")?),
+                    "address" => {
+                        f_address = Some(field(v, "address")?);
+                    }
+                    "alert" => {
+                        f_alert = Some(field(v, "alert")?);
+                    }
+                    "details" => {
+                        f_details = Some(field(v, "details")?);
+                    }
+                    "guid" => {
+                        f_guid = Some(field(v, "guid")?);
+                    }
+                    "healthy" => {
+                        f_healthy = Some(field(v, "healthy")?);
+                    }
+                    "port" => {
+                        f_port = Some(field(v, "port")?);
+                    }
+                    "version" => {
+                        f_version = Some(field(v, "version")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -9579,10 +9948,18 @@ pub mod content_caching_information {
             let mut f_peer_address: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "className" => f_class_name = Some(field(v, "className")?),
-                    "postDate" => f_post_date = Some(field(v, "postDate")?),
-                    "addresses" => f_addresses = Some(field(v, "addresses")?),
-                    "peerAddress" => f_peer_address = Some(field(v, "peerAddress")?),
+                    "className" => {
+                        f_class_name = Some(field(v, "className")?);
+                    }
+                    "postDate" => {
+                        f_post_date = Some(field(v, "postDate")?);
+                    }
+                    "addresses" => {
+                        f_addresses = Some(field(v, "addresses")?);
+                    }
+                    "peerAddress" => {
+                        f_peer_address = Some(field(v, "peerAddress")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -9716,14 +10093,30 @@ pub mod content_caching_information {
             let mut f_version: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "address" => f_address = Some(field(v, "address")?),
-                    "alert" => f_alert = Some(field(v, "alert")?),
-                    "details" => f_details = Some(field(v, "details")?),
-                    "friendly" => f_friendly = Some(field(v, "friendly")?),
-                    "guid" => f_guid = Some(field(v, "guid")?),
-                    "healthy" => f_healthy = Some(field(v, "healthy")?),
-                    "port" => f_port = Some(field(v, "port")?),
-                    "version" => f_version = Some(field(v, "version")?),
+                    "address" => {
+                        f_address = Some(field(v, "address")?);
+                    }
+                    "alert" => {
+                        f_alert = Some(field(v, "alert")?);
+                    }
+                    "details" => {
+                        f_details = Some(field(v, "details")?);
+                    }
+                    "friendly" => {
+                        f_friendly = Some(field(v, "friendly")?);
+                    }
+                    "guid" => {
+                        f_guid = Some(field(v, "guid")?);
+                    }
+                    "healthy" => {
+                        f_healthy = Some(field(v, "healthy")?);
+                    }
+                    "port" => {
+                        f_port = Some(field(v, "port")?);
+                    }
+                    "version" => {
+                        f_version = Some(field(v, "version")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -10313,100 +10706,204 @@ pub mod content_caching_information {
             let mut f_total_bytes_stored_from_parents: Option<i64> = None;
             let mut f_total_bytes_stored_from_peers: Option<i64> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "Activated" => f_activated = Some(field(v, "Activated")?),
-                    "Active" => f_active = Some(field(v, "Active")?),
-                    "ActualCacheUsed" => f_actual_cache_used = Some(field(v, "ActualCacheUsed")?),
-                    "AlertsForPeerFilterRanges" => {
-                        f_alerts_for_peer_filter_ranges =
-                            Some(field(v, "AlertsForPeerFilterRanges")?)
+                match k.len() {
+                    4 if k == "Port" => {
+                        f_port = Some(field(v, "Port")?);
+                        continue;
                     }
-                    "Alerts" => f_alerts = Some(field(v, "Alerts")?),
-                    "CacheDetails" => f_cache_details = Some(field(v, "CacheDetails")?),
-                    "CacheFree" => f_cache_free = Some(field(v, "CacheFree")?),
-                    "CacheLimit" => f_cache_limit = Some(field(v, "CacheLimit")?),
-                    "CacheStatus" => f_cache_status = Some(field(v, "CacheStatus")?),
-                    "CacheUsed" => f_cache_used = Some(field(v, "CacheUsed")?),
-                    "DataMigrationCompleted" => {
-                        f_data_migration_completed = Some(field(v, "DataMigrationCompleted")?)
+                    5 if k == "Peers" => {
+                        f_peers = Some(field(v, "Peers")?);
+                        continue;
                     }
-                    "DataMigrationError" => {
-                        f_data_migration_error = Some(field(v, "DataMigrationError")?)
+                    6 => match k.as_str() {
+                        "Active" => {
+                            f_active = Some(field(v, "Active")?);
+                            continue;
+                        }
+                        "Alerts" => {
+                            f_alerts = Some(field(v, "Alerts")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    7 if k == "Parents" => {
+                        f_parents = Some(field(v, "Parents")?);
+                        continue;
                     }
-                    "DataMigrationProgress" => {
-                        f_data_migration_progress = Some(field(v, "DataMigrationProgress")?)
+                    9 => match k.as_str() {
+                        "Activated" => {
+                            f_activated = Some(field(v, "Activated")?);
+                            continue;
+                        }
+                        "CacheFree" => {
+                            f_cache_free = Some(field(v, "CacheFree")?);
+                            continue;
+                        }
+                        "CacheUsed" => {
+                            f_cache_used = Some(field(v, "CacheUsed")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    10 => match k.as_str() {
+                        "CacheLimit" => {
+                            f_cache_limit = Some(field(v, "CacheLimit")?);
+                            continue;
+                        }
+                        "ServerGUID" => {
+                            f_server_guid = Some(field(v, "ServerGUID")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    11 if k == "CacheStatus" => {
+                        f_cache_status = Some(field(v, "CacheStatus")?);
+                        continue;
                     }
-                    "MaxCachePressureLast1Hour" => {
-                        f_max_cache_pressure_last1_hour =
-                            Some(field(v, "MaxCachePressureLast1Hour")?)
+                    12 if k == "CacheDetails" => {
+                        f_cache_details = Some(field(v, "CacheDetails")?);
+                        continue;
                     }
-                    "Parents" => f_parents = Some(field(v, "Parents")?),
-                    "Peers" => f_peers = Some(field(v, "Peers")?),
-                    "PersonalCacheFree" => {
-                        f_personal_cache_free = Some(field(v, "PersonalCacheFree")?)
+                    13 => match k.as_str() {
+                        "PublicAddress" => {
+                            f_public_address = Some(field(v, "PublicAddress")?);
+                            continue;
+                        }
+                        "StartupStatus" => {
+                            f_startup_status = Some(field(v, "StartupStatus")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    15 => match k.as_str() {
+                        "ActualCacheUsed" => {
+                            f_actual_cache_used = Some(field(v, "ActualCacheUsed")?);
+                            continue;
+                        }
+                        "RestrictedMedia" => {
+                            f_restricted_media = Some(field(v, "RestrictedMedia")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    16 => match k.as_str() {
+                        "PrivateAddresses" => {
+                            f_private_addresses = Some(field(v, "PrivateAddresses")?);
+                            continue;
+                        }
+                        "TetheratorStatus" => {
+                            f_tetherator_status = Some(field(v, "TetheratorStatus")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    17 => match k.as_str() {
+                        "PersonalCacheFree" => {
+                            f_personal_cache_free = Some(field(v, "PersonalCacheFree")?);
+                            continue;
+                        }
+                        "PersonalCacheUsed" => {
+                            f_personal_cache_used = Some(field(v, "PersonalCacheUsed")?);
+                            continue;
+                        }
+                        "RegistrationError" => {
+                            f_registration_error = Some(field(v, "RegistrationError")?);
+                            continue;
+                        }
+                        "TotalBytesDropped" => {
+                            f_total_bytes_dropped = Some(field(v, "TotalBytesDropped")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    18 => match k.as_str() {
+                        "DataMigrationError" => {
+                            f_data_migration_error = Some(field(v, "DataMigrationError")?);
+                            continue;
+                        }
+                        "PersonalCacheLimit" => {
+                            f_personal_cache_limit = Some(field(v, "PersonalCacheLimit")?);
+                            continue;
+                        }
+                        "RegistrationStatus" => {
+                            f_registration_status = Some(field(v, "RegistrationStatus")?);
+                            continue;
+                        }
+                        "TotalBytesAreSince" => {
+                            f_total_bytes_are_since = Some(field(v, "TotalBytesAreSince")?);
+                            continue;
+                        }
+                        "TotalBytesImported" => {
+                            f_total_bytes_imported = Some(field(v, "TotalBytesImported")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    19 if k == "RegistrationStarted" => {
+                        f_registration_started = Some(field(v, "RegistrationStarted")?);
+                        continue;
                     }
-                    "PersonalCacheLimit" => {
-                        f_personal_cache_limit = Some(field(v, "PersonalCacheLimit")?)
+                    21 if k == "DataMigrationProgress" => {
+                        f_data_migration_progress = Some(field(v, "DataMigrationProgress")?);
+                        continue;
                     }
-                    "PersonalCacheUsed" => {
-                        f_personal_cache_used = Some(field(v, "PersonalCacheUsed")?)
+                    22 if k == "DataMigrationCompleted" => {
+                        f_data_migration_completed = Some(field(v, "DataMigrationCompleted")?);
+                        continue;
                     }
-                    "Port" => f_port = Some(field(v, "Port")?),
-                    "PrivateAddresses" => f_private_addresses = Some(field(v, "PrivateAddresses")?),
-                    "PublicAddress" => f_public_address = Some(field(v, "PublicAddress")?),
-                    "RegistrationError" => {
-                        f_registration_error = Some(field(v, "RegistrationError")?)
+                    24 if k == "RegistrationResponseCode" => {
+                        f_registration_response_code = Some(field(v, "RegistrationResponseCode")?);
+                        continue;
                     }
-                    "RegistrationResponseCode" => {
-                        f_registration_response_code = Some(field(v, "RegistrationResponseCode")?)
-                    }
-                    "RegistrationStarted" => {
-                        f_registration_started = Some(field(v, "RegistrationStarted")?)
-                    }
-                    "RegistrationStatus" => {
-                        f_registration_status = Some(field(v, "RegistrationStatus")?)
-                    }
-                    "RestrictedMedia" => f_restricted_media = Some(field(v, "RestrictedMedia")?),
-                    "ServerGUID" => f_server_guid = Some(field(v, "ServerGUID")?),
-                    "StartupStatus" => f_startup_status = Some(field(v, "StartupStatus")?),
-                    "TetheratorStatus" => f_tetherator_status = Some(field(v, "TetheratorStatus")?),
-                    "TotalBytesAreSince" => {
-                        f_total_bytes_are_since = Some(field(v, "TotalBytesAreSince")?)
-                    }
-                    "TotalBytesDropped" => {
-                        f_total_bytes_dropped = Some(field(v, "TotalBytesDropped")?)
-                    }
-                    "TotalBytesImported" => {
-                        f_total_bytes_imported = Some(field(v, "TotalBytesImported")?)
-                    }
-                    "TotalBytesReturnedToChildren" => {
-                        f_total_bytes_returned_to_children =
-                            Some(field(v, "TotalBytesReturnedToChildren")?)
-                    }
-                    "TotalBytesReturnedToClients" => {
-                        f_total_bytes_returned_to_clients =
-                            Some(field(v, "TotalBytesReturnedToClients")?)
-                    }
-                    "TotalBytesReturnedToPeers" => {
-                        f_total_bytes_returned_to_peers =
-                            Some(field(v, "TotalBytesReturnedToPeers")?)
-                    }
-                    "TotalBytesStoredFromOrigin" => {
+                    25 => match k.as_str() {
+                        "AlertsForPeerFilterRanges" => {
+                            f_alerts_for_peer_filter_ranges =
+                                Some(field(v, "AlertsForPeerFilterRanges")?);
+                            continue;
+                        }
+                        "MaxCachePressureLast1Hour" => {
+                            f_max_cache_pressure_last1_hour =
+                                Some(field(v, "MaxCachePressureLast1Hour")?);
+                            continue;
+                        }
+                        "TotalBytesReturnedToPeers" => {
+                            f_total_bytes_returned_to_peers =
+                                Some(field(v, "TotalBytesReturnedToPeers")?);
+                            continue;
+                        }
+                        "TotalBytesStoredFromPeers" => {
+                            f_total_bytes_stored_from_peers =
+                                Some(field(v, "TotalBytesStoredFromPeers")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    26 if k == "TotalBytesStoredFromOrigin" => {
                         f_total_bytes_stored_from_origin =
-                            Some(field(v, "TotalBytesStoredFromOrigin")?)
+                            Some(field(v, "TotalBytesStoredFromOrigin")?);
+                        continue;
                     }
-                    "TotalBytesStoredFromParents" => {
-                        f_total_bytes_stored_from_parents =
-                            Some(field(v, "TotalBytesStoredFromParents")?)
+                    27 => match k.as_str() {
+                        "TotalBytesReturnedToClients" => {
+                            f_total_bytes_returned_to_clients =
+                                Some(field(v, "TotalBytesReturnedToClients")?);
+                            continue;
+                        }
+                        "TotalBytesStoredFromParents" => {
+                            f_total_bytes_stored_from_parents =
+                                Some(field(v, "TotalBytesStoredFromParents")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    28 if k == "TotalBytesReturnedToChildren" => {
+                        f_total_bytes_returned_to_children =
+                            Some(field(v, "TotalBytesReturnedToChildren")?);
+                        continue;
                     }
-                    "TotalBytesStoredFromPeers" => {
-                        f_total_bytes_stored_from_peers =
-                            Some(field(v, "TotalBytesStoredFromPeers")?)
-                    }
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 activated: f_activated,
@@ -10694,9 +11191,11 @@ pub mod device_information {
             let mut f_device_attestation_nonce: Option<Data> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Queries" => f_queries = Some(field(v, "Queries")?),
+                    "Queries" => {
+                        f_queries = Some(field(v, "Queries")?);
+                    }
                     "DeviceAttestationNonce" => {
-                        f_device_attestation_nonce = Some(field(v, "DeviceAttestationNonce")?)
+                        f_device_attestation_nonce = Some(field(v, "DeviceAttestationNonce")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -10755,7 +11254,9 @@ pub mod device_information {
             let mut f_query_responses: Option<QueryResponses> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "QueryResponses" => f_query_responses = Some(field(v, "QueryResponses")?),
+                    "QueryResponses" => {
+                        f_query_responses = Some(field(v, "QueryResponses")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -11226,18 +11727,20 @@ pub mod device_information {
             let mut f_organization_magic: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "OrganizationName" => f_organization_name = Some(field(v, "OrganizationName")?),
+                    "OrganizationName" => {
+                        f_organization_name = Some(field(v, "OrganizationName")?);
+                    }
                     "OrganizationAddress" => {
-                        f_organization_address = Some(field(v, "OrganizationAddress")?)
+                        f_organization_address = Some(field(v, "OrganizationAddress")?);
                     }
                     "OrganizationPhone" => {
-                        f_organization_phone = Some(field(v, "OrganizationPhone")?)
+                        f_organization_phone = Some(field(v, "OrganizationPhone")?);
                     }
                     "OrganizationEmail" => {
-                        f_organization_email = Some(field(v, "OrganizationEmail")?)
+                        f_organization_email = Some(field(v, "OrganizationEmail")?);
                     }
                     "OrganizationMagic" => {
-                        f_organization_magic = Some(field(v, "OrganizationMagic")?)
+                        f_organization_magic = Some(field(v, "OrganizationMagic")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -11385,16 +11888,16 @@ pub mod device_information {
                 match k.as_str() {
                     "ActivationLockAllowedWhileSupervised" => {
                         f_activation_lock_allowed_while_supervised =
-                            Some(field(v, "ActivationLockAllowedWhileSupervised")?)
+                            Some(field(v, "ActivationLockAllowedWhileSupervised")?);
                     }
                     "BootstrapTokenAllowed" => {
-                        f_bootstrap_token_allowed = Some(field(v, "BootstrapTokenAllowed")?)
+                        f_bootstrap_token_allowed = Some(field(v, "BootstrapTokenAllowed")?);
                     }
                     "PromptUserToAllowBootstrapTokenForAuthentication" => {
                         f_prompt_user_to_allow_bootstrap_token_for_authentication = Some(field(
                             v,
                             "PromptUserToAllowBootstrapTokenForAuthentication",
-                        )?)
+                        )?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -11612,42 +12115,60 @@ pub mod device_information {
             let mut f_automatic_os_installation_enabled: Option<bool> = None;
             let mut f_automatic_security_updates_enabled: Option<bool> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "CatalogURL" => f_catalog_url = Some(field(v, "CatalogURL")?),
-                    "IsDefaultCatalog" => {
-                        f_is_default_catalog = Some(field(v, "IsDefaultCatalog")?)
+                match k.len() {
+                    10 if k == "CatalogURL" => {
+                        f_catalog_url = Some(field(v, "CatalogURL")?);
+                        continue;
                     }
-                    "PreviousScanDate" => {
-                        f_previous_scan_date = Some(field(v, "PreviousScanDate")?)
+                    16 => match k.as_str() {
+                        "IsDefaultCatalog" => {
+                            f_is_default_catalog = Some(field(v, "IsDefaultCatalog")?);
+                            continue;
+                        }
+                        "PreviousScanDate" => {
+                            f_previous_scan_date = Some(field(v, "PreviousScanDate")?);
+                            continue;
+                        }
+                        "AutoCheckEnabled" => {
+                            f_auto_check_enabled = Some(field(v, "AutoCheckEnabled")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    18 if k == "PreviousScanResult" => {
+                        f_previous_scan_result = Some(field(v, "PreviousScanResult")?);
+                        continue;
                     }
-                    "PreviousScanResult" => {
-                        f_previous_scan_result = Some(field(v, "PreviousScanResult")?)
+                    20 if k == "PerformPeriodicCheck" => {
+                        f_perform_periodic_check = Some(field(v, "PerformPeriodicCheck")?);
+                        continue;
                     }
-                    "PerformPeriodicCheck" => {
-                        f_perform_periodic_check = Some(field(v, "PerformPeriodicCheck")?)
+                    25 if k == "BackgroundDownloadEnabled" => {
+                        f_background_download_enabled =
+                            Some(field(v, "BackgroundDownloadEnabled")?);
+                        continue;
                     }
-                    "AutoCheckEnabled" => {
-                        f_auto_check_enabled = Some(field(v, "AutoCheckEnabled")?)
-                    }
-                    "BackgroundDownloadEnabled" => {
-                        f_background_download_enabled = Some(field(v, "BackgroundDownloadEnabled")?)
-                    }
-                    "AutomaticAppInstallationEnabled" => {
-                        f_automatic_app_installation_enabled =
-                            Some(field(v, "AutomaticAppInstallationEnabled")?)
-                    }
-                    "AutomaticOSInstallationEnabled" => {
+                    30 if k == "AutomaticOSInstallationEnabled" => {
                         f_automatic_os_installation_enabled =
-                            Some(field(v, "AutomaticOSInstallationEnabled")?)
+                            Some(field(v, "AutomaticOSInstallationEnabled")?);
+                        continue;
                     }
-                    "AutomaticSecurityUpdatesEnabled" => {
-                        f_automatic_security_updates_enabled =
-                            Some(field(v, "AutomaticSecurityUpdatesEnabled")?)
-                    }
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    31 => match k.as_str() {
+                        "AutomaticAppInstallationEnabled" => {
+                            f_automatic_app_installation_enabled =
+                                Some(field(v, "AutomaticAppInstallationEnabled")?);
+                            continue;
+                        }
+                        "AutomaticSecurityUpdatesEnabled" => {
+                            f_automatic_security_updates_enabled =
+                                Some(field(v, "AutomaticSecurityUpdatesEnabled")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 catalog_url: f_catalog_url,
@@ -11745,8 +12266,12 @@ pub mod device_information {
             let mut f_short_name: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "GUID" => f_guid = Some(field(v, "GUID")?),
-                    "shortName" => f_short_name = Some(field(v, "shortName")?),
+                    "GUID" => {
+                        f_guid = Some(field(v, "GUID")?);
+                    }
+                    "shortName" => {
+                        f_short_name = Some(field(v, "shortName")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -11983,35 +12508,83 @@ pub mod device_information {
             let mut f_slot: Option<String> = None;
             let mut f_subscriber_carrier_network: Option<String> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "CarrierSettingsVersion" => {
-                        f_carrier_settings_version = Some(field(v, "CarrierSettingsVersion")?)
+                match k.len() {
+                    3 if k == "EID" => {
+                        f_eid = Some(field(v, "EID")?);
+                        continue;
                     }
-                    "CurrentCarrierNetwork" => {
-                        f_current_carrier_network = Some(field(v, "CurrentCarrierNetwork")?)
+                    4 => match k.as_str() {
+                        "IMEI" => {
+                            f_imei = Some(field(v, "IMEI")?);
+                            continue;
+                        }
+                        "MEID" => {
+                            f_meid = Some(field(v, "MEID")?);
+                            continue;
+                        }
+                        "Slot" => {
+                            f_slot = Some(field(v, "Slot")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    5 => match k.as_str() {
+                        "ICCID" => {
+                            f_iccid = Some(field(v, "ICCID")?);
+                            continue;
+                        }
+                        "Label" => {
+                            f_label = Some(field(v, "Label")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    7 if k == "LabelID" => {
+                        f_label_id = Some(field(v, "LabelID")?);
+                        continue;
                     }
-                    "CurrentMCC" => f_current_mcc = Some(field(v, "CurrentMCC")?),
-                    "CurrentMNC" => f_current_mnc = Some(field(v, "CurrentMNC")?),
-                    "ICCID" => f_iccid = Some(field(v, "ICCID")?),
-                    "EID" => f_eid = Some(field(v, "EID")?),
-                    "IMEI" => f_imei = Some(field(v, "IMEI")?),
-                    "IsDataPreferred" => f_is_data_preferred = Some(field(v, "IsDataPreferred")?),
-                    "IsRoaming" => f_is_roaming = Some(field(v, "IsRoaming")?),
-                    "IsVoicePreferred" => {
-                        f_is_voice_preferred = Some(field(v, "IsVoicePreferred")?)
+                    9 if k == "IsRoaming" => {
+                        f_is_roaming = Some(field(v, "IsRoaming")?);
+                        continue;
                     }
-                    "Label" => f_label = Some(field(v, "Label")?),
-                    "LabelID" => f_label_id = Some(field(v, "LabelID")?),
-                    "MEID" => f_meid = Some(field(v, "MEID")?),
-                    "PhoneNumber" => f_phone_number = Some(field(v, "PhoneNumber")?),
-                    "Slot" => f_slot = Some(field(v, "Slot")?),
-                    "SubscriberCarrierNetwork" => {
-                        f_subscriber_carrier_network = Some(field(v, "SubscriberCarrierNetwork")?)
+                    10 => match k.as_str() {
+                        "CurrentMCC" => {
+                            f_current_mcc = Some(field(v, "CurrentMCC")?);
+                            continue;
+                        }
+                        "CurrentMNC" => {
+                            f_current_mnc = Some(field(v, "CurrentMNC")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    11 if k == "PhoneNumber" => {
+                        f_phone_number = Some(field(v, "PhoneNumber")?);
+                        continue;
                     }
-                    _ => {
-                        unknown.insert(k, v);
+                    15 if k == "IsDataPreferred" => {
+                        f_is_data_preferred = Some(field(v, "IsDataPreferred")?);
+                        continue;
                     }
+                    16 if k == "IsVoicePreferred" => {
+                        f_is_voice_preferred = Some(field(v, "IsVoicePreferred")?);
+                        continue;
+                    }
+                    21 if k == "CurrentCarrierNetwork" => {
+                        f_current_carrier_network = Some(field(v, "CurrentCarrierNetwork")?);
+                        continue;
+                    }
+                    22 if k == "CarrierSettingsVersion" => {
+                        f_carrier_settings_version = Some(field(v, "CarrierSettingsVersion")?);
+                        continue;
+                    }
+                    24 if k == "SubscriberCarrierNetwork" => {
+                        f_subscriber_carrier_network = Some(field(v, "SubscriberCarrierNetwork")?);
+                        continue;
+                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 carrier_settings_version: f_carrier_settings_version,
@@ -12122,7 +12695,7 @@ pub mod device_information {
             for (k, v) in d {
                 match k.as_str() {
                     "RecommendationCadence" => {
-                        f_recommendation_cadence = Some(field(v, "RecommendationCadence")?)
+                        f_recommendation_cadence = Some(field(v, "RecommendationCadence")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -12355,31 +12928,51 @@ pub mod device_information {
             let mut f_zoom_enabled: Option<bool> = None;
             let mut f_grayscale_enabled: Option<bool> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "BoldTextEnabled" => f_bold_text_enabled = Some(field(v, "BoldTextEnabled")?),
-                    "IncreaseContrastEnabled" => {
-                        f_increase_contrast_enabled = Some(field(v, "IncreaseContrastEnabled")?)
+                match k.len() {
+                    8 if k == "TextSize" => {
+                        f_text_size = Some(field(v, "TextSize")?);
+                        continue;
                     }
-                    "ReduceMotionEnabled" => {
-                        f_reduce_motion_enabled = Some(field(v, "ReduceMotionEnabled")?)
+                    11 if k == "ZoomEnabled" => {
+                        f_zoom_enabled = Some(field(v, "ZoomEnabled")?);
+                        continue;
                     }
-                    "ReduceTransparencyEnabled" => {
-                        f_reduce_transparency_enabled = Some(field(v, "ReduceTransparencyEnabled")?)
+                    15 if k == "BoldTextEnabled" => {
+                        f_bold_text_enabled = Some(field(v, "BoldTextEnabled")?);
+                        continue;
                     }
-                    "TextSize" => f_text_size = Some(field(v, "TextSize")?),
-                    "TouchAccommodationsEnabled" => {
+                    16 => match k.as_str() {
+                        "VoiceOverEnabled" => {
+                            f_voice_over_enabled = Some(field(v, "VoiceOverEnabled")?);
+                            continue;
+                        }
+                        "GrayscaleEnabled" => {
+                            f_grayscale_enabled = Some(field(v, "GrayscaleEnabled")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    19 if k == "ReduceMotionEnabled" => {
+                        f_reduce_motion_enabled = Some(field(v, "ReduceMotionEnabled")?);
+                        continue;
+                    }
+                    23 if k == "IncreaseContrastEnabled" => {
+                        f_increase_contrast_enabled = Some(field(v, "IncreaseContrastEnabled")?);
+                        continue;
+                    }
+                    25 if k == "ReduceTransparencyEnabled" => {
+                        f_reduce_transparency_enabled =
+                            Some(field(v, "ReduceTransparencyEnabled")?);
+                        continue;
+                    }
+                    26 if k == "TouchAccommodationsEnabled" => {
                         f_touch_accommodations_enabled =
-                            Some(field(v, "TouchAccommodationsEnabled")?)
+                            Some(field(v, "TouchAccommodationsEnabled")?);
+                        continue;
                     }
-                    "VoiceOverEnabled" => {
-                        f_voice_over_enabled = Some(field(v, "VoiceOverEnabled")?)
-                    }
-                    "ZoomEnabled" => f_zoom_enabled = Some(field(v, "ZoomEnabled")?),
-                    "GrayscaleEnabled" => f_grayscale_enabled = Some(field(v, "GrayscaleEnabled")?),
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 bold_text_enabled: f_bold_text_enabled,
@@ -14855,203 +15448,443 @@ pub mod device_information {
             let mut f_device_properties_attestation: Option<Vec<Data>> = None;
             let mut f_eacs_preflight: Option<String> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "UDID" => f_udid = Some(field(v, "UDID")?),
-                    "ProvisioningUDID" => f_provisioning_udid = Some(field(v, "ProvisioningUDID")?),
-                    "OrganizationInfo" => f_organization_info = Some(field(v, "OrganizationInfo")?),
-                    "MDMOptions" => f_mdm_options = Some(field(v, "MDMOptions")?),
-                    "LastCloudBackupDate" => {
-                        f_last_cloud_backup_date = Some(field(v, "LastCloudBackupDate")?)
+                match k.len() {
+                    4 => match k.as_str() {
+                        "UDID" => {
+                            f_udid = Some(field(v, "UDID")?);
+                            continue;
+                        }
+                        "IMEI" => {
+                            f_imei = Some(field(v, "IMEI")?);
+                            continue;
+                        }
+                        "MEID" => {
+                            f_meid = Some(field(v, "MEID")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    5 => match k.as_str() {
+                        "Model" => {
+                            f_model = Some(field(v, "Model")?);
+                            continue;
+                        }
+                        "ICCID" => {
+                            f_iccid = Some(field(v, "ICCID")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    6 => match k.as_str() {
+                        "SIMMCC" => {
+                            f_simmcc = Some(field(v, "SIMMCC")?);
+                            continue;
+                        }
+                        "SIMMNC" => {
+                            f_simmnc = Some(field(v, "SIMMNC")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    7 if k == "WiFiMAC" => {
+                        f_wi_fi_mac = Some(field(v, "WiFiMAC")?);
+                        continue;
                     }
-                    "AwaitingConfiguration" => {
-                        f_awaiting_configuration = Some(field(v, "AwaitingConfiguration")?)
-                    }
-                    "iTunesStoreAccountIsActive" => {
-                        f_i_tunes_store_account_is_active =
-                            Some(field(v, "iTunesStoreAccountIsActive")?)
-                    }
-                    "iTunesStoreAccountHash" => {
-                        f_i_tunes_store_account_hash = Some(field(v, "iTunesStoreAccountHash")?)
-                    }
-                    "DeviceName" => f_device_name = Some(field(v, "DeviceName")?),
-                    "OSVersion" => f_os_version = Some(field(v, "OSVersion")?),
-                    "SupplementalOSVersionExtra" => {
-                        f_supplemental_os_version_extra =
-                            Some(field(v, "SupplementalOSVersionExtra")?)
-                    }
-                    "BuildVersion" => f_build_version = Some(field(v, "BuildVersion")?),
-                    "SupplementalBuildVersion" => {
-                        f_supplemental_build_version = Some(field(v, "SupplementalBuildVersion")?)
-                    }
-                    "ModelName" => f_model_name = Some(field(v, "ModelName")?),
-                    "Model" => f_model = Some(field(v, "Model")?),
-                    "ModelNumber" => f_model_number = Some(field(v, "ModelNumber")?),
-                    "IsAppleSilicon" => f_is_apple_silicon = Some(field(v, "IsAppleSilicon")?),
-                    "ProductName" => f_product_name = Some(field(v, "ProductName")?),
-                    "SerialNumber" => f_serial_number = Some(field(v, "SerialNumber")?),
-                    "DeviceCapacity" => f_device_capacity = Some(field(v, "DeviceCapacity")?),
-                    "AvailableDeviceCapacity" => {
-                        f_available_device_capacity = Some(field(v, "AvailableDeviceCapacity")?)
-                    }
-                    "IMEI" => f_imei = Some(field(v, "IMEI")?),
-                    "MEID" => f_meid = Some(field(v, "MEID")?),
-                    "ModemFirmwareVersion" => {
-                        f_modem_firmware_version = Some(field(v, "ModemFirmwareVersion")?)
-                    }
-                    "CellularTechnology" => {
-                        f_cellular_technology = Some(field(v, "CellularTechnology")?)
-                    }
-                    "BatteryLevel" => f_battery_level = Some(field(v, "BatteryLevel")?),
-                    "HasBattery" => f_has_battery = Some(field(v, "HasBattery")?),
-                    "IsSupervised" => f_is_supervised = Some(field(v, "IsSupervised")?),
-                    "IsMultiUser" => f_is_multi_user = Some(field(v, "IsMultiUser")?),
-                    "IsDeviceLocatorServiceEnabled" => {
-                        f_is_device_locator_service_enabled =
-                            Some(field(v, "IsDeviceLocatorServiceEnabled")?)
-                    }
-                    "IsActivationLockEnabled" => {
-                        f_is_activation_lock_enabled = Some(field(v, "IsActivationLockEnabled")?)
-                    }
-                    "IsActivationLockSupported" => {
-                        f_is_activation_lock_supported =
-                            Some(field(v, "IsActivationLockSupported")?)
-                    }
-                    "IsDoNotDisturbInEffect" => {
-                        f_is_do_not_disturb_in_effect = Some(field(v, "IsDoNotDisturbInEffect")?)
-                    }
-                    "SupportsLOMDevice" => {
-                        f_supports_lom_device = Some(field(v, "SupportsLOMDevice")?)
-                    }
-                    "DeviceID" => f_device_id = Some(field(v, "DeviceID")?),
-                    "EASDeviceIdentifier" => {
-                        f_eas_device_identifier = Some(field(v, "EASDeviceIdentifier")?)
-                    }
-                    "IsCloudBackupEnabled" => {
-                        f_is_cloud_backup_enabled = Some(field(v, "IsCloudBackupEnabled")?)
-                    }
-                    "ActiveManagedUsers" => {
-                        f_active_managed_users = Some(field(v, "ActiveManagedUsers")?)
-                    }
-                    "OSUpdateSettings" => {
-                        f_os_update_settings = Some(field(v, "OSUpdateSettings")?)
-                    }
-                    "LocalHostName" => f_local_host_name = Some(field(v, "LocalHostName")?),
-                    "HostName" => f_host_name = Some(field(v, "HostName")?),
-                    "AutoSetupAdminAccounts" => {
-                        f_auto_setup_admin_accounts = Some(field(v, "AutoSetupAdminAccounts")?)
-                    }
-                    "SystemIntegrityProtectionEnabled" => {
-                        f_system_integrity_protection_enabled =
-                            Some(field(v, "SystemIntegrityProtectionEnabled")?)
-                    }
-                    "IsMDMLostModeEnabled" => {
-                        f_is_mdm_lost_mode_enabled = Some(field(v, "IsMDMLostModeEnabled")?)
-                    }
-                    "MaximumResidentUsers" => {
-                        f_maximum_resident_users = Some(field(v, "MaximumResidentUsers")?)
-                    }
-                    "EstimatedResidentUsers" => {
-                        f_estimated_resident_users = Some(field(v, "EstimatedResidentUsers")?)
-                    }
-                    "QuotaSize" => f_quota_size = Some(field(v, "QuotaSize")?),
-                    "ResidentUsers" => f_resident_users = Some(field(v, "ResidentUsers")?),
-                    "UserSessionTimeout" => {
-                        f_user_session_timeout = Some(field(v, "UserSessionTimeout")?)
-                    }
-                    "TemporarySessionTimeout" => {
-                        f_temporary_session_timeout = Some(field(v, "TemporarySessionTimeout")?)
-                    }
-                    "TemporarySessionOnly" => {
-                        f_temporary_session_only = Some(field(v, "TemporarySessionOnly")?)
-                    }
-                    "ManagedAppleIDDefaultDomains" => {
+                    8 => match k.as_str() {
+                        "DeviceID" => {
+                            f_device_id = Some(field(v, "DeviceID")?);
+                            continue;
+                        }
+                        "HostName" => {
+                            f_host_name = Some(field(v, "HostName")?);
+                            continue;
+                        }
+                        "TimeZone" => {
+                            f_time_zone = Some(field(v, "TimeZone")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    9 => match k.as_str() {
+                        "OSVersion" => {
+                            f_os_version = Some(field(v, "OSVersion")?);
+                            continue;
+                        }
+                        "ModelName" => {
+                            f_model_name = Some(field(v, "ModelName")?);
+                            continue;
+                        }
+                        "QuotaSize" => {
+                            f_quota_size = Some(field(v, "QuotaSize")?);
+                            continue;
+                        }
+                        "PushToken" => {
+                            f_push_token = Some(field(v, "PushToken")?);
+                            continue;
+                        }
+                        "IsRoaming" => {
+                            f_is_roaming = Some(field(v, "IsRoaming")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    10 => match k.as_str() {
+                        "MDMOptions" => {
+                            f_mdm_options = Some(field(v, "MDMOptions")?);
+                            continue;
+                        }
+                        "DeviceName" => {
+                            f_device_name = Some(field(v, "DeviceName")?);
+                            continue;
+                        }
+                        "HasBattery" => {
+                            f_has_battery = Some(field(v, "HasBattery")?);
+                            continue;
+                        }
+                        "CurrentMCC" => {
+                            f_current_mcc = Some(field(v, "CurrentMCC")?);
+                            continue;
+                        }
+                        "CurrentMNC" => {
+                            f_current_mnc = Some(field(v, "CurrentMNC")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    11 => match k.as_str() {
+                        "ModelNumber" => {
+                            f_model_number = Some(field(v, "ModelNumber")?);
+                            continue;
+                        }
+                        "ProductName" => {
+                            f_product_name = Some(field(v, "ProductName")?);
+                            continue;
+                        }
+                        "IsMultiUser" => {
+                            f_is_multi_user = Some(field(v, "IsMultiUser")?);
+                            continue;
+                        }
+                        "EthernetMAC" => {
+                            f_ethernet_mac = Some(field(v, "EthernetMAC")?);
+                            continue;
+                        }
+                        "PhoneNumber" => {
+                            f_phone_number = Some(field(v, "PhoneNumber")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    12 => match k.as_str() {
+                        "BuildVersion" => {
+                            f_build_version = Some(field(v, "BuildVersion")?);
+                            continue;
+                        }
+                        "SerialNumber" => {
+                            f_serial_number = Some(field(v, "SerialNumber")?);
+                            continue;
+                        }
+                        "BatteryLevel" => {
+                            f_battery_level = Some(field(v, "BatteryLevel")?);
+                            continue;
+                        }
+                        "IsSupervised" => {
+                            f_is_supervised = Some(field(v, "IsSupervised")?);
+                            continue;
+                        }
+                        "BluetoothMAC" => {
+                            f_bluetooth_mac = Some(field(v, "BluetoothMAC")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    13 => match k.as_str() {
+                        "LocalHostName" => {
+                            f_local_host_name = Some(field(v, "LocalHostName")?);
+                            continue;
+                        }
+                        "ResidentUsers" => {
+                            f_resident_users = Some(field(v, "ResidentUsers")?);
+                            continue;
+                        }
+                        "SubscriberMCC" => {
+                            f_subscriber_mcc = Some(field(v, "SubscriberMCC")?);
+                            continue;
+                        }
+                        "SubscriberMNC" => {
+                            f_subscriber_mnc = Some(field(v, "SubscriberMNC")?);
+                            continue;
+                        }
+                        "EACSPreflight" => {
+                            f_eacs_preflight = Some(field(v, "EACSPreflight")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    14 => match k.as_str() {
+                        "IsAppleSilicon" => {
+                            f_is_apple_silicon = Some(field(v, "IsAppleSilicon")?);
+                            continue;
+                        }
+                        "DeviceCapacity" => {
+                            f_device_capacity = Some(field(v, "DeviceCapacity")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    16 => match k.as_str() {
+                        "ProvisioningUDID" => {
+                            f_provisioning_udid = Some(field(v, "ProvisioningUDID")?);
+                            continue;
+                        }
+                        "OrganizationInfo" => {
+                            f_organization_info = Some(field(v, "OrganizationInfo")?);
+                            continue;
+                        }
+                        "OSUpdateSettings" => {
+                            f_os_update_settings = Some(field(v, "OSUpdateSettings")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    17 => match k.as_str() {
+                        "SupportsLOMDevice" => {
+                            f_supports_lom_device = Some(field(v, "SupportsLOMDevice")?);
+                            continue;
+                        }
+                        "SIMCarrierNetwork" => {
+                            f_sim_carrier_network = Some(field(v, "SIMCarrierNetwork")?);
+                            continue;
+                        }
+                        "IsNetworkTethered" => {
+                            f_is_network_tethered = Some(field(v, "IsNetworkTethered")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    18 => match k.as_str() {
+                        "CellularTechnology" => {
+                            f_cellular_technology = Some(field(v, "CellularTechnology")?);
+                            continue;
+                        }
+                        "ActiveManagedUsers" => {
+                            f_active_managed_users = Some(field(v, "ActiveManagedUsers")?);
+                            continue;
+                        }
+                        "UserSessionTimeout" => {
+                            f_user_session_timeout = Some(field(v, "UserSessionTimeout")?);
+                            continue;
+                        }
+                        "DataRoamingEnabled" => {
+                            f_data_roaming_enabled = Some(field(v, "DataRoamingEnabled")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    19 => match k.as_str() {
+                        "LastCloudBackupDate" => {
+                            f_last_cloud_backup_date = Some(field(v, "LastCloudBackupDate")?);
+                            continue;
+                        }
+                        "EASDeviceIdentifier" => {
+                            f_eas_device_identifier = Some(field(v, "EASDeviceIdentifier")?);
+                            continue;
+                        }
+                        "AppAnalyticsEnabled" => {
+                            f_app_analytics_enabled = Some(field(v, "AppAnalyticsEnabled")?);
+                            continue;
+                        }
+                        "VoiceRoamingEnabled" => {
+                            f_voice_roaming_enabled = Some(field(v, "VoiceRoamingEnabled")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    20 => match k.as_str() {
+                        "ModemFirmwareVersion" => {
+                            f_modem_firmware_version = Some(field(v, "ModemFirmwareVersion")?);
+                            continue;
+                        }
+                        "IsCloudBackupEnabled" => {
+                            f_is_cloud_backup_enabled = Some(field(v, "IsCloudBackupEnabled")?);
+                            continue;
+                        }
+                        "IsMDMLostModeEnabled" => {
+                            f_is_mdm_lost_mode_enabled = Some(field(v, "IsMDMLostModeEnabled")?);
+                            continue;
+                        }
+                        "MaximumResidentUsers" => {
+                            f_maximum_resident_users = Some(field(v, "MaximumResidentUsers")?);
+                            continue;
+                        }
+                        "TemporarySessionOnly" => {
+                            f_temporary_session_only = Some(field(v, "TemporarySessionOnly")?);
+                            continue;
+                        }
+                        "ServiceSubscriptions" => {
+                            f_service_subscriptions = Some(field(v, "ServiceSubscriptions")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    21 => match k.as_str() {
+                        "AwaitingConfiguration" => {
+                            f_awaiting_configuration = Some(field(v, "AwaitingConfiguration")?);
+                            continue;
+                        }
+                        "CurrentCarrierNetwork" => {
+                            f_current_carrier_network = Some(field(v, "CurrentCarrierNetwork")?);
+                            continue;
+                        }
+                        "AccessibilitySettings" => {
+                            f_accessibility_settings = Some(field(v, "AccessibilitySettings")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    22 => match k.as_str() {
+                        "iTunesStoreAccountHash" => {
+                            f_i_tunes_store_account_hash =
+                                Some(field(v, "iTunesStoreAccountHash")?);
+                            continue;
+                        }
+                        "IsDoNotDisturbInEffect" => {
+                            f_is_do_not_disturb_in_effect =
+                                Some(field(v, "IsDoNotDisturbInEffect")?);
+                            continue;
+                        }
+                        "AutoSetupAdminAccounts" => {
+                            f_auto_setup_admin_accounts = Some(field(v, "AutoSetupAdminAccounts")?);
+                            continue;
+                        }
+                        "EstimatedResidentUsers" => {
+                            f_estimated_resident_users = Some(field(v, "EstimatedResidentUsers")?);
+                            continue;
+                        }
+                        "CarrierSettingsVersion" => {
+                            f_carrier_settings_version = Some(field(v, "CarrierSettingsVersion")?);
+                            continue;
+                        }
+                        "PersonalHotspotEnabled" => {
+                            f_personal_hotspot_enabled = Some(field(v, "PersonalHotspotEnabled")?);
+                            continue;
+                        }
+                        "SupportsiOSAppInstalls" => {
+                            f_supportsi_os_app_installs = Some(field(v, "SupportsiOSAppInstalls")?);
+                            continue;
+                        }
+                        "SoftwareUpdateDeviceID" => {
+                            f_software_update_device_id = Some(field(v, "SoftwareUpdateDeviceID")?);
+                            continue;
+                        }
+                        "SoftwareUpdateSettings" => {
+                            f_software_update_settings = Some(field(v, "SoftwareUpdateSettings")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    23 => match k.as_str() {
+                        "AvailableDeviceCapacity" => {
+                            f_available_device_capacity =
+                                Some(field(v, "AvailableDeviceCapacity")?);
+                            continue;
+                        }
+                        "IsActivationLockEnabled" => {
+                            f_is_activation_lock_enabled =
+                                Some(field(v, "IsActivationLockEnabled")?);
+                            continue;
+                        }
+                        "TemporarySessionTimeout" => {
+                            f_temporary_session_timeout =
+                                Some(field(v, "TemporarySessionTimeout")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    24 => match k.as_str() {
+                        "SupplementalBuildVersion" => {
+                            f_supplemental_build_version =
+                                Some(field(v, "SupplementalBuildVersion")?);
+                            continue;
+                        }
+                        "SubscriberCarrierNetwork" => {
+                            f_subscriber_carrier_network =
+                                Some(field(v, "SubscriberCarrierNetwork")?);
+                            continue;
+                        }
+                        "PINRequiredForDeviceLock" => {
+                            f_pin_required_for_device_lock =
+                                Some(field(v, "PINRequiredForDeviceLock")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    25 => match k.as_str() {
+                        "IsActivationLockSupported" => {
+                            f_is_activation_lock_supported =
+                                Some(field(v, "IsActivationLockSupported")?);
+                            continue;
+                        }
+                        "PINRequiredForEraseDevice" => {
+                            f_pin_required_for_erase_device =
+                                Some(field(v, "PINRequiredForEraseDevice")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    26 => match k.as_str() {
+                        "iTunesStoreAccountIsActive" => {
+                            f_i_tunes_store_account_is_active =
+                                Some(field(v, "iTunesStoreAccountIsActive")?);
+                            continue;
+                        }
+                        "SupplementalOSVersionExtra" => {
+                            f_supplemental_os_version_extra =
+                                Some(field(v, "SupplementalOSVersionExtra")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    27 => match k.as_str() {
+                        "DiagnosticSubmissionEnabled" => {
+                            f_diagnostic_submission_enabled =
+                                Some(field(v, "DiagnosticSubmissionEnabled")?);
+                            continue;
+                        }
+                        "DevicePropertiesAttestation" => {
+                            f_device_properties_attestation =
+                                Some(field(v, "DevicePropertiesAttestation")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    28 if k == "ManagedAppleIDDefaultDomains" => {
                         f_managed_apple_id_default_domains =
-                            Some(field(v, "ManagedAppleIDDefaultDomains")?)
+                            Some(field(v, "ManagedAppleIDDefaultDomains")?);
+                        continue;
                     }
-                    "OnlineAuthenticationGracePeriod" => {
+                    29 if k == "IsDeviceLocatorServiceEnabled" => {
+                        f_is_device_locator_service_enabled =
+                            Some(field(v, "IsDeviceLocatorServiceEnabled")?);
+                        continue;
+                    }
+                    31 if k == "OnlineAuthenticationGracePeriod" => {
                         f_online_authentication_grace_period =
-                            Some(field(v, "OnlineAuthenticationGracePeriod")?)
+                            Some(field(v, "OnlineAuthenticationGracePeriod")?);
+                        continue;
                     }
-                    "SkipLanguageAndLocaleSetupForNewUsers" => {
+                    32 if k == "SystemIntegrityProtectionEnabled" => {
+                        f_system_integrity_protection_enabled =
+                            Some(field(v, "SystemIntegrityProtectionEnabled")?);
+                        continue;
+                    }
+                    37 if k == "SkipLanguageAndLocaleSetupForNewUsers" => {
                         f_skip_language_and_locale_setup_for_new_users =
-                            Some(field(v, "SkipLanguageAndLocaleSetupForNewUsers")?)
+                            Some(field(v, "SkipLanguageAndLocaleSetupForNewUsers")?);
+                        continue;
                     }
-                    "PushToken" => f_push_token = Some(field(v, "PushToken")?),
-                    "DiagnosticSubmissionEnabled" => {
-                        f_diagnostic_submission_enabled =
-                            Some(field(v, "DiagnosticSubmissionEnabled")?)
-                    }
-                    "AppAnalyticsEnabled" => {
-                        f_app_analytics_enabled = Some(field(v, "AppAnalyticsEnabled")?)
-                    }
-                    "TimeZone" => f_time_zone = Some(field(v, "TimeZone")?),
-                    "ICCID" => f_iccid = Some(field(v, "ICCID")?),
-                    "BluetoothMAC" => f_bluetooth_mac = Some(field(v, "BluetoothMAC")?),
-                    "WiFiMAC" => f_wi_fi_mac = Some(field(v, "WiFiMAC")?),
-                    "EthernetMAC" => f_ethernet_mac = Some(field(v, "EthernetMAC")?),
-                    "CurrentCarrierNetwork" => {
-                        f_current_carrier_network = Some(field(v, "CurrentCarrierNetwork")?)
-                    }
-                    "SIMCarrierNetwork" => {
-                        f_sim_carrier_network = Some(field(v, "SIMCarrierNetwork")?)
-                    }
-                    "SubscriberCarrierNetwork" => {
-                        f_subscriber_carrier_network = Some(field(v, "SubscriberCarrierNetwork")?)
-                    }
-                    "CarrierSettingsVersion" => {
-                        f_carrier_settings_version = Some(field(v, "CarrierSettingsVersion")?)
-                    }
-                    "PhoneNumber" => f_phone_number = Some(field(v, "PhoneNumber")?),
-                    "DataRoamingEnabled" => {
-                        f_data_roaming_enabled = Some(field(v, "DataRoamingEnabled")?)
-                    }
-                    "VoiceRoamingEnabled" => {
-                        f_voice_roaming_enabled = Some(field(v, "VoiceRoamingEnabled")?)
-                    }
-                    "PersonalHotspotEnabled" => {
-                        f_personal_hotspot_enabled = Some(field(v, "PersonalHotspotEnabled")?)
-                    }
-                    "IsNetworkTethered" => {
-                        f_is_network_tethered = Some(field(v, "IsNetworkTethered")?)
-                    }
-                    "IsRoaming" => f_is_roaming = Some(field(v, "IsRoaming")?),
-                    "SIMMCC" => f_simmcc = Some(field(v, "SIMMCC")?),
-                    "SIMMNC" => f_simmnc = Some(field(v, "SIMMNC")?),
-                    "SubscriberMCC" => f_subscriber_mcc = Some(field(v, "SubscriberMCC")?),
-                    "SubscriberMNC" => f_subscriber_mnc = Some(field(v, "SubscriberMNC")?),
-                    "CurrentMCC" => f_current_mcc = Some(field(v, "CurrentMCC")?),
-                    "CurrentMNC" => f_current_mnc = Some(field(v, "CurrentMNC")?),
-                    "ServiceSubscriptions" => {
-                        f_service_subscriptions = Some(field(v, "ServiceSubscriptions")?)
-                    }
-                    "PINRequiredForEraseDevice" => {
-                        f_pin_required_for_erase_device =
-                            Some(field(v, "PINRequiredForEraseDevice")?)
-                    }
-                    "PINRequiredForDeviceLock" => {
-                        f_pin_required_for_device_lock = Some(field(v, "PINRequiredForDeviceLock")?)
-                    }
-                    "SupportsiOSAppInstalls" => {
-                        f_supportsi_os_app_installs = Some(field(v, "SupportsiOSAppInstalls")?)
-                    }
-                    "SoftwareUpdateDeviceID" => {
-                        f_software_update_device_id = Some(field(v, "SoftwareUpdateDeviceID")?)
-                    }
-                    "SoftwareUpdateSettings" => {
-                        f_software_update_settings = Some(field(v, "SoftwareUpdateSettings")?)
-                    }
-                    "AccessibilitySettings" => {
-                        f_accessibility_settings = Some(field(v, "AccessibilitySettings")?)
-                    }
-                    "DevicePropertiesAttestation" => {
-                        f_device_properties_attestation =
-                            Some(field(v, "DevicePropertiesAttestation")?)
-                    }
-                    "EACSPreflight" => f_eacs_preflight = Some(field(v, "EACSPreflight")?),
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 udid: f_udid,
@@ -15552,7 +16385,9 @@ pub mod security_info {
             let mut f_security_info: Option<SecurityInfoResponseSecurityInfo> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "SecurityInfo" => f_security_info = Some(field(v, "SecurityInfo")?),
+                    "SecurityInfo" => {
+                        f_security_info = Some(field(v, "SecurityInfo")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -15626,9 +16461,15 @@ pub mod security_info {
             let mut f_name: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Allowed" => f_allowed = Some(field(v, "Allowed")?),
-                    "BundleID" => f_bundle_id = Some(field(v, "BundleID")?),
-                    "Name" => f_name = Some(field(v, "Name")?),
+                    "Allowed" => {
+                        f_allowed = Some(field(v, "Allowed")?);
+                    }
+                    "BundleID" => {
+                        f_bundle_id = Some(field(v, "BundleID")?);
+                    }
+                    "Name" => {
+                        f_name = Some(field(v, "Name")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -15808,14 +16649,24 @@ pub mod security_info {
             let mut f_logging_option: Option<LoggingOption> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "FirewallEnabled" => f_firewall_enabled = Some(field(v, "FirewallEnabled")?),
-                    "BlockAllIncoming" => {
-                        f_block_all_incoming = Some(field(v, "BlockAllIncoming")?)
+                    "FirewallEnabled" => {
+                        f_firewall_enabled = Some(field(v, "FirewallEnabled")?);
                     }
-                    "StealthMode" => f_stealth_mode = Some(field(v, "StealthMode")?),
-                    "Applications" => f_applications = Some(field(v, "Applications")?),
-                    "LoggingEnabled" => f_logging_enabled = Some(field(v, "LoggingEnabled")?),
-                    "LoggingOption" => f_logging_option = Some(field(v, "LoggingOption")?),
+                    "BlockAllIncoming" => {
+                        f_block_all_incoming = Some(field(v, "BlockAllIncoming")?);
+                    }
+                    "StealthMode" => {
+                        f_stealth_mode = Some(field(v, "StealthMode")?);
+                    }
+                    "Applications" => {
+                        f_applications = Some(field(v, "Applications")?);
+                    }
+                    "LoggingEnabled" => {
+                        f_logging_enabled = Some(field(v, "LoggingEnabled")?);
+                    }
+                    "LoggingOption" => {
+                        f_logging_option = Some(field(v, "LoggingOption")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -15911,9 +16762,15 @@ pub mod security_info {
             let mut f_allow_oroms: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "PasswordExists" => f_password_exists = Some(field(v, "PasswordExists")?),
-                    "ChangePending" => f_change_pending = Some(field(v, "ChangePending")?),
-                    "AllowOroms" => f_allow_oroms = Some(field(v, "AllowOroms")?),
+                    "PasswordExists" => {
+                        f_password_exists = Some(field(v, "PasswordExists")?);
+                    }
+                    "ChangePending" => {
+                        f_change_pending = Some(field(v, "ChangePending")?);
+                    }
+                    "AllowOroms" => {
+                        f_allow_oroms = Some(field(v, "AllowOroms")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -16070,16 +16927,18 @@ pub mod security_info {
             let mut f_is_activation_lock_manageable: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "EnrolledViaDEP" => f_enrolled_via_dep = Some(field(v, "EnrolledViaDEP")?),
+                    "EnrolledViaDEP" => {
+                        f_enrolled_via_dep = Some(field(v, "EnrolledViaDEP")?);
+                    }
                     "UserApprovedEnrollment" => {
-                        f_user_approved_enrollment = Some(field(v, "UserApprovedEnrollment")?)
+                        f_user_approved_enrollment = Some(field(v, "UserApprovedEnrollment")?);
                     }
                     "IsUserEnrollment" => {
-                        f_is_user_enrollment = Some(field(v, "IsUserEnrollment")?)
+                        f_is_user_enrollment = Some(field(v, "IsUserEnrollment")?);
                     }
                     "IsActivationLockManageable" => {
                         f_is_activation_lock_manageable =
-                            Some(field(v, "IsActivationLockManageable")?)
+                            Some(field(v, "IsActivationLockManageable")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -16313,11 +17172,15 @@ pub mod security_info {
             let mut f_reduced_security: Option<Vec<ReducedSecurityItems>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "SecureBootLevel" => f_secure_boot_level = Some(field(v, "SecureBootLevel")?),
-                    "ExternalBootLevel" => {
-                        f_external_boot_level = Some(field(v, "ExternalBootLevel")?)
+                    "SecureBootLevel" => {
+                        f_secure_boot_level = Some(field(v, "SecureBootLevel")?);
                     }
-                    "ReducedSecurity" => f_reduced_security = Some(field(v, "ReducedSecurity")?),
+                    "ExternalBootLevel" => {
+                        f_external_boot_level = Some(field(v, "ExternalBootLevel")?);
+                    }
+                    "ReducedSecurity" => {
+                        f_reduced_security = Some(field(v, "ReducedSecurity")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -17134,81 +17997,130 @@ pub mod security_info {
             let mut f_bootstrap_token_required_for_kernel_extension_approval: Option<bool> = None;
             let mut f_is_recovery_lock_enabled: Option<bool> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "HardwareEncryptionCaps" => {
-                        f_hardware_encryption_caps = Some(field(v, "HardwareEncryptionCaps")?)
+                match k.len() {
+                    10 if k == "SecureBoot" => {
+                        f_secure_boot = Some(field(v, "SecureBoot")?);
+                        continue;
                     }
-                    "PasscodePresent" => f_passcode_present = Some(field(v, "PasscodePresent")?),
-                    "PasscodeCompliant" => {
-                        f_passcode_compliant = Some(field(v, "PasscodeCompliant")?)
+                    11 if k == "FDE_Enabled" => {
+                        f_fde_enabled = Some(field(v, "FDE_Enabled")?);
+                        continue;
                     }
-                    "PasscodeCompliantWithProfiles" => {
+                    12 if k == "AutoLockTime" => {
+                        f_auto_lock_time = Some(field(v, "AutoLockTime")?);
+                        continue;
+                    }
+                    15 if k == "PasscodePresent" => {
+                        f_passcode_present = Some(field(v, "PasscodePresent")?);
+                        continue;
+                    }
+                    16 => match k.as_str() {
+                        "FirewallSettings" => {
+                            f_firewall_settings = Some(field(v, "FirewallSettings")?);
+                            continue;
+                        }
+                        "ManagementStatus" => {
+                            f_management_status = Some(field(v, "ManagementStatus")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    17 if k == "PasscodeCompliant" => {
+                        f_passcode_compliant = Some(field(v, "PasscodeCompliant")?);
+                        continue;
+                    }
+                    20 if k == "RemoteDesktopEnabled" => {
+                        f_remote_desktop_enabled = Some(field(v, "RemoteDesktopEnabled")?);
+                        continue;
+                    }
+                    21 if k == "IsRecoveryLockEnabled" => {
+                        f_is_recovery_lock_enabled = Some(field(v, "IsRecoveryLockEnabled")?);
+                        continue;
+                    }
+                    22 => match k.as_str() {
+                        "HardwareEncryptionCaps" => {
+                            f_hardware_encryption_caps = Some(field(v, "HardwareEncryptionCaps")?);
+                            continue;
+                        }
+                        "FirmwarePasswordStatus" => {
+                            f_firmware_password_status = Some(field(v, "FirmwarePasswordStatus")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    23 if k == "PasscodeLockGracePeriod" => {
+                        f_passcode_lock_grace_period = Some(field(v, "PasscodeLockGracePeriod")?);
+                        continue;
+                    }
+                    26 => match k.as_str() {
+                        "FDE_HasPersonalRecoveryKey" => {
+                            f_fde_has_personal_recovery_key =
+                                Some(field(v, "FDE_HasPersonalRecoveryKey")?);
+                            continue;
+                        }
+                        "FDE_PersonalRecoveryKeyCMS" => {
+                            f_fde_personal_recovery_key_cms =
+                                Some(field(v, "FDE_PersonalRecoveryKeyCMS")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    29 if k == "PasscodeCompliantWithProfiles" => {
                         f_passcode_compliant_with_profiles =
-                            Some(field(v, "PasscodeCompliantWithProfiles")?)
+                            Some(field(v, "PasscodeCompliantWithProfiles")?);
+                        continue;
                     }
-                    "PasscodeLockGracePeriod" => {
-                        f_passcode_lock_grace_period = Some(field(v, "PasscodeLockGracePeriod")?)
-                    }
-                    "PasscodeLockGracePeriodEnforced" => {
-                        f_passcode_lock_grace_period_enforced =
-                            Some(field(v, "PasscodeLockGracePeriodEnforced")?)
-                    }
-                    "AutoLockTime" => f_auto_lock_time = Some(field(v, "AutoLockTime")?),
-                    "FDE_Enabled" => f_fde_enabled = Some(field(v, "FDE_Enabled")?),
-                    "FDE_HasPersonalRecoveryKey" => {
-                        f_fde_has_personal_recovery_key =
-                            Some(field(v, "FDE_HasPersonalRecoveryKey")?)
-                    }
-                    "FDE_HasInstitutionalRecoveryKey" => {
-                        f_fde_has_institutional_recovery_key =
-                            Some(field(v, "FDE_HasInstitutionalRecoveryKey")?)
-                    }
-                    "FDE_PersonalRecoveryKeyCMS" => {
-                        f_fde_personal_recovery_key_cms =
-                            Some(field(v, "FDE_PersonalRecoveryKeyCMS")?)
-                    }
-                    "FDE_PersonalRecoveryKeyDeviceKey" => {
-                        f_fde_personal_recovery_key_device_key =
-                            Some(field(v, "FDE_PersonalRecoveryKeyDeviceKey")?)
-                    }
-                    "SystemIntegrityProtectionEnabled" => {
-                        f_system_integrity_protection_enabled =
-                            Some(field(v, "SystemIntegrityProtectionEnabled")?)
-                    }
-                    "FirewallSettings" => f_firewall_settings = Some(field(v, "FirewallSettings")?),
-                    "FirmwarePasswordStatus" => {
-                        f_firmware_password_status = Some(field(v, "FirmwarePasswordStatus")?)
-                    }
-                    "ManagementStatus" => f_management_status = Some(field(v, "ManagementStatus")?),
-                    "SecureBoot" => f_secure_boot = Some(field(v, "SecureBoot")?),
-                    "RemoteDesktopEnabled" => {
-                        f_remote_desktop_enabled = Some(field(v, "RemoteDesktopEnabled")?)
-                    }
-                    "AuthenticatedRootVolumeEnabled" => {
+                    30 if k == "AuthenticatedRootVolumeEnabled" => {
                         f_authenticated_root_volume_enabled =
-                            Some(field(v, "AuthenticatedRootVolumeEnabled")?)
+                            Some(field(v, "AuthenticatedRootVolumeEnabled")?);
+                        continue;
                     }
-                    "BootstrapTokenAllowedForAuthentication" => {
+                    31 => match k.as_str() {
+                        "PasscodeLockGracePeriodEnforced" => {
+                            f_passcode_lock_grace_period_enforced =
+                                Some(field(v, "PasscodeLockGracePeriodEnforced")?);
+                            continue;
+                        }
+                        "FDE_HasInstitutionalRecoveryKey" => {
+                            f_fde_has_institutional_recovery_key =
+                                Some(field(v, "FDE_HasInstitutionalRecoveryKey")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    32 => match k.as_str() {
+                        "FDE_PersonalRecoveryKeyDeviceKey" => {
+                            f_fde_personal_recovery_key_device_key =
+                                Some(field(v, "FDE_PersonalRecoveryKeyDeviceKey")?);
+                            continue;
+                        }
+                        "SystemIntegrityProtectionEnabled" => {
+                            f_system_integrity_protection_enabled =
+                                Some(field(v, "SystemIntegrityProtectionEnabled")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    38 if k == "BootstrapTokenAllowedForAuthentication" => {
                         f_bootstrap_token_allowed_for_authentication =
-                            Some(field(v, "BootstrapTokenAllowedForAuthentication")?)
+                            Some(field(v, "BootstrapTokenAllowedForAuthentication")?);
+                        continue;
                     }
-                    "BootstrapTokenRequiredForSoftwareUpdate" => {
+                    39 if k == "BootstrapTokenRequiredForSoftwareUpdate" => {
                         f_bootstrap_token_required_for_software_update =
-                            Some(field(v, "BootstrapTokenRequiredForSoftwareUpdate")?)
+                            Some(field(v, "BootstrapTokenRequiredForSoftwareUpdate")?);
+                        continue;
                     }
-                    "BootstrapTokenRequiredForKernelExtensionApproval" => {
+                    48 if k == "BootstrapTokenRequiredForKernelExtensionApproval" => {
                         f_bootstrap_token_required_for_kernel_extension_approval = Some(field(
                             v,
                             "BootstrapTokenRequiredForKernelExtensionApproval",
-                        )?)
+                        )?);
+                        continue;
                     }
-                    "IsRecoveryLockEnabled" => {
-                        f_is_recovery_lock_enabled = Some(field(v, "IsRecoveryLockEnabled")?)
-                    }
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 hardware_encryption_caps: f_hardware_encryption_caps,
@@ -17428,7 +18340,9 @@ pub mod lom_device_request {
             let mut f_request_list: Option<Vec<RequestListItem>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "RequestList" => f_request_list = Some(field(v, "RequestList")?),
+                    "RequestList" => {
+                        f_request_list = Some(field(v, "RequestList")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -17482,7 +18396,9 @@ pub mod lom_device_request {
             let mut f_response_list: Option<Vec<ResponseListItem>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "ResponseList" => f_response_list = Some(field(v, "ResponseList")?),
+                    "ResponseList" => {
+                        f_response_list = Some(field(v, "ResponseList")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -17632,20 +18548,23 @@ pub mod lom_device_request {
             for (k, v) in d {
                 match k.as_str() {
                     "DeviceRequestType" => {
-                        f_device_request_type = Some(field(v, "DeviceRequestType")?)
+                        f_device_request_type = Some(field(v, "DeviceRequestType")?);
                     }
                     "DeviceRequestUUID" => {
-                        f_device_request_uuid = Some(field(v, "DeviceRequestUUID")?)
+                        f_device_request_uuid = Some(field(v, "DeviceRequestUUID")?);
                     }
-                    "DeviceDNSName" => f_device_dns_name = Some(field(v, "DeviceDNSName")?),
+                    "DeviceDNSName" => {
+                        f_device_dns_name = Some(field(v, "DeviceDNSName")?);
+                    }
                     "PrimaryIPv6AddressList" => {
-                        f_primary_i_pv6_address_list = Some(field(v, "PrimaryIPv6AddressList")?)
+                        f_primary_i_pv6_address_list = Some(field(v, "PrimaryIPv6AddressList")?);
                     }
                     "SecondaryIPv6AddressList" => {
-                        f_secondary_i_pv6_address_list = Some(field(v, "SecondaryIPv6AddressList")?)
+                        f_secondary_i_pv6_address_list =
+                            Some(field(v, "SecondaryIPv6AddressList")?);
                     }
                     "LOMProtocolVersion" => {
-                        f_lom_protocol_version = Some(field(v, "LOMProtocolVersion")?)
+                        f_lom_protocol_version = Some(field(v, "LOMProtocolVersion")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -17752,13 +18671,13 @@ pub mod lom_device_request {
             for (k, v) in d {
                 match k.as_str() {
                     "DeviceRequestSuccess" => {
-                        f_device_request_success = Some(field(v, "DeviceRequestSuccess")?)
+                        f_device_request_success = Some(field(v, "DeviceRequestSuccess")?);
                     }
                     "DeviceRequestUUID" => {
-                        f_device_request_uuid = Some(field(v, "DeviceRequestUUID")?)
+                        f_device_request_uuid = Some(field(v, "DeviceRequestUUID")?);
                     }
                     "DeviceRequestReturnError" => {
-                        f_device_request_return_error = Some(field(v, "DeviceRequestReturnError")?)
+                        f_device_request_return_error = Some(field(v, "DeviceRequestReturnError")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -17928,13 +18847,14 @@ pub mod lom_setup_request {
             for (k, v) in d {
                 match k.as_str() {
                     "PrimaryIPv6AddressList" => {
-                        f_primary_i_pv6_address_list = Some(field(v, "PrimaryIPv6AddressList")?)
+                        f_primary_i_pv6_address_list = Some(field(v, "PrimaryIPv6AddressList")?);
                     }
                     "SecondaryIPv6AddressList" => {
-                        f_secondary_i_pv6_address_list = Some(field(v, "SecondaryIPv6AddressList")?)
+                        f_secondary_i_pv6_address_list =
+                            Some(field(v, "SecondaryIPv6AddressList")?);
                     }
                     "LOMProtocolVersion" => {
-                        f_lom_protocol_version = Some(field(v, "LOMProtocolVersion")?)
+                        f_lom_protocol_version = Some(field(v, "LOMProtocolVersion")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -18055,7 +18975,9 @@ pub mod managed_application_attributes {
             let mut f_identifiers: Option<Vec<String>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifiers" => f_identifiers = Some(field(v, "Identifiers")?),
+                    "Identifiers" => {
+                        f_identifiers = Some(field(v, "Identifiers")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -18110,7 +19032,7 @@ pub mod managed_application_attributes {
             for (k, v) in d {
                 match k.as_str() {
                     "ApplicationAttributes" => {
-                        f_application_attributes = Some(field(v, "ApplicationAttributes")?)
+                        f_application_attributes = Some(field(v, "ApplicationAttributes")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -18420,33 +19342,64 @@ pub mod managed_application_attributes {
             let mut f_hideable: Option<bool> = None;
             let mut f_lockable: Option<bool> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "VPNUUID" => f_vpnuuid = Some(field(v, "VPNUUID")?),
-                    "ContentFilterUUID" => {
-                        f_content_filter_uuid = Some(field(v, "ContentFilterUUID")?)
+                match k.len() {
+                    7 if k == "VPNUUID" => {
+                        f_vpnuuid = Some(field(v, "VPNUUID")?);
+                        continue;
                     }
-                    "DNSProxyUUID" => f_dns_proxy_uuid = Some(field(v, "DNSProxyUUID")?),
-                    "RelayUUID" => f_relay_uuid = Some(field(v, "RelayUUID")?),
-                    "AssociatedDomains" => {
-                        f_associated_domains = Some(field(v, "AssociatedDomains")?)
+                    8 => match k.as_str() {
+                        "Hideable" => {
+                            f_hideable = Some(field(v, "Hideable")?);
+                            continue;
+                        }
+                        "Lockable" => {
+                            f_lockable = Some(field(v, "Lockable")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    9 => match k.as_str() {
+                        "RelayUUID" => {
+                            f_relay_uuid = Some(field(v, "RelayUUID")?);
+                            continue;
+                        }
+                        "Removable" => {
+                            f_removable = Some(field(v, "Removable")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    12 if k == "DNSProxyUUID" => {
+                        f_dns_proxy_uuid = Some(field(v, "DNSProxyUUID")?);
+                        continue;
                     }
-                    "AssociatedDomainsEnableDirectDownloads" => {
+                    17 => match k.as_str() {
+                        "ContentFilterUUID" => {
+                            f_content_filter_uuid = Some(field(v, "ContentFilterUUID")?);
+                            continue;
+                        }
+                        "AssociatedDomains" => {
+                            f_associated_domains = Some(field(v, "AssociatedDomains")?);
+                            continue;
+                        }
+                        "CellularSliceUUID" => {
+                            f_cellular_slice_uuid = Some(field(v, "CellularSliceUUID")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    18 if k == "TapToPayScreenLock" => {
+                        f_tap_to_pay_screen_lock = Some(field(v, "TapToPayScreenLock")?);
+                        continue;
+                    }
+                    38 if k == "AssociatedDomainsEnableDirectDownloads" => {
                         f_associated_domains_enable_direct_downloads =
-                            Some(field(v, "AssociatedDomainsEnableDirectDownloads")?)
+                            Some(field(v, "AssociatedDomainsEnableDirectDownloads")?);
+                        continue;
                     }
-                    "Removable" => f_removable = Some(field(v, "Removable")?),
-                    "TapToPayScreenLock" => {
-                        f_tap_to_pay_screen_lock = Some(field(v, "TapToPayScreenLock")?)
-                    }
-                    "CellularSliceUUID" => {
-                        f_cellular_slice_uuid = Some(field(v, "CellularSliceUUID")?)
-                    }
-                    "Hideable" => f_hideable = Some(field(v, "Hideable")?),
-                    "Lockable" => f_lockable = Some(field(v, "Lockable")?),
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 vpnuuid: f_vpnuuid,
@@ -18552,8 +19505,12 @@ pub mod managed_application_attributes {
             let mut f_attributes: Option<Attributes> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifier" => f_identifier = Some(field(v, "Identifier")?),
-                    "Attributes" => f_attributes = Some(field(v, "Attributes")?),
+                    "Identifier" => {
+                        f_identifier = Some(field(v, "Identifier")?);
+                    }
+                    "Attributes" => {
+                        f_attributes = Some(field(v, "Attributes")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -18673,7 +19630,9 @@ pub mod managed_application_configuration {
             let mut f_identifiers: Option<Vec<String>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifiers" => f_identifiers = Some(field(v, "Identifiers")?),
+                    "Identifiers" => {
+                        f_identifiers = Some(field(v, "Identifiers")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -18728,7 +19687,7 @@ pub mod managed_application_configuration {
             for (k, v) in d {
                 match k.as_str() {
                     "ApplicationConfigurations" => {
-                        f_application_configurations = Some(field(v, "ApplicationConfigurations")?)
+                        f_application_configurations = Some(field(v, "ApplicationConfigurations")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -18799,8 +19758,12 @@ pub mod managed_application_configuration {
             let mut f_configuration: Option<BTreeMap<String, plist::Value>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifier" => f_identifier = Some(field(v, "Identifier")?),
-                    "Configuration" => f_configuration = Some(field(v, "Configuration")?),
+                    "Identifier" => {
+                        f_identifier = Some(field(v, "Identifier")?);
+                    }
+                    "Configuration" => {
+                        f_configuration = Some(field(v, "Configuration")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -18940,8 +19903,12 @@ pub mod managed_application_feedback {
             let mut f_delete_feedback: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifiers" => f_identifiers = Some(field(v, "Identifiers")?),
-                    "DeleteFeedback" => f_delete_feedback = Some(field(v, "DeleteFeedback")?),
+                    "Identifiers" => {
+                        f_identifiers = Some(field(v, "Identifiers")?);
+                    }
+                    "DeleteFeedback" => {
+                        f_delete_feedback = Some(field(v, "DeleteFeedback")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -19002,7 +19969,7 @@ pub mod managed_application_feedback {
                 match k.as_str() {
                     "ManagedApplicationFeedback" => {
                         f_managed_application_feedback =
-                            Some(field(v, "ManagedApplicationFeedback")?)
+                            Some(field(v, "ManagedApplicationFeedback")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -19073,8 +20040,12 @@ pub mod managed_application_feedback {
             let mut f_feedback: Option<BTreeMap<String, plist::Value>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifier" => f_identifier = Some(field(v, "Identifier")?),
-                    "Feedback" => f_feedback = Some(field(v, "Feedback")?),
+                    "Identifier" => {
+                        f_identifier = Some(field(v, "Identifier")?);
+                    }
+                    "Feedback" => {
+                        f_feedback = Some(field(v, "Feedback")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -19304,14 +20275,30 @@ pub mod install_media {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "iTunesStoreID" => f_i_tunes_store_id = Some(field(v, "iTunesStoreID")?),
-                    "MediaURL" => f_media_url = Some(field(v, "MediaURL")?),
-                    "PersistentID" => f_persistent_id = Some(field(v, "PersistentID")?),
-                    "Kind" => f_kind = Some(field(v, "Kind")?),
-                    "Version" => f_version = Some(field(v, "Version")?),
-                    "Author" => f_author = Some(field(v, "Author")?),
-                    "Title" => f_title = Some(field(v, "Title")?),
-                    "MediaType" => c_0 = Some(v),
+                    "iTunesStoreID" => {
+                        f_i_tunes_store_id = Some(field(v, "iTunesStoreID")?);
+                    }
+                    "MediaURL" => {
+                        f_media_url = Some(field(v, "MediaURL")?);
+                    }
+                    "PersistentID" => {
+                        f_persistent_id = Some(field(v, "PersistentID")?);
+                    }
+                    "Kind" => {
+                        f_kind = Some(field(v, "Kind")?);
+                    }
+                    "Version" => {
+                        f_version = Some(field(v, "Version")?);
+                    }
+                    "Author" => {
+                        f_author = Some(field(v, "Author")?);
+                    }
+                    "Title" => {
+                        f_title = Some(field(v, "Title")?);
+                    }
+                    "MediaType" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -19457,12 +20444,24 @@ pub mod install_media {
             let mut f_rejection_reason: Option<RejectionReason> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "iTunesStoreID" => f_i_tunes_store_id = Some(field(v, "iTunesStoreID")?),
-                    "MediaURL" => f_media_url = Some(field(v, "MediaURL")?),
-                    "PersistentID" => f_persistent_id = Some(field(v, "PersistentID")?),
-                    "MediaType" => f_media_type = Some(field(v, "MediaType")?),
-                    "State" => f_state = Some(field(v, "State")?),
-                    "RejectionReason" => f_rejection_reason = Some(field(v, "RejectionReason")?),
+                    "iTunesStoreID" => {
+                        f_i_tunes_store_id = Some(field(v, "iTunesStoreID")?);
+                    }
+                    "MediaURL" => {
+                        f_media_url = Some(field(v, "MediaURL")?);
+                    }
+                    "PersistentID" => {
+                        f_persistent_id = Some(field(v, "PersistentID")?);
+                    }
+                    "MediaType" => {
+                        f_media_type = Some(field(v, "MediaType")?);
+                    }
+                    "State" => {
+                        f_state = Some(field(v, "State")?);
+                    }
+                    "RejectionReason" => {
+                        f_rejection_reason = Some(field(v, "RejectionReason")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -19810,7 +20809,9 @@ pub mod managed_media_list {
             let mut f_books: Option<Vec<BooksItem>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Books" => f_books = Some(field(v, "Books")?),
+                    "Books" => {
+                        f_books = Some(field(v, "Books")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -19924,13 +20925,27 @@ pub mod managed_media_list {
             let mut f_title: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "iTunesStoreID" => f_i_tunes_store_id = Some(field(v, "iTunesStoreID")?),
-                    "State" => f_state = Some(field(v, "State")?),
-                    "PersistentID" => f_persistent_id = Some(field(v, "PersistentID")?),
-                    "Kind" => f_kind = Some(field(v, "Kind")?),
-                    "Version" => f_version = Some(field(v, "Version")?),
-                    "Author" => f_author = Some(field(v, "Author")?),
-                    "Title" => f_title = Some(field(v, "Title")?),
+                    "iTunesStoreID" => {
+                        f_i_tunes_store_id = Some(field(v, "iTunesStoreID")?);
+                    }
+                    "State" => {
+                        f_state = Some(field(v, "State")?);
+                    }
+                    "PersistentID" => {
+                        f_persistent_id = Some(field(v, "PersistentID")?);
+                    }
+                    "Kind" => {
+                        f_kind = Some(field(v, "Kind")?);
+                    }
+                    "Version" => {
+                        f_version = Some(field(v, "Version")?);
+                    }
+                    "Author" => {
+                        f_author = Some(field(v, "Author")?);
+                    }
+                    "Title" => {
+                        f_title = Some(field(v, "Title")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -20078,9 +21093,15 @@ pub mod remove_media {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "iTunesStoreID" => f_i_tunes_store_id = Some(field(v, "iTunesStoreID")?),
-                    "PersistentID" => f_persistent_id = Some(field(v, "PersistentID")?),
-                    "MediaType" => c_0 = Some(v),
+                    "iTunesStoreID" => {
+                        f_i_tunes_store_id = Some(field(v, "iTunesStoreID")?);
+                    }
+                    "PersistentID" => {
+                        f_persistent_id = Some(field(v, "PersistentID")?);
+                    }
+                    "MediaType" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -20257,12 +21278,18 @@ pub mod request_mirroring {
             let mut f_password: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "DestinationName" => f_destination_name = Some(field(v, "DestinationName")?),
-                    "DestinationDeviceID" => {
-                        f_destination_device_id = Some(field(v, "DestinationDeviceID")?)
+                    "DestinationName" => {
+                        f_destination_name = Some(field(v, "DestinationName")?);
                     }
-                    "ScanTime" => f_scan_time = Some(field(v, "ScanTime")?),
-                    "Password" => f_password = Some(field(v, "Password")?),
+                    "DestinationDeviceID" => {
+                        f_destination_device_id = Some(field(v, "DestinationDeviceID")?);
+                    }
+                    "ScanTime" => {
+                        f_scan_time = Some(field(v, "ScanTime")?);
+                    }
+                    "Password" => {
+                        f_password = Some(field(v, "Password")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -20330,7 +21357,9 @@ pub mod request_mirroring {
             let mut f_mirroring_result: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "MirroringResult" => f_mirroring_result = Some(field(v, "MirroringResult")?),
+                    "MirroringResult" => {
+                        f_mirroring_result = Some(field(v, "MirroringResult")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -20568,7 +21597,9 @@ pub mod clear_passcode {
             let mut f_unlock_token: Option<Data> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "UnlockToken" => f_unlock_token = Some(field(v, "UnlockToken")?),
+                    "UnlockToken" => {
+                        f_unlock_token = Some(field(v, "UnlockToken")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -20735,9 +21766,15 @@ pub mod set_firmware_password {
             let mut f_allow_oroms: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "CurrentPassword" => f_current_password = Some(field(v, "CurrentPassword")?),
-                    "NewPassword" => f_new_password = Some(field(v, "NewPassword")?),
-                    "AllowOroms" => f_allow_oroms = Some(field(v, "AllowOroms")?),
+                    "CurrentPassword" => {
+                        f_current_password = Some(field(v, "CurrentPassword")?);
+                    }
+                    "NewPassword" => {
+                        f_new_password = Some(field(v, "NewPassword")?);
+                    }
+                    "AllowOroms" => {
+                        f_allow_oroms = Some(field(v, "AllowOroms")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -20802,7 +21839,7 @@ pub mod set_firmware_password {
             for (k, v) in d {
                 match k.as_str() {
                     "SetFirmwarePassword" => {
-                        f_set_firmware_password = Some(field(v, "SetFirmwarePassword")?)
+                        f_set_firmware_password = Some(field(v, "SetFirmwarePassword")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -20858,7 +21895,9 @@ pub mod set_firmware_password {
             let mut f_password_changed: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "PasswordChanged" => f_password_changed = Some(field(v, "PasswordChanged")?),
+                    "PasswordChanged" => {
+                        f_password_changed = Some(field(v, "PasswordChanged")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -20962,7 +22001,9 @@ pub mod verify_firmware_password {
             let mut f_password: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Password" => f_password = Some(field(v, "Password")?),
+                    "Password" => {
+                        f_password = Some(field(v, "Password")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -21019,7 +22060,7 @@ pub mod verify_firmware_password {
             for (k, v) in d {
                 match k.as_str() {
                     "VerifyFirmwarePassword" => {
-                        f_verify_firmware_password = Some(field(v, "VerifyFirmwarePassword")?)
+                        f_verify_firmware_password = Some(field(v, "VerifyFirmwarePassword")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -21078,7 +22119,9 @@ pub mod verify_firmware_password {
             let mut f_password_verified: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "PasswordVerified" => f_password_verified = Some(field(v, "PasswordVerified")?),
+                    "PasswordVerified" => {
+                        f_password_verified = Some(field(v, "PasswordVerified")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -21194,8 +22237,12 @@ pub mod set_recovery_lock {
             let mut f_new_password: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "CurrentPassword" => f_current_password = Some(field(v, "CurrentPassword")?),
-                    "NewPassword" => f_new_password = Some(field(v, "NewPassword")?),
+                    "CurrentPassword" => {
+                        f_current_password = Some(field(v, "CurrentPassword")?);
+                    }
+                    "NewPassword" => {
+                        f_new_password = Some(field(v, "NewPassword")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -21333,7 +22380,9 @@ pub mod verify_recovery_lock {
             let mut f_password: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Password" => f_password = Some(field(v, "Password")?),
+                    "Password" => {
+                        f_password = Some(field(v, "Password")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -21387,7 +22436,9 @@ pub mod verify_recovery_lock {
             let mut f_password_verified: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "PasswordVerified" => f_password_verified = Some(field(v, "PasswordVerified")?),
+                    "PasswordVerified" => {
+                        f_password_verified = Some(field(v, "PasswordVerified")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -21524,7 +22575,9 @@ pub mod request_unlock_token {
             let mut f_unlock_token: Option<Data> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "UnlockToken" => f_unlock_token = Some(field(v, "UnlockToken")?),
+                    "UnlockToken" => {
+                        f_unlock_token = Some(field(v, "UnlockToken")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -21629,7 +22682,9 @@ pub mod install_profile {
             let mut f_payload: Option<Data> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Payload" => f_payload = Some(field(v, "Payload")?),
+                    "Payload" => {
+                        f_payload = Some(field(v, "Payload")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -21798,7 +22853,9 @@ pub mod profile_list {
             let mut f_managed_only: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "ManagedOnly" => f_managed_only = Some(field(v, "ManagedOnly")?),
+                    "ManagedOnly" => {
+                        f_managed_only = Some(field(v, "ManagedOnly")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -21854,7 +22911,9 @@ pub mod profile_list {
             let mut f_profile_list: Option<Vec<ProfileListItem>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "ProfileList" => f_profile_list = Some(field(v, "ProfileList")?),
+                    "ProfileList" => {
+                        f_profile_list = Some(field(v, "ProfileList")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -22019,20 +23078,26 @@ pub mod profile_list {
             let mut f_payload_organization: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "PayloadType" => f_payload_type = Some(field(v, "PayloadType")?),
-                    "PayloadVersion" => f_payload_version = Some(field(v, "PayloadVersion")?),
-                    "PayloadIdentifier" => {
-                        f_payload_identifier = Some(field(v, "PayloadIdentifier")?)
+                    "PayloadType" => {
+                        f_payload_type = Some(field(v, "PayloadType")?);
                     }
-                    "PayloadUUID" => f_payload_uuid = Some(field(v, "PayloadUUID")?),
+                    "PayloadVersion" => {
+                        f_payload_version = Some(field(v, "PayloadVersion")?);
+                    }
+                    "PayloadIdentifier" => {
+                        f_payload_identifier = Some(field(v, "PayloadIdentifier")?);
+                    }
+                    "PayloadUUID" => {
+                        f_payload_uuid = Some(field(v, "PayloadUUID")?);
+                    }
                     "PayloadDisplayName" => {
-                        f_payload_display_name = Some(field(v, "PayloadDisplayName")?)
+                        f_payload_display_name = Some(field(v, "PayloadDisplayName")?);
                     }
                     "PayloadDescription" => {
-                        f_payload_description = Some(field(v, "PayloadDescription")?)
+                        f_payload_description = Some(field(v, "PayloadDescription")?);
                     }
                     "PayloadOrganization" => {
-                        f_payload_organization = Some(field(v, "PayloadOrganization")?)
+                        f_payload_organization = Some(field(v, "PayloadOrganization")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -22256,38 +23321,71 @@ pub mod profile_list {
             let mut f_source: Option<String> = None;
             let mut f_payload_content: Option<Vec<PayloadContentItem>> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "PayloadUUID" => f_payload_uuid = Some(field(v, "PayloadUUID")?),
-                    "PayloadIdentifier" => {
-                        f_payload_identifier = Some(field(v, "PayloadIdentifier")?)
+                match k.len() {
+                    6 if k == "Source" => {
+                        f_source = Some(field(v, "Source")?);
+                        continue;
                     }
-                    "PayloadVersion" => f_payload_version = Some(field(v, "PayloadVersion")?),
-                    "PayloadDisplayName" => {
-                        f_payload_display_name = Some(field(v, "PayloadDisplayName")?)
+                    9 if k == "IsManaged" => {
+                        f_is_managed = Some(field(v, "IsManaged")?);
+                        continue;
                     }
-                    "PayloadOrganization" => {
-                        f_payload_organization = Some(field(v, "PayloadOrganization")?)
+                    11 => match k.as_str() {
+                        "PayloadUUID" => {
+                            f_payload_uuid = Some(field(v, "PayloadUUID")?);
+                            continue;
+                        }
+                        "IsEncrypted" => {
+                            f_is_encrypted = Some(field(v, "IsEncrypted")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    14 => match k.as_str() {
+                        "PayloadVersion" => {
+                            f_payload_version = Some(field(v, "PayloadVersion")?);
+                            continue;
+                        }
+                        "PayloadContent" => {
+                            f_payload_content = Some(field(v, "PayloadContent")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    17 if k == "PayloadIdentifier" => {
+                        f_payload_identifier = Some(field(v, "PayloadIdentifier")?);
+                        continue;
                     }
-                    "PayloadDescription" => {
-                        f_payload_description = Some(field(v, "PayloadDescription")?)
+                    18 => match k.as_str() {
+                        "PayloadDisplayName" => {
+                            f_payload_display_name = Some(field(v, "PayloadDisplayName")?);
+                            continue;
+                        }
+                        "PayloadDescription" => {
+                            f_payload_description = Some(field(v, "PayloadDescription")?);
+                            continue;
+                        }
+                        "HasRemovalPasscode" => {
+                            f_has_removal_passcode = Some(field(v, "HasRemovalPasscode")?);
+                            continue;
+                        }
+                        "SignerCertificates" => {
+                            f_signer_certificates = Some(field(v, "SignerCertificates")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    19 if k == "PayloadOrganization" => {
+                        f_payload_organization = Some(field(v, "PayloadOrganization")?);
+                        continue;
                     }
-                    "PayloadRemovalDisallowed" => {
-                        f_payload_removal_disallowed = Some(field(v, "PayloadRemovalDisallowed")?)
+                    24 if k == "PayloadRemovalDisallowed" => {
+                        f_payload_removal_disallowed = Some(field(v, "PayloadRemovalDisallowed")?);
+                        continue;
                     }
-                    "HasRemovalPasscode" => {
-                        f_has_removal_passcode = Some(field(v, "HasRemovalPasscode")?)
-                    }
-                    "IsEncrypted" => f_is_encrypted = Some(field(v, "IsEncrypted")?),
-                    "SignerCertificates" => {
-                        f_signer_certificates = Some(field(v, "SignerCertificates")?)
-                    }
-                    "IsManaged" => f_is_managed = Some(field(v, "IsManaged")?),
-                    "Source" => f_source = Some(field(v, "Source")?),
-                    "PayloadContent" => f_payload_content = Some(field(v, "PayloadContent")?),
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 payload_uuid: required(f_payload_uuid, "PayloadUUID")?,
@@ -22455,7 +23553,7 @@ pub mod install_provisioning_profile {
             for (k, v) in d {
                 match k.as_str() {
                     "ProvisioningProfile" => {
-                        f_provisioning_profile = Some(field(v, "ProvisioningProfile")?)
+                        f_provisioning_profile = Some(field(v, "ProvisioningProfile")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -22626,7 +23724,9 @@ pub mod provisioning_profile_list {
             let mut f_managed_only: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "ManagedOnly" => f_managed_only = Some(field(v, "ManagedOnly")?),
+                    "ManagedOnly" => {
+                        f_managed_only = Some(field(v, "ManagedOnly")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -22683,7 +23783,7 @@ pub mod provisioning_profile_list {
             for (k, v) in d {
                 match k.as_str() {
                     "ProvisioningProfileList" => {
-                        f_provisioning_profile_list = Some(field(v, "ProvisioningProfileList")?)
+                        f_provisioning_profile_list = Some(field(v, "ProvisioningProfileList")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -22764,9 +23864,15 @@ pub mod provisioning_profile_list {
             let mut f_expiry_date: Option<plist::Date> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Name" => f_name = Some(field(v, "Name")?),
-                    "UUID" => f_uuid = Some(field(v, "UUID")?),
-                    "ExpiryDate" => f_expiry_date = Some(field(v, "ExpiryDate")?),
+                    "Name" => {
+                        f_name = Some(field(v, "Name")?);
+                    }
+                    "UUID" => {
+                        f_uuid = Some(field(v, "UUID")?);
+                    }
+                    "ExpiryDate" => {
+                        f_expiry_date = Some(field(v, "ExpiryDate")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -22894,7 +24000,9 @@ pub mod remove_provisioning_profile {
             let mut f_uuid: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "UUID" => f_uuid = Some(field(v, "UUID")?),
+                    "UUID" => {
+                        f_uuid = Some(field(v, "UUID")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -23051,7 +24159,9 @@ pub mod remove_profile {
             let mut f_identifier: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifier" => f_identifier = Some(field(v, "Identifier")?),
+                    "Identifier" => {
+                        f_identifier = Some(field(v, "Identifier")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -23462,12 +24572,18 @@ pub mod rotate_file_vault_key {
             let mut f_reply_encryption_certificate: Option<Data> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "KeyType" => f_key_type = Some(field(v, "KeyType")?),
-                    "FileVaultUnlock" => f_file_vault_unlock = Some(field(v, "FileVaultUnlock")?),
-                    "NewCertificate" => f_new_certificate = Some(field(v, "NewCertificate")?),
+                    "KeyType" => {
+                        f_key_type = Some(field(v, "KeyType")?);
+                    }
+                    "FileVaultUnlock" => {
+                        f_file_vault_unlock = Some(field(v, "FileVaultUnlock")?);
+                    }
+                    "NewCertificate" => {
+                        f_new_certificate = Some(field(v, "NewCertificate")?);
+                    }
                     "ReplyEncryptionCertificate" => {
                         f_reply_encryption_certificate =
-                            Some(field(v, "ReplyEncryptionCertificate")?)
+                            Some(field(v, "ReplyEncryptionCertificate")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -23535,7 +24651,9 @@ pub mod rotate_file_vault_key {
             let mut f_rotate_result: Option<RotateResultItem> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "RotateResult" => f_rotate_result = Some(field(v, "RotateResult")?),
+                    "RotateResult" => {
+                        f_rotate_result = Some(field(v, "RotateResult")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -23664,12 +24782,14 @@ pub mod rotate_file_vault_key {
             let mut f_private_key_export_password: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Password" => f_password = Some(field(v, "Password")?),
+                    "Password" => {
+                        f_password = Some(field(v, "Password")?);
+                    }
                     "PrivateKeyExport" => {
-                        f_private_key_export = Some(field(v, "PrivateKeyExport")?)
+                        f_private_key_export = Some(field(v, "PrivateKeyExport")?);
                     }
                     "PrivateKeyExportPassword" => {
-                        f_private_key_export_password = Some(field(v, "PrivateKeyExportPassword")?)
+                        f_private_key_export_password = Some(field(v, "PrivateKeyExportPassword")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -23733,7 +24853,7 @@ pub mod rotate_file_vault_key {
             for (k, v) in d {
                 match k.as_str() {
                     "EncryptedNewRecoveryKey" => {
-                        f_encrypted_new_recovery_key = Some(field(v, "EncryptedNewRecoveryKey")?)
+                        f_encrypted_new_recovery_key = Some(field(v, "EncryptedNewRecoveryKey")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -23849,8 +24969,12 @@ pub mod set_auto_admin_password {
             let mut f_password_hash: Option<Data> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "GUID" => f_guid = Some(field(v, "GUID")?),
-                    "passwordHash" => f_password_hash = Some(field(v, "passwordHash")?),
+                    "GUID" => {
+                        f_guid = Some(field(v, "GUID")?);
+                    }
+                    "passwordHash" => {
+                        f_password_hash = Some(field(v, "passwordHash")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -23986,7 +25110,9 @@ pub mod settings {
             let mut f_settings: Option<Vec<SettingsItem>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Settings" => f_settings = Some(field(v, "Settings")?),
+                    "Settings" => {
+                        f_settings = Some(field(v, "Settings")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -24040,7 +25166,9 @@ pub mod settings {
             let mut f_settings: Option<SettingsResponseSettings> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Settings" => f_settings = Some(field(v, "Settings")?),
+                    "Settings" => {
+                        f_settings = Some(field(v, "Settings")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -24159,9 +25287,15 @@ pub mod settings {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Image" => f_image = Some(field(v, "Image")?),
-                    "Where" => f_where = Some(field(v, "Where")?),
-                    "Item" => c_0 = Some(v),
+                    "Image" => {
+                        f_image = Some(field(v, "Image")?);
+                    }
+                    "Where" => {
+                        f_where = Some(field(v, "Where")?);
+                    }
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -24227,8 +25361,12 @@ pub mod settings {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Enabled" => f_enabled = Some(field(v, "Enabled")?),
-                    "Item" => c_0 = Some(v),
+                    "Enabled" => {
+                        f_enabled = Some(field(v, "Enabled")?);
+                    }
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -24292,8 +25430,12 @@ pub mod settings {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Enabled" => f_enabled = Some(field(v, "Enabled")?),
-                    "Item" => c_0 = Some(v),
+                    "Enabled" => {
+                        f_enabled = Some(field(v, "Enabled")?);
+                    }
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -24357,8 +25499,12 @@ pub mod settings {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Enabled" => f_enabled = Some(field(v, "Enabled")?),
-                    "Item" => c_0 = Some(v),
+                    "Enabled" => {
+                        f_enabled = Some(field(v, "Enabled")?);
+                    }
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -24425,8 +25571,12 @@ pub mod settings {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Enabled" => f_enabled = Some(field(v, "Enabled")?),
-                    "Item" => c_0 = Some(v),
+                    "Enabled" => {
+                        f_enabled = Some(field(v, "Enabled")?);
+                    }
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -24500,9 +25650,15 @@ pub mod settings {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifier" => f_identifier = Some(field(v, "Identifier")?),
-                    "Configuration" => f_configuration = Some(field(v, "Configuration")?),
-                    "Item" => c_0 = Some(v),
+                    "Identifier" => {
+                        f_identifier = Some(field(v, "Identifier")?);
+                    }
+                    "Configuration" => {
+                        f_configuration = Some(field(v, "Configuration")?);
+                    }
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -24814,33 +25970,64 @@ pub mod settings {
             let mut f_hideable: Option<bool> = None;
             let mut f_lockable: Option<bool> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "VPNUUID" => f_vpnuuid = Some(field(v, "VPNUUID")?),
-                    "ContentFilterUUID" => {
-                        f_content_filter_uuid = Some(field(v, "ContentFilterUUID")?)
+                match k.len() {
+                    7 if k == "VPNUUID" => {
+                        f_vpnuuid = Some(field(v, "VPNUUID")?);
+                        continue;
                     }
-                    "DNSProxyUUID" => f_dns_proxy_uuid = Some(field(v, "DNSProxyUUID")?),
-                    "RelayUUID" => f_relay_uuid = Some(field(v, "RelayUUID")?),
-                    "AssociatedDomains" => {
-                        f_associated_domains = Some(field(v, "AssociatedDomains")?)
+                    8 => match k.as_str() {
+                        "Hideable" => {
+                            f_hideable = Some(field(v, "Hideable")?);
+                            continue;
+                        }
+                        "Lockable" => {
+                            f_lockable = Some(field(v, "Lockable")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    9 => match k.as_str() {
+                        "RelayUUID" => {
+                            f_relay_uuid = Some(field(v, "RelayUUID")?);
+                            continue;
+                        }
+                        "Removable" => {
+                            f_removable = Some(field(v, "Removable")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    12 if k == "DNSProxyUUID" => {
+                        f_dns_proxy_uuid = Some(field(v, "DNSProxyUUID")?);
+                        continue;
                     }
-                    "AssociatedDomainsEnableDirectDownloads" => {
+                    17 => match k.as_str() {
+                        "ContentFilterUUID" => {
+                            f_content_filter_uuid = Some(field(v, "ContentFilterUUID")?);
+                            continue;
+                        }
+                        "AssociatedDomains" => {
+                            f_associated_domains = Some(field(v, "AssociatedDomains")?);
+                            continue;
+                        }
+                        "CellularSliceUUID" => {
+                            f_cellular_slice_uuid = Some(field(v, "CellularSliceUUID")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    18 if k == "TapToPayScreenLock" => {
+                        f_tap_to_pay_screen_lock = Some(field(v, "TapToPayScreenLock")?);
+                        continue;
+                    }
+                    38 if k == "AssociatedDomainsEnableDirectDownloads" => {
                         f_associated_domains_enable_direct_downloads =
-                            Some(field(v, "AssociatedDomainsEnableDirectDownloads")?)
+                            Some(field(v, "AssociatedDomainsEnableDirectDownloads")?);
+                        continue;
                     }
-                    "Removable" => f_removable = Some(field(v, "Removable")?),
-                    "TapToPayScreenLock" => {
-                        f_tap_to_pay_screen_lock = Some(field(v, "TapToPayScreenLock")?)
-                    }
-                    "CellularSliceUUID" => {
-                        f_cellular_slice_uuid = Some(field(v, "CellularSliceUUID")?)
-                    }
-                    "Hideable" => f_hideable = Some(field(v, "Hideable")?),
-                    "Lockable" => f_lockable = Some(field(v, "Lockable")?),
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 vpnuuid: f_vpnuuid,
@@ -24954,9 +26141,15 @@ pub mod settings {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Identifier" => f_identifier = Some(field(v, "Identifier")?),
-                    "Attributes" => f_attributes = Some(field(v, "Attributes")?),
-                    "Item" => c_0 = Some(v),
+                    "Identifier" => {
+                        f_identifier = Some(field(v, "Identifier")?);
+                    }
+                    "Attributes" => {
+                        f_attributes = Some(field(v, "Attributes")?);
+                    }
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -25027,8 +26220,12 @@ pub mod settings {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "DeviceName" => f_device_name = Some(field(v, "DeviceName")?),
-                    "Item" => c_0 = Some(v),
+                    "DeviceName" => {
+                        f_device_name = Some(field(v, "DeviceName")?);
+                    }
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -25092,8 +26289,12 @@ pub mod settings {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "HostName" => f_host_name = Some(field(v, "HostName")?),
-                    "Item" => c_0 = Some(v),
+                    "HostName" => {
+                        f_host_name = Some(field(v, "HostName")?);
+                    }
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -25213,21 +26414,23 @@ pub mod settings {
             let mut f_organization_magic: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "OrganizationName" => f_organization_name = Some(field(v, "OrganizationName")?),
+                    "OrganizationName" => {
+                        f_organization_name = Some(field(v, "OrganizationName")?);
+                    }
                     "OrganizationShortName" => {
-                        f_organization_short_name = Some(field(v, "OrganizationShortName")?)
+                        f_organization_short_name = Some(field(v, "OrganizationShortName")?);
                     }
                     "OrganizationAddress" => {
-                        f_organization_address = Some(field(v, "OrganizationAddress")?)
+                        f_organization_address = Some(field(v, "OrganizationAddress")?);
                     }
                     "OrganizationPhone" => {
-                        f_organization_phone = Some(field(v, "OrganizationPhone")?)
+                        f_organization_phone = Some(field(v, "OrganizationPhone")?);
                     }
                     "OrganizationEmail" => {
-                        f_organization_email = Some(field(v, "OrganizationEmail")?)
+                        f_organization_email = Some(field(v, "OrganizationEmail")?);
                     }
                     "OrganizationMagic" => {
-                        f_organization_magic = Some(field(v, "OrganizationMagic")?)
+                        f_organization_magic = Some(field(v, "OrganizationMagic")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -25313,8 +26516,12 @@ pub mod settings {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "OrganizationInfo" => f_organization_info = Some(field(v, "OrganizationInfo")?),
-                    "Item" => c_0 = Some(v),
+                    "OrganizationInfo" => {
+                        f_organization_info = Some(field(v, "OrganizationInfo")?);
+                    }
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -25437,9 +26644,15 @@ pub mod settings {
             let mut f_messaging: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "WebBrowser" => f_web_browser = Some(field(v, "WebBrowser")?),
-                    "Calling" => f_calling = Some(field(v, "Calling")?),
-                    "Messaging" => f_messaging = Some(field(v, "Messaging")?),
+                    "WebBrowser" => {
+                        f_web_browser = Some(field(v, "WebBrowser")?);
+                    }
+                    "Calling" => {
+                        f_calling = Some(field(v, "Calling")?);
+                    }
+                    "Messaging" => {
+                        f_messaging = Some(field(v, "Messaging")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -25602,19 +26815,19 @@ pub mod settings {
                 match k.as_str() {
                     "ActivationLockAllowedWhileSupervised" => {
                         f_activation_lock_allowed_while_supervised =
-                            Some(field(v, "ActivationLockAllowedWhileSupervised")?)
+                            Some(field(v, "ActivationLockAllowedWhileSupervised")?);
                     }
                     "BootstrapTokenAllowed" => {
-                        f_bootstrap_token_allowed = Some(field(v, "BootstrapTokenAllowed")?)
+                        f_bootstrap_token_allowed = Some(field(v, "BootstrapTokenAllowed")?);
                     }
                     "PromptUserToAllowBootstrapTokenForAuthentication" => {
                         f_prompt_user_to_allow_bootstrap_token_for_authentication = Some(field(
                             v,
                             "PromptUserToAllowBootstrapTokenForAuthentication",
-                        )?)
+                        )?);
                     }
                     "IdleRebootAllowed" => {
-                        f_idle_reboot_allowed = Some(field(v, "IdleRebootAllowed")?)
+                        f_idle_reboot_allowed = Some(field(v, "IdleRebootAllowed")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -25699,8 +26912,12 @@ pub mod settings {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "MDMOptions" => f_mdm_options = Some(field(v, "MDMOptions")?),
-                    "Item" => c_0 = Some(v),
+                    "MDMOptions" => {
+                        f_mdm_options = Some(field(v, "MDMOptions")?);
+                    }
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -25765,9 +26982,11 @@ pub mod settings {
             for (k, v) in d {
                 match k.as_str() {
                     "MaximumResidentUsers" => {
-                        f_maximum_resident_users = Some(field(v, "MaximumResidentUsers")?)
+                        f_maximum_resident_users = Some(field(v, "MaximumResidentUsers")?);
                     }
-                    "Item" => c_0 = Some(v),
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -25827,7 +27046,9 @@ pub mod settings {
             let mut f_enabled: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Enabled" => f_enabled = Some(field(v, "Enabled")?),
+                    "Enabled" => {
+                        f_enabled = Some(field(v, "Enabled")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -25949,9 +27170,11 @@ pub mod settings {
             for (k, v) in d {
                 match k.as_str() {
                     "PasscodeLockGracePeriod" => {
-                        f_passcode_lock_grace_period = Some(field(v, "PasscodeLockGracePeriod")?)
+                        f_passcode_lock_grace_period = Some(field(v, "PasscodeLockGracePeriod")?);
                     }
-                    "AutoLockTime" => f_auto_lock_time = Some(field(v, "AutoLockTime")?),
+                    "AutoLockTime" => {
+                        f_auto_lock_time = Some(field(v, "AutoLockTime")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -26161,39 +27384,57 @@ pub mod settings {
             let mut f_passcode_policy: Option<PasscodePolicy> = None;
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "QuotaSize" => f_quota_size = Some(field(v, "QuotaSize")?),
-                    "ResidentUsers" => f_resident_users = Some(field(v, "ResidentUsers")?),
-                    "UserSessionTimeout" => {
-                        f_user_session_timeout = Some(field(v, "UserSessionTimeout")?)
+                match k.len() {
+                    4 if k == "Item" => {
+                        c_0 = Some(v);
+                        continue;
                     }
-                    "TemporarySessionTimeout" => {
-                        f_temporary_session_timeout = Some(field(v, "TemporarySessionTimeout")?)
+                    9 if k == "QuotaSize" => {
+                        f_quota_size = Some(field(v, "QuotaSize")?);
+                        continue;
                     }
-                    "TemporarySessionOnly" => {
-                        f_temporary_session_only = Some(field(v, "TemporarySessionOnly")?)
+                    13 if k == "ResidentUsers" => {
+                        f_resident_users = Some(field(v, "ResidentUsers")?);
+                        continue;
                     }
-                    "ManagedAppleIDDefaultDomains" => {
+                    14 if k == "PasscodePolicy" => {
+                        f_passcode_policy = Some(field(v, "PasscodePolicy")?);
+                        continue;
+                    }
+                    18 if k == "UserSessionTimeout" => {
+                        f_user_session_timeout = Some(field(v, "UserSessionTimeout")?);
+                        continue;
+                    }
+                    20 if k == "TemporarySessionOnly" => {
+                        f_temporary_session_only = Some(field(v, "TemporarySessionOnly")?);
+                        continue;
+                    }
+                    22 if k == "AwaitUserConfiguration" => {
+                        f_await_user_configuration = Some(field(v, "AwaitUserConfiguration")?);
+                        continue;
+                    }
+                    23 if k == "TemporarySessionTimeout" => {
+                        f_temporary_session_timeout = Some(field(v, "TemporarySessionTimeout")?);
+                        continue;
+                    }
+                    28 if k == "ManagedAppleIDDefaultDomains" => {
                         f_managed_apple_id_default_domains =
-                            Some(field(v, "ManagedAppleIDDefaultDomains")?)
+                            Some(field(v, "ManagedAppleIDDefaultDomains")?);
+                        continue;
                     }
-                    "OnlineAuthenticationGracePeriod" => {
+                    31 if k == "OnlineAuthenticationGracePeriod" => {
                         f_online_authentication_grace_period =
-                            Some(field(v, "OnlineAuthenticationGracePeriod")?)
+                            Some(field(v, "OnlineAuthenticationGracePeriod")?);
+                        continue;
                     }
-                    "SkipLanguageAndLocaleSetupForNewUsers" => {
+                    37 if k == "SkipLanguageAndLocaleSetupForNewUsers" => {
                         f_skip_language_and_locale_setup_for_new_users =
-                            Some(field(v, "SkipLanguageAndLocaleSetupForNewUsers")?)
+                            Some(field(v, "SkipLanguageAndLocaleSetupForNewUsers")?);
+                        continue;
                     }
-                    "AwaitUserConfiguration" => {
-                        f_await_user_configuration = Some(field(v, "AwaitUserConfiguration")?)
-                    }
-                    "PasscodePolicy" => f_passcode_policy = Some(field(v, "PasscodePolicy")?),
-                    "Item" => c_0 = Some(v),
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             constant(c_0, "Item", "SharedDeviceConfiguration")?;
             Ok(Self {
@@ -26298,8 +27539,12 @@ pub mod settings {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Enabled" => f_enabled = Some(field(v, "Enabled")?),
-                    "Item" => c_0 = Some(v),
+                    "Enabled" => {
+                        f_enabled = Some(field(v, "Enabled")?);
+                    }
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -26366,8 +27611,12 @@ pub mod settings {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Enabled" => f_enabled = Some(field(v, "Enabled")?),
-                    "Item" => c_0 = Some(v),
+                    "Enabled" => {
+                        f_enabled = Some(field(v, "Enabled")?);
+                    }
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -26432,9 +27681,11 @@ pub mod settings {
             for (k, v) in d {
                 match k.as_str() {
                     "PasscodeLockGracePeriod" => {
-                        f_passcode_lock_grace_period = Some(field(v, "PasscodeLockGracePeriod")?)
+                        f_passcode_lock_grace_period = Some(field(v, "PasscodeLockGracePeriod")?);
                     }
-                    "Item" => c_0 = Some(v),
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -26507,8 +27758,12 @@ pub mod settings {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "TimeZone" => f_time_zone = Some(field(v, "TimeZone")?),
-                    "Item" => c_0 = Some(v),
+                    "TimeZone" => {
+                        f_time_zone = Some(field(v, "TimeZone")?);
+                    }
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -26618,9 +27873,11 @@ pub mod settings {
             for (k, v) in d {
                 match k.as_str() {
                     "RecommendationCadence" => {
-                        f_recommendation_cadence = Some(field(v, "RecommendationCadence")?)
+                        f_recommendation_cadence = Some(field(v, "RecommendationCadence")?);
                     }
-                    "Item" => c_0 = Some(v),
+                    "Item" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -26869,32 +28126,55 @@ pub mod settings {
             let mut f_grayscale_enabled: Option<bool> = None;
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "BoldTextEnabled" => f_bold_text_enabled = Some(field(v, "BoldTextEnabled")?),
-                    "IncreaseContrastEnabled" => {
-                        f_increase_contrast_enabled = Some(field(v, "IncreaseContrastEnabled")?)
+                match k.len() {
+                    4 if k == "Item" => {
+                        c_0 = Some(v);
+                        continue;
                     }
-                    "ReduceMotionEnabled" => {
-                        f_reduce_motion_enabled = Some(field(v, "ReduceMotionEnabled")?)
+                    8 if k == "TextSize" => {
+                        f_text_size = Some(field(v, "TextSize")?);
+                        continue;
                     }
-                    "ReduceTransparencyEnabled" => {
-                        f_reduce_transparency_enabled = Some(field(v, "ReduceTransparencyEnabled")?)
+                    11 if k == "ZoomEnabled" => {
+                        f_zoom_enabled = Some(field(v, "ZoomEnabled")?);
+                        continue;
                     }
-                    "TextSize" => f_text_size = Some(field(v, "TextSize")?),
-                    "TouchAccommodationsEnabled" => {
+                    15 if k == "BoldTextEnabled" => {
+                        f_bold_text_enabled = Some(field(v, "BoldTextEnabled")?);
+                        continue;
+                    }
+                    16 => match k.as_str() {
+                        "VoiceOverEnabled" => {
+                            f_voice_over_enabled = Some(field(v, "VoiceOverEnabled")?);
+                            continue;
+                        }
+                        "GrayscaleEnabled" => {
+                            f_grayscale_enabled = Some(field(v, "GrayscaleEnabled")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    19 if k == "ReduceMotionEnabled" => {
+                        f_reduce_motion_enabled = Some(field(v, "ReduceMotionEnabled")?);
+                        continue;
+                    }
+                    23 if k == "IncreaseContrastEnabled" => {
+                        f_increase_contrast_enabled = Some(field(v, "IncreaseContrastEnabled")?);
+                        continue;
+                    }
+                    25 if k == "ReduceTransparencyEnabled" => {
+                        f_reduce_transparency_enabled =
+                            Some(field(v, "ReduceTransparencyEnabled")?);
+                        continue;
+                    }
+                    26 if k == "TouchAccommodationsEnabled" => {
                         f_touch_accommodations_enabled =
-                            Some(field(v, "TouchAccommodationsEnabled")?)
+                            Some(field(v, "TouchAccommodationsEnabled")?);
+                        continue;
                     }
-                    "VoiceOverEnabled" => {
-                        f_voice_over_enabled = Some(field(v, "VoiceOverEnabled")?)
-                    }
-                    "ZoomEnabled" => f_zoom_enabled = Some(field(v, "ZoomEnabled")?),
-                    "GrayscaleEnabled" => f_grayscale_enabled = Some(field(v, "GrayscaleEnabled")?),
-                    "Item" => c_0 = Some(v),
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             constant(c_0, "Item", "AccessibilitySettings")?;
             Ok(Self {
@@ -27167,9 +28447,15 @@ pub mod settings {
             let mut f_identifier: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Status" => f_status = Some(field(v, "Status")?),
-                    "ErrorChain" => f_error_chain = Some(field(v, "ErrorChain")?),
-                    "Identifier" => f_identifier = Some(field(v, "Identifier")?),
+                    "Status" => {
+                        f_status = Some(field(v, "Status")?);
+                    }
+                    "ErrorChain" => {
+                        f_error_chain = Some(field(v, "ErrorChain")?);
+                    }
+                    "Identifier" => {
+                        f_identifier = Some(field(v, "Identifier")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -27333,7 +28619,7 @@ pub mod available_os_updates {
             for (k, v) in d {
                 match k.as_str() {
                     "AvailableOSUpdates" => {
-                        f_available_os_updates = Some(field(v, "AvailableOSUpdates")?)
+                        f_available_os_updates = Some(field(v, "AvailableOSUpdates")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -27742,53 +29028,107 @@ pub mod available_os_updates {
             let mut f_supplemental_build_version: Option<String> = None;
             let mut f_supplemental_os_version_extra: Option<String> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "ProductKey" => f_product_key = Some(field(v, "ProductKey")?),
-                    "HumanReadableName" => {
-                        f_human_readable_name = Some(field(v, "HumanReadableName")?)
+                match k.len() {
+                    5 if k == "Build" => {
+                        f_build = Some(field(v, "Build")?);
+                        continue;
                     }
-                    "HumanReadableNameLocale" => {
-                        f_human_readable_name_locale = Some(field(v, "HumanReadableNameLocale")?)
+                    7 if k == "Version" => {
+                        f_version = Some(field(v, "Version")?);
+                        continue;
                     }
-                    "MetadataURL" => f_metadata_url = Some(field(v, "MetadataURL")?),
-                    "ProductName" => f_product_name = Some(field(v, "ProductName")?),
-                    "Version" => f_version = Some(field(v, "Version")?),
-                    "Build" => f_build = Some(field(v, "Build")?),
-                    "DownloadSize" => f_download_size = Some(field(v, "DownloadSize")?),
-                    "InstallSize" => f_install_size = Some(field(v, "InstallSize")?),
-                    "AppIdentifiersToClose" => {
-                        f_app_identifiers_to_close = Some(field(v, "AppIdentifiersToClose")?)
+                    10 => match k.as_str() {
+                        "ProductKey" => {
+                            f_product_key = Some(field(v, "ProductKey")?);
+                            continue;
+                        }
+                        "IsCritical" => {
+                            f_is_critical = Some(field(v, "IsCritical")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    11 => match k.as_str() {
+                        "MetadataURL" => {
+                            f_metadata_url = Some(field(v, "MetadataURL")?);
+                            continue;
+                        }
+                        "ProductName" => {
+                            f_product_name = Some(field(v, "ProductName")?);
+                            continue;
+                        }
+                        "InstallSize" => {
+                            f_install_size = Some(field(v, "InstallSize")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    12 if k == "DownloadSize" => {
+                        f_download_size = Some(field(v, "DownloadSize")?);
+                        continue;
                     }
-                    "IsCritical" => f_is_critical = Some(field(v, "IsCritical")?),
-                    "IsConfigDataUpdate" => {
-                        f_is_config_data_update = Some(field(v, "IsConfigDataUpdate")?)
+                    13 if k == "DeferredUntil" => {
+                        f_deferred_until = Some(field(v, "DeferredUntil")?);
+                        continue;
                     }
-                    "IsFirmwareUpdate" => {
-                        f_is_firmware_update = Some(field(v, "IsFirmwareUpdate")?)
+                    15 => match k.as_str() {
+                        "IsMajorOSUpdate" => {
+                            f_is_major_os_update = Some(field(v, "IsMajorOSUpdate")?);
+                            continue;
+                        }
+                        "RestartRequired" => {
+                            f_restart_required = Some(field(v, "RestartRequired")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    16 if k == "IsFirmwareUpdate" => {
+                        f_is_firmware_update = Some(field(v, "IsFirmwareUpdate")?);
+                        continue;
                     }
-                    "IsMajorOSUpdate" => f_is_major_os_update = Some(field(v, "IsMajorOSUpdate")?),
-                    "RestartRequired" => f_restart_required = Some(field(v, "RestartRequired")?),
-                    "AllowsInstallLater" => {
-                        f_allows_install_later = Some(field(v, "AllowsInstallLater")?)
+                    17 if k == "HumanReadableName" => {
+                        f_human_readable_name = Some(field(v, "HumanReadableName")?);
+                        continue;
                     }
-                    "DeferredUntil" => f_deferred_until = Some(field(v, "DeferredUntil")?),
-                    "RequiresBootstrapToken" => {
-                        f_requires_bootstrap_token = Some(field(v, "RequiresBootstrapToken")?)
+                    18 => match k.as_str() {
+                        "IsConfigDataUpdate" => {
+                            f_is_config_data_update = Some(field(v, "IsConfigDataUpdate")?);
+                            continue;
+                        }
+                        "AllowsInstallLater" => {
+                            f_allows_install_later = Some(field(v, "AllowsInstallLater")?);
+                            continue;
+                        }
+                        "IsSecurityResponse" => {
+                            f_is_security_response = Some(field(v, "IsSecurityResponse")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    21 if k == "AppIdentifiersToClose" => {
+                        f_app_identifiers_to_close = Some(field(v, "AppIdentifiersToClose")?);
+                        continue;
                     }
-                    "IsSecurityResponse" => {
-                        f_is_security_response = Some(field(v, "IsSecurityResponse")?)
+                    22 if k == "RequiresBootstrapToken" => {
+                        f_requires_bootstrap_token = Some(field(v, "RequiresBootstrapToken")?);
+                        continue;
                     }
-                    "SupplementalBuildVersion" => {
-                        f_supplemental_build_version = Some(field(v, "SupplementalBuildVersion")?)
+                    23 if k == "HumanReadableNameLocale" => {
+                        f_human_readable_name_locale = Some(field(v, "HumanReadableNameLocale")?);
+                        continue;
                     }
-                    "SupplementalOSVersionExtra" => {
+                    24 if k == "SupplementalBuildVersion" => {
+                        f_supplemental_build_version = Some(field(v, "SupplementalBuildVersion")?);
+                        continue;
+                    }
+                    26 if k == "SupplementalOSVersionExtra" => {
                         f_supplemental_os_version_extra =
-                            Some(field(v, "SupplementalOSVersionExtra")?)
+                            Some(field(v, "SupplementalOSVersionExtra")?);
+                        continue;
                     }
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 product_key: required(f_product_key, "ProductKey")?,
@@ -27976,7 +29316,9 @@ pub mod schedule_os_update_scan {
             let mut f_force: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Force" => f_force = Some(field(v, "Force")?),
+                    "Force" => {
+                        f_force = Some(field(v, "Force")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -28032,7 +29374,9 @@ pub mod schedule_os_update_scan {
             let mut f_scan_initiated: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "ScanInitiated" => f_scan_initiated = Some(field(v, "ScanInitiated")?),
+                    "ScanInitiated" => {
+                        f_scan_initiated = Some(field(v, "ScanInitiated")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -28133,7 +29477,9 @@ pub mod schedule_os_update {
             let mut f_updates: Option<Vec<UpdatesItem>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Updates" => f_updates = Some(field(v, "Updates")?),
+                    "Updates" => {
+                        f_updates = Some(field(v, "Updates")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -28187,7 +29533,9 @@ pub mod schedule_os_update {
             let mut f_update_results: Option<Vec<UpdateResultsItem>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "UpdateResults" => f_update_results = Some(field(v, "UpdateResults")?),
+                    "UpdateResults" => {
+                        f_update_results = Some(field(v, "UpdateResults")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -28421,13 +29769,21 @@ pub mod schedule_os_update {
             let mut f_priority: Option<Priority> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "ProductKey" => f_product_key = Some(field(v, "ProductKey")?),
-                    "ProductVersion" => f_product_version = Some(field(v, "ProductVersion")?),
-                    "InstallAction" => f_install_action = Some(field(v, "InstallAction")?),
-                    "MaxUserDeferrals" => {
-                        f_max_user_deferrals = Some(field(v, "MaxUserDeferrals")?)
+                    "ProductKey" => {
+                        f_product_key = Some(field(v, "ProductKey")?);
                     }
-                    "Priority" => f_priority = Some(field(v, "Priority")?),
+                    "ProductVersion" => {
+                        f_product_version = Some(field(v, "ProductVersion")?);
+                    }
+                    "InstallAction" => {
+                        f_install_action = Some(field(v, "InstallAction")?);
+                    }
+                    "MaxUserDeferrals" => {
+                        f_max_user_deferrals = Some(field(v, "MaxUserDeferrals")?);
+                    }
+                    "Priority" => {
+                        f_priority = Some(field(v, "Priority")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -28665,10 +30021,18 @@ pub mod schedule_os_update {
             let mut f_error_chain: Option<Vec<BTreeMap<String, plist::Value>>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "ProductKey" => f_product_key = Some(field(v, "ProductKey")?),
-                    "InstallAction" => f_install_action = Some(field(v, "InstallAction")?),
-                    "Status" => f_status = Some(field(v, "Status")?),
-                    "ErrorChain" => f_error_chain = Some(field(v, "ErrorChain")?),
+                    "ProductKey" => {
+                        f_product_key = Some(field(v, "ProductKey")?);
+                    }
+                    "InstallAction" => {
+                        f_install_action = Some(field(v, "InstallAction")?);
+                    }
+                    "Status" => {
+                        f_status = Some(field(v, "Status")?);
+                    }
+                    "ErrorChain" => {
+                        f_error_chain = Some(field(v, "ErrorChain")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -28825,7 +30189,9 @@ pub mod os_update_status {
             let mut f_os_update_status: Option<Vec<OSUpdateStatusItem>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "OSUpdateStatus" => f_os_update_status = Some(field(v, "OSUpdateStatus")?),
+                    "OSUpdateStatus" => {
+                        f_os_update_status = Some(field(v, "OSUpdateStatus")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -29008,21 +30374,29 @@ pub mod os_update_status {
             let mut f_past_notifications: Option<Vec<plist::Date>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "ProductKey" => f_product_key = Some(field(v, "ProductKey")?),
-                    "IsDownloaded" => f_is_downloaded = Some(field(v, "IsDownloaded")?),
-                    "DownloadPercentComplete" => {
-                        f_download_percent_complete = Some(field(v, "DownloadPercentComplete")?)
+                    "ProductKey" => {
+                        f_product_key = Some(field(v, "ProductKey")?);
                     }
-                    "Status" => f_status = Some(field(v, "Status")?),
-                    "MaxDeferrals" => f_max_deferrals = Some(field(v, "MaxDeferrals")?),
+                    "IsDownloaded" => {
+                        f_is_downloaded = Some(field(v, "IsDownloaded")?);
+                    }
+                    "DownloadPercentComplete" => {
+                        f_download_percent_complete = Some(field(v, "DownloadPercentComplete")?);
+                    }
+                    "Status" => {
+                        f_status = Some(field(v, "Status")?);
+                    }
+                    "MaxDeferrals" => {
+                        f_max_deferrals = Some(field(v, "MaxDeferrals")?);
+                    }
                     "DeferralsRemaining" => {
-                        f_deferrals_remaining = Some(field(v, "DeferralsRemaining")?)
+                        f_deferrals_remaining = Some(field(v, "DeferralsRemaining")?);
                     }
                     "NextScheduledInstall" => {
-                        f_next_scheduled_install = Some(field(v, "NextScheduledInstall")?)
+                        f_next_scheduled_install = Some(field(v, "NextScheduledInstall")?);
                     }
                     "PastNotifications" => {
-                        f_past_notifications = Some(field(v, "PastNotifications")?)
+                        f_past_notifications = Some(field(v, "PastNotifications")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -29167,7 +30541,9 @@ pub mod trigger_enhanced_log_collection {
             let mut f_apple_care_token: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "AppleCareToken" => f_apple_care_token = Some(field(v, "AppleCareToken")?),
+                    "AppleCareToken" => {
+                        f_apple_care_token = Some(field(v, "AppleCareToken")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -29471,9 +30847,15 @@ pub mod delete_user {
             let mut f_delete_all_users: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "UserName" => f_user_name = Some(field(v, "UserName")?),
-                    "ForceDeletion" => f_force_deletion = Some(field(v, "ForceDeletion")?),
-                    "DeleteAllUsers" => f_delete_all_users = Some(field(v, "DeleteAllUsers")?),
+                    "UserName" => {
+                        f_user_name = Some(field(v, "UserName")?);
+                    }
+                    "ForceDeletion" => {
+                        f_force_deletion = Some(field(v, "ForceDeletion")?);
+                    }
+                    "DeleteAllUsers" => {
+                        f_delete_all_users = Some(field(v, "DeleteAllUsers")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -29661,7 +31043,9 @@ pub mod user_list {
             let mut f_users: Option<Vec<UsersItem>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Users" => f_users = Some(field(v, "Users")?),
+                    "Users" => {
+                        f_users = Some(field(v, "Users")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -29856,21 +31240,56 @@ pub mod user_list {
             let mut f_mobile_account: Option<bool> = None;
             let mut f_has_secure_token: Option<bool> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "UserName" => f_user_name = Some(field(v, "UserName")?),
-                    "FullName" => f_full_name = Some(field(v, "FullName")?),
-                    "UID" => f_uid = Some(field(v, "UID")?),
-                    "UserGUID" => f_user_guid = Some(field(v, "UserGUID")?),
-                    "IsLoggedIn" => f_is_logged_in = Some(field(v, "IsLoggedIn")?),
-                    "HasDataToSync" => f_has_data_to_sync = Some(field(v, "HasDataToSync")?),
-                    "DataQuota" => f_data_quota = Some(field(v, "DataQuota")?),
-                    "DataUsed" => f_data_used = Some(field(v, "DataUsed")?),
-                    "MobileAccount" => f_mobile_account = Some(field(v, "MobileAccount")?),
-                    "HasSecureToken" => f_has_secure_token = Some(field(v, "HasSecureToken")?),
-                    _ => {
-                        unknown.insert(k, v);
+                match k.len() {
+                    3 if k == "UID" => {
+                        f_uid = Some(field(v, "UID")?);
+                        continue;
                     }
+                    8 => match k.as_str() {
+                        "UserName" => {
+                            f_user_name = Some(field(v, "UserName")?);
+                            continue;
+                        }
+                        "FullName" => {
+                            f_full_name = Some(field(v, "FullName")?);
+                            continue;
+                        }
+                        "UserGUID" => {
+                            f_user_guid = Some(field(v, "UserGUID")?);
+                            continue;
+                        }
+                        "DataUsed" => {
+                            f_data_used = Some(field(v, "DataUsed")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    9 if k == "DataQuota" => {
+                        f_data_quota = Some(field(v, "DataQuota")?);
+                        continue;
+                    }
+                    10 if k == "IsLoggedIn" => {
+                        f_is_logged_in = Some(field(v, "IsLoggedIn")?);
+                        continue;
+                    }
+                    13 => match k.as_str() {
+                        "HasDataToSync" => {
+                            f_has_data_to_sync = Some(field(v, "HasDataToSync")?);
+                            continue;
+                        }
+                        "MobileAccount" => {
+                            f_mobile_account = Some(field(v, "MobileAccount")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    14 if k == "HasSecureToken" => {
+                        f_has_secure_token = Some(field(v, "HasSecureToken")?);
+                        continue;
+                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 user_name: required(f_user_name, "UserName")?,
@@ -30128,7 +31547,9 @@ pub mod unlock_user_account {
             let mut f_user_name: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "UserName" => f_user_name = Some(field(v, "UserName")?),
+                    "UserName" => {
+                        f_user_name = Some(field(v, "UserName")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }

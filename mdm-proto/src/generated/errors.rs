@@ -91,10 +91,18 @@ pub mod psso_required {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "description" => f_description = Some(field(v, "description")?),
-                    "message" => f_message = Some(field(v, "message")?),
-                    "details" => f_details = Some(field(v, "details")?),
-                    "code" => c_0 = Some(v),
+                    "description" => {
+                        f_description = Some(field(v, "description")?);
+                    }
+                    "message" => {
+                        f_message = Some(field(v, "message")?);
+                    }
+                    "details" => {
+                        f_details = Some(field(v, "details")?);
+                    }
+                    "code" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -181,11 +189,15 @@ pub mod psso_required {
             let mut f_pinning_revocation_check_required: Option<bool> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "ManifestURL" => f_manifest_url = Some(field(v, "ManifestURL")?),
-                    "PinningCerts" => f_pinning_certs = Some(field(v, "PinningCerts")?),
+                    "ManifestURL" => {
+                        f_manifest_url = Some(field(v, "ManifestURL")?);
+                    }
+                    "PinningCerts" => {
+                        f_pinning_certs = Some(field(v, "PinningCerts")?);
+                    }
                     "PinningRevocationCheckRequired" => {
                         f_pinning_revocation_check_required =
-                            Some(field(v, "PinningRevocationCheckRequired")?)
+                            Some(field(v, "PinningRevocationCheckRequired")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -268,9 +280,15 @@ pub mod psso_required {
             let mut f_auth_url: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "ProfileURL" => f_profile_url = Some(field(v, "ProfileURL")?),
-                    "Package" => f_package = Some(field(v, "Package")?),
-                    "AuthURL" => f_auth_url = Some(field(v, "AuthURL")?),
+                    "ProfileURL" => {
+                        f_profile_url = Some(field(v, "ProfileURL")?);
+                    }
+                    "Package" => {
+                        f_package = Some(field(v, "Package")?);
+                    }
+                    "AuthURL" => {
+                        f_auth_url = Some(field(v, "AuthURL")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -391,10 +409,18 @@ pub mod softwareupdate_required {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "description" => f_description = Some(field(v, "description")?),
-                    "message" => f_message = Some(field(v, "message")?),
-                    "details" => f_details = Some(field(v, "details")?),
-                    "code" => c_0 = Some(v),
+                    "description" => {
+                        f_description = Some(field(v, "description")?);
+                    }
+                    "message" => {
+                        f_message = Some(field(v, "message")?);
+                    }
+                    "details" => {
+                        f_details = Some(field(v, "details")?);
+                    }
+                    "code" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -471,8 +497,12 @@ pub mod softwareupdate_required {
             let mut f_token: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "Description" => f_description = Some(field(v, "Description")?),
-                    "Token" => f_token = Some(field(v, "Token")?),
+                    "Description" => {
+                        f_description = Some(field(v, "Description")?);
+                    }
+                    "Token" => {
+                        f_token = Some(field(v, "Token")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -558,10 +588,14 @@ pub mod softwareupdate_required {
             let mut f_require_beta_program: Option<RequireBetaProgram> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "OSVersion" => f_os_version = Some(field(v, "OSVersion")?),
-                    "BuildVersion" => f_build_version = Some(field(v, "BuildVersion")?),
+                    "OSVersion" => {
+                        f_os_version = Some(field(v, "OSVersion")?);
+                    }
+                    "BuildVersion" => {
+                        f_build_version = Some(field(v, "BuildVersion")?);
+                    }
                     "RequireBetaProgram" => {
-                        f_require_beta_program = Some(field(v, "RequireBetaProgram")?)
+                        f_require_beta_program = Some(field(v, "RequireBetaProgram")?);
                     }
                     _ => {
                         unknown.insert(k, v);
@@ -677,9 +711,15 @@ pub mod unrecognized_device {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "description" => f_description = Some(field(v, "description")?),
-                    "message" => f_message = Some(field(v, "message")?),
-                    "code" => c_0 = Some(v),
+                    "description" => {
+                        f_description = Some(field(v, "description")?);
+                    }
+                    "message" => {
+                        f_message = Some(field(v, "message")?);
+                    }
+                    "code" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -807,10 +847,18 @@ pub mod watch_pairing_token_missing {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "description" => f_description = Some(field(v, "description")?),
-                    "message" => f_message = Some(field(v, "message")?),
-                    "details" => f_details = Some(field(v, "details")?),
-                    "code" => c_0 = Some(v),
+                    "description" => {
+                        f_description = Some(field(v, "description")?);
+                    }
+                    "message" => {
+                        f_message = Some(field(v, "message")?);
+                    }
+                    "details" => {
+                        f_details = Some(field(v, "details")?);
+                    }
+                    "code" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -875,7 +923,9 @@ pub mod watch_pairing_token_missing {
             let mut f_security_token: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "security-token" => f_security_token = Some(field(v, "security-token")?),
+                    "security-token" => {
+                        f_security_token = Some(field(v, "security-token")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -982,9 +1032,15 @@ pub mod well_known_failed {
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "description" => f_description = Some(field(v, "description")?),
-                    "message" => f_message = Some(field(v, "message")?),
-                    "code" => c_0 = Some(v),
+                    "description" => {
+                        f_description = Some(field(v, "description")?);
+                    }
+                    "message" => {
+                        f_message = Some(field(v, "message")?);
+                    }
+                    "code" => {
+                        c_0 = Some(v);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }

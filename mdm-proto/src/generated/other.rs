@@ -365,34 +365,71 @@ pub mod machine_info {
             let mut f_pairing_token: Option<Data> = None;
             let mut f_software_update_device_id: Option<String> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "UDID" => f_udid = Some(field(v, "UDID")?),
-                    "SERIAL" => f_serial = Some(field(v, "SERIAL")?),
-                    "PRODUCT" => f_product = Some(field(v, "PRODUCT")?),
-                    "VERSION" => f_version = Some(field(v, "VERSION")?),
-                    "OS_VERSION" => f_os_version = Some(field(v, "OS_VERSION")?),
-                    "SUPPLEMENTAL_BUILD_VERSION" => {
-                        f_supplemental_build_version = Some(field(v, "SUPPLEMENTAL_BUILD_VERSION")?)
+                match k.len() {
+                    4 => match k.as_str() {
+                        "UDID" => {
+                            f_udid = Some(field(v, "UDID")?);
+                            continue;
+                        }
+                        "IMEI" => {
+                            f_imei = Some(field(v, "IMEI")?);
+                            continue;
+                        }
+                        "MEID" => {
+                            f_meid = Some(field(v, "MEID")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    6 if k == "SERIAL" => {
+                        f_serial = Some(field(v, "SERIAL")?);
+                        continue;
                     }
-                    "SUPPLEMENTAL_OS_VERSION_EXTRA" => {
+                    7 => match k.as_str() {
+                        "PRODUCT" => {
+                            f_product = Some(field(v, "PRODUCT")?);
+                            continue;
+                        }
+                        "VERSION" => {
+                            f_version = Some(field(v, "VERSION")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    8 if k == "LANGUAGE" => {
+                        f_language = Some(field(v, "LANGUAGE")?);
+                        continue;
+                    }
+                    10 if k == "OS_VERSION" => {
+                        f_os_version = Some(field(v, "OS_VERSION")?);
+                        continue;
+                    }
+                    13 if k == "PAIRING_TOKEN" => {
+                        f_pairing_token = Some(field(v, "PAIRING_TOKEN")?);
+                        continue;
+                    }
+                    25 if k == "SOFTWARE_UPDATE_DEVICE_ID" => {
+                        f_software_update_device_id = Some(field(v, "SOFTWARE_UPDATE_DEVICE_ID")?);
+                        continue;
+                    }
+                    26 if k == "SUPPLEMENTAL_BUILD_VERSION" => {
+                        f_supplemental_build_version =
+                            Some(field(v, "SUPPLEMENTAL_BUILD_VERSION")?);
+                        continue;
+                    }
+                    29 if k == "SUPPLEMENTAL_OS_VERSION_EXTRA" => {
                         f_supplemental_os_version_extra =
-                            Some(field(v, "SUPPLEMENTAL_OS_VERSION_EXTRA")?)
+                            Some(field(v, "SUPPLEMENTAL_OS_VERSION_EXTRA")?);
+                        continue;
                     }
-                    "IMEI" => f_imei = Some(field(v, "IMEI")?),
-                    "MEID" => f_meid = Some(field(v, "MEID")?),
-                    "LANGUAGE" => f_language = Some(field(v, "LANGUAGE")?),
-                    "MDM_CAN_REQUEST_SOFTWARE_UPDATE" => {
+                    31 if k == "MDM_CAN_REQUEST_SOFTWARE_UPDATE" => {
                         f_mdm_can_request_software_update =
-                            Some(field(v, "MDM_CAN_REQUEST_SOFTWARE_UPDATE")?)
+                            Some(field(v, "MDM_CAN_REQUEST_SOFTWARE_UPDATE")?);
+                        continue;
                     }
-                    "PAIRING_TOKEN" => f_pairing_token = Some(field(v, "PAIRING_TOKEN")?),
-                    "SOFTWARE_UPDATE_DEVICE_ID" => {
-                        f_software_update_device_id = Some(field(v, "SOFTWARE_UPDATE_DEVICE_ID")?)
-                    }
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 udid: f_udid,

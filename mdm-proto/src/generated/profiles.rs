@@ -285,49 +285,91 @@ pub mod top_level {
             let mut f_consent_text: Option<ConsentText> = None;
             let mut c_0: Option<Value> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "PayloadIdentifier" => {
-                        f_payload_identifier = Some(field(v, "PayloadIdentifier")?)
+                match k.len() {
+                    11 => match k.as_str() {
+                        "PayloadUUID" => {
+                            f_payload_uuid = Some(field(v, "PayloadUUID")?);
+                            continue;
+                        }
+                        "IsEncrypted" => {
+                            f_is_encrypted = Some(field(v, "IsEncrypted")?);
+                            continue;
+                        }
+                        "RemovalDate" => {
+                            f_removal_date = Some(field(v, "RemovalDate")?);
+                            continue;
+                        }
+                        "ConsentText" => {
+                            f_consent_text = Some(field(v, "ConsentText")?);
+                            continue;
+                        }
+                        "PayloadType" => {
+                            c_0 = Some(v);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    12 if k == "PayloadScope" => {
+                        f_payload_scope = Some(field(v, "PayloadScope")?);
+                        continue;
                     }
-                    "PayloadUUID" => f_payload_uuid = Some(field(v, "PayloadUUID")?),
-                    "PayloadVersion" => f_payload_version = Some(field(v, "PayloadVersion")?),
-                    "IsEncrypted" => f_is_encrypted = Some(field(v, "IsEncrypted")?),
-                    "PayloadContent" => f_payload_content = Some(field(v, "PayloadContent")?),
-                    "EncryptedPayloadContent" => {
-                        f_encrypted_payload_content = Some(field(v, "EncryptedPayloadContent")?)
+                    14 => match k.as_str() {
+                        "PayloadVersion" => {
+                            f_payload_version = Some(field(v, "PayloadVersion")?);
+                            continue;
+                        }
+                        "PayloadContent" => {
+                            f_payload_content = Some(field(v, "PayloadContent")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    16 if k == "TargetDeviceType" => {
+                        f_target_device_type = Some(field(v, "TargetDeviceType")?);
+                        continue;
                     }
-                    "PayloadDescription" => {
-                        f_payload_description = Some(field(v, "PayloadDescription")?)
+                    17 if k == "PayloadIdentifier" => {
+                        f_payload_identifier = Some(field(v, "PayloadIdentifier")?);
+                        continue;
                     }
-                    "PayloadDisplayName" => {
-                        f_payload_display_name = Some(field(v, "PayloadDisplayName")?)
+                    18 => match k.as_str() {
+                        "PayloadDescription" => {
+                            f_payload_description = Some(field(v, "PayloadDescription")?);
+                            continue;
+                        }
+                        "PayloadDisplayName" => {
+                            f_payload_display_name = Some(field(v, "PayloadDisplayName")?);
+                            continue;
+                        }
+                        "HasRemovalPasscode" => {
+                            f_has_removal_passcode = Some(field(v, "HasRemovalPasscode")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    19 if k == "PayloadOrganization" => {
+                        f_payload_organization = Some(field(v, "PayloadOrganization")?);
+                        continue;
                     }
-                    "HasRemovalPasscode" => {
-                        f_has_removal_passcode = Some(field(v, "HasRemovalPasscode")?)
+                    20 if k == "DurationUntilRemoval" => {
+                        f_duration_until_removal = Some(field(v, "DurationUntilRemoval")?);
+                        continue;
                     }
-                    "PayloadOrganization" => {
-                        f_payload_organization = Some(field(v, "PayloadOrganization")?)
+                    21 if k == "PayloadExpirationDate" => {
+                        f_payload_expiration_date = Some(field(v, "PayloadExpirationDate")?);
+                        continue;
                     }
-                    "PayloadRemovalDisallowed" => {
-                        f_payload_removal_disallowed = Some(field(v, "PayloadRemovalDisallowed")?)
+                    23 if k == "EncryptedPayloadContent" => {
+                        f_encrypted_payload_content = Some(field(v, "EncryptedPayloadContent")?);
+                        continue;
                     }
-                    "PayloadScope" => f_payload_scope = Some(field(v, "PayloadScope")?),
-                    "RemovalDate" => f_removal_date = Some(field(v, "RemovalDate")?),
-                    "DurationUntilRemoval" => {
-                        f_duration_until_removal = Some(field(v, "DurationUntilRemoval")?)
+                    24 if k == "PayloadRemovalDisallowed" => {
+                        f_payload_removal_disallowed = Some(field(v, "PayloadRemovalDisallowed")?);
+                        continue;
                     }
-                    "PayloadExpirationDate" => {
-                        f_payload_expiration_date = Some(field(v, "PayloadExpirationDate")?)
-                    }
-                    "TargetDeviceType" => {
-                        f_target_device_type = Some(field(v, "TargetDeviceType")?)
-                    }
-                    "ConsentText" => f_consent_text = Some(field(v, "ConsentText")?),
-                    "PayloadType" => c_0 = Some(v),
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             constant(c_0, "PayloadType", "Configuration")?;
             Ok(Self {
@@ -580,7 +622,9 @@ pub mod top_level {
             let mut f_consent_text_item: Option<BTreeMap<String, String>> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "ConsentTextItem" => f_consent_text_item = Some(field(v, "ConsentTextItem")?),
+                    "ConsentTextItem" => {
+                        f_consent_text_item = Some(field(v, "ConsentTextItem")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -1030,54 +1074,93 @@ pub mod mdm {
             let mut f_required_app_id_for_mdm: Option<i64> = None;
             let mut f_prompt_user_to_allow_bootstrap_token_for_authentication: Option<bool> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "IdentityCertificateUUID" => {
-                        f_identity_certificate_uuid = Some(field(v, "IdentityCertificateUUID")?)
+                match k.len() {
+                    5 if k == "Topic" => {
+                        f_topic = Some(field(v, "Topic")?);
+                        continue;
                     }
-                    "Topic" => f_topic = Some(field(v, "Topic")?),
-                    "ServerURL" => f_server_url = Some(field(v, "ServerURL")?),
-                    "CheckInURL" => f_check_in_url = Some(field(v, "CheckInURL")?),
-                    "SignMessage" => f_sign_message = Some(field(v, "SignMessage")?),
-                    "AccessRights" => f_access_rights = Some(field(v, "AccessRights")?),
-                    "UseDevelopmentAPNS" => {
-                        f_use_development_apns = Some(field(v, "UseDevelopmentAPNS")?)
+                    9 if k == "ServerURL" => {
+                        f_server_url = Some(field(v, "ServerURL")?);
+                        continue;
                     }
-                    "ManagedAppleID" => f_managed_apple_id = Some(field(v, "ManagedAppleID")?),
-                    "AssignedManagedAppleID" => {
-                        f_assigned_managed_apple_id = Some(field(v, "AssignedManagedAppleID")?)
+                    10 if k == "CheckInURL" => {
+                        f_check_in_url = Some(field(v, "CheckInURL")?);
+                        continue;
                     }
-                    "EnrollmentMode" => f_enrollment_mode = Some(field(v, "EnrollmentMode")?),
-                    "ServerURLPinningCertificateUUIDs" => {
-                        f_server_url_pinning_certificate_uuids =
-                            Some(field(v, "ServerURLPinningCertificateUUIDs")?)
+                    11 if k == "SignMessage" => {
+                        f_sign_message = Some(field(v, "SignMessage")?);
+                        continue;
                     }
-                    "CheckInURLPinningCertificateUUIDs" => {
-                        f_check_in_url_pinning_certificate_uuids =
-                            Some(field(v, "CheckInURLPinningCertificateUUIDs")?)
+                    12 if k == "AccessRights" => {
+                        f_access_rights = Some(field(v, "AccessRights")?);
+                        continue;
                     }
-                    "PinningRevocationCheckRequired" => {
+                    14 => match k.as_str() {
+                        "ManagedAppleID" => {
+                            f_managed_apple_id = Some(field(v, "ManagedAppleID")?);
+                            continue;
+                        }
+                        "EnrollmentMode" => {
+                            f_enrollment_mode = Some(field(v, "EnrollmentMode")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    18 => match k.as_str() {
+                        "UseDevelopmentAPNS" => {
+                            f_use_development_apns = Some(field(v, "UseDevelopmentAPNS")?);
+                            continue;
+                        }
+                        "ServerCapabilities" => {
+                            f_server_capabilities = Some(field(v, "ServerCapabilities")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    19 => match k.as_str() {
+                        "CheckOutWhenRemoved" => {
+                            f_check_out_when_removed = Some(field(v, "CheckOutWhenRemoved")?);
+                            continue;
+                        }
+                        "RequiredAppIDForMDM" => {
+                            f_required_app_id_for_mdm = Some(field(v, "RequiredAppIDForMDM")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    22 if k == "AssignedManagedAppleID" => {
+                        f_assigned_managed_apple_id = Some(field(v, "AssignedManagedAppleID")?);
+                        continue;
+                    }
+                    23 if k == "IdentityCertificateUUID" => {
+                        f_identity_certificate_uuid = Some(field(v, "IdentityCertificateUUID")?);
+                        continue;
+                    }
+                    30 if k == "PinningRevocationCheckRequired" => {
                         f_pinning_revocation_check_required =
-                            Some(field(v, "PinningRevocationCheckRequired")?)
+                            Some(field(v, "PinningRevocationCheckRequired")?);
+                        continue;
                     }
-                    "ServerCapabilities" => {
-                        f_server_capabilities = Some(field(v, "ServerCapabilities")?)
+                    32 if k == "ServerURLPinningCertificateUUIDs" => {
+                        f_server_url_pinning_certificate_uuids =
+                            Some(field(v, "ServerURLPinningCertificateUUIDs")?);
+                        continue;
                     }
-                    "CheckOutWhenRemoved" => {
-                        f_check_out_when_removed = Some(field(v, "CheckOutWhenRemoved")?)
+                    33 if k == "CheckInURLPinningCertificateUUIDs" => {
+                        f_check_in_url_pinning_certificate_uuids =
+                            Some(field(v, "CheckInURLPinningCertificateUUIDs")?);
+                        continue;
                     }
-                    "RequiredAppIDForMDM" => {
-                        f_required_app_id_for_mdm = Some(field(v, "RequiredAppIDForMDM")?)
-                    }
-                    "PromptUserToAllowBootstrapTokenForAuthentication" => {
+                    48 if k == "PromptUserToAllowBootstrapTokenForAuthentication" => {
                         f_prompt_user_to_allow_bootstrap_token_for_authentication = Some(field(
                             v,
                             "PromptUserToAllowBootstrapTokenForAuthentication",
-                        )?)
+                        )?);
+                        continue;
                     }
-                    _ => {
-                        unknown.insert(k, v);
-                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 identity_certificate_uuid: required(
@@ -1501,29 +1584,64 @@ pub mod security_acme {
             let mut f_key_is_extractable: Option<bool> = None;
             let mut f_allow_all_apps_access: Option<bool> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "DirectoryURL" => f_directory_url = Some(field(v, "DirectoryURL")?),
-                    "ClientIdentifier" => f_client_identifier = Some(field(v, "ClientIdentifier")?),
-                    "KeySize" => f_key_size = Some(field(v, "KeySize")?),
-                    "KeyType" => f_key_type = Some(field(v, "KeyType")?),
-                    "HardwareBound" => f_hardware_bound = Some(field(v, "HardwareBound")?),
-                    "Subject" => f_subject = Some(field(v, "Subject")?),
-                    "SubjectAltName" => f_subject_alt_name = Some(field(v, "SubjectAltName")?),
-                    "UsageFlags" => f_usage_flags = Some(field(v, "UsageFlags")?),
-                    "ExtendedKeyUsage" => {
-                        f_extended_key_usage = Some(field(v, "ExtendedKeyUsage")?)
+                match k.len() {
+                    6 if k == "Attest" => {
+                        f_attest = Some(field(v, "Attest")?);
+                        continue;
                     }
-                    "Attest" => f_attest = Some(field(v, "Attest")?),
-                    "KeyIsExtractable" => {
-                        f_key_is_extractable = Some(field(v, "KeyIsExtractable")?)
+                    7 => match k.as_str() {
+                        "KeySize" => {
+                            f_key_size = Some(field(v, "KeySize")?);
+                            continue;
+                        }
+                        "KeyType" => {
+                            f_key_type = Some(field(v, "KeyType")?);
+                            continue;
+                        }
+                        "Subject" => {
+                            f_subject = Some(field(v, "Subject")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    10 if k == "UsageFlags" => {
+                        f_usage_flags = Some(field(v, "UsageFlags")?);
+                        continue;
                     }
-                    "AllowAllAppsAccess" => {
-                        f_allow_all_apps_access = Some(field(v, "AllowAllAppsAccess")?)
+                    12 if k == "DirectoryURL" => {
+                        f_directory_url = Some(field(v, "DirectoryURL")?);
+                        continue;
                     }
-                    _ => {
-                        unknown.insert(k, v);
+                    13 if k == "HardwareBound" => {
+                        f_hardware_bound = Some(field(v, "HardwareBound")?);
+                        continue;
                     }
+                    14 if k == "SubjectAltName" => {
+                        f_subject_alt_name = Some(field(v, "SubjectAltName")?);
+                        continue;
+                    }
+                    16 => match k.as_str() {
+                        "ClientIdentifier" => {
+                            f_client_identifier = Some(field(v, "ClientIdentifier")?);
+                            continue;
+                        }
+                        "ExtendedKeyUsage" => {
+                            f_extended_key_usage = Some(field(v, "ExtendedKeyUsage")?);
+                            continue;
+                        }
+                        "KeyIsExtractable" => {
+                            f_key_is_extractable = Some(field(v, "KeyIsExtractable")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    18 if k == "AllowAllAppsAccess" => {
+                        f_allow_all_apps_access = Some(field(v, "AllowAllAppsAccess")?);
+                        continue;
+                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 directory_url: required(f_directory_url, "DirectoryURL")?,
@@ -1681,12 +1799,19 @@ pub mod security_acme {
             let mut f_nt_principal_name: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "rfc822Name" => f_rfc822_name = Some(field(v, "rfc822Name")?),
-                    "dNSName" => f_d_ns_name = Some(field(v, "dNSName")?),
-                    "uniformResourceIdentifier" => {
-                        f_uniform_resource_identifier = Some(field(v, "uniformResourceIdentifier")?)
+                    "rfc822Name" => {
+                        f_rfc822_name = Some(field(v, "rfc822Name")?);
                     }
-                    "ntPrincipalName" => f_nt_principal_name = Some(field(v, "ntPrincipalName")?),
+                    "dNSName" => {
+                        f_d_ns_name = Some(field(v, "dNSName")?);
+                    }
+                    "uniformResourceIdentifier" => {
+                        f_uniform_resource_identifier =
+                            Some(field(v, "uniformResourceIdentifier")?);
+                    }
+                    "ntPrincipalName" => {
+                        f_nt_principal_name = Some(field(v, "ntPrincipalName")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -1833,9 +1958,11 @@ pub mod security_pkcs1 {
                 match k.as_str() {
                     "PayloadCertificateFileName" => {
                         f_payload_certificate_file_name =
-                            Some(field(v, "PayloadCertificateFileName")?)
+                            Some(field(v, "PayloadCertificateFileName")?);
                     }
-                    "PayloadContent" => f_payload_content = Some(field(v, "PayloadContent")?),
+                    "PayloadContent" => {
+                        f_payload_content = Some(field(v, "PayloadContent")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -1971,9 +2098,11 @@ pub mod security_root {
                 match k.as_str() {
                     "PayloadCertificateFileName" => {
                         f_payload_certificate_file_name =
-                            Some(field(v, "PayloadCertificateFileName")?)
+                            Some(field(v, "PayloadCertificateFileName")?);
                     }
-                    "PayloadContent" => f_payload_content = Some(field(v, "PayloadContent")?),
+                    "PayloadContent" => {
+                        f_payload_content = Some(field(v, "PayloadContent")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -2095,7 +2224,9 @@ pub mod security_scep {
             let mut f_payload_content: Option<PayloadContent> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "PayloadContent" => f_payload_content = Some(field(v, "PayloadContent")?),
+                    "PayloadContent" => {
+                        f_payload_content = Some(field(v, "PayloadContent")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -2224,12 +2355,19 @@ pub mod security_scep {
             let mut f_nt_principal_name: Option<String> = None;
             for (k, v) in d {
                 match k.as_str() {
-                    "rfc822Name" => f_rfc822_name = Some(field(v, "rfc822Name")?),
-                    "dNSName" => f_d_ns_name = Some(field(v, "dNSName")?),
-                    "uniformResourceIdentifier" => {
-                        f_uniform_resource_identifier = Some(field(v, "uniformResourceIdentifier")?)
+                    "rfc822Name" => {
+                        f_rfc822_name = Some(field(v, "rfc822Name")?);
                     }
-                    "ntPrincipalName" => f_nt_principal_name = Some(field(v, "ntPrincipalName")?),
+                    "dNSName" => {
+                        f_d_ns_name = Some(field(v, "dNSName")?);
+                    }
+                    "uniformResourceIdentifier" => {
+                        f_uniform_resource_identifier =
+                            Some(field(v, "uniformResourceIdentifier")?);
+                    }
+                    "ntPrincipalName" => {
+                        f_nt_principal_name = Some(field(v, "ntPrincipalName")?);
+                    }
                     _ => {
                         unknown.insert(k, v);
                     }
@@ -2452,28 +2590,68 @@ pub mod security_scep {
             let mut f_key_is_extractable: Option<bool> = None;
             let mut f_allow_all_apps_access: Option<bool> = None;
             for (k, v) in d {
-                match k.as_str() {
-                    "URL" => f_url = Some(field(v, "URL")?),
-                    "Name" => f_name = Some(field(v, "Name")?),
-                    "Subject" => f_subject = Some(field(v, "Subject")?),
-                    "Challenge" => f_challenge = Some(field(v, "Challenge")?),
-                    "Keysize" => f_keysize = Some(field(v, "Keysize")?),
-                    "Key Type" => f_key_type = Some(field(v, "Key Type")?),
-                    "Key Usage" => f_key_usage = Some(field(v, "Key Usage")?),
-                    "CAFingerprint" => f_ca_fingerprint = Some(field(v, "CAFingerprint")?),
-                    "Retries" => f_retries = Some(field(v, "Retries")?),
-                    "RetryDelay" => f_retry_delay = Some(field(v, "RetryDelay")?),
-                    "SubjectAltName" => f_subject_alt_name = Some(field(v, "SubjectAltName")?),
-                    "KeyIsExtractable" => {
-                        f_key_is_extractable = Some(field(v, "KeyIsExtractable")?)
+                match k.len() {
+                    3 if k == "URL" => {
+                        f_url = Some(field(v, "URL")?);
+                        continue;
                     }
-                    "AllowAllAppsAccess" => {
-                        f_allow_all_apps_access = Some(field(v, "AllowAllAppsAccess")?)
+                    4 if k == "Name" => {
+                        f_name = Some(field(v, "Name")?);
+                        continue;
                     }
-                    _ => {
-                        unknown.insert(k, v);
+                    7 => match k.as_str() {
+                        "Subject" => {
+                            f_subject = Some(field(v, "Subject")?);
+                            continue;
+                        }
+                        "Keysize" => {
+                            f_keysize = Some(field(v, "Keysize")?);
+                            continue;
+                        }
+                        "Retries" => {
+                            f_retries = Some(field(v, "Retries")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    8 if k == "Key Type" => {
+                        f_key_type = Some(field(v, "Key Type")?);
+                        continue;
                     }
+                    9 => match k.as_str() {
+                        "Challenge" => {
+                            f_challenge = Some(field(v, "Challenge")?);
+                            continue;
+                        }
+                        "Key Usage" => {
+                            f_key_usage = Some(field(v, "Key Usage")?);
+                            continue;
+                        }
+                        _ => {}
+                    },
+                    10 if k == "RetryDelay" => {
+                        f_retry_delay = Some(field(v, "RetryDelay")?);
+                        continue;
+                    }
+                    13 if k == "CAFingerprint" => {
+                        f_ca_fingerprint = Some(field(v, "CAFingerprint")?);
+                        continue;
+                    }
+                    14 if k == "SubjectAltName" => {
+                        f_subject_alt_name = Some(field(v, "SubjectAltName")?);
+                        continue;
+                    }
+                    16 if k == "KeyIsExtractable" => {
+                        f_key_is_extractable = Some(field(v, "KeyIsExtractable")?);
+                        continue;
+                    }
+                    18 if k == "AllowAllAppsAccess" => {
+                        f_allow_all_apps_access = Some(field(v, "AllowAllAppsAccess")?);
+                        continue;
+                    }
+                    _ => {}
                 }
+                unknown.insert(k, v);
             }
             Ok(Self {
                 url: f_url,
