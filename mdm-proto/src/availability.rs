@@ -360,6 +360,28 @@ pub struct SchemaEntry {
     pub supported_os: SupportedOs,
 }
 
+impl KeyInfo {
+    /// Whether this key applies to `target`, given the `supportedOS` of the payload it belongs
+    /// to (the key inherits it and overrides what it lists).
+    ///
+    /// ```
+    /// use mdm_proto::availability::{Os, Target, Version};
+    /// use mdm_proto::generated::commands::DeviceLock;
+    ///
+    /// let pin = DeviceLock::KEYS.iter().find(|k| k.name == "PIN").unwrap();
+    /// let mac = Target::new(Os::MacOs, Version::new(13, 0, 0));
+    /// let iphone = Target::new(Os::Ios, Version::new(17, 0, 0));
+    /// assert!(pin.applies_to(&DeviceLock::SUPPORTED_OS, &mac));
+    /// assert!(!pin.applies_to(&DeviceLock::SUPPORTED_OS, &iphone)); // `n/a` on iOS
+    /// ```
+    pub fn applies_to(&self, payload: &SupportedOs, target: &Target) -> bool {
+        match &self.supported_os {
+            Some(own) => payload.with_override(own).applies_to(target),
+            None => payload.applies_to(target),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,27 +462,5 @@ mod tests {
         assert!(!merged.applies_to(&sup));
         assert_eq!(merged.ios.unwrap().supervised, Some(true));
         assert_eq!(merged.macos, s.macos);
-    }
-}
-
-impl KeyInfo {
-    /// Whether this key applies to `target`, given the `supportedOS` of the payload it belongs
-    /// to (the key inherits it and overrides what it lists).
-    ///
-    /// ```
-    /// use mdm_proto::availability::{Os, Target, Version};
-    /// use mdm_proto::generated::commands::DeviceLock;
-    ///
-    /// let pin = DeviceLock::KEYS.iter().find(|k| k.name == "PIN").unwrap();
-    /// let mac = Target::new(Os::MacOs, Version::new(13, 0, 0));
-    /// let iphone = Target::new(Os::Ios, Version::new(17, 0, 0));
-    /// assert!(pin.applies_to(&DeviceLock::SUPPORTED_OS, &mac));
-    /// assert!(!pin.applies_to(&DeviceLock::SUPPORTED_OS, &iphone)); // `n/a` on iOS
-    /// ```
-    pub fn applies_to(&self, payload: &SupportedOs, target: &Target) -> bool {
-        match &self.supported_os {
-            Some(own) => payload.with_override(own).applies_to(target),
-            None => payload.applies_to(target),
-        }
     }
 }
