@@ -1,10 +1,24 @@
-//! Apple MDM protocol types and rules, sans-IO.
-//!
-//! This crate will own: every check-in message (Authenticate, TokenUpdate, CheckOut,
-//! UserAuthenticate, Set/GetBootstrapToken, DeclarativeManagement, GetToken, ReturnToService),
-//! command and report envelopes, every command and its result as types generated from Apple's
-//! schema, enrollment channels, the command-queue rules, APNs push requests, enrollment profiles,
-//! OTA profile-service phases and Mdm-Signature verification.
-//!
-//! Nothing is implemented yet: the work is tracked as its own issue.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod apns;
+pub mod availability;
+mod bplist_scan;
+pub mod checkin;
+pub mod command;
+mod error;
+pub mod generated;
+pub mod profile;
+pub mod queue;
+pub mod signed;
+pub mod value;
+pub mod webhook;
+
+pub use error::{Error, Result};
+pub use value::{Data, FromPlist, Limits, ToPlist};
+
+/// The `http` crate, whose types carry answers.
+pub use http;
+/// The `plist` crate, whose `Value`, `Dictionary` and `Date` appear in this crate's API.
+pub use plist;

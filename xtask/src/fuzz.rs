@@ -16,13 +16,13 @@ use crate::run;
 /// in that order. The CMS/X.509 core and path building get the longest runs; the small
 /// protocol parsers 8 s each, keeping the whole fuzz step near 3 minutes plus the build.
 pub const TARGETS: &[(&str, u32)] = &[
-    ("ber_to_der", 15),
-    ("signed_data", 15),
-    ("enveloped_data", 15),
-    ("certificate", 15),
-    ("csr", 15),
-    ("public_key", 15),
-    ("cert_path", 15),
+    ("ber_to_der", 14),
+    ("signed_data", 14),
+    ("enveloped_data", 14),
+    ("certificate", 14),
+    ("csr", 14),
+    ("public_key", 14),
+    ("cert_path", 14),
     ("scep_pki_message", 15),
     ("scep_operation", 8),
     ("scep_caps", 8),
@@ -35,6 +35,10 @@ pub const TARGETS: &[(&str, u32)] = &[
     ("acme_payload", 8),
     ("ade_token", 8),
     ("ade_response", 8),
+    ("mdm_checkin", 8),
+    ("mdm_report", 8),
+    ("mdm_profile", 8),
+    ("mdm_machine_info", 8),
 ];
 
 /// Files larger than this are not used as seeds.
@@ -161,6 +165,10 @@ pub fn copy_seeds(root: &Path, vectors: &Path) -> Result<()> {
                 }
                 seeds
             }
+            "mdm_checkin" | "mdm_report" | "mdm_machine_info" => {
+                files_under(&vectors.join("mdm"), |n| n.ends_with(".plist"))?
+            }
+            "mdm_profile" => files_under(&vectors.join("mdm"), |n| n.ends_with(".mobileconfig"))?,
             other => anyhow::bail!("no seed rule for fuzz target {other}"),
         };
         let dir = root.join("fuzz/corpus").join(target);

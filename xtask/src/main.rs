@@ -4,6 +4,7 @@
 //! cargo xtask test [--quick] [--no-install]   the whole test suite (what CI runs)
 //! cargo xtask bench-compare                   criterion benches next to OpenSSL
 //! cargo xtask fuzz-seeds                      fill fuzz/corpus/<target>/ from the vectors
+//! cargo xtask gen-apple                       regenerate mdm-proto/src/generated/ from Apple's schema
 //! ```
 //!
 //! Plain `std::process::Command`: every step is a cargo (or openssl) invocation that a developer
@@ -13,6 +14,7 @@
 
 mod bench;
 mod fuzz;
+mod gen_apple;
 mod install;
 mod run;
 mod test;
@@ -31,6 +33,7 @@ commands:
       --no-install  do not install missing Debian packages or cargo tools
   bench-compare   run the criterion benches in release and print them beside OpenSSL
   fuzz-seeds      copy seed corpora from the vectors into fuzz/corpus/<target>/
+  gen-apple       regenerate mdm-proto/src/generated/ from Apple's device-management schema
   help            this text
 ";
 
@@ -66,6 +69,12 @@ fn real_main() -> Result<()> {
         "fuzz-seeds" => {
             let vectors = vectors_dir()?;
             fuzz::copy_seeds(&repo_root(), &vectors)
+        }
+        "gen-apple" => {
+            if let Some(a) = rest.first() {
+                bail!("`gen-apple` takes no options (got {a})\n\n{USAGE}");
+            }
+            gen_apple::run(&vectors_dir()?, &repo_root())
         }
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
