@@ -90,11 +90,14 @@ fn all_steps(opts: &Options, steps: &mut run::Steps) -> Result<run::TestCounts> 
         ]))
     })?;
     for provider in PROVIDERS {
-        steps.step(&format!("clippy ({provider} alone, library crates)"), || {
-            let mut args = one_provider_args("clippy", provider);
-            args.extend(["--all-targets", "--", "-D", "warnings"]);
-            run::status(&mut cargo(&args))
-        })?;
+        steps.step(
+            &format!("clippy ({provider} alone, library crates)"),
+            || {
+                let mut args = one_provider_args("clippy", provider);
+                args.extend(["--all-targets", "--", "-D", "warnings"]);
+                run::status(&mut cargo(&args))
+            },
+        )?;
     }
     steps.step("clippy (fuzz crate)", || {
         let mut c = Command::new("cargo");
