@@ -5,7 +5,8 @@
 //! every operation that computes. No protocol crate picks a backend on its own: `scep`,
 //! `devauth` and `attestation` only forward these two features to this crate.
 //!
-//! [`rustcrypto`] exists only with the `rustcrypto` feature and [`aws_lc`] only with `aws-lc`.
+//! The module `rustcrypto` exists only with the `rustcrypto` feature and `aws_lc` only with
+//! `aws-lc`.
 //! The aws-lc provider keeps a private copy of the RustCrypto code for the operations aws-lc-rs
 //! cannot do (listed in its module docs); that copy is not reachable as a provider. With neither
 //! feature, [`compiled`] is empty and the caller brings its own [`CryptoProvider`].
@@ -129,7 +130,8 @@ pub trait CryptoProvider: Send + Sync + core::fmt::Debug {
 
     /// Ephemeral-static ECDH on `curve`: generate a one-time key pair, agree with the peer's
     /// public key `peer` (a SEC1 point, uncompressed `0x04 || x || y`), and return the shared
-    /// x coordinate together with the ephemeral public key.
+    /// x coordinate together with the ephemeral public key. The ephemeral key comes from `rng`
+    /// unless the backend draws its own randomness (aws-lc does).
     ///
     /// Fails with [`crate::Error::BadPublicKey`] when `peer` is not a point on `curve`.
     fn ecdh_ephemeral(
