@@ -148,6 +148,27 @@ impl<K: Hash + Eq + Clone, V> KeyCache<K, V> {
     }
 }
 
+/// The identity of the key in `spki` for the caches: algorithm OID, parameters (DER) and the
+/// key's bit string, each length-prefixed, so that two SPKIs share an identity exactly when
+/// they are the same key. Cheaper than re-encoding the whole SPKI on every call.
+fn spki_id(spki: &SubjectPublicKeyInfoOwned) -> Result<Vec<u8>> {
+    let oid = spki.algorithm.oid.as_bytes();
+    let params = match &spki.algorithm.parameters {
+        Some(p) => p
+            .to_der()
+            .map_err(|e| Error::malformed("AlgorithmIdentifier parameters", e))?,
+        None => Vec::new(),
+    };
+    let key = spki.subject_public_key.raw_bytes();
+    let mut id = Vec::with_capacity(12 + oid.len() + params.len() + key.len());
+    for part in [oid, &params, key] {
+        id.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        id.extend_from_slice(part);
+    }
+    id.push(spki.subject_public_key.unused_bits());
+    Ok(id)
+}
+
 /// What verification does with a key under a scheme: AWS-LC with the parsed key, or the
 /// RustCrypto fallback (remembered too, so the decision is not recomputed).
 enum VerifyKey {
@@ -156,7 +177,14 @@ enum VerifyKey {
 }
 
 static VERIFY_KEYS: KeyCache<(SignatureScheme, Vec<u8>), VerifyKey> = KeyCache::new();
-static ENCRYPT_KEYS: KeyCache<Vec<u8>, PublicEncryptingKey> = KeyCache::new();
+/// What RSA encryption does with a key: AWS-LC with the parsed key, or the RustCrypto
+/// fallback for sizes aws-lc-rs refuses (remembered too).
+enum EncryptKey {
+    AwsLc(PublicEncryptingKey),
+    Fallback,
+}
+
+static ENCRYPT_KEYS: KeyCache<Vec<u8>, EncryptKey> = KeyCache::new();
 
 /// The RSA modulus sizes aws-lc-rs loads keys of.
 const AWS_LC_RSA_BITS: core::ops::RangeInclusive<usize> = 2048..=8192;
@@ -299,7 +327,7 @@ fn verify(
     msg: &[u8],
     signature: &[u8],
 ) -> Result<()> {
-    let key = VERIFY_KEYS.get_or_parse((scheme, spki_der(spki)?), || {
+    let key = VERIFY_KEYS.get_or_parse((scheme, spki_id(spki)?), || {
         let Some(alg) = verify_alg(spki, scheme) else {
             return Ok(VerifyKey::Fallback);
         };
@@ -337,16 +365,18 @@ fn key_transport_encrypt(
     plaintext: &[u8],
     rng: &mut dyn CryptoRng,
 ) -> Result<Vec<u8>> {
-    let on_aws_lc = rsa_bits(spki).is_some_and(|bits| AWS_LC_RSA_BITS.contains(&bits))
-        && (transport == KeyTransport::RsaPkcs1v15 || oaep_alg(transport).is_some());
-    if !on_aws_lc {
+    let oaep = oaep_alg(transport);
+    if transport != KeyTransport::RsaPkcs1v15 && oaep.is_none() {
         return rustcrypto::key_transport_encrypt(spki, transport, plaintext, rng);
     }
     let public = encrypting_key(spki)?;
-    let public = PublicEncryptingKey::clone(&public);
+    let EncryptKey::AwsLc(public) = &*public else {
+        return rustcrypto::key_transport_encrypt(spki, transport, plaintext, rng);
+    };
+    let public = PublicEncryptingKey::clone(public);
     let failed = |_| Error::Backend("RSA encryption failed (plaintext too long?)".into());
     let mut out = vec![0u8; public.key_size_bytes()];
-    let written = match oaep_alg(transport) {
+    let written = match oaep {
         Some(alg) => {
             let key = OaepPublicEncryptingKey::new(public).map_err(failed)?;
             key.encrypt(alg, plaintext, &mut out, None)
@@ -362,11 +392,16 @@ fn key_transport_encrypt(
     Ok(out)
 }
 
-/// The parsed RSA encryption key for `spki`, from the cache when it was met before.
-fn encrypting_key(spki: &SubjectPublicKeyInfoOwned) -> Result<Arc<PublicEncryptingKey>> {
-    let der = spki_der(spki)?;
-    ENCRYPT_KEYS.get_or_parse(der.clone(), || {
-        PublicEncryptingKey::from_der(&der)
+/// How RSA encryption to `spki` runs, from the cache when the key was met before: parsed by
+/// AWS-LC, or the RustCrypto fallback when `spki` is not an RSA key of 2048..=8192 bits (the
+/// fallback then reports a key that is not RSA at all).
+fn encrypting_key(spki: &SubjectPublicKeyInfoOwned) -> Result<Arc<EncryptKey>> {
+    ENCRYPT_KEYS.get_or_parse(spki_id(spki)?, || {
+        if !rsa_bits(spki).is_some_and(|bits| AWS_LC_RSA_BITS.contains(&bits)) {
+            return Ok(EncryptKey::Fallback);
+        }
+        PublicEncryptingKey::from_der(&spki_der(spki)?)
+            .map(EncryptKey::AwsLc)
             .map_err(|e| Error::BadPublicKey(format!("aws-lc rejected the RSA key: {e}")))
     })
 }
@@ -382,12 +417,14 @@ fn rsa_oaep_encrypt(
         hash,
         mgf_hash: hash,
     };
-    let alg = oaep_alg(transport)
-        .filter(|_| rsa_bits(spki).is_some_and(|bits| AWS_LC_RSA_BITS.contains(&bits)));
-    let Some(alg) = alg else {
+    let Some(alg) = oaep_alg(transport) else {
         return rustcrypto::rsa_oaep_encrypt(spki, hash, label, plaintext, rng);
     };
-    let public = PublicEncryptingKey::clone(&*encrypting_key(spki)?);
+    let public = encrypting_key(spki)?;
+    let EncryptKey::AwsLc(public) = &*public else {
+        return rustcrypto::rsa_oaep_encrypt(spki, hash, label, plaintext, rng);
+    };
+    let public = PublicEncryptingKey::clone(public);
     let failed = |_| Error::Backend("RSA-OAEP encryption failed (plaintext too long?)".into());
     let key = OaepPublicEncryptingKey::new(public).map_err(failed)?;
     let mut out = vec![0u8; key.ciphertext_size()];
@@ -1006,5 +1043,53 @@ impl CryptoProvider for AwsLc {
 
     fn generate_key(&self, spec: KeySpec, rng: &mut dyn CryptoRng) -> Result<Arc<dyn PrivateKey>> {
         Ok(Arc::new(AwsLcKey::generate(spec, rng)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_cache_is_bounded_and_forgets_the_oldest_first() {
+        let cache: KeyCache<u32, u32> = KeyCache::new();
+        let mut parses = 0;
+        for i in 0..(PARSED_KEYS as u32 + 6) {
+            let v = cache
+                .get_or_parse(i, || {
+                    parses += 1;
+                    Ok(i * 10)
+                })
+                .unwrap();
+            assert_eq!(*v, i * 10);
+        }
+        assert_eq!(parses, PARSED_KEYS + 6);
+        let inner = cache.inner.lock().unwrap();
+        assert_eq!(inner.map.len(), PARSED_KEYS);
+        assert_eq!(inner.order.len(), PARSED_KEYS);
+        assert!(!inner.map.contains_key(&5), "the oldest keys are gone");
+        assert!(inner.map.contains_key(&6));
+        drop(inner);
+        // A hit does not parse again; a miss on an evicted key does.
+        let again = cache
+            .get_or_parse(6, || panic!("parsed a cached key"))
+            .unwrap();
+        assert_eq!(*again, 60);
+        let mut reparsed = false;
+        cache
+            .get_or_parse(0, || {
+                reparsed = true;
+                Ok(0)
+            })
+            .unwrap();
+        assert!(reparsed);
+    }
+
+    #[test]
+    fn a_failed_parse_is_not_remembered() {
+        let cache: KeyCache<u32, u32> = KeyCache::new();
+        let err = cache.get_or_parse(1, || Err(Error::BadPublicKey("no".into())));
+        assert!(err.is_err());
+        assert_eq!(*cache.get_or_parse(1, || Ok(7)).unwrap(), 7);
     }
 }
