@@ -1,7 +1,7 @@
 //! The aws-lc-rs provider: AWS-LC (a BoringSSL descendant) through aws-lc-rs's safe API.
 //!
 //! Compiled with the `aws-lc` cargo feature. It supports exactly the operations of
-//! [`super::rustcrypto`]; where aws-lc-rs's safe API has no way to do one, this provider calls
+//! the `rustcrypto` provider; where aws-lc-rs's safe API has no way to do one, this provider calls
 //! the RustCrypto code instead, explicitly and only in these cases:
 //!
 //! - **RSA keys outside 2048..=8192 bits** (such as the 1024-bit keys of old SCEP clients):
