@@ -1,10 +1,6 @@
 //! OpenSSL in-process, for the rows `openssl speed` does not print: RSA-2048 PKCS#1 v1.5
 //! decrypt, OAEP (SHA-256) decrypt and PKCS#1 v1.5 public encrypt, on the same key as the
 //! `primitives` bench. Group = operation ([`benches::op`]), function = `openssl`.
-//!
-//! Also RSA-2048 PKCS#1 v1.5 SHA-256 verify of the `primitives` bench's message, digest
-//! included (`openssl speed` verifies a bare digest): the same work as our verify row, timed by
-//! the same harness, so the ratio holds up better on a loaded machine.
 
 use std::hint::black_box;
 
@@ -65,19 +61,6 @@ fn rsa(c: &mut Criterion) {
             .sample_size(20)
             .bench_function("openssl", |b| b.iter(|| decrypt(&d, black_box(&ct))));
     }
-
-    let msg = benches::message(benches::SIGNED_MESSAGE_LEN);
-    let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), &private).unwrap();
-    let sig = signer.sign_oneshot_to_vec(&msg).unwrap();
-    let verify = |msg: &[u8]| {
-        openssl::sign::Verifier::new(MessageDigest::sha256(), &public)
-            .unwrap()
-            .verify_oneshot(&sig, msg)
-            .unwrap()
-    };
-    assert!(verify(&msg), "OpenSSL verifies its own signature");
-    c.benchmark_group(op::RSA_VERIFY)
-        .bench_function("openssl", |b| b.iter(|| verify(black_box(&msg))));
 
     let e = encrypter(&public, false);
     c.benchmark_group(op::RSA_ENCRYPT_PKCS1)
