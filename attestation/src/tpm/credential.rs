@@ -213,7 +213,14 @@ pub fn make_credential(
             let mut seed = Zeroizing::new(vec![0u8; h.output_len()]);
             rng.fill_bytes(&mut seed);
             // RSA-OAEP with the EK's nameAlg for the label hash and MGF1, label "IDENTITY\0".
-            let secret = provider.rsa_oaep_encrypt(&ek.spki()?, h, b"IDENTITY\0", &seed, rng)?;
+            let secret = provider
+                .rsa_oaep_encrypt(&ek.spki()?, h, b"IDENTITY\0", &seed, rng)
+                .map_err(|e| match e {
+                    pki::Error::BadPublicKey(why) => {
+                        Error::KeyNotAcceptable(format!("RSA EK: {why}"))
+                    }
+                    other => Error::Pki(other),
+                })?;
             (seed, secret, p.symmetric)
         }
         (Parameters::Ecc(p), Unique::Ecc { x, y }) => {
