@@ -2,8 +2,8 @@
 //!
 //! The workspace is built and tested once with every feature (so `admitd` has both crypto
 //! providers), and the library crates ([`LIBRARY_CRATES`]) once more per provider alone
-//! ([`PROVIDERS`]): that proves each provider builds, lints and passes every crypto suite
-//! without the other compiled in.
+//! ([`PROVIDERS`]): that proves each provider builds, lints, documents and passes every crypto
+//! suite without the other compiled in.
 
 use std::process::Command;
 
@@ -153,6 +153,18 @@ fn all_steps(opts: &Options, steps: &mut run::Steps) -> Result<run::TestCounts> 
         counts.passed += c.passed;
         Ok(())
     })?;
+    // A doc link to an item of the other provider breaks only when that provider is compiled
+    // out, so the library crates' docs are built once per provider alone too (before the
+    // all-features docs, which are the ones left in target/doc).
+    for provider in PROVIDERS {
+        steps.step(&format!("doc ({provider} alone, library crates)"), || {
+            let mut args = one_provider_args("doc", provider);
+            args.push("--no-deps");
+            let mut c = cargo(&args);
+            c.env("RUSTDOCFLAGS", "-Dwarnings");
+            run::status(&mut c)
+        })?;
+    }
     steps.step("doc", || {
         let mut c = cargo(&[
             "doc",
