@@ -27,8 +27,8 @@ fn cert(rel: &str) -> Certificate {
 
 #[test]
 fn keylime_tpm2_tools_outputs_parse_and_the_quote_verifies() {
-    let names: Vec<_> = common::providers().iter().map(|p| p.name()).collect();
-    assert_eq!(names, common::expected_provider_names());
+    // Panics unless the compiled providers are exactly the ones this crate's features ask for.
+    common::providers();
     let ak = Public::parse_2b(&testkit::vector(&format!("{KEYLIME}/ak.pub"))).unwrap();
     let ek = Public::parse_2b(&testkit::vector(&format!("{KEYLIME}/ek.pub"))).unwrap();
     for (p, file) in [(&ak, "ak.pub"), (&ek, "ek.pub")] {

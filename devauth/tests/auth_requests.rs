@@ -219,6 +219,30 @@ impl pki::provider::CryptoProvider for NoCrypto {
     ) -> pki::Result<Vec<u8>> {
         panic!("crypto ran")
     }
+    fn rsa_oaep_encrypt(
+        &self,
+        _: &pki::spki::SubjectPublicKeyInfoOwned,
+        _: pki::alg::HashAlg,
+        _: &[u8],
+        _: &[u8],
+        _: &mut dyn rand_core::CryptoRng,
+    ) -> pki::Result<Vec<u8>> {
+        panic!("crypto ran")
+    }
+    fn hmac(&self, _: pki::alg::HashAlg, _: &[u8], _: &[&[u8]]) -> pki::Result<Vec<u8>> {
+        panic!("crypto ran")
+    }
+    fn ecdh_ephemeral(
+        &self,
+        _: pki::alg::Curve,
+        _: &[u8],
+        _: &mut dyn rand_core::CryptoRng,
+    ) -> pki::Result<pki::provider::EphemeralAgreement> {
+        panic!("crypto ran")
+    }
+    fn aes_cfb_encrypt(&self, _: &[u8], _: &[u8; 16], _: &mut [u8]) -> pki::Result<()> {
+        panic!("crypto ran")
+    }
     fn private_key_from_pkcs8_der(
         &self,
         _: &[u8],

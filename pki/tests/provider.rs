@@ -136,8 +136,8 @@ const MSG: &[u8] =
 
 #[test]
 fn the_expected_providers_ran() {
+    // `providers()` panics unless these are exactly the ones this crate's features ask for.
     let ran: Vec<&str> = common::providers().iter().map(|p| p.name()).collect();
-    assert_eq!(ran, common::expected_provider_names());
     for name in ran {
         assert_eq!(pki::provider::by_name(name).unwrap().name(), name);
     }
@@ -1241,9 +1241,12 @@ fn rsa_1024_works_everywhere() {
 fn randomness_shows_which_backend_signed() {
     let k = keys();
     let p384_sha256 = SignatureScheme::ecdsa(HashAlg::Sha256);
-    let reference = load(&pki::provider::rustcrypto::PROVIDER, &k.p384)
-        .sign(p384_sha256, MSG, &mut testkit::rng(9))
-        .unwrap();
+    // RustCrypto's deterministic signature, when that provider is compiled in.
+    let reference = pki::provider::by_name("rustcrypto").map(|rc| {
+        load(rc, &k.p384)
+            .sign(p384_sha256, MSG, &mut testkit::rng(9))
+            .unwrap()
+    });
     for p in common::providers() {
         let aws_lc_signs = match p.name() {
             "rustcrypto" => false,
@@ -1268,6 +1271,226 @@ fn randomness_shows_which_backend_signed() {
         // The fallback pair is RustCrypto's signature in both providers.
         let (a, b) = twice(&k.p384, p384_sha256);
         assert_eq!(a, b, "{} P-384/SHA-256", p.name());
-        assert_eq!(a, reference, "{} P-384/SHA-256", p.name());
+        if let Some(reference) = &reference {
+            assert_eq!(&a, reference, "{} P-384/SHA-256", p.name());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The primitives TPM credential protection needs: labelled OAEP, HMAC, ECDH, AES-CFB
+
+/// HMAC against `openssl mac` over the same key and data, for every digest; the data given in
+/// pieces gives the same tag as given whole.
+#[test]
+fn hmac_matches_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = b"a 20-byte HMAC key!!".as_slice();
+    std::fs::write(d.join("data.bin"), MSG).unwrap();
+    let key_hex = format!("hexkey:{}", hex::encode(key));
+    for h in [
+        HashAlg::Sha1,
+        HashAlg::Sha224,
+        HashAlg::Sha256,
+        HashAlg::Sha384,
+        HashAlg::Sha512,
+    ] {
+        let digest = format!("digest:{}", sha(h));
+        let expected = testkit::openssl(
+            d,
+            &[
+                "mac", "-macopt", &digest, "-macopt", &key_hex, "-binary", "-in", "data.bin",
+                "HMAC",
+            ],
+        );
+        assert_eq!(expected.len(), h.output_len());
+        for p in common::providers() {
+            let whole = p.hmac(h, key, &[MSG]).unwrap();
+            assert_eq!(whole, expected, "{} {h:?}", p.name());
+            let (a, b) = MSG.split_at(17);
+            assert_eq!(
+                p.hmac(h, key, &[a, &[], b]).unwrap(),
+                expected,
+                "{} {h:?} in pieces",
+                p.name()
+            );
+        }
+    }
+}
+
+/// AES-CFB128 against NIST SP 800-38A F.3.13 (CFB128-AES128.Encrypt, first two blocks), and
+/// against `openssl enc -aes-*-cfb` for every key size at a length that is not a whole block.
+#[test]
+fn aes_cfb_matches_sp800_38a_and_openssl() {
+    let key = hex("2b7e151628aed2a6abf7158809cf4f3c");
+    let iv: [u8; 16] = hex("000102030405060708090a0b0c0d0e0f").try_into().unwrap();
+    let pt = hex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51");
+    let ct = hex("3b3fd92eb72dad20333449f8e83cfb4ac8a64537a0b3a93fcde3cdad9f1ce58b");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data: Vec<u8> = MSG[..45].to_vec();
+    std::fs::write(d.join("pt.bin"), &data).unwrap();
+    for p in common::providers() {
+        let mut buf = pt.clone();
+        p.aes_cfb_encrypt(&key, &iv, &mut buf).unwrap();
+        assert_eq!(buf, ct, "{} SP 800-38A F.3.13", p.name());
+
+        for bits in [128, 192, 256] {
+            let key: Vec<u8> = (0..bits / 8).map(|i| (i * 7 + 1) as u8).collect();
+            let cipher = format!("-aes-{bits}-cfb");
+            let expected = testkit::openssl(
+                d,
+                &[
+                    "enc",
+                    &cipher,
+                    "-K",
+                    &hex::encode(&key),
+                    "-iv",
+                    &hex::encode(iv),
+                    "-in",
+                    "pt.bin",
+                ],
+            );
+            let mut buf = data.clone();
+            p.aes_cfb_encrypt(&key, &iv, &mut buf).unwrap();
+            assert_eq!(buf, expected, "{} AES-{bits}-CFB", p.name());
+        }
+        let mut buf = data.clone();
+        assert!(matches!(
+            p.aes_cfb_encrypt(&[0u8; 20], &iv, &mut buf),
+            Err(Error::ApiMisuse(_))
+        ));
+    }
+}
+
+/// RSA-OAEP with a label, decrypted by `openssl pkeyutl` with the same label: it opens, and
+/// with another label it does not.
+#[test]
+fn labelled_oaep_opens_in_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spki = materialize(d, "rsa2048", &keys().rsa2048);
+    let label = b"IDENTITY\0";
+    let seed: Vec<u8> = (0u8..32).collect();
+    let mut rng = testkit::rng(21);
+    for p in common::providers() {
+        for h in [HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha384] {
+            let ct = p
+                .rsa_oaep_encrypt(&spki, h, label, &seed, &mut rng)
+                .unwrap();
+            assert_eq!(ct.len(), 256);
+            std::fs::write(d.join("ct.bin"), &ct).unwrap();
+            let md = format!("rsa_oaep_md:{}", sha(h));
+            let mgf = format!("rsa_mgf1_md:{}", sha(h));
+            let decrypt = |label: &[u8]| {
+                let label = format!("rsa_oaep_label:{}", hex::encode(label));
+                testkit::openssl_status(
+                    d,
+                    &[
+                        "pkeyutl",
+                        "-decrypt",
+                        "-inkey",
+                        "rsa2048.pem",
+                        "-in",
+                        "ct.bin",
+                        "-out",
+                        "pt.bin",
+                        "-pkeyopt",
+                        "rsa_padding_mode:oaep",
+                        "-pkeyopt",
+                        &md,
+                        "-pkeyopt",
+                        &mgf,
+                        "-pkeyopt",
+                        &label,
+                    ],
+                )
+                .0
+            };
+            assert!(decrypt(label), "{} {h:?}: openssl refused", p.name());
+            assert_eq!(std::fs::read(d.join("pt.bin")).unwrap(), seed);
+            assert!(!decrypt(b"DUPLICATE\0"), "{} {h:?}: wrong label", p.name());
+        }
+        // Not an RSA key.
+        let ec = materialize(d, "p256", &keys().p256);
+        assert!(matches!(
+            p.rsa_oaep_encrypt(&ec, HashAlg::Sha256, label, &seed, &mut rng),
+            Err(Error::BadPublicKey(_))
+        ));
+    }
+}
+
+/// A DER SubjectPublicKeyInfo (id-ecPublicKey on `curve`) for a SEC1 point, for openssl.
+fn sec1_point_spki(curve: Curve, point: &[u8]) -> Vec<u8> {
+    use pki::der::asn1::BitString;
+    use pki::spki::AlgorithmIdentifierOwned;
+    SubjectPublicKeyInfoOwned {
+        algorithm: AlgorithmIdentifierOwned {
+            oid: pki::alg::oid::EC_PUBLIC_KEY,
+            parameters: Some(pki::der::Any::from(&curve.oid())),
+        },
+        subject_public_key: BitString::from_bytes(point).unwrap(),
+    }
+    .to_der()
+    .unwrap()
+}
+
+/// Ephemeral ECDH on every curve: `openssl pkeyutl -derive` with the static private key and
+/// our ephemeral public key finds the same Z. A point off the curve is refused.
+#[test]
+fn ecdh_ephemeral_matches_openssl_derive() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut rng = testkit::rng(22);
+    for (curve, der, name) in [
+        (Curve::P256, &keys().p256, "p256"),
+        (Curve::P384, &keys().p384, "p384"),
+        (Curve::P521, &keys().p521, "p521"),
+    ] {
+        let spki = materialize(d, name, der);
+        let point = spki.subject_public_key.as_bytes().unwrap();
+        for p in common::providers() {
+            let a = p.ecdh_ephemeral(curve, point, &mut rng).unwrap();
+            assert_eq!(
+                a.shared_x.len(),
+                curve.scalar_len(),
+                "{} {curve:?}",
+                p.name()
+            );
+            assert_eq!(a.ephemeral_public.len(), 1 + 2 * curve.scalar_len());
+            std::fs::write(
+                d.join("eph.der"),
+                sec1_point_spki(curve, &a.ephemeral_public),
+            )
+            .unwrap();
+            let pem = format!("{name}.pem");
+            let z = testkit::openssl(
+                d,
+                &[
+                    "pkeyutl",
+                    "-derive",
+                    "-inkey",
+                    &pem,
+                    "-peerkey",
+                    "eph.der",
+                    "-peerform",
+                    "DER",
+                ],
+            );
+            assert_eq!(*a.shared_x, z, "{} {curve:?}", p.name());
+
+            let mut off_curve = point.to_vec();
+            let last = off_curve.len() - 1;
+            off_curve[last] ^= 1;
+            assert!(
+                matches!(
+                    p.ecdh_ephemeral(curve, &off_curve, &mut rng),
+                    Err(Error::BadPublicKey(_))
+                ),
+                "{} {curve:?}: a point off the curve",
+                p.name()
+            );
+        }
     }
 }

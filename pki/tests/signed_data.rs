@@ -664,7 +664,7 @@ fn certmonger_and_scepserver_capture_verifies() {
     let s = &v.signers()[0];
     assert!(s.certificate().is_none());
     let key_pem = testkit::vector(&format!("{base}certmonger-key1.pem"));
-    let key = pki::provider::rustcrypto::PROVIDER
+    let key = common::providers()[0]
         .private_key_from_pkcs8_der(&testkit::pem_to_der(&key_pem))
         .unwrap();
     assert_eq!(s.public_key(), pki::key::PublicKey::spki(key.as_ref()));

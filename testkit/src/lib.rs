@@ -9,9 +9,11 @@
 //! - [`rng`]: a deterministic ChaCha20 RNG from a seed.
 //! - [`pem_to_der`], [`pem_all`]: PEM blocks to DER.
 //! - [`swtpm::Swtpm`]: a software TPM on 127.0.0.1 driven by `tpm2-tools`.
+//! - [`providers!`] and [`check_provider_names`]: the crypto providers a test crate runs,
+//!   checked against its cargo features.
 //!
-//! It does not depend on `pki` (whose tests use it): crate-specific helpers such as each crate's
-//! provider list stay in that crate's `tests/` folder.
+//! It does not depend on `pki` (whose tests use it), so [`providers!`] is a macro expanded in
+//! the test crate, with that crate's `pki` and features.
 
 #![forbid(unsafe_code)]
 
@@ -227,8 +229,62 @@ pub fn pem_all(pem: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// Every crypto provider compiled into the calling test crate (`pki::provider::compiled()`),
+/// after checking with [`check_provider_names`] that they are exactly the ones the crate's
+/// own `rustcrypto` and `aws-lc` features ask for. Give the path of `pki` as the caller sees it:
+/// `testkit::providers!(pki)` or `testkit::providers!(attestation::pki)`.
+///
+/// The check catches a dev-dependency that turns a provider on behind the test's back, so the
+/// per-provider runs of `cargo xtask test` really test one provider each.
+#[macro_export]
+macro_rules! providers {
+    ($($pki:ident)::+) => {{
+        let v = $($pki)::+::provider::compiled();
+        let names: ::std::vec::Vec<&str> = v.iter().map(|p| p.name()).collect();
+        $crate::check_provider_names(
+            &names,
+            cfg!(feature = "rustcrypto"),
+            cfg!(feature = "aws-lc"),
+        );
+        v
+    }};
+}
+
+/// Panics unless `names` (the compiled providers, in `pki::provider::compiled()` order) are
+/// exactly those the features ask for, `rustcrypto` first, and at least one is compiled.
+pub fn check_provider_names(names: &[&str], rustcrypto: bool, aws_lc: bool) {
+    let mut expected = Vec::new();
+    if rustcrypto {
+        expected.push("rustcrypto");
+    }
+    if aws_lc {
+        expected.push("aws-lc");
+    }
+    assert!(
+        !expected.is_empty(),
+        "no crypto provider feature on: test with `--features rustcrypto` or `--features aws-lc`"
+    );
+    assert_eq!(
+        names, expected,
+        "the providers compiled in differ from the test crate's features (rustcrypto: \
+         {rustcrypto}, aws-lc: {aws_lc}): a dependency turns a provider on"
+    );
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn provider_names_must_match_the_features() {
+        check_provider_names(&["rustcrypto", "aws-lc"], true, true);
+        check_provider_names(&["aws-lc"], false, true);
+        let leaked = std::panic::catch_unwind(|| {
+            check_provider_names(&["rustcrypto", "aws-lc"], false, true)
+        });
+        assert!(leaked.is_err(), "a provider the features did not ask for");
+        let none = std::panic::catch_unwind(|| check_provider_names(&[], false, false));
+        assert!(none.is_err(), "no provider at all");
+    }
     use super::*;
 
     #[test]

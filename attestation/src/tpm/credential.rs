@@ -13,17 +13,17 @@
 //!   TPM2B_ID_OBJECT = u16 size || TPM2B_DIGEST(outerHMAC) || encIdentity
 //! ```
 //!
-//! The RSA-OAEP step uses the `rsa` crate (RustCrypto) directly with whichever provider the
-//! caller runs: the TPM's OAEP label `"IDENTITY\0"` is not something `pki::alg::KeyTransport`
-//! models, and the operation is a public-key encryption, so it gives the same bytes on the
-//! wire whatever the backend.
+//! Every key operation goes through the caller's [`CryptoProvider`]: the labelled OAEP
+//! ([`CryptoProvider::rsa_oaep_encrypt`]), the ephemeral ECDH
+//! ([`CryptoProvider::ecdh_ephemeral`]), the HMACs of KDFa and of the outer integrity value
+//! ([`CryptoProvider::hmac`]), KDFe's digests and the AES-CFB wrap
+//! ([`CryptoProvider::aes_cfb_encrypt`]). This module only lays out the bytes.
 
-use hmac::{KeyInit, Mac};
-use p256::elliptic_curve::Generate;
-use pki::alg::HashAlg;
+use pki::alg::{Curve, HashAlg};
 use pki::provider::CryptoProvider;
 use rand_core::CryptoRng;
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use super::alg;
 use super::name::Name;
@@ -109,45 +109,19 @@ impl CredentialBlob {
     }
 }
 
-macro_rules! with_hash {
-    ($h:expr, $D:ident => $body:expr) => {
-        match $h {
-            HashAlg::Sha1 => {
-                type $D = sha1::Sha1;
-                $body
-            }
-            HashAlg::Sha256 => {
-                type $D = sha2::Sha256;
-                $body
-            }
-            HashAlg::Sha384 => {
-                type $D = sha2::Sha384;
-                $body
-            }
-            HashAlg::Sha512 => {
-                type $D = sha2::Sha512;
-                $body
-            }
-            _ => return Err(Error::ApiMisuse("hash not usable in a TPM KDF")),
-        }
-    };
-}
-
-fn hmac(h: HashAlg, key: &[u8], parts: &[&[u8]]) -> Result<Vec<u8>> {
-    with_hash!(h, D => {
-        let mut m = <hmac::Hmac<D> as KeyInit>::new_from_slice(key)
-            .map_err(|_| Error::ApiMisuse("HMAC key"))?;
-        for p in parts {
-            m.update(p);
-        }
-        Ok(m.finalize().into_bytes().to_vec())
-    })
+/// The digests a TPM KDF may run on (the TPM algorithms `alg::hash` knows but SHA-224).
+fn kdf_hash(hash: u16) -> Result<HashAlg> {
+    match alg::hash(hash)? {
+        HashAlg::Sha224 => Err(Error::ApiMisuse("hash not usable in a TPM KDF")),
+        h => Ok(h),
+    }
 }
 
 /// KDFa (Part 1, section 11.4.10.2; SP 800-108 counter mode with HMAC):
 /// `HMAC(key, [i]_32 || label || 0x00 || contextU || contextV || [bits]_32)` for i = 1, 2, ...
-/// `label` is given without its terminating zero.
+/// `label` is given without its terminating zero. The HMACs run on `provider`.
 pub fn kdfa(
+    provider: &dyn CryptoProvider,
     hash: u16,
     key: &[u8],
     label: &str,
@@ -155,12 +129,12 @@ pub fn kdfa(
     context_v: &[u8],
     bits: u32,
 ) -> Result<Vec<u8>> {
-    let h = alg::hash(hash)?;
+    let h = kdf_hash(hash)?;
     let len = bits.div_ceil(8) as usize;
     let mut out = Vec::with_capacity(len + h.output_len());
     let mut counter: u32 = 1;
     while out.len() < len {
-        out.extend(hmac(
+        out.extend(provider.hmac(
             h,
             key,
             &[
@@ -185,6 +159,7 @@ pub fn kdfa(
 
 /// KDFe (Part 1, section 11.4.10.3; SP 800-56A concatenation KDF):
 /// `H([i]_32 || Z || label || 0x00 || partyUInfo || partyVInfo)` for i = 1, 2, ...
+/// The digests run on `provider`.
 pub fn kdfe(
     provider: &dyn CryptoProvider,
     hash: u16,
@@ -194,7 +169,7 @@ pub fn kdfe(
     party_v: &[u8],
     bits: u32,
 ) -> Result<Vec<u8>> {
-    let h = alg::hash(hash)?;
+    let h = kdf_hash(hash)?;
     let len = bits.div_ceil(8) as usize;
     let mut out = Vec::with_capacity(len + h.output_len());
     let mut counter: u32 = 1;
@@ -210,25 +185,6 @@ pub fn kdfe(
     }
     out.truncate(len);
     Ok(out)
-}
-
-fn aes_cfb_encrypt(key: &[u8], buf: &mut [u8]) -> Result<()> {
-    use cipher::KeyIvInit;
-    let iv = [0u8; 16];
-    let bad = |_| Error::ApiMisuse("AES key length");
-    match key.len() {
-        16 => cfb_mode::Encryptor::<aes::Aes128>::new_from_slices(key, &iv)
-            .map_err(bad)?
-            .encrypt(buf),
-        24 => cfb_mode::Encryptor::<aes::Aes192>::new_from_slices(key, &iv)
-            .map_err(bad)?
-            .encrypt(buf),
-        32 => cfb_mode::Encryptor::<aes::Aes256>::new_from_slices(key, &iv)
-            .map_err(bad)?
-            .encrypt(buf),
-        _ => return Err(Error::ApiMisuse("AES key length")),
-    }
-    Ok(())
 }
 
 /// TPM2_MakeCredential for the key named `name` (the AK), protected to `ek` (a storage key:
@@ -251,17 +207,29 @@ pub fn make_credential(
         });
     }
     let name_alg = ek.name_alg;
-    let h = alg::hash(name_alg)?;
+    let h = kdf_hash(name_alg)?;
     let (seed, secret, sym) = match (&ek.parameters, &ek.unique) {
         (Parameters::Rsa(p), Unique::Rsa(_)) => {
-            let mut seed = vec![0u8; h.output_len()];
+            let mut seed = Zeroizing::new(vec![0u8; h.output_len()]);
             rng.fill_bytes(&mut seed);
-            let secret = oaep_identity(ek, h, &seed, rng)?;
+            // RSA-OAEP with the EK's nameAlg for the label hash and MGF1, label "IDENTITY\0".
+            let secret = provider
+                .rsa_oaep_encrypt(&ek.spki()?, h, b"IDENTITY\0", &seed, rng)
+                .map_err(|e| match e {
+                    pki::Error::BadPublicKey(why) => {
+                        Error::KeyNotAcceptable(format!("RSA EK: {why}"))
+                    }
+                    other => Error::Pki(other),
+                })?;
             (seed, secret, p.symmetric)
         }
         (Parameters::Ecc(p), Unique::Ecc { x, y }) => {
-            let (z, ephemeral_x, point) = ecdh(p.curve_id, x, y, rng)?;
-            let seed = kdfe(
+            let EccSecret {
+                z,
+                ephemeral_x,
+                point,
+            } = ecdh(provider, p.curve_id, x, y, rng)?;
+            let seed = Zeroizing::new(kdfe(
                 provider,
                 name_alg,
                 &z,
@@ -269,7 +237,7 @@ pub fn make_credential(
                 &ephemeral_x,
                 x,
                 (h.output_len() * 8) as u32,
-            )?;
+            )?);
             (seed, point, p.symmetric)
         }
         _ => {
@@ -293,27 +261,30 @@ pub fn make_credential(
             alg::name(sym.mode)
         )));
     }
-    let sym_key = kdfa(
+    let sym_key = Zeroizing::new(kdfa(
+        provider,
         name_alg,
         &seed,
         "STORAGE",
         name.as_bytes(),
         &[],
         u32::from(sym.key_bits),
-    )?;
+    )?);
     let mut enc_identity = Writer::new();
     enc_identity.tpm2b(credential);
     let mut enc_identity = enc_identity.into_vec();
-    aes_cfb_encrypt(&sym_key, &mut enc_identity)?;
-    let hmac_key = kdfa(
+    // AES-CFB with an all-zero IV (Part 1, section 24.4).
+    provider.aes_cfb_encrypt(&sym_key, &[0u8; 16], &mut enc_identity)?;
+    let hmac_key = Zeroizing::new(kdfa(
+        provider,
         name_alg,
         &seed,
         "INTEGRITY",
         &[],
         &[],
         (h.output_len() * 8) as u32,
-    )?;
-    let outer = hmac(h, &hmac_key, &[&enc_identity, name.as_bytes()])?;
+    )?);
+    let outer = provider.hmac(h, &hmac_key, &[&enc_identity, name.as_bytes()])?;
     let mut blob = Writer::new();
     blob.tpm2b(&outer).bytes(&enc_identity);
     Ok(CredentialBlob {
@@ -322,66 +293,70 @@ pub fn make_credential(
     })
 }
 
-/// RSA-OAEP with the EK's nameAlg for both the label hash and MGF1, label `"IDENTITY\0"`.
-fn oaep_identity(ek: &Public, h: HashAlg, seed: &[u8], rng: &mut dyn CryptoRng) -> Result<Vec<u8>> {
-    use der::Encode;
-    let der = ek
-        .spki()?
-        .to_der()
-        .map_err(|e| Error::malformed("EK SubjectPublicKeyInfo", e))?;
-    let key = <rsa::PublicKey as pkcs8::DecodePublicKey>::from_public_key_der(&der)
-        .map_err(|e| Error::KeyNotAcceptable(format!("RSA EK: {e}")))?;
-    let label: &[u8] = b"IDENTITY\0";
-    with_hash!(h, D => key
-        .encrypt(rng, rsa::Oaep::<D>::new_with_label(label), seed)
-        .map_err(|e| Error::Pki(pki::Error::Backend(e.to_string()))))
+/// What an ephemeral ECDH against an ECC EK gives MakeCredential.
+struct EccSecret {
+    /// Z, the shared x coordinate (KDFe's secret input).
+    z: Zeroizing<Vec<u8>>,
+    /// The ephemeral public key's x coordinate (KDFe's partyUInfo).
+    ephemeral_x: Vec<u8>,
+    /// The ephemeral public key as a marshalled TPMS_ECC_POINT (the encrypted secret).
+    point: Vec<u8>,
 }
 
-/// Ephemeral ECDH against the EK: `(Z = shared x, ephemeral x, marshalled TPMS_ECC_POINT)`.
+/// Ephemeral ECDH against the EK on `provider`.
 fn ecdh(
+    provider: &dyn CryptoProvider,
     curve_id: u16,
     x: &[u8],
     y: &[u8],
     rng: &mut dyn CryptoRng,
-) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
-    macro_rules! on_curve {
-        ($c:ident, $len:expr) => {{
-            let mut sec1 = vec![4u8];
-            for c in [x, y] {
-                let lead = c.iter().take_while(|b| **b == 0).count();
-                let c = &c[lead..];
-                if c.len() > $len {
-                    return Err(Error::Malformed {
-                        what: "TPMS_ECC_POINT",
-                        reason: "coordinate too long".into(),
-                    });
-                }
-                sec1.resize(sec1.len() + $len - c.len(), 0);
-                sec1.extend_from_slice(c);
-            }
-            let ek = $c::PublicKey::from_sec1_bytes(&sec1).map_err(|_| Error::Malformed {
+) -> Result<EccSecret> {
+    let curve = match curve_id {
+        alg::ECC_NIST_P256 => Curve::P256,
+        alg::ECC_NIST_P384 => Curve::P384,
+        other => {
+            return Err(Error::UnsupportedAlgorithm {
+                what: "EK curve for credential activation",
+                alg: other,
+            });
+        }
+    };
+    let len = curve.scalar_len();
+    // The EK point as SEC1 uncompressed, each coordinate left-padded to the field size.
+    let mut sec1 = vec![4u8];
+    for c in [x, y] {
+        let lead = c.iter().take_while(|b| **b == 0).count();
+        let c = c.get(lead..).unwrap_or_default();
+        if c.len() > len {
+            return Err(Error::Malformed {
+                what: "TPMS_ECC_POINT",
+                reason: "coordinate too long".into(),
+            });
+        }
+        sec1.resize(sec1.len() + len - c.len(), 0);
+        sec1.extend_from_slice(c);
+    }
+    let agreement = provider
+        .ecdh_ephemeral(curve, &sec1, rng)
+        .map_err(|e| match e {
+            pki::Error::BadPublicKey(_) => Error::Malformed {
                 what: "TPMS_ECC_POINT",
                 reason: "the EK point is not on the curve".into(),
-            })?;
-            let eph = <$c::ecdh::EphemeralSecret as Generate>::generate_from_rng(rng);
-            let z = eph.diffie_hellman(&ek).raw_secret_bytes().to_vec();
-            let sec1 = eph.public_key().to_sec1_bytes();
-            if sec1.len() != 1 + 2 * $len {
-                return Err(Error::ApiMisuse("unexpected SEC1 point length"));
-            }
-            let ex = sec1[1..1 + $len].to_vec();
-            let ey = sec1[1 + $len..].to_vec();
-            let mut point = Writer::new();
-            point.tpm2b(&ex).tpm2b(&ey);
-            Ok((z, ex, point.into_vec()))
-        }};
+            },
+            other => Error::Pki(other),
+        })?;
+    let point = &agreement.ephemeral_public;
+    let (Some(ex), Some(ey)) = (point.get(1..1 + len), point.get(1 + len..)) else {
+        return Err(Error::ApiMisuse("unexpected SEC1 point length"));
+    };
+    if point.len() != 1 + 2 * len {
+        return Err(Error::ApiMisuse("unexpected SEC1 point length"));
     }
-    match curve_id {
-        alg::ECC_NIST_P256 => on_curve!(p256, 32),
-        alg::ECC_NIST_P384 => on_curve!(p384, 48),
-        other => Err(Error::UnsupportedAlgorithm {
-            what: "EK curve for credential activation",
-            alg: other,
-        }),
-    }
+    let mut marshalled = Writer::new();
+    marshalled.tpm2b(ex).tpm2b(ey);
+    Ok(EccSecret {
+        z: agreement.shared_x,
+        ephemeral_x: ex.to_vec(),
+        point: marshalled.into_vec(),
+    })
 }

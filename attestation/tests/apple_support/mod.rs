@@ -9,9 +9,13 @@ use sha2::Digest as _;
 use testkit::openssl;
 
 /// Every provider compiled into this build.
+///
+/// Not `testkit::providers!`: this module is also compiled into the `benches` crate, which has
+/// no provider features of its own. The check that the providers match attestation's features
+/// runs in `tests/vectors.rs` through `common::providers()`.
 pub fn providers() -> Vec<&'static dyn attestation::pki::provider::CryptoProvider> {
     let v = attestation::pki::provider::compiled();
-    assert!(!v.is_empty());
+    assert!(!v.is_empty(), "no crypto provider compiled in");
     v
 }
 

@@ -37,13 +37,9 @@ pub fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
 }
 
-/// Every provider compiled into this build.
+/// Every provider compiled into this build, checked against this crate's features.
 pub fn providers() -> Vec<&'static dyn pki::provider::CryptoProvider> {
-    let v = pki::provider::compiled();
-    // The dev-dependency turns on `aws-lc`: both providers must run every crypto test.
-    let names: Vec<_> = v.iter().map(|p| p.name()).collect();
-    assert_eq!(names, ["rustcrypto", "aws-lc"]);
-    v
+    testkit::providers!(pki)
 }
 
 /// Headers carrying `sig` (standard base64) as `X-Men-Signature`.

@@ -1,12 +1,12 @@
 //! The aws-lc-rs provider: AWS-LC (a BoringSSL descendant) through aws-lc-rs's safe API.
 //!
 //! Compiled with the `aws-lc` cargo feature. It supports exactly the operations of
-//! [`super::rustcrypto`]; where aws-lc-rs's safe API has no way to do one, this provider calls
+//! the `rustcrypto` provider; where aws-lc-rs's safe API has no way to do one, this provider calls
 //! the RustCrypto code instead, explicitly and only in these cases:
 //!
 //! - **RSA keys outside 2048..=8192 bits** (such as the 1024-bit keys of old SCEP clients):
 //!   aws-lc-rs refuses to load them for signing, decryption or encryption, so private keys of
-//!   that size are held by a [`RustCryptoKey`], and encryption to such public keys uses
+//!   that size are held by the RustCrypto key type, and encryption to such public keys uses
 //!   RustCrypto. Verification uses aws-lc-rs's legacy 1024..=8192-bit parameters where they
 //!   exist (PKCS#1 v1.5 with SHA-1, SHA-256, SHA-512) and RustCrypto otherwise.
 //! - **RSA PKCS#1 v1.5 with SHA-224, and with SHA-384 on keys under 2048 bits**: no aws-lc-rs
@@ -26,6 +26,18 @@
 //! - **DES-EDE3-CBC and DES-CBC**: aws-lc-rs has them only behind its deprecated `legacy-des`
 //!   feature, which this crate does not enable.
 //! - **RSA key generation at sizes other than 2048, 3072, 4096 and 8192 bits**.
+//! - **RSA-OAEP with a label ([`CryptoProvider::rsa_oaep_encrypt`]) with SHA-224, or to keys
+//!   outside 2048..=8192 bits**: as for OAEP without a label.
+//!
+//! HMAC, ephemeral ECDH on P-256, P-384 and P-521 and AES-CFB128 always run on AWS-LC. The TPM
+//! key derivations (KDFa, KDFe) are built by their caller on [`CryptoProvider::hmac`] and
+//! [`CryptoProvider::digest`], so they run on AWS-LC too.
+//!
+//! Parsed public keys are kept: verification and encryption look the key up in a small
+//! process-wide cache keyed by the exact SubjectPublicKeyInfo (and, for verification, the
+//! scheme), so a CA, RA or device key used again is not parsed again and keeps AWS-LC's
+//! precomputed Montgomery values. The cache holds at most [`PARSED_KEYS`] keys per use and
+//! forgets the oldest first; a key seen once costs one lookup more than no cache at all.
 //!
 //! Randomness: aws-lc-rs draws its own (from AWS-LC's DRBG seeded by the OS), so the `rng`
 //! arguments of [`CryptoProvider::generate_key`], [`CryptoProvider::key_transport_encrypt`],
@@ -38,7 +50,9 @@
 //! checks the padding in constant time but has no implicit rejection); the CMS layer's
 //! RFC 3218 handling sits on top of it.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
 
 use aws_lc_rs::cipher::{
     AES_128, AES_192, AES_256, DecryptionContext, EncryptionContext, PaddedBlockDecryptingKey,
@@ -76,6 +90,101 @@ pub static PROVIDER: AwsLc = AwsLc;
 pub struct AwsLc;
 
 const NAME: &str = "aws-lc";
+
+/// How many parsed public keys each cache keeps (one cache for verification, one for
+/// encryption): enough for the CA, RA and issuer keys a server meets again and again, small
+/// enough that a linear eviction order costs nothing.
+pub const PARSED_KEYS: usize = 64;
+
+/// A bounded map from a key's identity to its parsed form, oldest entry evicted first.
+///
+/// The lock is held only to look up or insert, never while parsing, so two threads may parse
+/// the same new key at once (the second insert is a no-op).
+struct KeyCache<K, V> {
+    inner: LazyLock<Mutex<CacheInner<K, V>>>,
+}
+
+struct CacheInner<K, V> {
+    map: HashMap<K, Arc<V>>,
+    order: VecDeque<K>,
+}
+
+impl<K: Hash + Eq + Clone, V> KeyCache<K, V> {
+    const fn new() -> Self {
+        Self {
+            inner: LazyLock::new(|| {
+                Mutex::new(CacheInner {
+                    map: HashMap::new(),
+                    order: VecDeque::new(),
+                })
+            }),
+        }
+    }
+
+    /// The parsed key for `id`, parsed by `parse` (and remembered) on a miss. A failed parse
+    /// is not remembered.
+    fn get_or_parse(&self, id: K, parse: impl FnOnce() -> Result<V>) -> Result<Arc<V>> {
+        if let Some(v) = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map
+            .get(&id)
+        {
+            return Ok(Arc::clone(v));
+        }
+        let parsed = Arc::new(parse()?);
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if !inner.map.contains_key(&id) {
+            if inner.order.len() >= PARSED_KEYS
+                && let Some(oldest) = inner.order.pop_front()
+            {
+                inner.map.remove(&oldest);
+            }
+            inner.order.push_back(id.clone());
+            inner.map.insert(id, Arc::clone(&parsed));
+        }
+        Ok(parsed)
+    }
+}
+
+/// The identity of the key in `spki` for the caches: algorithm OID, parameters (DER) and the
+/// key's bit string, each length-prefixed, so that two SPKIs share an identity exactly when
+/// they are the same key. Cheaper than re-encoding the whole SPKI on every call.
+fn spki_id(spki: &SubjectPublicKeyInfoOwned) -> Result<Vec<u8>> {
+    let oid = spki.algorithm.oid.as_bytes();
+    let params = match &spki.algorithm.parameters {
+        Some(p) => p
+            .to_der()
+            .map_err(|e| Error::malformed("AlgorithmIdentifier parameters", e))?,
+        None => Vec::new(),
+    };
+    let key = spki.subject_public_key.raw_bytes();
+    let mut id = Vec::with_capacity(12 + oid.len() + params.len() + key.len());
+    for part in [oid, &params, key] {
+        id.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        id.extend_from_slice(part);
+    }
+    id.push(spki.subject_public_key.unused_bits());
+    Ok(id)
+}
+
+/// What verification does with a key under a scheme: AWS-LC with the parsed key, or the
+/// RustCrypto fallback (remembered too, so the decision is not recomputed).
+enum VerifyKey {
+    AwsLc(ParsedPublicKey),
+    Fallback,
+}
+
+static VERIFY_KEYS: KeyCache<(SignatureScheme, Vec<u8>), VerifyKey> = KeyCache::new();
+/// What RSA encryption does with a key: AWS-LC with the parsed key, or the RustCrypto
+/// fallback for sizes aws-lc-rs refuses (remembered too).
+enum EncryptKey {
+    AwsLc(PublicEncryptingKey),
+    Fallback,
+}
+
+static ENCRYPT_KEYS: KeyCache<Vec<u8>, EncryptKey> = KeyCache::new();
 
 /// The RSA modulus sizes aws-lc-rs loads keys of.
 const AWS_LC_RSA_BITS: core::ops::RangeInclusive<usize> = 2048..=8192;
@@ -191,47 +300,58 @@ fn oaep_alg(transport: KeyTransport) -> Option<&'static OaepAlgorithm> {
     }
 }
 
+/// The AWS-LC verification algorithm for `scheme` on the key in `spki`, or `None` when the
+/// RustCrypto fallback verifies (see the module docs).
+fn verify_alg(
+    spki: &SubjectPublicKeyInfoOwned,
+    scheme: SignatureScheme,
+) -> Option<&'static dyn sig::VerificationAlgorithm> {
+    match scheme {
+        SignatureScheme::RsaPkcs1v15(_) | SignatureScheme::RsaPss { .. } => rsa_bits(spki)
+            .and_then(|bits| rsa_verify_params(scheme, bits))
+            .map(|p| p as &'static dyn sig::VerificationAlgorithm),
+        SignatureScheme::Ecdsa { hash, encoding } => match crate::public_key::kind(spki) {
+            Ok(KeyKind::Ec(curve)) => ecdsa_verify_alg(curve, hash, encoding)
+                .map(|a| a as &'static dyn sig::VerificationAlgorithm),
+            _ => None,
+        },
+        SignatureScheme::Ed25519 => (spki.algorithm.oid == oid::ED25519
+            && spki.subject_public_key.as_bytes().map(<[u8]>::len) == Some(32))
+        .then_some(&sig::ED25519 as &'static dyn sig::VerificationAlgorithm),
+    }
+}
+
 fn verify(
     spki: &SubjectPublicKeyInfoOwned,
     scheme: SignatureScheme,
     msg: &[u8],
     signature: &[u8],
 ) -> Result<()> {
-    let key_bytes = spki.subject_public_key.as_bytes();
-    let alg: &'static dyn sig::VerificationAlgorithm = match scheme {
-        SignatureScheme::RsaPkcs1v15(_) | SignatureScheme::RsaPss { .. } => {
-            match rsa_bits(spki).and_then(|bits| rsa_verify_params(scheme, bits)) {
-                Some(params) => params,
-                None => return rustcrypto::verify(spki, scheme, msg, signature),
+    let key = VERIFY_KEYS.get_or_parse((scheme, spki_id(spki)?), || {
+        let Some(alg) = verify_alg(spki, scheme) else {
+            return Ok(VerifyKey::Fallback);
+        };
+        let key_bytes = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or_else(|| Error::BadPublicKey("public key is not whole bytes".into()))?;
+        ParsedPublicKey::new(alg, key_bytes)
+            .map(VerifyKey::AwsLc)
+            .map_err(|e| Error::BadPublicKey(format!("aws-lc rejected the key: {e}")))
+    })?;
+    match &*key {
+        VerifyKey::AwsLc(key) => key
+            .verify_sig(msg, signature)
+            .map_err(|_| Error::BadSignature),
+        VerifyKey::Fallback => match scheme {
+            SignatureScheme::Ecdsa { hash, encoding } => {
+                // RustCrypto checks the key and the signature; the digest is AWS-LC's.
+                let prehash = digest(hash, msg);
+                rustcrypto::ecdsa_verify_prehash(spki, &prehash, signature, encoding)
             }
-        }
-        SignatureScheme::Ecdsa { hash, encoding } => {
-            let found = match crate::public_key::kind(spki) {
-                Ok(KeyKind::Ec(curve)) => ecdsa_verify_alg(curve, hash, encoding),
-                _ => None,
-            };
-            match found {
-                Some(alg) => alg,
-                None => {
-                    // RustCrypto checks the key and the signature; the digest is AWS-LC's.
-                    let prehash = digest(hash, msg);
-                    return rustcrypto::ecdsa_verify_prehash(spki, &prehash, signature, encoding);
-                }
-            }
-        }
-        SignatureScheme::Ed25519 => {
-            if spki.algorithm.oid != oid::ED25519 || key_bytes.map(<[u8]>::len) != Some(32) {
-                return rustcrypto::verify(spki, scheme, msg, signature);
-            }
-            &sig::ED25519
-        }
-    };
-    let key_bytes =
-        key_bytes.ok_or_else(|| Error::BadPublicKey("public key is not whole bytes".into()))?;
-    let key = ParsedPublicKey::new(alg, key_bytes)
-        .map_err(|e| Error::BadPublicKey(format!("aws-lc rejected the key: {e}")))?;
-    key.verify_sig(msg, signature)
-        .map_err(|_| Error::BadSignature)
+            _ => rustcrypto::verify(spki, scheme, msg, signature),
+        },
+    }
 }
 
 fn spki_der(spki: &SubjectPublicKeyInfoOwned) -> Result<Vec<u8>> {
@@ -245,16 +365,18 @@ fn key_transport_encrypt(
     plaintext: &[u8],
     rng: &mut dyn CryptoRng,
 ) -> Result<Vec<u8>> {
-    let on_aws_lc = rsa_bits(spki).is_some_and(|bits| AWS_LC_RSA_BITS.contains(&bits))
-        && (transport == KeyTransport::RsaPkcs1v15 || oaep_alg(transport).is_some());
-    if !on_aws_lc {
+    let oaep = oaep_alg(transport);
+    if transport != KeyTransport::RsaPkcs1v15 && oaep.is_none() {
         return rustcrypto::key_transport_encrypt(spki, transport, plaintext, rng);
     }
-    let public = PublicEncryptingKey::from_der(&spki_der(spki)?)
-        .map_err(|e| Error::BadPublicKey(format!("aws-lc rejected the RSA key: {e}")))?;
+    let public = encrypting_key(spki)?;
+    let EncryptKey::AwsLc(public) = &*public else {
+        return rustcrypto::key_transport_encrypt(spki, transport, plaintext, rng);
+    };
+    let public = PublicEncryptingKey::clone(public);
     let failed = |_| Error::Backend("RSA encryption failed (plaintext too long?)".into());
     let mut out = vec![0u8; public.key_size_bytes()];
-    let written = match oaep_alg(transport) {
+    let written = match oaep {
         Some(alg) => {
             let key = OaepPublicEncryptingKey::new(public).map_err(failed)?;
             key.encrypt(alg, plaintext, &mut out, None)
@@ -268,6 +390,120 @@ fn key_transport_encrypt(
     };
     out.truncate(written);
     Ok(out)
+}
+
+/// How RSA encryption to `spki` runs, from the cache when the key was met before: parsed by
+/// AWS-LC, or the RustCrypto fallback when `spki` is not an RSA key of 2048..=8192 bits (the
+/// fallback then reports a key that is not RSA at all).
+fn encrypting_key(spki: &SubjectPublicKeyInfoOwned) -> Result<Arc<EncryptKey>> {
+    ENCRYPT_KEYS.get_or_parse(spki_id(spki)?, || {
+        if !rsa_bits(spki).is_some_and(|bits| AWS_LC_RSA_BITS.contains(&bits)) {
+            return Ok(EncryptKey::Fallback);
+        }
+        PublicEncryptingKey::from_der(&spki_der(spki)?)
+            .map(EncryptKey::AwsLc)
+            .map_err(|e| Error::BadPublicKey(format!("aws-lc rejected the RSA key: {e}")))
+    })
+}
+
+fn rsa_oaep_encrypt(
+    spki: &SubjectPublicKeyInfoOwned,
+    hash: HashAlg,
+    label: &[u8],
+    plaintext: &[u8],
+    rng: &mut dyn CryptoRng,
+) -> Result<Vec<u8>> {
+    let transport = KeyTransport::RsaOaep {
+        hash,
+        mgf_hash: hash,
+    };
+    let Some(alg) = oaep_alg(transport) else {
+        return rustcrypto::rsa_oaep_encrypt(spki, hash, label, plaintext, rng);
+    };
+    let public = encrypting_key(spki)?;
+    let EncryptKey::AwsLc(public) = &*public else {
+        return rustcrypto::rsa_oaep_encrypt(spki, hash, label, plaintext, rng);
+    };
+    let public = PublicEncryptingKey::clone(public);
+    let failed = |_| Error::Backend("RSA-OAEP encryption failed (plaintext too long?)".into());
+    let key = OaepPublicEncryptingKey::new(public).map_err(failed)?;
+    let mut out = vec![0u8; key.ciphertext_size()];
+    let written = key
+        .encrypt(alg, plaintext, &mut out, Some(label))
+        .map_err(failed)?
+        .len();
+    out.truncate(written);
+    Ok(out)
+}
+
+fn hmac_alg(hash: HashAlg) -> aws_lc_rs::hmac::Algorithm {
+    match hash {
+        HashAlg::Sha1 => aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        HashAlg::Sha224 => aws_lc_rs::hmac::HMAC_SHA224,
+        HashAlg::Sha256 => aws_lc_rs::hmac::HMAC_SHA256,
+        HashAlg::Sha384 => aws_lc_rs::hmac::HMAC_SHA384,
+        HashAlg::Sha512 => aws_lc_rs::hmac::HMAC_SHA512,
+    }
+}
+
+fn hmac(hash: HashAlg, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let key = aws_lc_rs::hmac::Key::new(hmac_alg(hash), key);
+    let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
+    for p in parts {
+        ctx.update(p);
+    }
+    ctx.sign().as_ref().to_vec()
+}
+
+fn ecdh_ephemeral(curve: Curve, peer: &[u8]) -> Result<super::EphemeralAgreement> {
+    use aws_lc_rs::agreement::{
+        ECDH_P256, ECDH_P384, ECDH_P521, EphemeralPrivateKey, UnparsedPublicKey, agree_ephemeral,
+    };
+    let alg = match curve {
+        Curve::P256 => &ECDH_P256,
+        Curve::P384 => &ECDH_P384,
+        Curve::P521 => &ECDH_P521,
+    };
+    // aws-lc-rs wants the uncompressed point (it would also take other encodings).
+    if peer.first() != Some(&4) || peer.len() != 1 + 2 * curve.scalar_len() {
+        return Err(Error::BadPublicKey(format!(
+            "not an uncompressed point on {curve:?}"
+        )));
+    }
+    let failed = |_| Error::Backend("aws-lc ECDH key generation failed".into());
+    let private = EphemeralPrivateKey::generate(alg, &aws_lc_rs::rand::SystemRandom::new())
+        .map_err(failed)?;
+    let ephemeral_public = private
+        .compute_public_key()
+        .map_err(failed)?
+        .as_ref()
+        .to_vec();
+    let shared_x = agree_ephemeral(
+        private,
+        UnparsedPublicKey::new(alg, peer),
+        Error::BadPublicKey(format!("not a point on {curve:?}")),
+        |z| Ok(Zeroizing::new(z.to_vec())),
+    )?;
+    Ok(super::EphemeralAgreement {
+        shared_x,
+        ephemeral_public,
+    })
+}
+
+fn aes_cfb_encrypt(key: &[u8], iv: &[u8; 16], buf: &mut [u8]) -> Result<()> {
+    use aws_lc_rs::cipher::EncryptingKey;
+    let alg = match key.len() {
+        16 => &AES_128,
+        24 => &AES_192,
+        32 => &AES_256,
+        _ => return Err(Error::ApiMisuse("AES-CFB key must be 16, 24 or 32 bytes")),
+    };
+    let failed = |_| Error::Backend("aws-lc AES-CFB encryption failed".into());
+    let key =
+        EncryptingKey::cfb128(UnboundCipherKey::new(alg, key).map_err(failed)?).map_err(failed)?;
+    key.less_safe_encrypt(buf, EncryptionContext::Iv128(FixedLength::from(*iv)))
+        .map_err(failed)?;
+    Ok(())
 }
 
 fn aes_alg(cipher: ContentCipher) -> Option<&'static aws_lc_rs::cipher::Algorithm> {
@@ -407,8 +643,8 @@ enum Inner {
 
 /// A private key held in memory by the aws-lc-rs provider.
 ///
-/// Operations aws-lc-rs cannot do with this key (see the [module docs](self)) go to a
-/// [`RustCryptoKey`] loaded from the same PKCS#8 the first time one is needed.
+/// Operations aws-lc-rs cannot do with this key (see the [module docs](self)) go to the
+/// RustCrypto key type, loaded from the same PKCS#8 the first time one is needed.
 pub struct AwsLcKey {
     inner: Inner,
     kind: KeyKind,
@@ -772,11 +1008,88 @@ impl CryptoProvider for AwsLc {
         cipher_decrypt(cipher, key, iv, ciphertext)
     }
 
+    fn rsa_oaep_encrypt(
+        &self,
+        spki: &SubjectPublicKeyInfoOwned,
+        hash: HashAlg,
+        label: &[u8],
+        plaintext: &[u8],
+        rng: &mut dyn CryptoRng,
+    ) -> Result<Vec<u8>> {
+        rsa_oaep_encrypt(spki, hash, label, plaintext, rng)
+    }
+
+    fn hmac(&self, hash: HashAlg, key: &[u8], parts: &[&[u8]]) -> Result<Vec<u8>> {
+        Ok(hmac(hash, key, parts))
+    }
+
+    /// AWS-LC draws the ephemeral key from its own DRBG; `rng` is not used.
+    fn ecdh_ephemeral(
+        &self,
+        curve: Curve,
+        peer: &[u8],
+        _rng: &mut dyn CryptoRng,
+    ) -> Result<super::EphemeralAgreement> {
+        ecdh_ephemeral(curve, peer)
+    }
+
+    fn aes_cfb_encrypt(&self, key: &[u8], iv: &[u8; 16], buf: &mut [u8]) -> Result<()> {
+        aes_cfb_encrypt(key, iv, buf)
+    }
+
     fn private_key_from_pkcs8_der(&self, der: &[u8]) -> Result<Arc<dyn PrivateKey>> {
         Ok(Arc::new(AwsLcKey::from_pkcs8_der(der)?))
     }
 
     fn generate_key(&self, spec: KeySpec, rng: &mut dyn CryptoRng) -> Result<Arc<dyn PrivateKey>> {
         Ok(Arc::new(AwsLcKey::generate(spec, rng)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_cache_is_bounded_and_forgets_the_oldest_first() {
+        let cache: KeyCache<u32, u32> = KeyCache::new();
+        let mut parses = 0;
+        for i in 0..(PARSED_KEYS as u32 + 6) {
+            let v = cache
+                .get_or_parse(i, || {
+                    parses += 1;
+                    Ok(i * 10)
+                })
+                .unwrap();
+            assert_eq!(*v, i * 10);
+        }
+        assert_eq!(parses, PARSED_KEYS + 6);
+        let inner = cache.inner.lock().unwrap();
+        assert_eq!(inner.map.len(), PARSED_KEYS);
+        assert_eq!(inner.order.len(), PARSED_KEYS);
+        assert!(!inner.map.contains_key(&5), "the oldest keys are gone");
+        assert!(inner.map.contains_key(&6));
+        drop(inner);
+        // A hit does not parse again; a miss on an evicted key does.
+        let again = cache
+            .get_or_parse(6, || panic!("parsed a cached key"))
+            .unwrap();
+        assert_eq!(*again, 60);
+        let mut reparsed = false;
+        cache
+            .get_or_parse(0, || {
+                reparsed = true;
+                Ok(0)
+            })
+            .unwrap();
+        assert!(reparsed);
+    }
+
+    #[test]
+    fn a_failed_parse_is_not_remembered() {
+        let cache: KeyCache<u32, u32> = KeyCache::new();
+        let err = cache.get_or_parse(1, || Err(Error::BadPublicKey("no".into())));
+        assert!(err.is_err());
+        assert_eq!(*cache.get_or_parse(1, || Ok(7)).unwrap(), 7);
     }
 }

@@ -3,7 +3,11 @@
 //!
 //! RSA private operations are blinded with the caller's RNG; PKCS#1 v1.5 decryption uses the
 //! `rsa` crate's implicit rejection. ECDSA signatures are deterministic (RFC 6979).
+//!
+//! This module is public only with the `rustcrypto` feature. With `aws-lc` alone it is compiled
+//! privately, as the code behind the aws-lc provider's documented fallbacks.
 
+#[cfg(feature = "rustcrypto")]
 use std::sync::Arc;
 
 use cipher::block_padding::Pkcs7;
@@ -16,6 +20,7 @@ use signature::hazmat::{PrehashSigner, PrehashVerifier};
 use spki::SubjectPublicKeyInfoOwned;
 use zeroize::Zeroizing;
 
+#[cfg(feature = "rustcrypto")]
 use super::CryptoProvider;
 use crate::alg::{
     ContentCipher, Curve, EcdsaEncoding, HashAlg, KeyTransport, SignatureScheme, oid,
@@ -24,12 +29,15 @@ use crate::key::{self, Decrypter, KeyKind, KeySpec, PrivateKey, PublicKey, Signe
 use crate::{Error, Result};
 
 /// The RustCrypto provider value.
+#[cfg(feature = "rustcrypto")]
 pub static PROVIDER: RustCrypto = RustCrypto;
 
 /// The pure-Rust provider. Use [`PROVIDER`].
+#[cfg(feature = "rustcrypto")]
 #[derive(Debug, Clone, Copy)]
 pub struct RustCrypto;
 
+#[cfg(feature = "rustcrypto")]
 const NAME: &str = "rustcrypto";
 
 /// Run `$body` with `$d` bound to the RustCrypto digest type for `$h`.
@@ -189,6 +197,81 @@ pub(crate) fn key_transport_encrypt(
                 .map_err(backend))
         }),
     }
+}
+
+/// RSAES-OAEP with a label, MGF1 over `hash` (shared with the aws-lc provider's fallbacks).
+pub(crate) fn rsa_oaep_encrypt(
+    spki: &SubjectPublicKeyInfoOwned,
+    hash: HashAlg,
+    label: &[u8],
+    plaintext: &[u8],
+    rng: &mut dyn CryptoRng,
+) -> Result<Vec<u8>> {
+    let key = rsa_public(spki)?;
+    with_digest!(hash, D => key
+        .encrypt(rng, rsa::Oaep::<D>::new_with_label(label), plaintext)
+        .map_err(backend))
+}
+
+/// HMAC over the concatenation of `parts`.
+#[cfg(feature = "rustcrypto")]
+pub(crate) fn hmac(hash: HashAlg, key: &[u8], parts: &[&[u8]]) -> Result<Vec<u8>> {
+    use hmac::{KeyInit, Mac};
+    with_digest!(hash, D => {
+        let mut m = <hmac::Hmac<D> as KeyInit>::new_from_slice(key)
+            .map_err(|_| Error::ApiMisuse("HMAC key rejected"))?;
+        for p in parts {
+            m.update(p);
+        }
+        Ok(m.finalize().into_bytes().to_vec())
+    })
+}
+
+/// Ephemeral-static ECDH (aws-lc-rs does these itself: no fallback needed).
+#[cfg(feature = "rustcrypto")]
+pub(crate) fn ecdh_ephemeral(
+    curve: Curve,
+    peer: &[u8],
+    rng: &mut dyn CryptoRng,
+) -> Result<super::EphemeralAgreement> {
+    macro_rules! on_curve {
+        ($c:ident) => {{
+            use p256::elliptic_curve::Generate as _;
+            let peer = $c::PublicKey::from_sec1_bytes(peer)
+                .map_err(|_| Error::BadPublicKey(format!("not a point on {curve:?}")))?;
+            let eph = $c::ecdh::EphemeralSecret::generate_from_rng(rng);
+            let shared = eph.diffie_hellman(&peer);
+            Ok(super::EphemeralAgreement {
+                shared_x: Zeroizing::new(shared.raw_secret_bytes().to_vec()),
+                // SEC1 uncompressed: `0x04 || x || y`.
+                ephemeral_public: eph.public_key().to_sec1_bytes().to_vec(),
+            })
+        }};
+    }
+    match curve {
+        Curve::P256 => on_curve!(p256),
+        Curve::P384 => on_curve!(p384),
+        Curve::P521 => on_curve!(p521),
+    }
+}
+
+/// AES-CFB128 encryption in place.
+#[cfg(feature = "rustcrypto")]
+pub(crate) fn aes_cfb_encrypt(key: &[u8], iv: &[u8; 16], buf: &mut [u8]) -> Result<()> {
+    let bad = |_| Error::ApiMisuse("AES-CFB key must be 16, 24 or 32 bytes");
+    match key.len() {
+        16 => cfb_mode::Encryptor::<aes::Aes128>::new_from_slices(key, iv)
+            .map_err(bad)?
+            .encrypt(buf),
+        24 => cfb_mode::Encryptor::<aes::Aes192>::new_from_slices(key, iv)
+            .map_err(bad)?
+            .encrypt(buf),
+        32 => cfb_mode::Encryptor::<aes::Aes256>::new_from_slices(key, iv)
+            .map_err(bad)?
+            .encrypt(buf),
+        _ => return Err(Error::ApiMisuse("AES-CFB key must be 16, 24 or 32 bytes")),
+    }
+    Ok(())
 }
 
 fn check_lengths(cipher: ContentCipher, key: &[u8], iv: &[u8]) -> Result<()> {
@@ -499,6 +582,7 @@ impl PrivateKey for RustCryptoKey {
     }
 }
 
+#[cfg(feature = "rustcrypto")]
 impl CryptoProvider for RustCrypto {
     fn name(&self) -> &'static str {
         NAME
@@ -546,6 +630,34 @@ impl CryptoProvider for RustCrypto {
         ciphertext: &[u8],
     ) -> Result<Vec<u8>> {
         cipher_decrypt(cipher, key, iv, ciphertext)
+    }
+
+    fn rsa_oaep_encrypt(
+        &self,
+        spki: &SubjectPublicKeyInfoOwned,
+        hash: HashAlg,
+        label: &[u8],
+        plaintext: &[u8],
+        rng: &mut dyn CryptoRng,
+    ) -> Result<Vec<u8>> {
+        rsa_oaep_encrypt(spki, hash, label, plaintext, rng)
+    }
+
+    fn hmac(&self, hash: HashAlg, key: &[u8], parts: &[&[u8]]) -> Result<Vec<u8>> {
+        hmac(hash, key, parts)
+    }
+
+    fn ecdh_ephemeral(
+        &self,
+        curve: Curve,
+        peer: &[u8],
+        rng: &mut dyn CryptoRng,
+    ) -> Result<super::EphemeralAgreement> {
+        ecdh_ephemeral(curve, peer, rng)
+    }
+
+    fn aes_cfb_encrypt(&self, key: &[u8], iv: &[u8; 16], buf: &mut [u8]) -> Result<()> {
+        aes_cfb_encrypt(key, iv, buf)
     }
 
     fn private_key_from_pkcs8_der(&self, der: &[u8]) -> Result<Arc<dyn PrivateKey>> {
