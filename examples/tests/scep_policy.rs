@@ -574,3 +574,35 @@ fn scep_submit_reads_our_failures() {
     assert_eq!(scep_rows(&data), 1);
     server.stop();
 }
+
+/// With manual approval, scep-submit reads our PENDING reply as "the CA is still thinking"
+/// (exit 1 or 5), and after `admitd scep reject` as rejected (exit 2).
+#[test]
+fn scep_submit_reads_pending_and_rejection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    let server = Admitd::start(&data, &["--scep-manual-approval"]);
+    let client = client(server.http, PATH);
+    let d = Device::new("waiting", 70);
+    let c = new_challenge(ADMITD, &data);
+    let tx = client
+        .pkcs_req(d.identity(), &d.csr(Some(&c), 71), None, &mut rng(71))
+        .unwrap();
+    let (code, out) = scep_submit(dir, &data, &server, tx.message());
+    assert!(matches!(code, Some(1 | 5)), "{code:?}: {out}");
+    let (code, out) = scep_submit(dir, &data, &server, tx.message());
+    assert!(matches!(code, Some(1 | 5)), "{code:?}: {out}");
+    let out = common::run(Command::new(ADMITD).args([
+        "--data-dir",
+        data.to_str().unwrap(),
+        "scep",
+        "reject",
+        tx.transaction_id().as_str(),
+    ]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, out) = scep_submit(dir, &data, &server, tx.message());
+    assert_eq!(code, Some(2), "{out}");
+    assert_eq!(scep_rows(&data), 0);
+    server.stop();
+}
