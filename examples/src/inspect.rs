@@ -18,6 +18,9 @@
 //! with its secrets redacted) and every ADE JSON body (requests and answers of
 //! `mdmenrollment.apple.com`) are recognised by [`ade_json`] and [`ade_token_envelope`].
 //!
+//! Apple MDM plists (check-ins, reports, commands, profiles, MachineInfo) are recognised by
+//! [`crate::mdm::inspect`].
+//!
 //! TPM 2.0 structures, EK certificates from NV, MDA and AIK certificate fields and CBOR
 //! attestation objects are recognised by [`crate::attest::inspect`].
 
@@ -129,6 +132,9 @@ pub fn inspect(input: &[u8]) -> Result<Value, Error> {
             1 => out.pop().unwrap_or(Value::Null),
             _ => Value::Array(out),
         });
+    }
+    if let Some(r) = crate::mdm::inspect::recognise(input) {
+        return r;
     }
     if let Some(v) = ade_json(input).or_else(|| ade_token_envelope(input)) {
         return Ok(v);

@@ -8,6 +8,7 @@ pub mod data_dir;
 pub mod devauth;
 pub mod failpoint;
 pub mod inspect;
+pub mod mdm;
 pub mod scep;
 pub mod server;
 pub mod storage;

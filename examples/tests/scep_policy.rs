@@ -600,7 +600,11 @@ fn scep_submit_reads_pending_and_rejection() {
         "reject",
         tx.transaction_id().as_str(),
     ]));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (code, out) = scep_submit(dir, &data, &server, tx.message());
     assert_eq!(code, Some(2), "{out}");
     assert_eq!(scep_rows(&data), 0);
