@@ -6,8 +6,8 @@
 //! copies Apple's prose (`content`, `description`, `notes` are not read).
 //!
 //! The pipeline is schema-kind neutral: [`Category`] says which files to read and how the
-//! top-level types are named and wrapped, [`lower`] turns keys into an item list, and [`emit`]
-//! writes items. A DDM output (declarations keyed by `declarationtype`, status items by
+//! top-level types are named and wrapped, `lower_file` turns keys into an item list, and
+//! `emit_category` writes items. A DDM output (declarations keyed by `declarationtype`, status items by
 //! `statusitemtype`) is one more category table and one more output folder.
 
 use std::collections::BTreeMap;
