@@ -54,8 +54,15 @@ use crate::storage::{IssuedCertificate, Storage};
 
 /// Validity of certificates issued over SCEP (capped by the device CA's notAfter).
 pub const CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+/// failInfoText when a one-time challenge is gone by the time the request commits.
+const CHALLENGE_GONE: &str = "the challenge password was refused (unknown, used or expired)";
+/// failInfoText when a transactionID is bound to another key.
+const TRANSACTION_TAKEN: &str = "this transactionID was used before with a different key";
+
 /// How long a CRL from `/crl/device.crl` or GetCRL is valid (its nextUpdate).
 pub const CRL_VALIDITY: Duration = Duration::from_secs(24 * 3600);
+/// How long a CRL that was made is served again before a new one is made.
+pub const CRL_REUSE: Duration = Duration::from_secs(60);
 /// The path the device CA's CRL is served at, on both listeners.
 pub const CRL_PATH: &str = "/crl/device.crl";
 /// `purpose` of SCEP-issued certificates in `issued_certificates`.
@@ -107,6 +114,8 @@ pub struct Service {
     manual_approval: bool,
     /// The URL written as each new certificate's CRL distribution point.
     crl_url: std::sync::OnceLock<String>,
+    /// The last CRL made, and when.
+    crl_cache: std::sync::Mutex<Option<(SystemTime, Vec<u8>)>>,
 }
 
 impl core::fmt::Debug for Service {
@@ -228,6 +237,7 @@ impl Service {
             db,
             manual_approval: settings.manual_approval,
             crl_url: std::sync::OnceLock::new(),
+            crl_cache: std::sync::Mutex::new(None),
         })
     }
 
@@ -294,11 +304,7 @@ impl Service {
         };
         if let Some(p) = held {
             if p.key_sha256 != req.key_fingerprint() && p.key_sha256 != req.signer_fingerprint() {
-                return fail(
-                    FailInfo::BadRequest,
-                    "this transactionID was used before with a different key",
-                    rng,
-                );
+                return fail(FailInfo::BadRequest, TRANSACTION_TAKEN, rng);
             }
             match p.status.as_str() {
                 "pending" => {
@@ -403,16 +409,8 @@ impl Service {
                         .pending(req, rng)
                         .unwrap_or_else(|e| internal_error("building a PENDING CertRep failed", &e))
                 }
-                Ok(store::Hold::ChallengeGone) => fail(
-                    FailInfo::BadRequest,
-                    "the challenge password was refused (unknown, used or expired)",
-                    rng,
-                ),
-                Ok(store::Hold::Replayed) => fail(
-                    FailInfo::BadRequest,
-                    "this transactionID was used before with a different key",
-                    rng,
-                ),
+                Ok(store::Hold::ChallengeGone) => fail(FailInfo::BadRequest, CHALLENGE_GONE, rng),
+                Ok(store::Hold::Replayed) => fail(FailInfo::BadRequest, TRANSACTION_TAKEN, rng),
                 Err(e) => internal_error("holding a SCEP request failed", &e),
             };
         }
@@ -475,17 +473,9 @@ impl Service {
                 );
                 reply
             }
-            Ok(store::Commit::ChallengeGone) => fail(
-                FailInfo::BadRequest,
-                "the challenge password was refused (unknown, used or expired)",
-                rng,
-            ),
+            Ok(store::Commit::ChallengeGone) => fail(FailInfo::BadRequest, CHALLENGE_GONE, rng),
             Ok(store::Commit::AlreadyIssued(serial)) => self.resend(req, &serial, rng),
-            Ok(store::Commit::Replayed) => fail(
-                FailInfo::BadRequest,
-                "this transactionID was used before with a different key",
-                rng,
-            ),
+            Ok(store::Commit::Replayed) => fail(FailInfo::BadRequest, TRANSACTION_TAKEN, rng),
             Ok(store::Commit::SignerRevoked) => fail(
                 FailInfo::BadRequest,
                 "the certificate being renewed is revoked",
@@ -495,9 +485,28 @@ impl Service {
         }
     }
 
-    /// The device CA's current CRL (DER): every revoked SCEP certificate, valid for
-    /// [`CRL_VALIDITY`], numbered by the time it was made.
+    /// The device CA's current CRL (DER). Anyone may fetch it, so it is made at most once per
+    /// [`CRL_REUSE`] (a revocation shows within that time) instead of costing a database read
+    /// and a signature per request.
     pub fn crl(
+        &self,
+        now: SystemTime,
+        rng: &mut dyn CryptoRng,
+    ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
+        let mut cached = self.crl_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((made, der)) = cached.as_ref()
+            && now.duration_since(*made).is_ok_and(|age| age < CRL_REUSE)
+        {
+            return Ok(der.clone());
+        }
+        let der = self.make_crl(now, rng)?;
+        *cached = Some((now, der.clone()));
+        Ok(der)
+    }
+
+    /// A new CRL: every revoked SCEP certificate, valid for [`CRL_VALIDITY`], numbered by the
+    /// time it was made.
+    fn make_crl(
         &self,
         now: SystemTime,
         rng: &mut dyn CryptoRng,

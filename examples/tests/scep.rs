@@ -18,10 +18,6 @@ use testkit::rng;
 
 const PATH: &str = "/scep";
 
-fn pem(label: &str, der: &[u8]) -> String {
-    pki::der::pem::encode_string(label, pki::der::pem::LineEnding::LF, der).unwrap()
-}
-
 fn write_cert(path: &Path, c: &Certificate) {
     std::fs::write(path, pem("CERTIFICATE", &c.to_der().unwrap())).unwrap();
 }
@@ -58,16 +54,6 @@ fn openssl_verifies(dir: &Path, data: &Path, cert: &Certificate) {
         ],
     );
     assert!(out.contains("leaf.pem: OK"), "{out}");
-}
-
-fn scep_rows(data: &Path) -> i64 {
-    let db = rusqlite::Connection::open(data.join("admit.sqlite3")).unwrap();
-    db.query_row(
-        "SELECT COUNT(*) FROM issued_certificates WHERE purpose = 'scep'",
-        [],
-        |r| r.get(0),
-    )
-    .unwrap()
 }
 
 /// For each provider: the RA identity on disk, GetCACert over HTTP and HTTPS, enrolment with

@@ -19,10 +19,6 @@ use testkit::rng;
 
 const PATH: &str = "/scep";
 
-fn pem(label: &str, der: &[u8]) -> String {
-    pki::der::pem::encode_string(label, pki::der::pem::LineEnding::LF, der).unwrap()
-}
-
 fn issued(out: &CertRepOutcome, d: &Device) -> Certificate {
     out.certificate_for(d.key.spki())
         .unwrap_or_else(|| panic!("expected SUCCESS, got {out:?}"))
@@ -261,5 +257,26 @@ fn revoked_certificates_are_on_the_crl_openssl_checks() {
         printed.contains(&format!("Serial Number: {revoked_serial}")),
         "{printed}"
     );
+    // Only GET and HEAD on the CRL; revoke refuses what is not a serial, or not ours.
+    let post = http::Request::post("/crl/device.crl")
+        .body(b"x".to_vec())
+        .unwrap();
+    assert_eq!(exchange(server.http, &post).status(), 405);
+    for (serial, says) in [
+        ("not-hex", "not a hexadecimal serial number"),
+        ("0123abcd", "no unrevoked certificate"),
+        (revoked_serial.as_str(), "no unrevoked certificate"),
+    ] {
+        let out = common::run(Command::new(ADMITD).args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "scep",
+            "revoke",
+            serial,
+        ]));
+        assert!(!out.status.success(), "{serial}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{serial}: {err}");
+    }
     server.stop();
 }

@@ -26,10 +26,6 @@ const PATH: &str = "/scep";
 /// certmonger's SCEP helper (Debian `certmonger`).
 const SCEP_SUBMIT: &str = "/usr/lib/certmonger/scep-submit";
 
-fn pem(label: &str, der: &[u8]) -> String {
-    pki::der::pem::encode_string(label, pki::der::pem::LineEnding::LF, der).unwrap()
-}
-
 fn failure(outcome: &CertRepOutcome) -> (FailInfo, String) {
     match outcome {
         CertRepOutcome::Failure { fail_info, text } => {
@@ -37,16 +33,6 @@ fn failure(outcome: &CertRepOutcome) -> (FailInfo, String) {
         }
         other => panic!("expected FAILURE, got {other:?}"),
     }
-}
-
-fn scep_rows(data: &Path) -> i64 {
-    let db = rusqlite::Connection::open(data.join("admit.sqlite3")).unwrap();
-    db.query_row(
-        "SELECT COUNT(*) FROM issued_certificates WHERE purpose = 'scep'",
-        [],
-        |r| r.get(0),
-    )
-    .unwrap()
 }
 
 /// A device with `key` and a self-signed certificate for it.

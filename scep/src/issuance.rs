@@ -371,31 +371,8 @@ pub enum Decision {
 }
 
 /// Decide a verified request. See the module docs for the rules. `issuer_not_after` caps the
-/// validity; `challenge` is the responder's challenge policy.
+/// validity; `challenge` is the responder's challenge policy. `Err` is a refusal.
 pub(crate) fn decide(
-    policy: &IssuancePolicy,
-    subjects: &dyn SubjectRule,
-    challenge: &dyn crate::challenge::ChallengePolicy,
-    req: &VerifiedRequest,
-    records: &Records,
-    issuer_not_after: SystemTime,
-    now: SystemTime,
-) -> Decision {
-    match decide_inner(
-        policy,
-        subjects,
-        challenge,
-        req,
-        records,
-        issuer_not_after,
-        now,
-    ) {
-        Ok(d) => d,
-        Err(e) => Decision::Refuse(e),
-    }
-}
-
-fn decide_inner(
     policy: &IssuancePolicy,
     subjects: &dyn SubjectRule,
     challenge: &dyn crate::challenge::ChallengePolicy,
@@ -449,9 +426,8 @@ fn decide_inner(
     }
 
     // The requested key and the CSR's own signature.
-    policy
-        .keys
-        .check(pki::public_key::kind(csr.public_key())?)?;
+    let kind = pki::public_key::kind(csr.public_key())?;
+    policy.keys.check(kind)?;
     let csr_alg = &csr.csr().request().algorithm.oid;
     if !policy.allow_sha1_csr && (*csr_alg == SHA1_WITH_RSA || *csr_alg == ECDSA_WITH_SHA1) {
         return Err(Error::Pki(pki::Error::AlgorithmNotAllowed {
@@ -459,36 +435,20 @@ fn decide_inner(
         }));
     }
 
-    let renewal = renewal_refusal(policy, req, csr, records, now);
-    let (admission, subject, consume) = match renewal {
-        Ok(()) => {
-            let cert = req.signer().certificate().ok_or(Error::ApiMisuse(
-                "a renewal signer always has a parsed certificate",
-            ))?;
-            let san = pki::cert::Cert::from_certificate(cert)?
-                .subject_alt_names()?
-                .unwrap_or_default();
-            let subject = Subject {
-                name: cert.tbs_certificate().subject().clone(),
-                san,
-            };
-            (Admission::Renewal, subject, None)
-        }
-        Err(_) if records.approved => {
-            let subject = subjects
-                .subject(csr, csr.challenge_password())
-                .map_err(Error::SubjectRefused)?;
-            (Admission::Approved, subject, None)
-        }
+    let (admission, consume) = match renewal_refusal(policy, req, csr, records, now) {
+        Ok(()) => (Admission::Renewal, None),
+        Err(_) if records.approved => (Admission::Approved, None),
         Err(why_not) => {
             let ctx = ChallengeContext {
                 message_type: req.message_type(),
                 transaction_id: id,
                 signed_by_issued_cert: req.signer().is_issued_by_us(),
             };
-            let consume = match challenge.check(csr.challenge_password(), &ctx) {
-                Verdict::Admitted => None,
-                Verdict::ConsumeOnCommit(c) => Some(c),
+            match challenge.check(csr.challenge_password(), &ctx) {
+                // A RenewalReq or a PKCSReq signed by one of our certificates that is not a
+                // valid renewal is an enrollment like any other from here on.
+                Verdict::Admitted => (Admission::Challenge, None),
+                Verdict::ConsumeOnCommit(c) => (Admission::Challenge, Some(c)),
                 Verdict::Refused => {
                     return Err(match why_not {
                         // Signed by one of our certificates but not a valid renewal: say why.
@@ -496,14 +456,25 @@ fn decide_inner(
                         None => Error::ChallengeRefused,
                     });
                 }
-            };
-            // A RenewalReq or a PKCSReq signed by one of our certificates that is not a valid
-            // renewal is an enrollment like any other from here on: the challenge admitted it.
-            let subject = subjects
-                .subject(csr, csr.challenge_password())
-                .map_err(Error::SubjectRefused)?;
-            (Admission::Challenge, subject, consume)
+            }
         }
+    };
+    let subject = match admission {
+        // A renewal keeps the names of the certificate it renews.
+        Admission::Renewal => {
+            let cert = req.signer().certificate().ok_or(Error::ApiMisuse(
+                "a renewal signer always has a parsed certificate",
+            ))?;
+            Subject {
+                name: cert.tbs_certificate().subject().clone(),
+                san: pki::cert::Cert::from_certificate(cert)?
+                    .subject_alt_names()?
+                    .unwrap_or_default(),
+            }
+        }
+        Admission::Challenge | Admission::Approved => subjects
+            .subject(csr, csr.challenge_password())
+            .map_err(Error::SubjectRefused)?,
     };
     // Compared as RFC 4514 strings without regard to ASCII case, so a PrintableString or a
     // differently cased copy of a reserved name is caught as well as the exact DER.
@@ -519,7 +490,6 @@ fn decide_inner(
         )));
     }
 
-    let kind = pki::public_key::kind(csr.public_key())?;
     let usage = match kind {
         KeyKind::Rsa { .. } => KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment,
         _ => KeyUsages::DigitalSignature.into(),

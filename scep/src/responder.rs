@@ -465,6 +465,7 @@ impl Responder {
             issuer_not_after,
             now,
         )
+        .unwrap_or_else(Decision::Refuse)
     }
 
     /// Self-signed, or valid under our CA at `now`; anything else is refused.

@@ -136,28 +136,11 @@ fn main() -> ExitCode {
 }
 
 fn scep_challenge(flags: &admitd::config::Flags, ttl_secs: u64) -> ExitCode {
-    let config = match admitd::config::Config::load(flags) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("admitd: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let ttl = std::time::Duration::from_secs(ttl_secs);
-    let target = admitd::scep::AdminTarget {
-        data_dir: &config.data_dir,
-        database: config.database.as_deref(),
-    };
-    match admitd::scep::new_challenge(target, ttl) {
-        Ok(challenge) => {
-            println!("{challenge}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("admitd scep challenge: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    scep_admin(flags, |target| {
+        println!("{}", admitd::scep::new_challenge(target, ttl)?);
+        Ok(())
+    })
 }
 
 fn scep_admin(
@@ -185,27 +168,11 @@ fn scep_admin(
 }
 
 fn scep_revoke(flags: &admitd::config::Flags, serial: &str) -> ExitCode {
-    let config = match admitd::config::Config::load(flags) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("admitd: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let target = admitd::scep::AdminTarget {
-        data_dir: &config.data_dir,
-        database: config.database.as_deref(),
-    };
-    match admitd::scep::revoke(target, serial) {
-        Ok(()) => {
-            println!("revoked {serial}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("admitd scep revoke: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    scep_admin(flags, |target| {
+        admitd::scep::revoke(target, serial)?;
+        println!("revoked {serial}");
+        Ok(())
+    })
 }
 
 fn inspect(

@@ -30,7 +30,7 @@ use scep::TransactionId;
 use scep::issuance::{Conditions, IssuedRecord};
 use tokio_postgres::NoTls;
 
-use super::store::{Commit, Hold, Pending, ScepStore, Transaction, hash_of_challenge, unix_secs};
+use super::store::{Commit, Hold, Pending, ScepStore, Transaction, challenge_hash, unix};
 use crate::storage::{Error, IssuedCertificate};
 
 /// Versioned migrations, applied in order, each once.
@@ -222,8 +222,8 @@ impl ScepStore for PgStore {
         let mut raw = [0u8; 16];
         rng.fill_bytes(&mut raw);
         let challenge = hex::encode(raw);
-        let hash = hash_of_challenge(&challenge);
-        let expires = unix_secs(now + ttl);
+        let hash = challenge_hash(&challenge);
+        let expires = unix(now + ttl);
         self.with(async |c| {
             c.execute(
                 "INSERT INTO scep_challenges (challenge_sha256, expires_at) VALUES ($1, $2)",
@@ -236,7 +236,7 @@ impl ScepStore for PgStore {
     }
 
     fn purge_expired_challenges(&self, now: SystemTime) -> Result<usize, Error> {
-        let now = unix_secs(now);
+        let now = unix(now);
         self.with(async |c| {
             let n = c
                 .execute(
@@ -308,12 +308,12 @@ impl ScepStore for PgStore {
         issued: &IssuedCertificate,
         now: SystemTime,
     ) -> Result<Commit, Error> {
-        let now = unix_secs(now);
+        let now = unix(now);
         let binding = conditions.transaction.clone();
         let challenge = conditions
             .consume_challenge
             .as_ref()
-            .map(|c| hash_of_challenge(c));
+            .map(|c| challenge_hash(c));
         let renewed = conditions.signer_unrevoked.as_ref().map(hex::encode);
         let message_type = message_type.to_owned();
         let issued = issued.clone();
@@ -426,12 +426,12 @@ impl ScepStore for PgStore {
         subject: &str,
         now: SystemTime,
     ) -> Result<Hold, Error> {
-        let now = unix_secs(now);
+        let now = unix(now);
         let binding = conditions.transaction.clone();
         let challenge = conditions
             .consume_challenge
             .as_ref()
-            .map(|c| hash_of_challenge(c));
+            .map(|c| challenge_hash(c));
         let request = request.to_vec();
         let subject = subject.to_owned();
         self.with(async |c| {
@@ -526,7 +526,7 @@ impl ScepStore for PgStore {
 
     fn revoke(&self, serial_hex: &str, now: SystemTime) -> Result<bool, Error> {
         let serial = serial_hex.to_owned();
-        let now = unix_secs(now);
+        let now = unix(now);
         self.with(async |c| {
             let n = c
                 .execute(

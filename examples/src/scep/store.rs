@@ -49,13 +49,13 @@ pub const fn migration(version: u32) -> Migration {
     }
 }
 
-fn unix(t: SystemTime) -> i64 {
+pub(crate) fn unix(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
-fn challenge_hash(challenge: &str) -> Vec<u8> {
+pub(crate) fn challenge_hash(challenge: &str) -> Vec<u8> {
     sha2::Sha256::digest(challenge.as_bytes()).to_vec()
 }
 
@@ -622,14 +622,6 @@ impl ScepStore for Storage {
     fn revoked(&self) -> Result<Vec<(String, i64)>, Error> {
         revoked(self)
     }
-}
-
-pub(crate) fn unix_secs(t: SystemTime) -> i64 {
-    unix(t)
-}
-
-pub(crate) fn hash_of_challenge(challenge: &str) -> Vec<u8> {
-    challenge_hash(challenge)
 }
 
 #[cfg(test)]

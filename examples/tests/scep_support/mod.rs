@@ -214,3 +214,19 @@ pub fn new_challenge(admitd: &str, data_dir: &Path) -> String {
     assert_eq!(c.len(), 32, "{c:?}");
     c
 }
+
+/// `der` as PEM text under `label`.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    pki::der::pem::encode_string(label, pki::der::pem::LineEnding::LF, der).unwrap()
+}
+
+/// How many certificates the data directory's SQLite database records as issued over SCEP.
+pub fn scep_rows(data: &Path) -> i64 {
+    let db = rusqlite::Connection::open(data.join("admit.sqlite3")).unwrap();
+    db.query_row(
+        "SELECT COUNT(*) FROM issued_certificates WHERE purpose = 'scep'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}

@@ -326,7 +326,7 @@ pub fn degenerate_in_order(certs: &[Certificate]) -> Result<Vec<u8>> {
     for c in certs {
         cert_bytes.extend_from_slice(&c.to_der().map_err(enc)?);
     }
-    Ok(degenerate_parts(Some(&cert_bytes), None))
+    degenerate_parts(Some(&cert_bytes), None)
 }
 
 /// A degenerate SignedData carrying only `crls` (each a DER `CertificateList`) in its `crls`
@@ -341,17 +341,13 @@ pub fn degenerate_crls(crls: &[Vec<u8>]) -> Result<Vec<u8>> {
         // Each must be one whole element.
         tlv::read_one(c, "CertificateList")?;
     }
-    Ok(degenerate_parts(None, Some(&crls.concat())))
+    degenerate_parts(None, Some(&crls.concat()))
 }
 
 /// ContentInfo(SignedData v1 with no signers) around already-encoded certificates and CRLs.
-fn degenerate_parts(certs: Option<&[u8]>, crls: Option<&[u8]>) -> Vec<u8> {
-    let data_oid = [
-        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01,
-    ];
-    let signed_data_oid = [
-        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02,
-    ];
+fn degenerate_parts(certs: Option<&[u8]>, crls: Option<&[u8]>) -> Result<Vec<u8>> {
+    let data_oid = oid::DATA.to_der().map_err(enc)?;
+    let signed_data_oid = oid::SIGNED_DATA.to_der().map_err(enc)?;
     let mut sd = Vec::new();
     sd.extend_from_slice(&[0x02, 0x01, 0x01]); // version INTEGER 1
     sd.extend_from_slice(&[0x31, 0x00]); // digestAlgorithms SET {}
@@ -367,11 +363,11 @@ fn degenerate_parts(certs: Option<&[u8]>, crls: Option<&[u8]>) -> Vec<u8> {
     tlv::write(0x30, &sd, &mut sd_seq);
     let mut explicit = Vec::new();
     tlv::write(0xa0, &sd_seq, &mut explicit);
-    let mut body = signed_data_oid.to_vec();
+    let mut body = signed_data_oid;
     body.extend_from_slice(&explicit);
     let mut out = Vec::new();
     tlv::write(0x30, &body, &mut out);
-    out
+    Ok(out)
 }
 
 /// A degenerate ("certs-only") SignedData carrying `certs` (RFC 5652 section 5.2 note):
