@@ -59,7 +59,9 @@ fn all_steps(opts: &Options, steps: &mut run::Steps) -> Result<run::TestCounts> 
         let mut c = Command::new("cargo");
         // Incremental state is only worth its disk for edit-compile loops; a suite run
         // compiles each crate once per feature set (it was 13 GB of a 32 GB target dir).
-        c.args(args).current_dir(&root).env("CARGO_INCREMENTAL", "0");
+        c.args(args)
+            .current_dir(&root)
+            .env("CARGO_INCREMENTAL", "0");
         c
     };
 
@@ -103,15 +105,16 @@ fn all_steps(opts: &Options, steps: &mut run::Steps) -> Result<run::TestCounts> 
     }
     steps.step("clippy (fuzz crate)", || {
         let mut c = Command::new("cargo");
-        c.env("CARGO_INCREMENTAL", "0").args([
-            "clippy",
-            "--all-targets",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ])
-        .current_dir(root.join("fuzz"));
+        c.env("CARGO_INCREMENTAL", "0")
+            .args([
+                "clippy",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ])
+            .current_dir(root.join("fuzz"));
         run::status(&mut c)
     })?;
     let mut counts = run::TestCounts::default();
