@@ -22,6 +22,9 @@
 //! max_header_bytes = 16384
 //! request_timeout_ms = 30000
 //! drain_timeout_ms = 10000
+//! max_connections = 4096           # also capped by the open-file limit (ulimit -n)
+//! first_request_timeout_ms = 10000 # from accept (TLS handshake included) to a first request
+//! idle_timeout_ms = 60000          # between requests on a kept-alive connection
 //!
 //! [devauth]
 //! max_devices = 100
@@ -112,6 +115,15 @@ pub struct Flags {
     /// Time allowed for in-flight requests to finish after SIGTERM or Ctrl-C, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub drain_timeout_ms: Option<u64>,
+    /// Most connections open at once (also capped by the open-file limit).
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Time from accept (TLS handshake included) to the first request, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub first_request_timeout_ms: Option<u64>,
+    /// Time a connection may stay open with no request in flight, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub idle_timeout_ms: Option<u64>,
     /// Device auth: most devices accepted at once (default: no limit).
     #[arg(long, value_name = "N")]
     pub devauth_max_devices: Option<u64>,
@@ -175,6 +187,9 @@ struct FileLimits {
     max_header_bytes: Option<usize>,
     request_timeout_ms: Option<u64>,
     drain_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+    first_request_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
 }
 
 /// Limits applied to every connection and request.
@@ -188,6 +203,14 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Time allowed for in-flight requests after a shutdown signal.
     pub drain_timeout: Duration,
+    /// Most connections open at once, over both listeners; a connection over it is closed as
+    /// soon as it is accepted. The server lowers it to what the open-file limit allows.
+    pub max_connections: usize,
+    /// Time from accepting a connection (the TLS handshake included) until its first request's
+    /// head has arrived; a connection that sends nothing is closed then.
+    pub first_request_timeout: Duration,
+    /// Time a connection may sit with no request in flight before it is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -197,6 +220,9 @@ impl Default for Limits {
             max_header_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            first_request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -313,6 +339,20 @@ impl Config {
                     .or(file.limits.drain_timeout_ms)
                     .map(ms)
                     .unwrap_or(d.limits.drain_timeout),
+                max_connections: flags
+                    .max_connections
+                    .or(file.limits.max_connections)
+                    .unwrap_or(d.limits.max_connections),
+                first_request_timeout: flags
+                    .first_request_timeout_ms
+                    .or(file.limits.first_request_timeout_ms)
+                    .map(ms)
+                    .unwrap_or(d.limits.first_request_timeout),
+                idle_timeout: flags
+                    .idle_timeout_ms
+                    .or(file.limits.idle_timeout_ms)
+                    .map(ms)
+                    .unwrap_or(d.limits.idle_timeout),
             },
             devauth: crate::devauth::Settings::merge(
                 flags.devauth_max_devices,
@@ -375,9 +415,24 @@ impl Config {
                 reason: "must fit in 32 bits".into(),
             });
         }
-        if self.limits.request_timeout.is_zero() {
+        for (name, value) in [
+            ("request_timeout_ms", self.limits.request_timeout),
+            (
+                "first_request_timeout_ms",
+                self.limits.first_request_timeout,
+            ),
+            ("idle_timeout_ms", self.limits.idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::Invalid {
+                    name,
+                    reason: "must be above zero".into(),
+                });
+            }
+        }
+        if self.limits.max_connections == 0 {
             return Err(Error::Invalid {
-                name: "request_timeout_ms",
+                name: "max_connections",
                 reason: "must be above zero".into(),
             });
         }

@@ -5,7 +5,9 @@
 //!  TcpListener (http)  ──▶ hyper http1 ─┐
 //!  TcpListener (https) ──▶ rustls ──▶ hyper http1/h2 (ALPN) ─┤
 //!                                      ▼
-//!            limits: head size (431), body size (413), request timeout (408)
+//!   per connection: a slot under the connection cap, first-request and idle deadlines
+//!                                      ▼
+//!            limits: head size (431), body size per route (413), request timeout (408)
 //!                                      ▼
 //!                          routes::route(state, Request<Bytes>)
 //! ```
@@ -32,7 +34,10 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::Limits;
 
+pub mod connection;
 pub mod routes;
+
+use connection::{Activity, Slots};
 
 /// Which listener a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +131,15 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Drain {
         let limits = self.limits;
         let max_header = u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX);
+        let cap = connection::effective_cap(limits.max_connections);
+        if cap < limits.max_connections {
+            tracing::warn!(
+                configured = limits.max_connections,
+                cap,
+                "connection cap lowered to fit the open-file limit (ulimit -n)"
+            );
+        }
+        let slots = Slots::new(cap);
 
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
@@ -141,7 +155,9 @@ impl Server {
         auto.http2()
             .timer(TokioTimer::new())
             .max_header_list_size(max_header)
-            .max_concurrent_streams(100);
+            .max_concurrent_streams(H2_MAX_STREAMS)
+            .keep_alive_interval(Some(H2_PING_INTERVAL))
+            .keep_alive_timeout(H2_PING_TIMEOUT);
         let auto = Arc::new(auto);
 
         let graceful = GracefulShutdown::new();
@@ -154,12 +170,20 @@ impl Server {
                         Ok(a) => a,
                         Err(e) => { accept_failed(e).await; continue; }
                     };
-                    let svc = service(self.state.clone(), limits, Listener::Http);
+                    let Some(slot) = slots.take() else { continue };
+                    let activity = Activity::new();
+                    let svc = service(self.state.clone(), limits, Listener::Http, activity.clone());
                     let conn = http1.serve_connection(TokioIo::new(stream), svc);
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(%peer, error = %e, "http connection ended with an error");
+                        let _slot = slot;
+                        tokio::select! {
+                            ended = conn => if let Err(e) = ended {
+                                tracing::debug!(%peer, error = %e, "http connection ended with an error");
+                            },
+                            () = connection::watchdog(activity, limits.first_request_timeout, limits.idle_timeout) => {
+                                tracing::debug!(%peer, "closing a quiet http connection");
+                            }
                         }
                     });
                 }
@@ -168,30 +192,33 @@ impl Server {
                         Ok(a) => a,
                         Err(e) => { accept_failed(e).await; continue; }
                     };
+                    let Some(slot) = slots.take() else { continue };
                     let acceptor = self.tls.clone();
                     let auto = auto.clone();
                     let watcher = graceful.watcher();
-                    let svc = service(self.state.clone(), limits, Listener::Https);
+                    let activity = Activity::new();
+                    let svc = service(self.state.clone(), limits, Listener::Https, activity.clone());
                     tokio::spawn(async move {
-                        let tls = match tokio::time::timeout(
-                            limits.request_timeout,
-                            acceptor.accept(stream),
-                        )
-                        .await
-                        {
-                            Ok(Ok(tls)) => tls,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
+                        let _slot = slot;
+                        let serve = async {
+                            let tls = match acceptor.accept(stream).await {
+                                Ok(tls) => tls,
+                                Err(e) => {
+                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                            };
+                            let conn = auto.serve_connection(TokioIo::new(tls), svc);
+                            if let Err(e) = watcher.watch(conn).await {
+                                tracing::debug!(%peer, error = %e, "https connection ended with an error");
                             }
                         };
-                        let conn = auto.serve_connection(TokioIo::new(tls), svc);
-                        if let Err(e) = watcher.watch(conn).await {
-                            tracing::debug!(%peer, error = %e, "https connection ended with an error");
+                        // The handshake counts toward the first-request deadline.
+                        tokio::select! {
+                            () = serve => {}
+                            () = connection::watchdog(activity, limits.first_request_timeout, limits.idle_timeout) => {
+                                tracing::debug!(%peer, "closing a quiet https connection");
+                            }
                         }
                     });
                 }
@@ -219,6 +246,13 @@ impl Server {
     }
 }
 
+/// Concurrent HTTP/2 streams per connection.
+const H2_MAX_STREAMS: u32 = 64;
+/// How often an HTTP/2 connection is pinged while open.
+const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
+/// A ping not answered in this time closes the HTTP/2 connection.
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn accept_failed(e: std::io::Error) {
     // Typically EMFILE: back off briefly rather than spin.
     tracing::warn!(error = %e, "accept failed");
@@ -229,13 +263,22 @@ fn service(
     state: Arc<AppState>,
     limits: Limits,
     listener: Listener,
+    activity: Arc<Activity>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<Body>,
     Error = Infallible,
     Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send,
 > + Clone {
-    hyper::service::service_fn(move |req| handle(state.clone(), limits, listener, req))
+    hyper::service::service_fn(move |req| {
+        let in_flight = activity.begin();
+        let state = state.clone();
+        async move {
+            let resp = handle(state, limits, listener, req).await;
+            drop(in_flight);
+            resp
+        }
+    })
 }
 
 async fn handle(
@@ -289,10 +332,11 @@ async fn read_and_route(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+    let max_body = routes::body_limit(parts.uri.path()).min(limits.max_body_bytes);
+    if declared.is_some_and(|n| n > max_body as u64) {
         return close(too_large());
     }
-    let body = match Limited::new(body, limits.max_body_bytes).collect().await {
+    let body = match Limited::new(body, max_body).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return close(too_large()),
         Err(e) => {

@@ -17,6 +17,17 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::{AppState, Body, Listener, text};
 
+/// The largest body a route takes (the configured `max_body_bytes` caps it further): a
+/// SCEP PKIMessage carries a CSR and certificates; device-auth requests and the management
+/// API carry small JSON; everything else takes no body worth reading.
+pub fn body_limit(path: &str) -> usize {
+    match path {
+        "/scep" | "/cgi-bin/pkiclient.exe" => 256 * 1024,
+        p if p.starts_with("/api/") => 64 * 1024,
+        _ => 1024,
+    }
+}
+
 /// Answer one request whose body has been read.
 pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Response<Body> {
     if let Some(resp) = state.devauth.handle(&state.data.storage, listener, &req) {

@@ -70,9 +70,19 @@ impl Admitd {
 
     /// Start admitd with exactly `args` and `env` added to the environment.
     pub fn start_args_env(log_dir: &Path, args: &[String], env: &[(&str, &str)]) -> Admitd {
+        Self::spawn(ADMITD, log_dir, args, env)
+    }
+
+    /// Start `program` with `args`, where `program` execs admitd in its own process (e.g.
+    /// `prlimit ... ADMITD ...`), so the PID is admitd's.
+    pub fn start_program(program: &str, log_dir: &Path, args: &mut [String]) -> Admitd {
+        Self::spawn(program, log_dir, args, &[])
+    }
+
+    fn spawn(program: &str, log_dir: &Path, args: &[String], env: &[(&str, &str)]) -> Admitd {
         std::fs::create_dir_all(log_dir).unwrap();
         let log = log_dir.join(format!("admitd-{}.log", unique()));
-        let mut child = Command::new(ADMITD)
+        let mut child = Command::new(program)
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
