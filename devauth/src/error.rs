@@ -103,10 +103,13 @@ pub enum Error {
         /// The time of the check.
         now: u64,
     },
-    /// The token's `jti` (auth set) was revoked: the set was rejected, deleted or its device
-    /// decommissioned.
+    /// The token's `jti` (auth set) was revoked (the set was rejected, deleted or its device
+    /// decommissioned), or the set or device is no longer accepted.
     #[error("token revoked")]
     TokenRevoked,
+    /// The auth request's tenant token did not verify against the tenant service's key.
+    #[error("tenant token refused: {0}")]
+    TenantToken(String),
 
     // ---- management side ----
     /// A query parameter or body field has a value the API does not know.
@@ -153,6 +156,9 @@ pub enum Error {
     /// A crypto operation on our side (minting a token, loading a signing key) failed.
     #[error("crypto failure: {0}")]
     Crypto(#[from] pki::Error),
+    /// The caller's store could not answer (a database error): our fault, never the client's.
+    #[error("device-auth store failed: {0}")]
+    Store(String),
 }
 
 impl Error {
@@ -180,21 +186,29 @@ impl Error {
             | TokenAlgorithm(_)
             | TokenSignature
             | TokenExpired { .. }
-            | TokenRevoked => StatusCode::UNAUTHORIZED,
+            | TokenRevoked
+            | TenantToken(_) => StatusCode::UNAUTHORIZED,
             NotFound(_) => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict { .. } | StaleSnapshot(_) => StatusCode::CONFLICT,
             LimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Crypto(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Crypto(_) | Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// The error as Mender's error body, `{"error": "...", "request_id": "..."}`, with its
-    /// status.
+    /// status. Our own faults (500) say only "internal error": their cause is for the log,
+    /// not for the peer.
     pub fn to_response(&self, request_id: &str) -> http::Response<Vec<u8>> {
+        let status = self.status();
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            "internal error".to_owned()
+        } else {
+            self.to_string()
+        };
         crate::api::json_response(
-            self.status(),
-            &serde_json::json!({ "error": self.to_string(), "request_id": request_id }),
+            status,
+            &serde_json::json!({ "error": message, "request_id": request_id }),
         )
     }
 }

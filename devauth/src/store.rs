@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::admission::{Change, Decision, Op, Precondition, Snapshot};
 use crate::identity::Identity;
 use crate::model::{AuthSetId, AuthSetStatus, DeviceId, DeviceRecord, DeviceStatus, Timestamp};
-use crate::token::Revocations;
+use crate::token::{Revocations, Standing};
 use crate::{Error, Result};
 
 #[derive(Debug, Default)]
@@ -218,34 +218,103 @@ impl MemStore {
         }
         Ok(())
     }
+}
 
-    /// Take a snapshot, decide, apply; decide again (up to `attempts` times in all) while the
-    /// store refuses the decision as stale.
-    pub fn run<A>(
+/// A store of devices, auth sets and revocations that applies [`Decision`]s under their
+/// preconditions: [`MemStore`] here, a database in a server. The decision functions in
+/// [`crate::admission`] are pure; [`Store::run`] is the one loop that feeds them snapshots and
+/// applies what they decide.
+pub trait Store {
+    /// What the store's own operations fail with.
+    type Error;
+
+    /// The records a decision about `key` reads.
+    fn snapshot(&self, key: SnapshotKey<'_>) -> core::result::Result<Snapshot, Self::Error>;
+
+    /// Apply `changes` if every precondition holds, all of them or none; a failed
+    /// precondition is an error for which [`Store::is_stale`] is true.
+    fn apply(&self, changes: &[Change]) -> core::result::Result<(), Self::Error>;
+
+    /// Whether `error` says only that the snapshot went stale (decide again).
+    fn is_stale(error: &Self::Error) -> bool;
+
+    /// Take a snapshot, decide, apply; decide again (up to `attempts` times in all, at least
+    /// once) while the store refuses the decision as stale. The last stale error is returned
+    /// when every attempt went stale; any other error at once.
+    fn run<A>(
         &self,
         key: SnapshotKey<'_>,
         attempts: usize,
         mut decide: impl FnMut(&Snapshot) -> Decision<A>,
-    ) -> Result<A> {
-        let mut last = Error::StaleSnapshot("no attempt was made");
-        for _ in 0..attempts {
-            let snap = self.snapshot(key);
+    ) -> core::result::Result<A, Self::Error>
+    where
+        Self: Sized,
+    {
+        let attempts = attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let snap = self.snapshot(key)?;
             let d = decide(&snap);
             match self.apply(&d.changes) {
                 Ok(()) => return Ok(d.answer),
-                Err(e @ Error::StaleSnapshot(_)) => last = e,
+                Err(e) if Self::is_stale(&e) && attempt < attempts => continue,
                 Err(e) => return Err(e),
             }
         }
-        Err(last)
+    }
+}
+
+impl Store for MemStore {
+    type Error = Error;
+
+    fn snapshot(&self, key: SnapshotKey<'_>) -> Result<Snapshot> {
+        Ok(MemStore::snapshot(self, key))
+    }
+
+    fn apply(&self, changes: &[Change]) -> Result<()> {
+        MemStore::apply(self, changes)
+    }
+
+    fn is_stale(error: &Error) -> bool {
+        matches!(error, Error::StaleSnapshot(_))
+    }
+}
+
+/// The standing of a token from the records at hand: revoked at or after `iat`, or its auth
+/// set or device no longer accepted. Shared by every store so they judge alike.
+pub fn standing(
+    record: Option<&DeviceRecord>,
+    auth_set: AuthSetId,
+    revoked_at: Option<Timestamp>,
+    iat: Timestamp,
+) -> Standing {
+    if revoked_at.is_some_and(|at| iat <= at) {
+        return Standing::Revoked;
+    }
+    let accepted = record.is_some_and(|r| {
+        r.status() == DeviceStatus::Accepted
+            && r.auth_set(auth_set)
+                .is_some_and(|s| s.status == AuthSetStatus::Accepted)
+    });
+    if accepted {
+        Standing::Good
+    } else {
+        Standing::NotAccepted
     }
 }
 
 impl Revocations for MemStore {
-    fn is_revoked(&self, jti: &str, iat: u64) -> bool {
-        let Some(id) = AuthSetId::parse(jti) else {
-            return true;
+    fn standing(&self, jti: &str, sub: &str, iat: Timestamp) -> Result<Standing> {
+        let (Some(auth_set), Some(device)) = (AuthSetId::parse(jti), DeviceId::parse(sub)) else {
+            return Ok(Standing::NotAccepted);
         };
-        self.lock().revoked.get(&id).is_some_and(|at| iat <= *at)
+        let st = self.lock();
+        Ok(standing(
+            st.devices.get(&device),
+            auth_set,
+            st.revoked.get(&auth_set).copied(),
+            iat,
+        ))
     }
 }

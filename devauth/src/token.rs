@@ -9,7 +9,9 @@
 //!
 //! Minting goes through [`pki::key::Signer`], so the server's key may live in an HSM.
 //! Verification allows only the algorithms the caller lists (never `none`, never HMAC), checks
-//! the signature through `pki`, then `exp` with a leeway, then revocation by `jti`.
+//! the signature through `pki`, then `exp` with a leeway, then the token's standing in the
+//! caller's records ([`Revocations`]): its auth set (`jti`) must still be accepted and its
+//! tokens not revoked since `iat`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -254,26 +256,94 @@ pub fn load_signing_key(provider: &dyn CryptoProvider, pem: &str) -> Result<Arc<
     Ok(provider.private_key_from_pkcs8_der(&pkcs8)?)
 }
 
-/// Which token ids (`jti`, the auth set id) are revoked.
-pub trait Revocations {
-    /// Whether a token with this `jti`, issued at `iat`, is revoked.
-    fn is_revoked(&self, jti: &str, iat: u64) -> bool;
+/// What the records say of a token that verified cryptographically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Its auth set is accepted and its tokens were not revoked since it was issued.
+    Good,
+    /// Its tokens were revoked at or after its `iat` (rejected, deleted, decommissioned).
+    Revoked,
+    /// Its auth set or device is not (or no longer) accepted, whatever the clocks say: this
+    /// refuses a token even if the clock stepped back past the revocation.
+    NotAccepted,
 }
 
-/// No token is revoked.
+/// The records a token's standing is read from.
+pub trait Revocations {
+    /// The standing of the token for auth set `jti` on device `sub`, issued at `iat`. A store
+    /// that cannot answer returns [`Error::Store`]: never a made-up "good" or "revoked".
+    fn standing(&self, jti: &str, sub: &str, iat: Timestamp) -> Result<Standing>;
+}
+
+/// No records: every authentic, unexpired token is good (for gateways that only check
+/// signatures).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoRevocations;
 
 impl Revocations for NoRevocations {
-    fn is_revoked(&self, _: &str, _: u64) -> bool {
-        false
+    fn standing(&self, _: &str, _: &str, _: Timestamp) -> Result<Standing> {
+        Ok(Standing::Good)
     }
 }
 
 /// Every token with one of these `jti` values is revoked, whenever issued.
 impl Revocations for HashSet<String> {
-    fn is_revoked(&self, jti: &str, _: u64) -> bool {
-        self.contains(jti)
+    fn standing(&self, jti: &str, _: &str, _: Timestamp) -> Result<Standing> {
+        Ok(if self.contains(jti) {
+            Standing::Revoked
+        } else {
+            Standing::Good
+        })
+    }
+}
+
+/// Verifies tenant tokens, the JWTs a device sends in `tenant_token` to say which tenant it
+/// belongs to. Only a tenant token signed by the tenant service's key may set a device token's
+/// `mender.tenant` claim; without this verifier a server has no tenants and ignores the field.
+#[derive(Debug, Clone)]
+pub struct TenantVerifier<'a> {
+    provider: &'a dyn CryptoProvider,
+    key: SubjectPublicKeyInfoOwned,
+    kind: KeyKind,
+    algorithms: Vec<Algorithm>,
+}
+
+#[derive(Deserialize)]
+struct TenantClaims {
+    #[serde(rename = "mender.tenant")]
+    tenant: String,
+    #[serde(default)]
+    exp: Option<u64>,
+}
+
+impl<'a> TenantVerifier<'a> {
+    /// A verifier for tenant tokens signed by `key`, with the one algorithm that fits it.
+    pub fn new(provider: &'a dyn CryptoProvider, key: SubjectPublicKeyInfoOwned) -> Result<Self> {
+        let kind = pki::public_key::kind(&key).map_err(|e| Error::BadPublicKey(e.to_string()))?;
+        let alg = Algorithm::for_key(kind)?;
+        Ok(Self {
+            provider,
+            key,
+            kind,
+            algorithms: vec![alg],
+        })
+    }
+
+    /// The tenant id of an authentic tenant token (not expired at `now`, when it carries an
+    /// `exp`).
+    pub fn verify(&self, token: &str, now: Timestamp) -> Result<String> {
+        let refused = |why: String| Error::TenantToken(why);
+        let (_, payload) = verify_jws(self.provider, &self.key, self.kind, &self.algorithms, token)
+            .map_err(|e| refused(e.to_string()))?;
+        let claims: TenantClaims =
+            serde_json::from_slice(&payload).map_err(|e| refused(format!("claims: {e}")))?;
+        if claims.exp.is_some_and(|exp| now > exp) {
+            return Err(refused("expired".into()));
+        }
+        if claims.tenant.is_empty() || claims.tenant.len() > 128 {
+            return Err(refused("mender.tenant must be 1 to 128 characters".into()));
+        }
+        Ok(claims.tenant)
     }
 }
 
@@ -311,6 +381,61 @@ pub enum Verdict {
     },
     /// Anything else: malformed, wrong algorithm, bad signature, revoked, not a device token.
     Invalid(Error),
+}
+
+/// Check a JWS compact token's shape, header, algorithm (one of `algorithms`, fitting the key)
+/// and signature; the algorithm and the decoded payload.
+fn verify_jws(
+    provider: &dyn CryptoProvider,
+    key: &SubjectPublicKeyInfoOwned,
+    kind: KeyKind,
+    algorithms: &[Algorithm],
+    token: &str,
+) -> Result<(Algorithm, Vec<u8>)> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Error::TokenMalformed(format!(
+            "token is {} bytes, over the limit of {MAX_TOKEN_LEN}",
+            token.len()
+        )));
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Error::TokenMalformed(
+            "expected three dot-separated parts".into(),
+        ));
+    };
+    let b64 = |what: &str, part: &str| {
+        B64.decode(part)
+            .map_err(|_| Error::TokenMalformed(format!("{what} is not base64url")))
+    };
+    let header: Header = serde_json::from_slice(&b64("header", h)?)
+        .map_err(|e| Error::TokenMalformed(format!("header: {e}")))?;
+    let alg = Algorithm::from_name(&header.alg)?;
+    if !algorithms.contains(&alg) || !alg.fits(kind) {
+        return Err(Error::TokenAlgorithm(format!(
+            "{} does not fit the verification key",
+            alg.name()
+        )));
+    }
+    if header.crit.is_some() {
+        return Err(Error::TokenMalformed("unsupported \"crit\" header".into()));
+    }
+    let sig = b64("signature", s)?;
+    let signed_len = h.len() + 1 + p.len();
+    let signed = token.as_bytes().get(..signed_len).unwrap_or_default();
+    pki::verify::signature(
+        provider,
+        &Policy::default(),
+        key,
+        alg.scheme(),
+        signed,
+        &sig,
+    )
+    .map_err(|_| Error::TokenSignature)?;
+    let payload = b64("claims", p)?;
+    Ok((alg, payload))
 }
 
 /// Verifies device tokens against one public key.
@@ -366,50 +491,9 @@ impl<'a> TokenVerifier<'a> {
         now: Timestamp,
         revoked: &dyn Revocations,
     ) -> Result<VerifiedToken> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(Error::TokenMalformed(format!(
-                "token is {} bytes, over the limit of {MAX_TOKEN_LEN}",
-                token.len()
-            )));
-        }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Error::TokenMalformed(
-                "expected three dot-separated parts".into(),
-            ));
-        };
-        let b64 = |what: &str, part: &str| {
-            B64.decode(part)
-                .map_err(|_| Error::TokenMalformed(format!("{what} is not base64url")))
-        };
-        let header: Header = serde_json::from_slice(&b64("header", h)?)
-            .map_err(|e| Error::TokenMalformed(format!("header: {e}")))?;
-        let alg = Algorithm::from_name(&header.alg)?;
-        if !self.algorithms.contains(&alg) || !alg.fits(self.kind) {
-            return Err(Error::TokenAlgorithm(format!(
-                "{} does not fit the verification key",
-                alg.name()
-            )));
-        }
-        if header.crit.is_some() {
-            return Err(Error::TokenMalformed("unsupported \"crit\" header".into()));
-        }
-        let sig = b64("signature", s)?;
-        let signed_len = h.len() + 1 + p.len();
-        let signed = token.as_bytes().get(..signed_len).unwrap_or_default();
-        pki::verify::signature(
-            self.provider,
-            &Policy::default(),
-            &self.key,
-            alg.scheme(),
-            signed,
-            &sig,
-        )
-        .map_err(|_| Error::TokenSignature)?;
-
-        let claims: Claims = serde_json::from_slice(&b64("claims", p)?)
+        let (alg, payload) =
+            verify_jws(self.provider, &self.key, self.kind, &self.algorithms, token)?;
+        let claims: Claims = serde_json::from_slice(&payload)
             .map_err(|e| Error::TokenMalformed(format!("claims: {e}")))?;
         if !claims.device {
             return Err(Error::TokenMalformed("not a device token".into()));
@@ -431,8 +515,9 @@ impl<'a> TokenVerifier<'a> {
         if claims.iat > now.saturating_add(self.leeway) {
             return Err(Error::TokenMalformed("issued in the future".into()));
         }
-        if revoked.is_revoked(&claims.jti, claims.iat) {
-            return Err(Error::TokenRevoked);
+        match revoked.standing(&claims.jti, &claims.sub, claims.iat)? {
+            Standing::Good => {}
+            Standing::Revoked | Standing::NotAccepted => return Err(Error::TokenRevoked),
         }
         Ok(VerifiedToken {
             claims,

@@ -13,7 +13,7 @@ use devauth::auth_request::AuthRequestVerifier;
 use devauth::identity::Identity;
 use devauth::model::{AuthSetId, AuthSetStatus, DeviceId, DeviceStatus};
 use devauth::pubkey::DevicePublicKey;
-use devauth::store::{MemStore, SnapshotKey};
+use devauth::store::{MemStore, SnapshotKey, Store as _};
 use devauth::token::{self, IssuerConfig, TokenVerifier, Verdict};
 use pki::key::PrivateKey;
 use pki::provider::CryptoProvider;
@@ -642,4 +642,45 @@ fn captured_clients_are_admitted_through_the_model() {
         assert_eq!(srv.store.devices()[0].auth_sets.len(), 6);
         assert_eq!(srv.store.accepted_devices(), 1);
     }
+}
+
+#[test]
+fn a_rejected_set_refuses_its_token_even_when_the_clock_stepped_back() {
+    let provider = providers()[0];
+    let srv = Server::new(provider, AdmissionPolicy::default());
+    let dev = TestDevice::ed25519(provider, 60, r#"{"mac":"02:00:00:00:00:3c"}"#);
+    srv.auth(&dev, T0).unwrap_err();
+    let rec = srv.device_of(&dev);
+    let set = rec.auth_sets[0].id;
+    srv.set_status(rec.device.id, set, AuthSetStatus::Accepted, T0 + 1)
+        .expect("accept");
+    // Issued at T0 + 100 ...
+    let t = srv.auth(&dev, T0 + 100).expect("token");
+    assert!(matches!(srv.check(&t, T0 + 101), Verdict::Valid(_)));
+    // ... then rejected by a server whose clock went back to T0 + 50: the revocation time is
+    // before the token's iat, but the set is no longer accepted.
+    srv.set_status(rec.device.id, set, AuthSetStatus::Rejected, T0 + 50)
+        .expect("reject");
+    assert_eq!(
+        srv.check(&t, T0 + 102),
+        Verdict::Invalid(Error::TokenRevoked)
+    );
+    // A token naming a device or set the store does not know is refused too.
+    let dev2 = TestDevice::ed25519(provider, 61, r#"{"mac":"02:00:00:00:00:3d"}"#);
+    let other = Server::new(provider, AdmissionPolicy::default());
+    other.auth(&dev2, T0).unwrap_err();
+    let rec2 = other.device_of(&dev2);
+    other
+        .set_status(
+            rec2.device.id,
+            rec2.auth_sets[0].id,
+            AuthSetStatus::Accepted,
+            T0 + 1,
+        )
+        .expect("accept");
+    let foreign = other.auth(&dev2, T0 + 2).expect("token");
+    assert_eq!(
+        srv.check(&foreign, T0 + 3),
+        Verdict::Invalid(Error::TokenRevoked)
+    );
 }

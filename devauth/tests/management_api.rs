@@ -9,7 +9,7 @@ use devauth::admission::{self, AdmissionPolicy};
 use devauth::api::{self, DeviceQuery, MANAGEMENT_BASE, ManagementRequest};
 use devauth::http::{Method, Request, StatusCode, header};
 use devauth::model::{AuthSetStatus, DeviceStatus};
-use devauth::store::{MemStore, SnapshotKey};
+use devauth::store::{MemStore, SnapshotKey, Store as _};
 use testkit::rng;
 
 fn req(method: Method, path: &str, body: &str) -> Request<Vec<u8>> {

@@ -289,3 +289,115 @@ fn es256_round_trip() {
         assert!(mint(p384.as_ref(), &claims, &mut rng(12)).is_err());
     }
 }
+
+/// A tenant token made by the `openssl` CLI (RS256 = RSASSA-PKCS1-v1_5 with SHA-256 over
+/// `header.payload`), not by this crate.
+fn openssl_tenant_token(dir: &std::path::Path, key: &std::path::Path, claims: &str) -> String {
+    let header = B64.encode(r#"{"alg":"RS256","typ":"JWT"}"#);
+    let signing_input = format!("{header}.{}", B64.encode(claims));
+    let input = dir.join("input");
+    std::fs::write(&input, &signing_input).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .arg(&input)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("{signing_input}.{}", B64.encode(out.stdout))
+}
+
+fn openssl_rsa_key(
+    dir: &std::path::Path,
+    name: &str,
+) -> (std::path::PathBuf, pki::spki::SubjectPublicKeyInfoOwned) {
+    use pki::der::DecodePem as _;
+    let key = dir.join(format!("{name}.key"));
+    let st = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let spki = pki::spki::SubjectPublicKeyInfoOwned::from_pem(&out.stdout).expect("spki");
+    (key, spki)
+}
+
+#[test]
+fn tenant_tokens_verify_only_against_the_tenant_key() {
+    use devauth::token::TenantVerifier;
+    let dir = tempfile::tempdir().unwrap();
+    let (key, spki) = openssl_rsa_key(dir.path(), "tenant");
+    let (other_key, _) = openssl_rsa_key(dir.path(), "other");
+    let good = openssl_tenant_token(
+        dir.path(),
+        &key,
+        r#"{"mender.tenant":"tenant-1","iss":"Mender","sub":"tenant-1"}"#,
+    );
+    let expired = openssl_tenant_token(
+        dir.path(),
+        &key,
+        &format!(r#"{{"mender.tenant":"tenant-1","exp":{}}}"#, IAT - 1),
+    );
+    let forged = openssl_tenant_token(dir.path(), &other_key, r#"{"mender.tenant":"tenant-1"}"#);
+    let no_tenant = openssl_tenant_token(dir.path(), &key, r#"{"sub":"tenant-1"}"#);
+    for provider in providers() {
+        let v = TenantVerifier::new(provider, spki.clone()).expect("verifier");
+        assert_eq!(v.verify(&good, IAT).expect("authentic"), "tenant-1");
+        for (what, t) in [
+            ("expired", expired.as_str()),
+            ("signed by another key", forged.as_str()),
+            ("without mender.tenant", no_tenant.as_str()),
+            ("not a JWT", "tenant-1"),
+        ] {
+            let e = v.verify(t, IAT).expect_err(what);
+            assert!(matches!(e, Error::TenantToken(_)), "{what}: {e:?}");
+            assert_eq!(e.status(), 401, "{what}");
+        }
+        // A tampered payload (the tenant swapped) fails the signature.
+        let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+        parts[1] = B64.encode(r#"{"mender.tenant":"tenant-2","iss":"Mender","sub":"tenant-1"}"#);
+        assert!(v.verify(&parts.join("."), IAT).is_err());
+    }
+}
+
+/// A store that cannot answer.
+struct BrokenStore;
+
+impl devauth::token::Revocations for BrokenStore {
+    fn standing(&self, _: &str, _: &str, _: u64) -> devauth::Result<devauth::token::Standing> {
+        Err(Error::Store("database is locked".into()))
+    }
+}
+
+#[test]
+fn a_store_failure_is_a_500_with_a_generic_body_never_a_401() {
+    let provider = providers()[0];
+    let pem = String::from_utf8(vector("deviceauth/testdata/jwt_testdata_ed25519.pem")).unwrap();
+    let key = load_signing_key(provider, &pem).unwrap();
+    let v = TokenVerifier::new(provider, key.spki().clone()).unwrap();
+    let t = token_vector("generated/jwt-EdDSA.txt");
+    let e = v.verify(&t, IAT + 1, &BrokenStore).unwrap_err();
+    assert_eq!(e.status(), 500);
+    let resp = e.to_response("rid-1");
+    assert_eq!(resp.status(), 500);
+    let body: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(body["error"], "internal error");
+    assert!(!String::from_utf8_lossy(resp.body()).contains("locked"));
+}

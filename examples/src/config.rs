@@ -31,6 +31,8 @@
 //! jwt_key_type = "ed25519"
 //! token_lifetime_s = 604800
 //! admin_token = "a long random string"
+//! allow_plain_http = false            # device requests on the HTTP listener too
+//! tenant_key = "/etc/admit/tenant.pub.pem"  # absent: no tenants, tenant tokens ignored
 //! ```
 
 use std::net::SocketAddr;
@@ -133,6 +135,14 @@ pub struct Flags {
     /// Device auth: token lifetime in seconds (default one week).
     #[arg(long, value_name = "SECONDS")]
     pub devauth_token_lifetime_s: Option<u64>,
+    /// Device auth: also serve auth requests and token checks on the plain HTTP listener
+    /// (device keys and tokens then cross the network unencrypted).
+    #[arg(long)]
+    pub devauth_allow_plain_http: bool,
+    /// Device auth: the tenant service's PEM public key; only tenant tokens it signed set a
+    /// device token's tenant.
+    #[arg(long, value_name = "FILE")]
+    pub devauth_tenant_key: Option<PathBuf>,
     /// SCEP static challenge password shared by every client; without it, each client needs a
     /// one-time challenge from `admitd scep challenge`. Prefer the config file (flags show in
     /// process listings).
@@ -358,6 +368,8 @@ impl Config {
                 flags.devauth_max_devices,
                 flags.devauth_jwt_key_type,
                 flags.devauth_token_lifetime_s,
+                flags.devauth_allow_plain_http,
+                flags.devauth_tenant_key.clone(),
                 file.devauth,
             ),
             scep_challenge: flags.scep_challenge.clone().or(file.scep_challenge),

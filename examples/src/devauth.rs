@@ -2,9 +2,10 @@
 //! to SQLite.
 //!
 //! ```text
-//! POST /api/devices/v1/authentication/auth_requests   (HTTP and HTTPS)
-//!      AuthRequestVerifier::verify ──▶ SqliteStore::run(admission::auth_request) ──▶ token::mint
-//! GET|POST /api/internal/v1/devauth/tokens/verify     (HTTP and HTTPS; gateway check)
+//! POST /api/devices/v1/authentication/auth_requests   (HTTPS; HTTP only if allowed)
+//!      AuthRequestVerifier::verify ──▶ TenantVerifier (if configured)
+//!      ──▶ Store::run(admission::auth_request) ──▶ token::mint
+//! GET|POST /api/internal/v1/devauth/tokens/verify     (HTTPS; HTTP only if allowed)
 //!      Authorization: Bearer JWT ──▶ TokenVerifier::check ──▶ 200 claims | 401
 //! /api/management/v2/devauth/...                       (HTTPS only, admin bearer token)
 //!      api::ManagementRequest::parse ──▶ admission::* under SqliteStore::run ──▶ api::*
@@ -29,8 +30,8 @@ use std::sync::Arc;
 use ::devauth::admission::{self, AdmissionPolicy};
 use ::devauth::api::{self, ManagementRequest};
 use ::devauth::auth_request::{self, AuthRequestVerifier};
-use ::devauth::store::SnapshotKey;
-use ::devauth::token::{IssuerConfig, TokenVerifier, Verdict};
+use ::devauth::store::{SnapshotKey, Store as _};
+use ::devauth::token::{IssuerConfig, TenantVerifier, TokenVerifier, Verdict};
 use base64::Engine as _;
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -89,6 +90,10 @@ pub struct FileSettings {
     pub token_lifetime_s: Option<u64>,
     /// The management API's bearer token (otherwise generated into the data directory).
     pub admin_token: Option<String>,
+    /// Serve device requests (auth requests, token checks) on the plain HTTP listener too.
+    pub allow_plain_http: Option<bool>,
+    /// PEM public key of the tenant service; only tenant tokens it signed set a tenant.
+    pub tenant_key: Option<PathBuf>,
 }
 
 /// Device-auth settings.
@@ -103,6 +108,12 @@ pub struct Settings {
     /// The management API's bearer token; `None`: generated on first start into
     /// `devauth/admin-token`.
     pub admin_token: Option<String>,
+    /// Serve device requests on plain HTTP too (tokens and device keys then cross the network
+    /// in the clear); off by default, and a warning at start when on.
+    pub allow_plain_http: bool,
+    /// The tenant service's public key (PEM). Without it the server has no tenants: a device's
+    /// `tenant_token` is ignored and no token carries `mender.tenant`.
+    pub tenant_key: Option<PathBuf>,
 }
 
 impl core::fmt::Debug for Settings {
@@ -112,6 +123,8 @@ impl core::fmt::Debug for Settings {
             .field("jwt_key_type", &self.jwt_key_type)
             .field("token_lifetime_s", &self.token_lifetime_s)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "(set)"))
+            .field("allow_plain_http", &self.allow_plain_http)
+            .field("tenant_key", &self.tenant_key)
             .finish()
     }
 }
@@ -123,6 +136,8 @@ impl Default for Settings {
             jwt_key_type: JwtKeyType::Ed25519,
             token_lifetime_s: ::devauth::token::DEFAULT_LIFETIME,
             admin_token: None,
+            allow_plain_http: false,
+            tenant_key: None,
         }
     }
 }
@@ -133,6 +148,8 @@ impl Settings {
         max_devices: Option<u64>,
         jwt_key_type: Option<JwtKeyType>,
         token_lifetime_s: Option<u64>,
+        allow_plain_http: bool,
+        tenant_key: Option<PathBuf>,
         file: FileSettings,
     ) -> Settings {
         let d = Settings::default();
@@ -143,6 +160,8 @@ impl Settings {
                 .or(file.token_lifetime_s)
                 .unwrap_or(d.token_lifetime_s),
             admin_token: file.admin_token,
+            allow_plain_http: allow_plain_http || file.allow_plain_http.unwrap_or(false),
+            tenant_key: tenant_key.or(file.tenant_key),
         }
     }
 
@@ -173,6 +192,8 @@ pub struct Service {
     admin_token: zeroize::Zeroizing<String>,
     policy: AdmissionPolicy,
     issuer: IssuerConfig,
+    allow_plain_http: bool,
+    tenant_key: Option<SubjectPublicKeyInfoOwned>,
 }
 
 impl core::fmt::Debug for Service {
@@ -181,6 +202,8 @@ impl core::fmt::Debug for Service {
             .field("provider", &self.provider.name())
             .field("signing_key", &self.signing_key.kind())
             .field("policy", &self.policy)
+            .field("allow_plain_http", &self.allow_plain_http)
+            .field("tenants", &self.tenant_key.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -285,12 +308,40 @@ impl Service {
         if let Some(n) = settings.max_devices {
             policy = policy.with_max_devices(n);
         }
+        let tenant_key = match &settings.tenant_key {
+            None => None,
+            Some(path) => {
+                use pki::der::DecodePem as _;
+                let pem = std::fs::read(path).map_err(|source| Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                let spki =
+                    SubjectPublicKeyInfoOwned::from_pem(&pem).map_err(|e| Error::BadFile {
+                        path: path.clone(),
+                        reason: format!("not a PEM public key: {e}"),
+                    })?;
+                TenantVerifier::new(provider, spki.clone()).map_err(|e| Error::BadFile {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                Some(spki)
+            }
+        };
+        if settings.allow_plain_http {
+            tracing::warn!(
+                "device auth is served on plain HTTP too (allow_plain_http): device keys and \
+                 tokens cross the network unencrypted"
+            );
+        }
         Ok(Service {
             provider,
             signing_key,
             admin_token: zeroize::Zeroizing::new(admin_token),
             policy,
             issuer: IssuerConfig::default().with_lifetime(settings.token_lifetime_s),
+            allow_plain_http: settings.allow_plain_http,
+            tenant_key,
         })
     }
 
@@ -302,7 +353,14 @@ impl Service {
         req: &Request<Bytes>,
     ) -> Option<Response<Body>> {
         let path = req.uri().path();
-        let resp = if path == auth_request::PATH {
+        let device_route = path == auth_request::PATH || path == VERIFY_PATH;
+        let resp = if device_route && listener != Listener::Https && !self.allow_plain_http {
+            json_error(
+                StatusCode::FORBIDDEN,
+                "device authentication is served over HTTPS only",
+                &request_id(),
+            )
+        } else if path == auth_request::PATH {
             if req.method() != Method::POST {
                 not_allowed("POST")
             } else {
@@ -348,8 +406,31 @@ impl Service {
                 return from_devauth(e.to_response(&rid));
             }
         };
-        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         let t = now();
+        // A tenant comes only from a tenant token the tenant service signed; checked before
+        // anything is stored, so a forged one leaves no record behind.
+        let tenant = match (&self.tenant_key, req.tenant_token()) {
+            (_, "") => None,
+            (None, _) => {
+                tracing::debug!(
+                    request_id = rid,
+                    "tenant token ignored: no tenant key configured"
+                );
+                None
+            }
+            (Some(key), token) => {
+                let verified = TenantVerifier::new(self.provider, key.clone())
+                    .and_then(|v| v.verify(token, t));
+                match verified {
+                    Ok(tenant) => Some(tenant),
+                    Err(e) => {
+                        tracing::info!(request_id = rid, error = %e, "auth request refused");
+                        return from_devauth(e.to_response(&rid));
+                    }
+                }
+            }
+        };
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         let decided =
             self.store(storage)
                 .run(SnapshotKey::Identity(req.identity()), ATTEMPTS, |snap| {
@@ -360,7 +441,6 @@ impl Service {
             Err(e) => return store_failure(&e, &rid),
         };
         let answer = answer.and_then(|grant| {
-            let tenant = grant.tenant_token.clone();
             let claims = self.issuer.claims(&grant, tenant, t);
             tracing::info!(
                 request_id = rid,
@@ -417,7 +497,12 @@ impl Service {
             Verdict::Expired { exp, now } => {
                 from_devauth(::devauth::Error::TokenExpired { exp, now }.to_response(&rid))
             }
-            Verdict::Invalid(e) => from_devauth(e.to_response(&rid)),
+            Verdict::Invalid(e) => {
+                if e.status() == StatusCode::INTERNAL_SERVER_ERROR {
+                    tracing::error!(request_id = rid, error = %e, "token check failed on our side");
+                }
+                from_devauth(e.to_response(&rid))
+            }
         }
     }
 

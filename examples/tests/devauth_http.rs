@@ -15,10 +15,13 @@ fn vectors() -> PathBuf {
     testkit::vector_dir("devauth")
 }
 
+/// admitd with device auth allowed on plain HTTP too (these tests drive both listeners).
 fn start(extra: &[&str]) -> (tempfile::TempDir, Admitd, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let server = Admitd::start(&data, extra);
+    let mut args = vec!["--devauth-allow-plain-http"];
+    args.extend_from_slice(extra);
+    let server = Admitd::start(&data, &args);
     (tmp, server, data)
 }
 
@@ -543,5 +546,187 @@ fn expired_tokens_are_refused_by_the_gateway_check_and_inspect_reads_them() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    server.stop();
+}
+
+#[test]
+fn device_auth_is_https_only_unless_plain_http_is_allowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Admitd::start(&data, &[]);
+    let dir = tmp.path();
+    let api = Api::new(&server, &data, dir);
+    let key = DeviceKey::ed25519(dir);
+    let (body, sig) = key.request(r#"{"mac":"02:00:00:00:00:aa"}"#);
+    // Over HTTP: refused before anything is read or stored.
+    assert_error_body(&api.auth_request_http(&body, &sig), 403, "HTTPS only");
+    let plain_verify = devauth_support::curl(
+        dir,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Authorization: Bearer x.y.z",
+            &format!(
+                "http://127.0.0.1:{}/api/internal/v1/devauth/tokens/verify",
+                server.http.port()
+            ),
+        ],
+    );
+    assert_error_body(&plain_verify, 403, "HTTPS only");
+    assert_eq!(
+        api.call("GET", "/devices", None).json(),
+        serde_json::json!([])
+    );
+    // Over HTTPS the same request is served: a pending device.
+    assert_eq!(api.auth_request(&body, &sig).status, 401);
+    assert_eq!(api.only_device()["status"], "pending");
+    assert!(!server.log_text().contains("allow_plain_http"));
+    server.stop();
+
+    // Allowed: served on HTTP, with a warning at start.
+    let server = Admitd::start(&data, &["--devauth-allow-plain-http"]);
+    let api = Api::new(&server, &data, dir);
+    assert_eq!(api.auth_request_http(&body, &sig).status, 401);
+    let log = server.log_text();
+    assert!(
+        log.contains("WARN") && log.contains("allow_plain_http"),
+        "{log}"
+    );
+    server.stop();
+}
+
+/// A tenant token made with the openssl CLI: RS256 over `header.payload`.
+fn tenant_token(dir: &std::path::Path, key: &std::path::Path, tenant: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let input = format!(
+        "{}.{}",
+        b64.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
+        b64.encode(format!(r#"{{"mender.tenant":"{tenant}","iss":"Mender"}}"#))
+    );
+    let file = dir.join(format!("tenant-input-{tenant}"));
+    std::fs::write(&file, &input).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    format!("{input}.{}", b64.encode(out.stdout))
+}
+
+/// The claims of a JWT, decoded by hand (not by the code under test).
+fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn body_with_tenant(key: &DeviceKey, id_data: &str, tenant_token: &str) -> (Vec<u8>, String) {
+    let v = serde_json::json!({
+        "id_data": id_data,
+        "pubkey": serde_json::from_slice::<serde_json::Value>(&key.body(id_data)).unwrap()["pubkey"],
+        "tenant_token": tenant_token,
+    });
+    let body = format!("{v}\n").into_bytes();
+    let sig = key.sign(&body);
+    (body, sig)
+}
+
+#[test]
+fn the_tenant_claim_comes_only_from_a_verified_tenant_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    let tenant_key = dir.join("tenant.key");
+    common::openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            tenant_key.to_str().unwrap(),
+        ],
+    );
+    let tenant_pub = dir.join("tenant.pub.pem");
+    common::openssl(
+        dir,
+        &[
+            "pkey",
+            "-pubout",
+            "-in",
+            tenant_key.to_str().unwrap(),
+            "-out",
+            tenant_pub.to_str().unwrap(),
+        ],
+    );
+    let forger_key = dir.join("forger.key");
+    common::openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-out",
+            forger_key.to_str().unwrap(),
+        ],
+    );
+
+    // Without a tenant key, a device's tenant token never becomes a claim.
+    let server = Admitd::start(&data, &[]);
+    let api = Api::new(&server, &data, dir);
+    let key = DeviceKey::ed25519(dir);
+    let id = r#"{"mac":"02:00:00:00:00:b1"}"#;
+    let (body, sig) = body_with_tenant(&key, id, "i-say-i-am-tenant-42");
+    assert_eq!(api.auth_request(&body, &sig).status, 401);
+    let (dev, set) = ids(&api.only_device());
+    let path = format!("/devices/{dev}/auth/{set}/status");
+    assert_eq!(
+        api.call("PUT", &path, Some(r#"{"status":"accepted"}"#))
+            .status,
+        204
+    );
+    let a = api.auth_request(&body, &sig);
+    assert_eq!(a.status, 200, "{a:?}");
+    let claims = claims_of(&a.body);
+    assert!(claims.get("mender.tenant").is_none(), "{claims}");
+    server.stop();
+
+    // With the tenant service's key: a forged tenant token is refused and stores nothing; an
+    // authentic one sets the claim.
+    let data2 = dir.join("data2");
+    let server = Admitd::start(
+        &data2,
+        &["--devauth-tenant-key", tenant_pub.to_str().unwrap()],
+    );
+    let api = Api::new(&server, &data2, dir);
+    let forged = tenant_token(dir, &forger_key, "tenant-1");
+    let (body, sig) = body_with_tenant(&key, id, &forged);
+    assert_error_body(&api.auth_request(&body, &sig), 401, "tenant token");
+    assert_eq!(
+        api.call("GET", "/devices", None).json(),
+        serde_json::json!([])
+    );
+    let good = tenant_token(dir, &tenant_key, "tenant-1");
+    let (body, sig) = body_with_tenant(&key, id, &good);
+    assert_eq!(api.auth_request(&body, &sig).status, 401);
+    let (dev, set) = ids(&api.only_device());
+    let path = format!("/devices/{dev}/auth/{set}/status");
+    assert_eq!(
+        api.call("PUT", &path, Some(r#"{"status":"accepted"}"#))
+            .status,
+        204
+    );
+    let a = api.auth_request(&body, &sig);
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(claims_of(&a.body)["mender.tenant"], "tenant-1");
     server.stop();
 }

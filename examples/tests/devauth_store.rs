@@ -13,8 +13,9 @@ use admitd::storage::devauth::{SqliteStore, StoreError};
 use devauth::admission::{self, AdmissionPolicy, Decision};
 use devauth::auth_request::{AuthRequestVerifier, VerifiedAuthRequest};
 use devauth::model::{AuthSetStatus, DeviceStatus};
+use devauth::store::Store as _;
 use devauth::store::{MemStore, SnapshotKey};
-use devauth::token::Revocations;
+use devauth::token::{Revocations, Standing};
 use devauth_support::DeviceKey;
 
 fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
@@ -92,7 +93,9 @@ fn second_decision_from_the_same_snapshot_is_refused_on_the_device_version() {
     let rec = s2.device(dev).unwrap().unwrap();
     assert_eq!(rec.status(), DeviceStatus::Accepted);
     assert_eq!(rec.version, snap.record.as_ref().unwrap().version + 1);
-    assert!(!s2.is_revoked(&set.to_string(), 150));
+    let standing =
+        |s: &SqliteStore<'_>, iat| s.standing(&set.to_string(), &dev.to_string(), iat).unwrap();
+    assert_eq!(standing(&s2, 150), Standing::Good);
     s2.run(SnapshotKey::Device(dev), 3, |s| {
         admission::set_status(&policy, s, set, AuthSetStatus::Rejected, 202)
     })
@@ -102,9 +105,10 @@ fn second_decision_from_the_same_snapshot_is_refused_on_the_device_version() {
         s1.device(dev).unwrap().unwrap().auth_sets[0].status,
         AuthSetStatus::Rejected
     );
-    // Rejecting an accepted set revoked the tokens issued until then.
-    assert!(s1.is_revoked(&set.to_string(), 202));
-    assert!(!s1.is_revoked(&set.to_string(), 203));
+    // Rejecting an accepted set revoked the tokens issued until then, and refuses later ones
+    // too since the set is no longer accepted.
+    assert_eq!(standing(&s1, 202), Standing::Revoked);
+    assert_eq!(standing(&s1, 203), Standing::NotAccepted);
 }
 
 #[test]
@@ -323,23 +327,40 @@ fn records_match_the_in_memory_reference_store() {
 
     assert_eq!(sql.devices().unwrap(), mem.devices());
     assert_eq!(sql.accepted_devices().unwrap(), mem.accepted_devices());
-    for (jti, iat) in [
-        (set1, 4),
-        (set1, 5),
-        (set1, 8),
-        (set1, 9),
-        (set1b, 9),
-        (p.auth_set_id, 9),
-        (p.auth_set_id, 10),
+    let (d1, d3) = (dev1.to_string(), p.device_id.to_string());
+    for (jti, sub, iat) in [
+        (set1, &d1, 4),
+        (set1, &d1, 5),
+        (set1, &d1, 8),
+        (set1, &d1, 9),
+        (set1b, &d1, 9),
+        (p.auth_set_id, &d3, 9),
+        (p.auth_set_id, &d3, 10),
     ] {
         assert_eq!(
-            sql.is_revoked(&jti.to_string(), iat),
-            mem.is_revoked(&jti.to_string(), iat),
+            sql.standing(&jti.to_string(), sub, iat).unwrap(),
+            mem.standing(&jti.to_string(), sub, iat).unwrap(),
             "{jti} at {iat}"
         );
     }
-    assert!(sql.is_revoked(&set1.to_string(), 5));
-    assert!(sql.is_revoked(&p.auth_set_id.to_string(), 9));
-    assert!(!sql.is_revoked(&set1b.to_string(), 9));
-    assert!(sql.is_revoked("not-a-uuid", 0));
+    assert_eq!(
+        sql.standing(&set1.to_string(), &d1, 5).unwrap(),
+        Standing::Revoked
+    );
+    assert_eq!(
+        sql.standing(&p.auth_set_id.to_string(), &d3, 9).unwrap(),
+        Standing::Revoked
+    );
+    assert_eq!(
+        sql.standing(&p.auth_set_id.to_string(), &d3, 10).unwrap(),
+        Standing::NotAccepted
+    );
+    assert_eq!(
+        sql.standing(&set1b.to_string(), &d1, 9).unwrap(),
+        Standing::Good
+    );
+    assert_eq!(
+        sql.standing("not-a-uuid", &d1, 0).unwrap(),
+        Standing::NotAccepted
+    );
 }

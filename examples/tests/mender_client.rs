@@ -214,7 +214,7 @@ fn rsa_key_generated_by_the_client_is_pending_then_accepted_by_the_operator() {
     preflight();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("admit-data");
-    let server = Admitd::start(&data, &[]);
+    let server = Admitd::start(&data, &["--devauth-allow-plain-http"]);
     let api = Api::new(&server, &data, tmp.path());
     let relay = Relay::start(server.http);
     let dev = Device::new(
@@ -275,7 +275,14 @@ fn preauthorized_ed25519_device_gets_its_token_on_the_first_request() {
     preflight();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("admit-data");
-    let server = Admitd::start(&data, &["--devauth-jwt-key-type", "rsa"]);
+    let server = Admitd::start(
+        &data,
+        &[
+            "--devauth-jwt-key-type",
+            "rsa",
+            "--devauth-allow-plain-http",
+        ],
+    );
     let api = Api::new(&server, &data, tmp.path());
     let relay = Relay::start(server.http);
     let key = tmp.path().join("device-ed25519.pem");

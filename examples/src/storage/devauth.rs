@@ -18,14 +18,14 @@
 //! snapshot. The check is in the data, not in a lock held between snapshot and write: two
 //! connections (or two processes) on the same database file get the same guarantee.
 
-use ::devauth::admission::{Change, Decision, Op, Precondition, Snapshot};
+use ::devauth::admission::{Change, Op, Precondition, Snapshot};
 use ::devauth::identity::Identity;
 use ::devauth::model::{
     AuthSet, AuthSetId, AuthSetStatus, Device, DeviceId, DeviceRecord, Timestamp,
 };
 use ::devauth::pubkey::DevicePublicKey;
 use ::devauth::store::SnapshotKey;
-use ::devauth::token::Revocations;
+use ::devauth::token::{Revocations, Standing};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::Storage;
@@ -301,27 +301,6 @@ impl<'s> SqliteStore<'s> {
         Ok(())
     }
 
-    /// Take a snapshot, decide, apply; decide again (up to `attempts` times in all) while the
-    /// store refuses the decision as stale.
-    pub fn run<A>(
-        &self,
-        key: SnapshotKey<'_>,
-        attempts: usize,
-        mut decide: impl FnMut(&Snapshot) -> Decision<A>,
-    ) -> Result<A, StoreError> {
-        let mut last = StoreError::Stale("no attempt was made");
-        for _ in 0..attempts {
-            let snap = self.snapshot(key)?;
-            let d = decide(&snap);
-            match self.apply(&d.changes) {
-                Ok(()) => return Ok(d.answer),
-                Err(e @ StoreError::Stale(_)) => last = e,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last)
-    }
-
     /// When the tokens of `auth_set` were last revoked.
     pub fn revoked_at(&self, auth_set: AuthSetId) -> Result<Option<Timestamp>, StoreError> {
         let at: Option<i64> = self
@@ -487,20 +466,38 @@ fn apply_op(
     Ok(())
 }
 
+impl ::devauth::store::Store for SqliteStore<'_> {
+    type Error = StoreError;
+
+    fn snapshot(&self, key: SnapshotKey<'_>) -> Result<Snapshot, StoreError> {
+        SqliteStore::snapshot(self, key)
+    }
+
+    fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
+        SqliteStore::apply(self, changes)
+    }
+
+    fn is_stale(error: &StoreError) -> bool {
+        matches!(error, StoreError::Stale(_))
+    }
+}
+
 impl Revocations for SqliteStore<'_> {
-    /// A token whose `jti` is not an auth set id, or whose set was revoked at or after its
-    /// `iat`, is revoked; so is every token while the database cannot be read (fail closed).
-    fn is_revoked(&self, jti: &str, iat: u64) -> bool {
-        let Some(id) = AuthSetId::parse(jti) else {
-            return true;
+    /// Judged as every store judges ([`::devauth::store::standing`]) from the device's row and
+    /// the set's revocation time; a database that cannot be read is an error (500), not a
+    /// refused token.
+    fn standing(&self, jti: &str, sub: &str, iat: Timestamp) -> ::devauth::Result<Standing> {
+        let (Some(auth_set), Some(device)) = (AuthSetId::parse(jti), DeviceId::parse(sub)) else {
+            return Ok(Standing::NotAccepted);
         };
-        match self.revoked_at(id) {
-            Ok(Some(at)) => iat <= at,
-            Ok(None) => false,
-            Err(e) => {
-                tracing::warn!(error = %e, "revocation lookup failed; refusing the token");
-                true
-            }
-        }
+        let read =
+            || -> Result<_, StoreError> { Ok((self.device(device)?, self.revoked_at(auth_set)?)) };
+        let (record, revoked_at) = read().map_err(|e| ::devauth::Error::Store(e.to_string()))?;
+        Ok(::devauth::store::standing(
+            record.as_ref(),
+            auth_set,
+            revoked_at,
+            iat,
+        ))
     }
 }
