@@ -71,6 +71,61 @@ pub enum Error {
     },
 }
 
+/// A PostgreSQL URL. `Debug` shows it with any password replaced, so settings can be logged.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
+pub struct DatabaseUrl(String);
+
+impl From<String> for DatabaseUrl {
+    fn from(s: String) -> Self {
+        DatabaseUrl(s)
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(DatabaseUrl(s.to_owned()))
+    }
+}
+
+impl DatabaseUrl {
+    /// The URL, password included.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with the password of its userinfo (`user:password@`) replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return "***".into();
+        };
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let (path, query) = tail.split_at(tail.find('?').unwrap_or(tail.len()));
+        let query = if query.contains("password=") {
+            "?***"
+        } else {
+            query
+        };
+        let authority = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+                format!("{user}:***@{host}")
+            }
+            None => authority.to_owned(),
+        };
+        format!("{scheme}://{authority}{path}{query}")
+    }
+}
+
+impl core::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
 /// The key type of a newly created CA (root and issuing intermediate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -165,7 +220,7 @@ pub struct Flags {
     /// PostgreSQL for SCEP's records (`postgres://user@host:port/db`), so several admitd
     /// processes can share them; default: SQLite in the data directory.
     #[arg(long, value_name = "URL")]
-    pub database: Option<String>,
+    pub database: Option<DatabaseUrl>,
 }
 
 /// The config file's shape.
@@ -183,7 +238,7 @@ struct File {
     scep_renewal_window_s: Option<u64>,
     scep_manual_approval: Option<bool>,
     scep_crl_url: Option<String>,
-    database: Option<String>,
+    database: Option<DatabaseUrl>,
     #[serde(default)]
     limits: FileLimits,
     #[serde(default)]
@@ -270,7 +325,7 @@ pub struct Config {
     /// SCEP: the CRL distribution point URL, if configured.
     pub scep_crl_url: Option<String>,
     /// PostgreSQL URL for SCEP's records; `None`: SQLite in the data directory.
-    pub database: Option<String>,
+    pub database: Option<DatabaseUrl>,
 }
 
 impl Default for Config {
@@ -399,7 +454,8 @@ impl Config {
     fn check(&self) -> Result<(), Error> {
         self.devauth.check()?;
         if let Some(url) = &self.database
-            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+            && !(url.expose().starts_with("postgres://")
+                || url.expose().starts_with("postgresql://"))
         {
             return Err(Error::Invalid {
                 name: "database",
@@ -520,5 +576,44 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admitd.toml");
+        std::fs::write(
+            &path,
+            "scep_challenge = \"challenge-s3cret\"\n\
+             database = \"postgres://admit:db-s3cret@db.example:5432/admit\"\n\
+             [devauth]\nadmin_token = \"admin-token-s3cret-0123456789\"\n",
+        )
+        .unwrap();
+        let flags = Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        };
+        let config = Config::load(&flags).unwrap();
+        let file = Config::parse_file(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for shown in [
+            format!("{config:?}"),
+            format!("{config:#?}"),
+            format!("{file:?}"),
+            format!("{flags:?}"),
+        ] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+        // What is shown still identifies the database.
+        assert!(format!("{config:?}").contains("postgres://admit:***@db.example:5432/admit"));
+        let url = |s: &str| DatabaseUrl(s.into()).redacted();
+        assert_eq!(
+            url("postgres://db.example/admit"),
+            "postgres://db.example/admit"
+        );
+        assert_eq!(
+            url("postgresql://u@h/d?password=x&sslmode=require"),
+            "postgresql://u:***@h/d?***"
+        );
+        assert_eq!(url("postgres://h/d?password=x"), "postgres://h/d?***");
     }
 }

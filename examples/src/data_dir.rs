@@ -126,6 +126,7 @@ impl DataDir {
     /// where they do not exist yet.
     pub fn open(path: &Path, opts: &Options<'_>) -> Result<DataDir, Error> {
         create_dir(path)?;
+        check_dir_mode(path)?;
         let db = path.join("admit.sqlite3");
         // Created empty with 0600 first: SQLite would use the umask, and its journal files
         // copy the database file's mode.
@@ -175,6 +176,42 @@ pub(crate) fn create_dir(path: &Path) -> Result<(), Error> {
         .map_err(io(path))
 }
 
+/// Refuse a data directory that others may write to: whoever can replace its files can
+/// replace the CA.
+pub(crate) fn check_dir_mode(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(Error::BadFile {
+            path: path.to_owned(),
+            reason: format!(
+                "the data directory is writable by group or others (mode {mode:o}); \
+                 run `chmod go-w {}`",
+                path.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Refuse a private key file that group or others can read or write (a copied key keeps
+/// the mode of wherever it came from; a key readable by others is no longer private).
+fn check_key_mode(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::BadFile {
+            path: path.to_owned(),
+            reason: format!(
+                "private key is accessible to group or others (mode {mode:o}); \
+                 run `chmod 600 {}`",
+                path.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Write `contents` to `path` atomically: a new temporary file created with `mode`, synced,
 /// then renamed over `path`.
 pub(crate) fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
@@ -219,6 +256,7 @@ pub(crate) type LoadedKey = (Arc<dyn PrivateKey>, zeroize::Zeroizing<Vec<u8>>);
 
 /// Read a PKCS#8 PEM private key through `provider`.
 pub(crate) fn read_key(path: &Path, provider: &dyn CryptoProvider) -> Result<LoadedKey, Error> {
+    check_key_mode(path)?;
     let text = zeroize::Zeroizing::new(fs::read(path).map_err(io(path))?);
     let (label, der) = pki::der::pem::decode_vec(&text).map_err(|e| Error::BadFile {
         path: path.to_owned(),

@@ -78,8 +78,8 @@ impl JwtKeyType {
     }
 }
 
-/// The `[devauth]` table of the config file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// The `[devauth]` table of the config file (`Debug` does not show the admin token).
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSettings {
     /// Most devices accepted at once.
@@ -94,6 +94,19 @@ pub struct FileSettings {
     pub allow_plain_http: Option<bool>,
     /// PEM public key of the tenant service; only tenant tokens it signed set a tenant.
     pub tenant_key: Option<PathBuf>,
+}
+
+impl core::fmt::Debug for FileSettings {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FileSettings")
+            .field("max_devices", &self.max_devices)
+            .field("jwt_key_type", &self.jwt_key_type)
+            .field("token_lifetime_s", &self.token_lifetime_s)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "(set)"))
+            .field("allow_plain_http", &self.allow_plain_http)
+            .field("tenant_key", &self.tenant_key)
+            .finish()
+    }
 }
 
 /// Device-auth settings.

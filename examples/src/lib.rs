@@ -82,7 +82,7 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
                 cert_validity: config.scep_cert_validity,
                 renewal_window: config.scep_renewal_window,
                 manual_approval: config.scep_manual_approval,
-                database: config.database.as_deref(),
+                database: config.database.as_ref().map(config::DatabaseUrl::expose),
             },
         )?;
         let state = Arc::new(AppState {

@@ -477,3 +477,43 @@ fn missing_tls_certificate_is_reissued_and_a_damaged_ca_is_refused() {
     std::fs::remove_file(data.join("ca/intermediate.key")).unwrap();
     start_fails("incomplete CA (intermediate.key is missing)");
 }
+
+#[test]
+fn a_key_or_data_directory_open_to_others_stops_the_start_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    Admitd::start(&data, &[]).stop();
+    let start_fails = |expect: &str| {
+        let out = run(std::process::Command::new(ADMITD).args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--https",
+            "127.0.0.1:0",
+        ]));
+        assert_eq!(out.status.code(), Some(1));
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "expected {expect:?} in {err}");
+    };
+    let set = |p: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    for key in ["ca/intermediate.key", "tls/server.key", "devauth/jwt.key"] {
+        let p = data.join(key);
+        set(&p, 0o640);
+        start_fails(&format!(
+            "{key}: private key is accessible to group or others (mode 640); run `chmod 600"
+        ));
+        set(&p, 0o604);
+        start_fails("mode 604");
+        set(&p, 0o600);
+    }
+    set(&data, 0o777);
+    start_fails("the data directory is writable by group or others (mode 777)");
+    // Readable by others is allowed (the files that matter inside are 0600); restored, it starts.
+    set(&data, 0o755);
+    Admitd::start(&data, &[]).stop();
+}

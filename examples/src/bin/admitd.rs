@@ -156,7 +156,10 @@ fn scep_admin(
     };
     let target = admitd::scep::AdminTarget {
         data_dir: &config.data_dir,
-        database: config.database.as_deref(),
+        database: config
+            .database
+            .as_ref()
+            .map(admitd::config::DatabaseUrl::expose),
     };
     match run(target) {
         Ok(()) => ExitCode::SUCCESS,
