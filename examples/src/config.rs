@@ -10,6 +10,9 @@
 //! crypto_provider = "aws-lc"
 //! ca_key_type = "ecdsa"
 //! log = "info"
+//! tls_names = ["mdm.example.com", "10.0.0.5"]  # the HTTPS certificate's names (default:
+//!                                              # localhost, 127.0.0.1)
+//! tls_cert_validity_s = 34300800     # its lifetime; renewed while running before it ends
 //! database = "postgres://admit@db.example/admit"   # default: SQLite in the data directory
 //! scep_challenge = "a shared secret"   # absent: one-time challenges (`admitd scep challenge`)
 //! scep_cert_validity_s = 31536000      # lifetime of certificates issued over SCEP
@@ -160,6 +163,14 @@ pub struct Flags {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, value_name = "LEVEL")]
     pub log: Option<String>,
+    /// A DNS name or IP address for the HTTPS certificate (repeat for several; replaces the
+    /// default localhost and 127.0.0.1). A certificate without exactly these is reissued.
+    #[arg(long = "tls-name", value_name = "NAME")]
+    pub tls_names: Vec<String>,
+    /// Lifetime of the HTTPS certificate in seconds (default 397 days); it is renewed while
+    /// running when a third of that, or 30 days, is left.
+    #[arg(long, value_name = "SECONDS")]
+    pub tls_cert_validity_s: Option<u64>,
     /// Largest request body accepted, in bytes (larger gets 413).
     #[arg(long, value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -233,6 +244,8 @@ struct File {
     crypto_provider: Option<String>,
     ca_key_type: Option<CaKeyType>,
     log: Option<String>,
+    tls_names: Option<Vec<String>>,
+    tls_cert_validity_s: Option<u64>,
     scep_challenge: Option<crate::scep::StaticSecret>,
     scep_cert_validity_s: Option<u64>,
     scep_renewal_window_s: Option<u64>,
@@ -310,6 +323,10 @@ pub struct Config {
     pub ca_key_type: CaKeyType,
     /// Log level.
     pub log: String,
+    /// DNS names and IP addresses of the HTTPS certificate.
+    pub tls_names: Vec<String>,
+    /// Lifetime of the HTTPS certificate.
+    pub tls_cert_validity: Duration,
     /// Request and connection limits.
     pub limits: Limits,
     /// Device auth (`[devauth]` table).
@@ -337,6 +354,8 @@ impl Default for Config {
             crypto_provider: "aws-lc".into(),
             ca_key_type: CaKeyType::Ecdsa,
             log: "info".into(),
+            tls_names: vec!["localhost".into(), "127.0.0.1".into()],
+            tls_cert_validity: Duration::from_secs(397 * 24 * 3600),
             limits: Limits::default(),
             devauth: crate::devauth::Settings::default(),
             scep_challenge: None,
@@ -385,6 +404,16 @@ impl Config {
                 .or(file.ca_key_type)
                 .unwrap_or(d.ca_key_type),
             log: flags.log.clone().or(file.log).unwrap_or(d.log),
+            tls_names: if flags.tls_names.is_empty() {
+                file.tls_names.unwrap_or(d.tls_names)
+            } else {
+                flags.tls_names.clone()
+            },
+            tls_cert_validity: flags
+                .tls_cert_validity_s
+                .or(file.tls_cert_validity_s)
+                .map(Duration::from_secs)
+                .unwrap_or(d.tls_cert_validity),
             limits: Limits {
                 max_body_bytes: flags
                     .max_body_bytes
@@ -460,6 +489,34 @@ impl Config {
             return Err(Error::Invalid {
                 name: "database",
                 reason: "must be a postgres:// or postgresql:// URL".into(),
+            });
+        }
+        if self.tls_names.is_empty() {
+            return Err(Error::Invalid {
+                name: "tls_names",
+                reason: "the HTTPS certificate needs at least one name".into(),
+            });
+        }
+        for n in &self.tls_names {
+            let ok = n.parse::<std::net::IpAddr>().is_ok()
+                || (!n.is_empty()
+                    && n.len() <= 253
+                    && n.split('.').all(|l| {
+                        !l.is_empty()
+                            && l.len() <= 63
+                            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    }));
+            if !ok {
+                return Err(Error::Invalid {
+                    name: "tls_names",
+                    reason: format!("{n:?} is neither an IP address nor a DNS name"),
+                });
+            }
+        }
+        if self.tls_cert_validity < Duration::from_secs(6) {
+            return Err(Error::Invalid {
+                name: "tls_cert_validity_s",
+                reason: "must be at least 6 seconds".into(),
             });
         }
         if self.scep_cert_validity < Duration::from_secs(60) {

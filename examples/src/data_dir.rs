@@ -119,6 +119,8 @@ pub struct Options<'a> {
     pub tls_dns_names: &'a [&'a str],
     /// IP addresses put into a new TLS certificate's subjectAltName.
     pub tls_ips: &'a [std::net::IpAddr],
+    /// Lifetime of a new TLS certificate.
+    pub tls_validity: std::time::Duration,
 }
 
 impl DataDir {
@@ -161,6 +163,19 @@ impl DataDir {
     /// aws-lc-rs.
     pub fn rustls_config(&self) -> Result<rustls::ServerConfig, Error> {
         self.tls.rustls_config()
+    }
+
+    /// Reissue the TLS identity if it is due ([`TlsIdentity::open_or_create`] on this
+    /// directory); what the renewal task calls.
+    pub fn renew_tls(&self, opts: &Options<'_>) -> Result<TlsIdentity, Error> {
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        TlsIdentity::open_or_create(
+            &self.path.join("tls"),
+            &self.ca,
+            opts,
+            &self.storage,
+            &mut rng,
+        )
     }
 }
 

@@ -53,13 +53,24 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             name: "crypto_provider",
             reason: format!("{:?} is not compiled in", config.crypto_provider),
         })?;
+    // Names of the TLS certificate: IP addresses where they parse as one, DNS names otherwise.
+    let (tls_ips, tls_dns): (Vec<_>, Vec<_>) = config
+        .tls_names
+        .iter()
+        .partition(|n| n.parse::<std::net::IpAddr>().is_ok());
+    let tls_ips: Vec<std::net::IpAddr> = tls_ips.iter().filter_map(|n| n.parse().ok()).collect();
+    let tls_dns: Vec<String> = tls_dns.into_iter().cloned().collect();
+    let tls_validity = config.tls_cert_validity;
+    let config_ca_key_type = config.ca_key_type;
+    let dns_refs: Vec<&str> = tls_dns.iter().map(String::as_str).collect();
     let data = DataDir::open(
         &config.data_dir,
         &data_dir::Options {
             provider,
             ca_key_type: config.ca_key_type,
-            tls_dns_names: data_dir::ca::DEFAULT_TLS_DNS,
-            tls_ips: data_dir::ca::DEFAULT_TLS_IPS,
+            tls_dns_names: &dns_refs,
+            tls_ips: &tls_ips,
+            tls_validity,
         },
     )?;
     tracing::info!(
@@ -68,7 +79,8 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         schema_version = data.storage.schema_version().ok(),
         "data directory ready"
     );
-    let tls = Arc::new(data.rustls_config()?);
+    let tls_slot = Arc::new(server::tls::CertSlot::new(&data.tls)?);
+    let tls = Arc::new(server::tls::server_config(tls_slot.clone())?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -106,6 +118,19 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             None => format!("http://{http}{}", scep::CRL_PATH),
         };
         state.scep.set_crl_url(crl_url);
+        // The TLS certificate is renewed while running, before it runs out.
+        let renew_state = state.clone();
+        let renew = move || {
+            let dns: Vec<&str> = tls_dns.iter().map(String::as_str).collect();
+            renew_state.data.renew_tls(&data_dir::Options {
+                provider,
+                ca_key_type: config_ca_key_type,
+                tls_dns_names: &dns,
+                tls_ips: &tls_ips,
+                tls_validity,
+            })
+        };
+        tokio::spawn(server::tls::keep_renewed(tls_slot, tls_validity, renew));
         // Handlers are installed before the address line, so a signal sent by whoever reads
         // that line is never the default (fatal) action.
         let shutdown = shutdown_signal().map_err(io_err("installing signal handlers"))?;

@@ -36,6 +36,7 @@ use crate::config::Limits;
 
 pub mod connection;
 pub mod routes;
+pub mod tls;
 
 use connection::{Activity, Slots};
 

@@ -27,11 +27,16 @@ use crate::config::CaKeyType;
 use crate::storage::{IssuedCertificate, Storage};
 
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
-const DAY: Duration = Duration::from_secs(24 * 3600);
 /// notBefore is set this far in the past, for clients whose clocks run slow.
 const BACKDATE: Duration = Duration::from_secs(3600);
-/// The TLS certificate is reissued at start when it has less than this left.
+/// The TLS certificate is reissued when it has less than this left (or a third of its
+/// lifetime, when that is shorter).
 const TLS_RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// How long before its end a TLS certificate of lifetime `validity` is renewed.
+pub fn tls_renew_before(validity: Duration) -> Duration {
+    TLS_RENEW_BEFORE.min(validity / 3)
+}
 
 const ROOT_SUBJECT: &str = "CN=admitd Root CA,O=admit";
 const INTERMEDIATE_SUBJECT: &str = "CN=admitd Issuing CA,O=admit";
@@ -411,7 +416,8 @@ impl core::fmt::Debug for TlsIdentity {
 
 impl TlsIdentity {
     /// Load `dir/server.pem` and `dir/server.key`, or issue a new pair from the intermediate
-    /// when they are missing, not from this CA, or within 30 days of expiry.
+    /// when they are missing, not from this CA, due for renewal ([`tls_renew_before`]), or
+    /// not for exactly the configured names.
     pub(crate) fn open_or_create(
         dir: &Path,
         ca: &Ca,
@@ -432,11 +438,17 @@ impl TlsIdentity {
             let from_this_ca = chain.get(1) == Some(&ca.intermediate)
                 && signed_by(leaf, &ca.intermediate, ca.provider);
             let not_after = leaf.tbs_certificate().validity().not_after.to_system_time();
-            let fresh = SystemTime::now() + TLS_RENEW_BEFORE < not_after;
-            if from_this_ca && fresh {
+            let fresh = SystemTime::now() + tls_renew_before(opts.tls_validity) < not_after;
+            let names_match = names_of(leaf) == Some(wanted_names(opts));
+            if from_this_ca && fresh && names_match {
                 return Ok(TlsIdentity { chain, key_pkcs8 });
             }
-            tracing::info!(from_this_ca, fresh, "reissuing the TLS server certificate");
+            tracing::info!(
+                from_this_ca,
+                fresh,
+                names_match,
+                "reissuing the TLS server certificate"
+            );
         }
         create_dir(dir)?;
         let key = ca
@@ -452,7 +464,7 @@ impl TlsIdentity {
             san = san.with_ip(*ip);
         }
         let cn = opts.tls_dns_names.first().copied().unwrap_or("admitd");
-        let template = Template::end_entity(now - BACKDATE, now + 397 * DAY)
+        let template = Template::end_entity(now - BACKDATE, now + opts.tls_validity)
             .with_subject(name(&format!("CN={cn}"))?)
             .with_san(san)
             .with_key_usage(Some(pki::x509_cert::ext::pkix::KeyUsage(
@@ -485,33 +497,66 @@ impl TlsIdentity {
         Ok(TlsIdentity { chain, key_pkcs8 })
     }
 
-    /// A rustls server configuration (aws-lc-rs, TLS 1.2 and 1.3, ALPN h2 and http/1.1).
-    pub fn rustls_config(&self) -> Result<rustls::ServerConfig, Error> {
+    /// The chain and key in the form rustls serves (aws-lc-rs).
+    pub fn certified_key(&self) -> Result<Arc<rustls::sign::CertifiedKey>, Error> {
         use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-        let tls_err = |e: rustls::Error| Error::BadFile {
-            path: "tls/server.pem".into(),
-            reason: format!("rustls: {e}"),
-        };
         let chain = self
             .chain
             .iter()
             .map(|c| der_of(c).map(CertificateDer::from))
             .collect::<Result<Vec<_>, _>>()?;
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_pkcs8.to_vec()));
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(tls_err)?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(tls_err)?;
-        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(cfg)
+        let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key).map_err(|e| {
+            Error::BadFile {
+                path: "tls/server.key".into(),
+                reason: format!("rustls: {e}"),
+            }
+        })?;
+        Ok(Arc::new(rustls::sign::CertifiedKey::new(chain, signing)))
+    }
+
+    /// When the server certificate expires.
+    pub fn not_after(&self) -> SystemTime {
+        self.chain.first().map_or(SystemTime::UNIX_EPOCH, |c| {
+            c.tbs_certificate().validity().not_after.to_system_time()
+        })
+    }
+
+    /// A rustls server configuration serving this identity (aws-lc-rs, TLS 1.2 and 1.3, ALPN
+    /// h2 and http/1.1). The server itself uses [`crate::server::tls::CertSlot`] instead, so
+    /// it can swap in a renewed certificate while running.
+    pub fn rustls_config(&self) -> Result<rustls::ServerConfig, Error> {
+        let slot = Arc::new(crate::server::tls::CertSlot::new(self)?);
+        crate::server::tls::server_config(slot)
     }
 }
 
-/// The names a new TLS certificate gets by default.
-pub const DEFAULT_TLS_DNS: &[&str] = &["localhost"];
+/// The names the configuration asks a TLS certificate to carry, in a comparable form.
+fn wanted_names(opts: &Options<'_>) -> (Vec<String>, Vec<IpAddr>) {
+    let mut dns: Vec<String> = opts
+        .tls_dns_names
+        .iter()
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    let mut ip = opts.tls_ips.to_vec();
+    dns.sort();
+    dns.dedup();
+    ip.sort();
+    ip.dedup();
+    (dns, ip)
+}
 
-/// The addresses a new TLS certificate gets by default.
-pub const DEFAULT_TLS_IPS: &[IpAddr] = &[IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)];
+/// The DNS names and IP addresses a certificate carries, in the form of [`wanted_names`].
+fn names_of(cert: &Certificate) -> Option<(Vec<String>, Vec<IpAddr>)> {
+    let san = pki::cert::Cert::from_certificate(cert)
+        .ok()?
+        .subject_alt_names()
+        .ok()??;
+    let mut dns: Vec<String> = san.dns.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let mut ip = san.ip;
+    dns.sort();
+    dns.dedup();
+    ip.sort();
+    ip.dedup();
+    Some((dns, ip))
+}
