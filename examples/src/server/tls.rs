@@ -85,7 +85,7 @@ where
             continue;
         }
         let renew = renew.clone();
-        let renewed = tokio::task::spawn_blocking(move || renew()).await;
+        let renewed = tokio::task::spawn_blocking(renew).await;
         match renewed {
             Ok(Ok(identity)) => match slot.replace(&identity) {
                 Ok(()) => tracing::info!("renewed the TLS server certificate"),
