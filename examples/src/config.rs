@@ -228,8 +228,8 @@ pub struct Flags {
     /// listener's address and `/crl/device.crl`).
     #[arg(long, value_name = "URL")]
     pub scep_crl_url: Option<String>,
-    /// PostgreSQL for SCEP's records (`postgres://user@host:port/db`), so several admitd
-    /// processes can share them; default: SQLite in the data directory.
+    /// PostgreSQL for SCEP's and device auth's records (`postgres://user@host:port/db`), so
+    /// several admitd processes can share them; default: SQLite in the data directory.
     #[arg(long, value_name = "URL")]
     pub database: Option<DatabaseUrl>,
 }
@@ -341,7 +341,8 @@ pub struct Config {
     pub scep_manual_approval: bool,
     /// SCEP: the CRL distribution point URL, if configured.
     pub scep_crl_url: Option<String>,
-    /// PostgreSQL URL for SCEP's records; `None`: SQLite in the data directory.
+    /// PostgreSQL URL for SCEP's and device auth's records; `None`: SQLite in the data
+    /// directory.
     pub database: Option<DatabaseUrl>,
 }
 

@@ -165,7 +165,7 @@ impl DataDir {
         self.tls.rustls_config()
     }
 
-    /// Reissue the TLS identity if it is due ([`TlsIdentity::open_or_create`] on this
+    /// Reissue the TLS identity if it is due (what the start does for this
     /// directory); what the renewal task calls.
     pub fn renew_tls(&self, opts: &Options<'_>) -> Result<TlsIdentity, Error> {
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);

@@ -1,5 +1,5 @@
 //! Device authentication in the Mender model: the `devauth` crate wired to the listeners and
-//! to SQLite.
+//! to a [`DevauthStore`] (SQLite, or PostgreSQL with `--database`).
 //!
 //! ```text
 //! POST /api/devices/v1/authentication/auth_requests   (HTTPS; HTTP only if allowed)
@@ -45,8 +45,7 @@ use serde::Deserialize;
 
 use crate::data_dir::{self, Error};
 use crate::server::{Body, Listener};
-use crate::storage::Storage;
-use crate::storage::devauth::{SqliteStore, StoreError};
+use crate::storage::devauth::{DevauthStore, Records, StoreError};
 
 pub mod inspect;
 
@@ -200,6 +199,7 @@ impl Settings {
 
 /// The device-auth service: keys, settings, and the request handler.
 pub struct Service {
+    store: Arc<dyn DevauthStore>,
     provider: &'static dyn CryptoProvider,
     signing_key: Arc<dyn PrivateKey>,
     admin_token: zeroize::Zeroizing<String>,
@@ -212,6 +212,7 @@ pub struct Service {
 impl core::fmt::Debug for Service {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Service")
+            .field("store", &self.store)
             .field("provider", &self.provider.name())
             .field("signing_key", &self.signing_key.kind())
             .field("policy", &self.policy)
@@ -267,9 +268,11 @@ fn spki_pem(spki: &SubjectPublicKeyInfoOwned) -> Result<String, Error> {
 }
 
 impl Service {
-    /// Open (creating on first start) the signing key and admin token under `data`.
+    /// Open (creating on first start) the signing key and admin token under `data`; records
+    /// are kept in `store`.
     pub fn open(
         data: &Path,
+        store: Arc<dyn DevauthStore>,
         provider: &'static dyn CryptoProvider,
         settings: &Settings,
     ) -> Result<Service, Error> {
@@ -348,6 +351,7 @@ impl Service {
             );
         }
         Ok(Service {
+            store,
             provider,
             signing_key,
             admin_token: zeroize::Zeroizing::new(admin_token),
@@ -359,12 +363,7 @@ impl Service {
     }
 
     /// Answer `req` if its path is one of ours; `None` otherwise.
-    pub fn handle(
-        &self,
-        storage: &Storage,
-        listener: Listener,
-        req: &Request<Bytes>,
-    ) -> Option<Response<Body>> {
+    pub fn handle(&self, listener: Listener, req: &Request<Bytes>) -> Option<Response<Body>> {
         let path = req.uri().path();
         let device_route = path == auth_request::PATH || path == VERIFY_PATH;
         let resp = if device_route && listener != Listener::Https && !self.allow_plain_http {
@@ -377,13 +376,13 @@ impl Service {
             if req.method() != Method::POST {
                 not_allowed("POST")
             } else {
-                self.auth_request(storage, req)
+                self.auth_request(req)
             }
         } else if path == VERIFY_PATH {
             if req.method() != Method::POST && req.method() != Method::GET {
                 not_allowed("GET, POST")
             } else {
-                self.verify_token(storage, req)
+                self.verify_token(req)
             }
         } else if path == api::MANAGEMENT_BASE
             || path
@@ -397,7 +396,7 @@ impl Service {
                     &request_id(),
                 )
             } else {
-                self.management(storage, req)
+                self.management(req)
             }
         } else {
             return None;
@@ -405,11 +404,11 @@ impl Service {
         Some(resp)
     }
 
-    fn store<'s>(&self, storage: &'s Storage) -> SqliteStore<'s> {
-        SqliteStore::new(storage)
+    fn store(&self) -> Records<'_> {
+        Records(self.store.as_ref())
     }
 
-    fn auth_request(&self, storage: &Storage, req: &Request<Bytes>) -> Response<Body> {
+    fn auth_request(&self, req: &Request<Bytes>) -> Response<Body> {
         let rid = request_id();
         let dreq = to_devauth(req);
         let req = match AuthRequestVerifier::new(self.provider).verify(&dreq) {
@@ -444,11 +443,11 @@ impl Service {
             }
         };
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-        let decided =
-            self.store(storage)
-                .run(SnapshotKey::Identity(req.identity()), ATTEMPTS, |snap| {
-                    admission::auth_request(&self.policy, snap, &req, t, &mut rng)
-                });
+        let decided = self
+            .store()
+            .run(SnapshotKey::Identity(req.identity()), ATTEMPTS, |snap| {
+                admission::auth_request(&self.policy, snap, &req, t, &mut rng)
+            });
         let answer = match decided {
             Ok(a) => a,
             Err(e) => return store_failure(&e, &rid),
@@ -479,7 +478,7 @@ impl Service {
     }
 
     /// The gateway check: `Authorization: Bearer JWT`.
-    fn verify_token(&self, storage: &Storage, req: &Request<Bytes>) -> Response<Body> {
+    fn verify_token(&self, req: &Request<Bytes>) -> Response<Body> {
         let rid = request_id();
         let token = req
             .headers()
@@ -498,7 +497,7 @@ impl Service {
             Ok(v) => v.with_issuer(self.issuer.issuer.clone()),
             Err(e) => return from_devauth(e.to_response(&rid)),
         };
-        match verifier.check(token, now(), &self.store(storage)) {
+        match verifier.check(token, now(), &self.store()) {
             Verdict::Valid(t) => {
                 let body = serde_json::json!({
                     "valid": true,
@@ -527,7 +526,7 @@ impl Service {
             .is_some_and(|t| ct_eq(t.trim().as_bytes(), self.admin_token.as_bytes()))
     }
 
-    fn management(&self, storage: &Storage, req: &Request<Bytes>) -> Response<Body> {
+    fn management(&self, req: &Request<Bytes>) -> Response<Body> {
         let rid = request_id();
         if !self.admin_ok(req) {
             let mut r = json_error(
@@ -543,7 +542,7 @@ impl Service {
             Ok(p) => p,
             Err(e) => return from_devauth(e.to_response(&rid)),
         };
-        let store = self.store(storage);
+        let store = self.store();
         match self.management_request(&store, parsed, &rid) {
             Ok(r) => r,
             Err(e) => store_failure(&e, &rid),
@@ -552,7 +551,7 @@ impl Service {
 
     fn management_request(
         &self,
-        store: &SqliteStore<'_>,
+        store: &Records<'_>,
         parsed: ManagementRequest,
         rid: &str,
     ) -> Result<Response<Body>, StoreError> {
@@ -560,11 +559,11 @@ impl Service {
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         let r = match parsed {
             ManagementRequest::ListDevices(q) | ManagementRequest::SearchDevices(q) => {
-                let all = store.devices()?;
+                let all = store.0.devices()?;
                 let (page, more) = q.select(&all);
                 q.response(&page, more)
             }
-            ManagementRequest::GetDevice(id) => match store.device(id)? {
+            ManagementRequest::GetDevice(id) => match store.0.device(id)? {
                 Some(rec) => api::device_response(&rec),
                 None => ::devauth::Error::NotFound("device").to_response(rid),
             },
@@ -574,7 +573,7 @@ impl Service {
                 })?;
                 let existing = match &result {
                     Err(::devauth::Error::Conflict { .. }) => {
-                        store.device_by_identity(&p.identity)?
+                        store.0.device_by_identity(&p.identity)?
                     }
                     _ => None,
                 };
@@ -602,7 +601,7 @@ impl Service {
                 }
                 api::unit_response(&result, rid)
             }
-            ManagementRequest::GetStatus { device, auth_set } => match store.device(device)? {
+            ManagementRequest::GetStatus { device, auth_set } => match store.0.device(device)? {
                 None => ::devauth::Error::NotFound("device").to_response(rid),
                 Some(rec) => match rec.auth_set(auth_set) {
                     Some(s) => api::status_response(s.status),
@@ -617,6 +616,7 @@ impl Service {
             }
             ManagementRequest::Count(status) => {
                 let n = store
+                    .0
                     .devices()?
                     .iter()
                     .filter(|r| status.is_none_or(|s| r.status() == s))

@@ -86,7 +86,19 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         .build()
         .map_err(io_err("starting the async runtime"))?;
     let drain = rt.block_on(async {
-        let devauth = devauth::Service::open(&config.data_dir, provider, &config.devauth)?;
+        // Device auth's records: a connection of its own to the data directory's SQLite
+        // database, or the PostgreSQL database (shared by every admitd using it).
+        let devauth_store: Arc<dyn storage::devauth::DevauthStore> = match &config.database {
+            Some(url) => Arc::new(storage::devauth_pg::PgDevauth::new(Arc::new(
+                scep::postgres::PgStore::open(url.expose(), 8).map_err(data_dir::Error::from)?,
+            ))),
+            None => Arc::new(
+                storage::Storage::open(&scep::database_path(&config.data_dir))
+                    .map_err(data_dir::Error::from)?,
+            ),
+        };
+        let devauth =
+            devauth::Service::open(&config.data_dir, devauth_store, provider, &config.devauth)?;
         let scep = scep::Service::open(
             &data,
             &scep::Settings {

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 pub mod devauth;
+pub mod devauth_pg;
 
 /// What went wrong with the database.
 #[derive(Debug, thiserror::Error)]

@@ -730,3 +730,84 @@ fn the_tenant_claim_comes_only_from_a_verified_tenant_token() {
     assert_eq!(claims_of(&a.body)["mender.tenant"], "tenant-1");
     server.stop();
 }
+
+#[test]
+fn two_servers_on_one_postgres_accept_no_more_than_the_device_limit() {
+    const LIMIT: usize = 3;
+    const DEVICES: usize = 10;
+    let pg = testkit::postgres::Postgres::start();
+    let url = pg.create_database("admit");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let a_data = dir.join("a/data");
+    let b_data = dir.join("b/data");
+    let limit = LIMIT.to_string();
+    let args = ["--database", &url, "--devauth-max-devices", &limit];
+    Admitd::start(&a_data, &args).stop();
+    // The second server shares the CA, TLS and device-auth keys (and admin token).
+    std::fs::create_dir_all(&b_data).unwrap();
+    for sub in ["ca", "scep", "tls", "devauth"] {
+        let out = common::run(
+            std::process::Command::new("cp")
+                .arg("-a")
+                .arg(a_data.join(sub))
+                .arg(&b_data),
+        );
+        assert!(out.status.success());
+    }
+    let a = Admitd::start(&a_data, &args);
+    let b = Admitd::start(&b_data, &args);
+    let api_a = Api::new(&a, &a_data, dir);
+    let api_b = Api::new(&b, &b_data, dir);
+    // Devices ask through either server; both see every device.
+    for i in 0..DEVICES {
+        let key = DeviceKey::ed25519(dir);
+        let (body, sig) = key.request(&format!(r#"{{"serial":"PG-{i}"}}"#));
+        let api = if i % 2 == 0 { &api_a } else { &api_b };
+        assert_eq!(api.auth_request(&body, &sig).status, 401);
+    }
+    let list = api_b.call("GET", "/devices?per_page=100", None).json();
+    let paths: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let (dev, set) = ids(d);
+            format!("/devices/{dev}/auth/{set}/status")
+        })
+        .collect();
+    assert_eq!(paths.len(), DEVICES);
+
+    // Ten accepts at once, split across the two processes.
+    let codes: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let api = if i % 2 == 0 { &api_a } else { &api_b };
+                s.spawn(move || api.call("PUT", p, Some(r#"{"status":"accepted"}"#)).status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok = codes.iter().filter(|c| **c == 204).count();
+    let over = codes.iter().filter(|c| **c == 422).count();
+    assert_eq!((ok, over), (LIMIT, DEVICES - LIMIT), "{codes:?}");
+    for api in [&api_a, &api_b] {
+        assert_eq!(
+            api.call("GET", "/devices/count?status=accepted", None)
+                .json()["count"],
+            LIMIT
+        );
+    }
+    // Counted by PostgreSQL itself, not through our code.
+    assert_eq!(
+        pg.query(
+            "admit",
+            "SELECT COUNT(*) FROM devauth_auth_sets WHERE status = 'accepted'"
+        ),
+        LIMIT.to_string()
+    );
+    a.stop();
+    b.stop();
+}

@@ -1,15 +1,22 @@
-//! The SQLite device-auth store applies a decision only while its preconditions hold.
+//! One behavioural suite for device auth's storage, run against both backends: SQLite (two
+//! connections to one database file) and PostgreSQL (two pools on one database of a private
+//! cluster this test starts and stops). A store applies a decision only while its
+//! preconditions hold.
 //!
 //! Every race here is staged, not hoped for: two decisions are computed from the same snapshot
-//! and applied one after the other, through two separate SQLite connections on the same
-//! database file, so no lock in our process stands between them; the second must be refused.
-//! Device keys and signatures come from openssl.
+//! and applied one after the other, through two separate connections to the same database, so
+//! no lock in our process stands between them; the second must be refused. Device keys and
+//! signatures come from openssl.
 
 mod common;
 mod devauth_support;
 
 use admitd::storage::Storage;
-use admitd::storage::devauth::{SqliteStore, StoreError};
+use std::sync::Arc;
+
+use admitd::scep::postgres::PgStore;
+use admitd::storage::devauth::{DevauthStore, Records, StoreError};
+use admitd::storage::devauth_pg::PgDevauth;
 use devauth::admission::{self, AdmissionPolicy, Decision};
 use devauth::auth_request::{AuthRequestVerifier, VerifiedAuthRequest};
 use devauth::model::{AuthSetStatus, DeviceStatus};
@@ -29,19 +36,74 @@ fn verified(key: &DeviceKey, id_data: &str) -> VerifiedAuthRequest {
         .expect("openssl-signed request verifies")
 }
 
+/// One database, two independent handles on it.
 struct Db {
-    _dir: tempfile::TempDir,
-    a: Storage,
-    b: Storage,
+    _dir: Option<tempfile::TempDir>,
+    a: Arc<dyn DevauthStore>,
+    b: Arc<dyn DevauthStore>,
 }
 
-/// One database file, two connections.
-fn db() -> Db {
+/// One SQLite database file, two connections.
+fn sqlite() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("admit.sqlite3");
     let a = Storage::open(&path).unwrap();
     let b = Storage::open(&path).unwrap();
-    Db { _dir: dir, a, b }
+    Db {
+        _dir: Some(dir),
+        a: Arc::new(a),
+        b: Arc::new(b),
+    }
+}
+
+/// A fresh PostgreSQL database `name` in `pg`, two pools.
+fn postgres(pg: &testkit::postgres::Postgres, name: &str) -> Db {
+    let url = pg.create_database(name);
+    let open = || -> Arc<dyn DevauthStore> {
+        Arc::new(PgDevauth::new(Arc::new(PgStore::open(&url, 2).unwrap())))
+    };
+    Db {
+        _dir: None,
+        a: open(),
+        b: open(),
+    }
+}
+
+/// A case of the suite: it opens its database through the function it is given.
+type Case = fn(&dyn Fn() -> Db);
+
+/// Every case of the suite, by name.
+const CASES: &[(&str, Case)] = &[
+    (
+        "version",
+        second_decision_from_the_same_snapshot_is_refused_on_the_device_version,
+    ),
+    (
+        "limit",
+        two_accepts_against_a_limit_of_one_cannot_both_apply,
+    ),
+    (
+        "identity",
+        two_first_requests_for_one_identity_make_one_device,
+    ),
+    ("attempts", stale_decisions_exhaust_their_attempts),
+    ("reference", records_match_the_in_memory_reference_store),
+];
+
+#[test]
+fn sqlite_keeps_the_rules() {
+    for (_, case) in CASES {
+        case(&sqlite);
+    }
+}
+
+#[test]
+fn postgres_keeps_the_rules() {
+    let pg = testkit::postgres::Postgres::start();
+    for (name, case) in CASES {
+        let db = format!("devauth_{name}");
+        case(&|| postgres(&pg, &db));
+    }
 }
 
 fn stale<T: std::fmt::Debug>(r: Result<T, StoreError>) -> &'static str {
@@ -53,7 +115,7 @@ fn stale<T: std::fmt::Debug>(r: Result<T, StoreError>) -> &'static str {
 
 /// A device that asked once: a pending device with one auth set.
 fn pending_device(
-    store: &SqliteStore<'_>,
+    store: &Records<'_>,
     policy: &AdmissionPolicy,
     req: &VerifiedAuthRequest,
 ) -> (devauth::model::DeviceId, devauth::model::AuthSetId) {
@@ -67,11 +129,10 @@ fn pending_device(
     (rec.device.id, rec.auth_sets[0].id)
 }
 
-#[test]
-fn second_decision_from_the_same_snapshot_is_refused_on_the_device_version() {
+fn second_decision_from_the_same_snapshot_is_refused_on_the_device_version(db: &dyn Fn() -> Db) {
     let tmp = tempfile::tempdir().unwrap();
     let db = db();
-    let (s1, s2) = (SqliteStore::new(&db.a), SqliteStore::new(&db.b));
+    let (s1, s2) = (Records(&*db.a), Records(&*db.b));
     let policy = AdmissionPolicy::default();
     let req = verified(
         &DeviceKey::ed25519(tmp.path()),
@@ -94,7 +155,7 @@ fn second_decision_from_the_same_snapshot_is_refused_on_the_device_version() {
     assert_eq!(rec.status(), DeviceStatus::Accepted);
     assert_eq!(rec.version, snap.record.as_ref().unwrap().version + 1);
     let standing =
-        |s: &SqliteStore<'_>, iat| s.standing(&set.to_string(), &dev.to_string(), iat).unwrap();
+        |s: &Records<'_>, iat| s.standing(&set.to_string(), &dev.to_string(), iat).unwrap();
     assert_eq!(standing(&s2, 150), Standing::Good);
     s2.run(SnapshotKey::Device(dev), 3, |s| {
         admission::set_status(&policy, s, set, AuthSetStatus::Rejected, 202)
@@ -111,11 +172,10 @@ fn second_decision_from_the_same_snapshot_is_refused_on_the_device_version() {
     assert_eq!(standing(&s1, 203), Standing::NotAccepted);
 }
 
-#[test]
-fn two_accepts_against_a_limit_of_one_cannot_both_apply() {
+fn two_accepts_against_a_limit_of_one_cannot_both_apply(db: &dyn Fn() -> Db) {
     let tmp = tempfile::tempdir().unwrap();
     let db = db();
-    let (s1, s2) = (SqliteStore::new(&db.a), SqliteStore::new(&db.b));
+    let (s1, s2) = (Records(&*db.a), Records(&*db.b));
     let policy = AdmissionPolicy::default().with_max_devices(1);
     let ra = verified(&DeviceKey::ed25519(tmp.path()), r#"{"sn":"A"}"#);
     let rb = verified(&DeviceKey::p256(tmp.path()), r#"{"sn":"B"}"#);
@@ -155,11 +215,10 @@ fn two_accepts_against_a_limit_of_one_cannot_both_apply() {
     );
 }
 
-#[test]
-fn two_first_requests_for_one_identity_make_one_device() {
+fn two_first_requests_for_one_identity_make_one_device(db: &dyn Fn() -> Db) {
     let tmp = tempfile::tempdir().unwrap();
     let db = db();
-    let (s1, s2) = (SqliteStore::new(&db.a), SqliteStore::new(&db.b));
+    let (s1, s2) = (Records(&*db.a), Records(&*db.b));
     let policy = AdmissionPolicy::default();
     let id = r#"{"mac":"02:00:00:00:00:09"}"#;
     let r1 = verified(&DeviceKey::ed25519(tmp.path()), id);
@@ -192,12 +251,11 @@ fn two_first_requests_for_one_identity_make_one_device() {
     );
 }
 
-#[test]
-fn stale_decisions_exhaust_their_attempts() {
+fn stale_decisions_exhaust_their_attempts(db: &dyn Fn() -> Db) {
     let tmp = tempfile::tempdir().unwrap();
     let db = db();
-    let s1 = SqliteStore::new(&db.a);
-    let s2 = SqliteStore::new(&db.b);
+    let s1 = Records(&*db.a);
+    let s2 = Records(&*db.b);
     let policy = AdmissionPolicy::default();
     let req = verified(&DeviceKey::ed25519(tmp.path()), r#"{"sn":"busy"}"#);
     let (dev, set) = pending_device(&s1, &policy, &req);
@@ -224,19 +282,18 @@ fn stale_decisions_exhaust_their_attempts() {
 }
 
 /// Apply one decision to both stores and return its answer.
-fn both<A: Clone>(sql: &SqliteStore<'_>, mem: &MemStore, d: Decision<A>) -> A {
+fn both<A: Clone>(sql: &Records<'_>, mem: &MemStore, d: Decision<A>) -> A {
     sql.apply(&d.changes).unwrap();
     mem.apply(&d.changes).unwrap();
     d.answer
 }
 
-#[test]
-fn records_match_the_in_memory_reference_store() {
+fn records_match_the_in_memory_reference_store(db: &dyn Fn() -> Db) {
     // The devauth crate's MemStore is the reference for what a store does with a decision;
     // the SQLite store must end up with the same records and the same revocations.
     let tmp = tempfile::tempdir().unwrap();
     let db = db();
-    let sql = SqliteStore::new(&db.a);
+    let sql = Records(&*db.a);
     let mem = MemStore::new();
     let policy = AdmissionPolicy::default().with_max_devices(5);
     let k1 = DeviceKey::ed25519(tmp.path());

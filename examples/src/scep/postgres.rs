@@ -9,7 +9,11 @@
 //!                         status, serial, signer_cert_sha256 BYTEA, first_seen, last_seen)
 //! scep_pending           (transaction_id TEXT PRIMARY KEY, key_sha256 BYTEA, request BYTEA,
 //!                         subject, status, reason, created_at BIGINT)
+//! devauth_*              device auth's tables (migration 2; see `storage::devauth_pg`)
 //! ```
+//!
+//! The migrations (`scep_schema_migrations`, named for the first domain that had tables here)
+//! cover every domain on this database, so one pool type serves them all.
 //!
 //! The same rules as the SQLite store ([`super::store`]), made safe across processes: each
 //! step that decides runs in one transaction that first takes a transaction-scoped advisory
@@ -34,9 +38,10 @@ use super::store::{Commit, Hold, Pending, ScepStore, Transaction, challenge_hash
 use crate::storage::{Error, IssuedCertificate};
 
 /// Versioned migrations, applied in order, each once.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE issued_certificates (
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE issued_certificates (
          serial     TEXT PRIMARY KEY,
          subject    TEXT NOT NULL,
          not_after  TEXT NOT NULL,
@@ -68,7 +73,40 @@ const MIGRATIONS: &[(i32, &str)] = &[(
          reason         TEXT,
          created_at     BIGINT NOT NULL
      );",
-)];
+    ),
+    (
+        2,
+        // Device auth (`crate::storage::devauth_pg`), the same shape as its SQLite schema.
+        "CREATE TABLE devauth_devices (
+         id              TEXT PRIMARY KEY,
+         identity        TEXT NOT NULL,
+         identity_hash   BYTEA NOT NULL UNIQUE,
+         decommissioning BOOLEAN NOT NULL,
+         created_ts      BIGINT NOT NULL,
+         updated_ts      BIGINT NOT NULL,
+         version         BIGINT NOT NULL
+     );
+     CREATE TABLE devauth_auth_sets (
+         seq        BIGSERIAL PRIMARY KEY,
+         id         TEXT NOT NULL UNIQUE,
+         device_id  TEXT NOT NULL REFERENCES devauth_devices(id),
+         identity   TEXT NOT NULL,
+         pubkey     BYTEA NOT NULL,
+         status     TEXT NOT NULL
+                    CHECK (status IN ('pending', 'accepted', 'rejected', 'preauthorized')),
+         ts         BIGINT NOT NULL,
+         UNIQUE (device_id, pubkey)
+     );
+     CREATE UNIQUE INDEX devauth_one_accepted ON devauth_auth_sets(device_id)
+         WHERE status = 'accepted';
+     CREATE UNIQUE INDEX devauth_one_preauthorized ON devauth_auth_sets(device_id)
+         WHERE status = 'preauthorized';
+     CREATE TABLE devauth_revocations (
+         auth_set TEXT PRIMARY KEY,
+         at       BIGINT NOT NULL
+     );",
+    ),
+];
 
 /// The advisory lock key migrations take (any constant of ours).
 const MIGRATION_LOCK: i64 = 0x5343_4550_0001;
@@ -138,13 +176,22 @@ impl PgStore {
     }
 
     /// Run `f` with a pooled connection, blocking this (non-async) thread until it is done.
-    fn with<T>(
+    pub(crate) fn with<T>(
         &self,
         f: impl AsyncFnOnce(&mut deadpool_postgres::Client) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        self.with_any(f)
+    }
+
+    /// [`PgStore::with`] for a closure with an error type of its own (another domain's store
+    /// error), into which a pool failure converts.
+    pub(crate) fn with_any<T, E: From<Error>>(
+        &self,
+        f: impl AsyncFnOnce(&mut deadpool_postgres::Client) -> Result<T, E>,
+    ) -> Result<T, E> {
         let pool = self.pool.clone();
         let run = async move {
-            let mut client = pool.get().await.map_err(conn_err)?;
+            let mut client = pool.get().await.map_err(|e| E::from(conn_err(e)))?;
             f(&mut client).await
         };
         if tokio::runtime::Handle::try_current().is_ok() {

@@ -30,7 +30,7 @@ pub fn body_limit(path: &str) -> usize {
 
 /// Answer one request whose body has been read.
 pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Response<Body> {
-    if let Some(resp) = state.devauth.handle(&state.data.storage, listener, &req) {
+    if let Some(resp) = state.devauth.handle(listener, &req) {
         return resp;
     }
     match req.uri().path() {

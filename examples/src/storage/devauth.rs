@@ -14,7 +14,7 @@
 //! precondition of the decision against the rows as they are now (the device's `version`, that
 //! no device has the identity yet, the exact number of accepted devices), and applies every
 //! change or none. A decision computed from a snapshot that another writer has since changed is
-//! refused with [`StoreError::Stale`], and [`SqliteStore::run`] decides again from a fresh
+//! refused with [`StoreError::Stale`], and `Store::run` (through [`Records`]) decides again from a fresh
 //! snapshot. The check is in the data, not in a lock held between snapshot and write: two
 //! connections (or two processes) on the same database file get the same guarantee.
 
@@ -72,6 +72,9 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL (or the pool in front of it) failed.
+    #[error("database: {0}")]
+    Postgres(String),
     /// A stored row does not decode (the database was edited by hand or is damaged).
     #[error("stored device-auth row {what} does not decode: {reason}")]
     Corrupt {
@@ -80,6 +83,99 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// Device auth's records, whatever holds them: SQLite ([`Storage`], through [`SqliteStore`])
+/// or PostgreSQL ([`super::devauth_pg::PgDevauth`]). Both keep the same rules, checked by one
+/// behavioural suite (`tests/devauth_store.rs`).
+pub trait DevauthStore: Send + Sync + std::fmt::Debug {
+    /// The records a decision about `key` reads, read consistently.
+    fn snapshot(&self, key: SnapshotKey<'_>) -> Result<Snapshot, StoreError>;
+    /// Apply `changes` in one transaction if every precondition holds: all of them or none; a
+    /// failed precondition is [`StoreError::Stale`].
+    fn apply(&self, changes: &[Change]) -> Result<(), StoreError>;
+    /// One device with its auth sets.
+    fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError>;
+    /// Every device, oldest first (ties by id).
+    fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
+    /// How many devices are accepted.
+    fn accepted_devices(&self) -> Result<u64, StoreError>;
+    /// When the tokens of `auth_set` were last revoked.
+    fn revoked_at(&self, auth_set: AuthSetId) -> Result<Option<Timestamp>, StoreError>;
+    /// The device with this identity.
+    fn device_by_identity(&self, identity: &Identity) -> Result<Option<DeviceRecord>, StoreError> {
+        Ok(self.snapshot(SnapshotKey::Identity(identity))?.record)
+    }
+}
+
+/// A [`DevauthStore`] as the `devauth` crate sees a store: [`::devauth::store::Store`] (the
+/// decide/apply/retry loop) and [`Revocations`] (a token's standing).
+#[derive(Debug, Clone, Copy)]
+pub struct Records<'a>(pub &'a dyn DevauthStore);
+
+impl<'a> std::ops::Deref for Records<'a> {
+    type Target = dyn DevauthStore + 'a;
+    fn deref(&self) -> &Self::Target {
+        self.0
+    }
+}
+
+impl ::devauth::store::Store for Records<'_> {
+    type Error = StoreError;
+
+    fn snapshot(&self, key: SnapshotKey<'_>) -> Result<Snapshot, StoreError> {
+        self.0.snapshot(key)
+    }
+
+    fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
+        self.0.apply(changes)
+    }
+
+    fn is_stale(error: &StoreError) -> bool {
+        matches!(error, StoreError::Stale(_))
+    }
+}
+
+impl Revocations for Records<'_> {
+    /// Judged as every store judges ([`::devauth::store::standing`]) from the device's row and
+    /// the set's revocation time; a database that cannot be read is an error (500), not a
+    /// refused token.
+    fn standing(&self, jti: &str, sub: &str, iat: Timestamp) -> ::devauth::Result<Standing> {
+        let (Some(auth_set), Some(device)) = (AuthSetId::parse(jti), DeviceId::parse(sub)) else {
+            return Ok(Standing::NotAccepted);
+        };
+        let read = || -> Result<_, StoreError> {
+            Ok((self.0.device(device)?, self.0.revoked_at(auth_set)?))
+        };
+        let (record, revoked_at) = read().map_err(|e| ::devauth::Error::Store(e.to_string()))?;
+        Ok(::devauth::store::standing(
+            record.as_ref(),
+            auth_set,
+            revoked_at,
+            iat,
+        ))
+    }
+}
+
+impl DevauthStore for Storage {
+    fn snapshot(&self, key: SnapshotKey<'_>) -> Result<Snapshot, StoreError> {
+        SqliteStore::new(self).snapshot(key)
+    }
+    fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
+        SqliteStore::new(self).apply(changes)
+    }
+    fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        SqliteStore::new(self).device(id)
+    }
+    fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        SqliteStore::new(self).devices()
+    }
+    fn accepted_devices(&self) -> Result<u64, StoreError> {
+        SqliteStore::new(self).accepted_devices()
+    }
+    fn revoked_at(&self, auth_set: AuthSetId) -> Result<Option<Timestamp>, StoreError> {
+        SqliteStore::new(self).revoked_at(auth_set)
+    }
 }
 
 /// The device-auth store over the server's database connection.
@@ -464,40 +560,4 @@ fn apply_op(
         _ => return Err(StoreError::Stale("a change this store does not know")),
     }
     Ok(())
-}
-
-impl ::devauth::store::Store for SqliteStore<'_> {
-    type Error = StoreError;
-
-    fn snapshot(&self, key: SnapshotKey<'_>) -> Result<Snapshot, StoreError> {
-        SqliteStore::snapshot(self, key)
-    }
-
-    fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
-        SqliteStore::apply(self, changes)
-    }
-
-    fn is_stale(error: &StoreError) -> bool {
-        matches!(error, StoreError::Stale(_))
-    }
-}
-
-impl Revocations for SqliteStore<'_> {
-    /// Judged as every store judges ([`::devauth::store::standing`]) from the device's row and
-    /// the set's revocation time; a database that cannot be read is an error (500), not a
-    /// refused token.
-    fn standing(&self, jti: &str, sub: &str, iat: Timestamp) -> ::devauth::Result<Standing> {
-        let (Some(auth_set), Some(device)) = (AuthSetId::parse(jti), DeviceId::parse(sub)) else {
-            return Ok(Standing::NotAccepted);
-        };
-        let read =
-            || -> Result<_, StoreError> { Ok((self.device(device)?, self.revoked_at(auth_set)?)) };
-        let (record, revoked_at) = read().map_err(|e| ::devauth::Error::Store(e.to_string()))?;
-        Ok(::devauth::store::standing(
-            record.as_ref(),
-            auth_set,
-            revoked_at,
-            iat,
-        ))
-    }
 }
