@@ -129,6 +129,14 @@ impl Answer {
 
 /// Run curl with `args` (plus `-sS`, a time limit, and output capture).
 pub fn curl(dir: &Path, args: &[&str]) -> Answer {
+    match try_curl(dir, args) {
+        Ok(a) => a,
+        Err(e) => panic!("curl {args:?}: {e}"),
+    }
+}
+
+/// [`curl`], with a transfer failure (the server went away) as the error instead of a panic.
+pub fn try_curl(dir: &Path, args: &[&str]) -> Result<Answer, String> {
     let n = counter();
     let body = dir.join(format!("curl-body-{n}"));
     let headers = dir.join(format!("curl-headers-{n}"));
@@ -141,16 +149,14 @@ pub fn curl(dir: &Path, args: &[&str]) -> Answer {
             .args(["-w", "%{http_code}"])
             .args(args),
     );
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Answer {
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(Answer {
         status: String::from_utf8_lossy(&out.stdout).trim().parse().unwrap(),
         headers: std::fs::read_to_string(&headers).unwrap_or_default(),
         body: std::fs::read_to_string(&body).unwrap_or_default(),
-    }
+    })
 }
 
 /// A management API client over HTTPS, trusting the server's root.
@@ -239,7 +245,29 @@ impl<'a> Api<'a> {
         self.post_auth(&url, body, signature, false)
     }
 
+    /// POST a signed auth request over HTTPS; `Err` when the transfer fails (server gone).
+    pub fn try_auth_request(&self, body: &[u8], signature: &str) -> Result<Answer, String> {
+        let url = format!(
+            "https://localhost:{}/api/devices/v1/authentication/auth_requests",
+            self.server.https.port()
+        );
+        self.try_post_auth(&url, body, signature, true)
+    }
+
     fn post_auth(&self, url: &str, body: &[u8], signature: &str, tls: bool) -> Answer {
+        match self.try_post_auth(url, body, signature, tls) {
+            Ok(a) => a,
+            Err(e) => panic!("POST {url}: {e}"),
+        }
+    }
+
+    fn try_post_auth(
+        &self,
+        url: &str,
+        body: &[u8],
+        signature: &str,
+        tls: bool,
+    ) -> Result<Answer, String> {
         let n = counter();
         let file = self.dir.join(format!("authreq-{n}.json"));
         std::fs::write(&file, body).unwrap();
@@ -262,7 +290,7 @@ impl<'a> Api<'a> {
             &data,
             url,
         ]);
-        curl(&self.dir, &args)
+        try_curl(&self.dir, &args)
     }
 
     /// The gateway check of `token` over HTTPS.
