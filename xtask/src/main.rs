@@ -3,6 +3,7 @@
 //! ```text
 //! cargo xtask test [--quick] [--no-install]   the whole test suite (what CI runs)
 //! cargo xtask bench-compare                   criterion benches next to OpenSSL
+//! cargo xtask load [driver options]            SCEP load: admitd (each provider) vs scepserver
 //! cargo xtask fuzz-seeds                      fill fuzz/corpus/<target>/ from the vectors
 //! cargo xtask gen-apple                       regenerate mdm-proto/src/generated/ from Apple's schema
 //! ```
@@ -16,6 +17,7 @@ mod bench;
 mod fuzz;
 mod gen_apple;
 mod install;
+mod load;
 mod run;
 mod test;
 
@@ -32,6 +34,9 @@ commands:
       --quick       skip cargo-deny and the fuzz runs (local use)
       --no-install  do not install missing Debian packages or cargo tools
   bench-compare   run the criterion benches in release and print them beside OpenSSL
+  load            SCEP load in a private network namespace: admitd (aws-lc, rustcrypto)
+                  against Debian's scepserver at concurrency 1, 4, 16 (throughput, p50, p99)
+      --messages N  --levels 1,4,16  --no-scepserver
   fuzz-seeds      copy seed corpora from the vectors into fuzz/corpus/<target>/
   gen-apple       regenerate mdm-proto/src/generated/ from Apple's device-management schema
   help            this text
@@ -66,6 +71,7 @@ fn real_main() -> Result<()> {
             }
             bench::compare()
         }
+        "load" => load::run(&rest),
         "fuzz-seeds" => {
             let vectors = vectors_dir()?;
             fuzz::copy_seeds(&repo_root(), &vectors)
