@@ -6,7 +6,7 @@
 //! ```text
 //! axum route /scep (body limit) ──▶ spawn_blocking ──▶ Responder::handle
 //!     ├─ Answer   (GetCACaps, GetCACert, GetNextCACert)          ──▶ send
-//!     ├─ Refused  (signed FAILURE CertRep, or 400/413 text)      ──▶ send
+//!     ├─ Refused  (signed FAILURE CertRep, or 4xx text)          ──▶ send
 //!     └─ Request  (verified PKCSReq / RenewalReq / CertPoll)
 //!          lock the records ──▶ Responder::decide(req, records, now)
 //!              Refuse ──▶ Responder::failure
@@ -14,8 +14,9 @@
 //!              Issue  ──▶ pki::cert::issue ──▶ Responder::success ──▶ record ──▶ send
 //! ```
 //!
-//! New enrollments need the static challenge given by `--challenge`; a device renews with its
-//! certificate from this CA without one (the crate's default issuance policy). Records live in
+//! New enrollments need the static challenge given by `--challenge`. The rest is the crate's
+//! default issuance policy: one-year certificates, renewal without a challenge (signed by the
+//! current certificate) in its last 14 days, no certificate in the CA's or the RA's name. Records live in
 //! a `Mutex<HashMap>`, the stand-in for a database: the lock is held from `decide` to the
 //! record, which plays the part of the database transaction that must check the decision's
 //! conditions. Keys are never written anywhere; `--ca-pem FILE` writes the CA certificate so a
@@ -41,10 +42,12 @@ use axum::routing::get;
 use pki::cert::issue::{self, Template};
 use pki::key::{Decrypter, KeySpec, PrivateKey, Signer};
 use pki::x509_cert::Certificate;
-use rand_core::UnwrapErr;
+use rand_core::{CryptoRng, UnwrapErr};
 use scep::challenge::StaticChallenge;
 use scep::issuance::{Conditions, IssuedRecord, TransactionRecord};
-use scep::{Decision, FailInfo, Incoming, IssuancePolicy, Records, Responder, VerifiedRequest};
+use scep::{
+    Decision, FailInfo, Incoming, IssuancePolicy, Records, RequestBody, Responder, VerifiedRequest,
+};
 
 /// Largest request body the route reads (a PKCSReq with an RSA-4096 key is under 8 KiB).
 const MAX_BODY: usize = 64 * 1024;
@@ -127,96 +130,87 @@ impl App {
             }
             Incoming::Request(req) => req,
         };
-        let fail = |info: FailInfo, text: &str, rng: &mut dyn rand_core::CryptoRng| {
-            eprintln!("FAILURE {info:?}: {text}");
-            let reply = self.responder.failure(&req, info, Some(text), rng);
-            reply.unwrap_or_else(|e| internal_error(&e))
-        };
-        let Some(csr) = req.certification_request() else {
-            // CertPoll has no CSR but is decided (it may resend); GetCert and GetCRL are not
-            // served by this example.
-            if !matches!(req.body(), scep::RequestBody::CertPoll { .. }) {
-                return fail(
-                    FailInfo::BadRequest,
-                    "GetCert and GetCRL are not served",
-                    &mut rng,
-                );
-            }
-            return self.decide_poll(&req, now, &mut rng);
-        };
+        // decide() takes PKCSReq, RenewalReq and CertPoll; this example serves no GetCert or
+        // GetCRL.
+        if req.certification_request().is_none()
+            && !matches!(req.body(), RequestBody::CertPoll { .. })
+        {
+            return self.failure(
+                &req,
+                FailInfo::BadRequest,
+                "GetCert and GetCRL are not served",
+                &mut rng,
+            );
+        }
         let mut db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
         let issuance = match self.responder.decide(&req, &db.records(&req), now) {
             Decision::Issue(issuance) => issuance,
+            // The transaction was answered before (a lost reply, a CertPoll): the same
+            // certificate again, never a second one.
             Decision::Resend { serial } => {
-                return self.resend(&req, db.issued.get(&serial), &mut rng);
+                return match db.issued.get(&serial) {
+                    Some(cert) => self.success(&req, cert, &mut rng),
+                    None => {
+                        self.failure(&req, FailInfo::BadCertId, "no such certificate", &mut rng)
+                    }
+                };
             }
-            Decision::Refuse(e) => return fail(e.fail_info(), &e.to_string(), &mut rng),
+            Decision::Refuse(e) => {
+                return self.failure(&req, e.fail_info(), &e.to_string(), &mut rng);
+            }
             other => return internal_error(&format!("unexpected decision {other:?}")),
         };
-        let issued = issue::issue(
+        let Some(csr) = req.certification_request() else {
+            return internal_error(&"an issuance without a CSR");
+        };
+        let (key, template) = (csr.public_key(), &issuance.template);
+        let cert = match issue::issue(
             self.provider,
             &*self.ca_key,
             Some(&self.ca),
-            csr.public_key(),
-            &issuance.template,
+            key,
+            template,
             &mut rng,
-        );
-        let cert = match issued {
+        ) {
             Ok(cert) => cert,
             Err(e) => return internal_error(&e),
         };
         // Build the reply before recording, so a failure to build it records nothing.
-        match self
-            .responder
-            .success(&req, &[cert.clone(), self.ca.clone()], &mut rng)
-        {
-            Ok(reply) => {
-                db.commit(&issuance.conditions, &cert);
-                eprintln!(
-                    "issued {} ({:?})",
-                    cert.tbs_certificate().subject(),
-                    issuance.admission
-                );
-                reply
-            }
-            Err(e) => internal_error(&e),
+        let response = self.success(&req, &cert, &mut rng);
+        if response.status().is_success() {
+            db.commit(&issuance.conditions, &cert);
+            eprintln!(
+                "issued {} ({:?})",
+                cert.tbs_certificate().subject(),
+                issuance.admission
+            );
         }
+        response
     }
 
-    /// A CertPoll: the certificate issued in its transaction, if any.
-    fn decide_poll(
+    /// A SUCCESS CertRep carrying `cert`, then the CA.
+    fn success(
         &self,
         req: &VerifiedRequest,
-        now: SystemTime,
-        rng: &mut dyn rand_core::CryptoRng,
+        cert: &Certificate,
+        rng: &mut dyn CryptoRng,
     ) -> scep::http::Response<Vec<u8>> {
-        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
-        match self.responder.decide(req, &db.records(req), now) {
-            Decision::Resend { serial } => self.resend(req, db.issued.get(&serial), rng),
-            Decision::Refuse(e) => self
-                .responder
-                .failure(req, e.fail_info(), Some(&e.to_string()), rng)
-                .unwrap_or_else(|e| internal_error(&e)),
-            other => internal_error(&format!("unexpected decision for CertPoll {other:?}")),
-        }
+        let certs = [cert.clone(), self.ca.clone()];
+        self.responder
+            .success(req, &certs, rng)
+            .unwrap_or_else(|e| internal_error(&e))
     }
 
-    /// SUCCESS with a certificate issued before (never a second one for one transaction).
-    fn resend(
+    /// A signed FAILURE CertRep with `info` and `text`.
+    fn failure(
         &self,
         req: &VerifiedRequest,
-        cert: Option<&Certificate>,
-        rng: &mut dyn rand_core::CryptoRng,
+        info: FailInfo,
+        text: &str,
+        rng: &mut dyn CryptoRng,
     ) -> scep::http::Response<Vec<u8>> {
-        let reply = match cert {
-            Some(cert) => self
-                .responder
-                .success(req, &[cert.clone(), self.ca.clone()], rng),
-            None => {
-                self.responder
-                    .failure(req, FailInfo::BadCertId, Some("no such certificate"), rng)
-            }
-        };
+        eprintln!("FAILURE {info:?}: {text}");
+        let reply = self.responder.failure(req, info, Some(text), rng);
         reply.unwrap_or_else(|e| internal_error(&e))
     }
 }
@@ -247,9 +241,9 @@ fn build_app(challenge: &str) -> Result<App, Box<dyn std::error::Error>> {
         .ok_or("no crypto provider compiled in")?;
     let mut rng = UnwrapErr(getrandom::SysRng);
     let now = SystemTime::now();
-    let (hour, ten_years) = (
-        Duration::from_secs(3600),
-        Duration::from_secs(10 * 365 * 86_400),
+    let (not_before, not_after) = (
+        now - Duration::from_secs(3600),
+        now + Duration::from_secs(10 * 365 * 86_400),
     );
     let ca_key = provider.generate_key(KeySpec::Ec(pki::alg::Curve::P256), &mut rng)?;
     let ca_name = "CN=scep-axum example CA".parse()?;
@@ -257,14 +251,14 @@ fn build_app(challenge: &str) -> Result<App, Box<dyn std::error::Error>> {
         provider,
         &*ca_key,
         ca_name,
-        now - hour,
-        now + ten_years,
+        not_before,
+        not_after,
         Some(0),
         &mut rng,
     )?;
     let ra_key = provider.generate_key(KeySpec::Rsa(2048), &mut rng)?;
     let ra_name: pki::x509_cert::name::Name = "CN=scep-axum example RA".parse()?;
-    let ra_template = Template::end_entity(now - hour, now + ten_years).with_subject(ra_name);
+    let ra_template = Template::end_entity(not_before, not_after).with_subject(ra_name);
     let ra = issue::issue(
         provider,
         &*ca_key,
@@ -278,7 +272,7 @@ fn build_app(challenge: &str) -> Result<App, Box<dyn std::error::Error>> {
     let reserved = [&ca, &ra].map(|c| c.tbs_certificate().subject().clone());
     let responder = Responder::new(
         provider,
-        &[ca.clone()],
+        std::slice::from_ref(&ca),
         (signer, ra.clone()),
         (decrypter, ra),
         Arc::new(StaticChallenge::new(challenge)),
@@ -318,10 +312,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (listen, challenge, ca_pem) = parse_args().map_err(|e| {
         format!("{e}\nusage: scep-axum --listen ADDR --challenge SECRET [--ca-pem FILE]")
     })?;
-    let app = Arc::new(
-        tokio::task::spawn_blocking(move || build_app(&challenge).map_err(|e| e.to_string()))
-            .await??,
-    );
+    // Key generation blocks, but nothing else runs yet.
+    let app = Arc::new(build_app(&challenge)?);
     if let Some(path) = ca_pem {
         use pki::der::EncodePem as _;
         std::fs::write(&path, app.ca.to_pem(pki::der::pem::LineEnding::LF)?)?;
