@@ -82,23 +82,19 @@ impl App {
         let answer = AuthRequestVerifier::new(self.provider)
             .verify(req)
             .and_then(|req| {
-                let decided =
-                    self.store
-                        .run(SnapshotKey::Identity(req.identity()), ATTEMPTS, |snap| {
-                            admission::auth_request(&self.policy, snap, &req, t, &mut rng)
-                        });
-                // The outer error is the store's (ours, 500); the inner one the admission's answer.
-                let grant = decided??;
+                // Snapshot, decide, apply; again if the store saw the snapshot go stale. The outer
+                // error is the store's (stale on every attempt: 409), the inner one the decision's
+                // refusal (pending, rejected, device limit: 401).
+                let key = SnapshotKey::Identity(req.identity());
+                let grant = self.store.run(key, ATTEMPTS, |snap| {
+                    admission::auth_request(&self.policy, snap, &req, t, &mut rng)
+                })??;
                 let claims = self.issuer.claims(&grant, None, t);
-                devauth::token::mint(
-                    self.signing_key.as_ref(),
-                    &claims,
-                    &mut UnwrapErr(getrandom::SysRng),
-                )
+                devauth::token::mint(self.signing_key.as_ref(), &claims, &mut rng)
             });
         match &answer {
             Ok(_) => eprintln!("{rid}: token issued"),
-            Err(e) => eprintln!("{rid}: refused: {e}"),
+            Err(e) => eprintln!("{rid}: {}: {e}", e.status()),
         }
         devauth::api::auth_response(&answer, &rid)
     }
