@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! POST /api/devices/v1/authentication/auth_requests   (the device, X-MEN-Signature)
-//!     body (size cap) ──▶ spawn_blocking ──▶ AuthRequestVerifier::verify
+//!     body (size cap) ──▶ spawn_blocking ──▶ AuthRequestVerifier::verify_parts(headers, body)
 //!         ──▶ store.run(identity, |snapshot| admission::auth_request(..))   decide, apply
 //!         ──▶ Ok(grant): token::mint ──▶ 200 application/jwt
 //!             Err(e):    e.to_response ──▶ 400 / 401 (a new device is recorded as pending)
@@ -40,7 +40,7 @@ use devauth::token::{IssuerConfig, TokenVerifier, Verdict};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use pki::key::{KeySpec, PrivateKey};
 use rand_core::UnwrapErr;
 
@@ -73,14 +73,11 @@ impl App {
     }
 
     /// `POST auth_requests`: verify, decide over the store, mint (blocking: signatures).
-    fn auth_request(
-        &self,
-        req: &devauth::http::Request<Vec<u8>>,
-    ) -> devauth::http::Response<Vec<u8>> {
+    fn auth_request(&self, headers: &HeaderMap, body: &[u8]) -> devauth::http::Response<Vec<u8>> {
         let (rid, t) = (self.request_id(), now());
         let mut rng = UnwrapErr(getrandom::SysRng);
         let answer = AuthRequestVerifier::new(self.provider)
-            .verify(req)
+            .verify_parts(headers, body)
             .and_then(|req| {
                 // Snapshot, decide, apply; again if the store saw the snapshot go stale. The outer
                 // error is the store's (stale on every attempt: 409), the inner one the decision's
@@ -157,8 +154,8 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<By
             let cap = auth_request::Limits::default().max_body;
             match Limited::new(body, cap).collect().await {
                 Ok(body) => {
-                    let req = devauth::http::Request::from_parts(parts, body.to_bytes().to_vec());
-                    blocking(move || app.auth_request(&req)).await
+                    let body = body.to_bytes();
+                    blocking(move || app.auth_request(&parts.headers, &body)).await
                 }
                 Err(_) => text(
                     StatusCode::PAYLOAD_TOO_LARGE,
