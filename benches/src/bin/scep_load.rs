@@ -196,6 +196,7 @@ impl Conn {
         s.write_all(body)?;
         let mut status = 0;
         let mut len = 0usize;
+        let mut chunked = false;
         loop {
             let mut line = String::new();
             if self.stream.read_line(&mut line)? == 0 {
@@ -207,15 +208,35 @@ impl Conn {
             }
             if let Some(rest) = line.strip_prefix("HTTP/1.1 ") {
                 status = rest.get(..3).and_then(|s| s.parse().ok()).unwrap_or(0);
-            } else if let Some((k, v)) = line.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
+            } else if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                } else if k.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = v.trim().eq_ignore_ascii_case("chunked");
+                }
             }
         }
-        let mut buf = vec![0; len];
-        self.stream.read_exact(&mut buf)?;
-        Ok((status, buf))
+        if !chunked {
+            let mut buf = vec![0; len];
+            self.stream.read_exact(&mut buf)?;
+            return Ok((status, buf));
+        }
+        // Chunked (Go's net/http answers so when it does not know the length up front).
+        let mut buf = Vec::new();
+        loop {
+            let mut size = String::new();
+            self.stream.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
+            let start = buf.len();
+            buf.resize(start + size, 0);
+            self.stream.read_exact(&mut buf[start..])?;
+            let mut crlf = String::new();
+            self.stream.read_line(&mut crlf)?;
+            if size == 0 {
+                return Ok((status, buf));
+            }
+        }
     }
 
     fn get(&mut self, target: &str) -> std::io::Result<(u16, Vec<u8>)> {
@@ -306,6 +327,7 @@ fn messages(
 }
 
 struct Run {
+    first_failure: Option<String>,
     seconds: f64,
     latencies: Vec<Duration>,
     failed: usize,
@@ -325,6 +347,7 @@ fn flood(target: &Target, msgs: &[Vec<u8>], concurrency: usize, healthz: bool) -
     let failed = AtomicUsize::new(0);
     let done = AtomicBool::new(false);
     let latencies = Mutex::new(Vec::with_capacity(msgs.len()));
+    let first_failure = Mutex::new(None);
     let health = Mutex::new(Vec::new());
     let started = Instant::now();
     std::thread::scope(|s| {
@@ -358,6 +381,23 @@ fn flood(target: &Target, msgs: &[Vec<u8>], concurrency: usize, healthz: bool) -
                             .is_ok_and(|pm| pm.attributes().pki_status == Some(PkiStatus::Success)));
                         if !success {
                             failed.fetch_add(1, Ordering::Relaxed);
+                            let why = match &answer {
+                                Ok((200, body)) => match PkiMessage::parse(body) {
+                                    Ok(pm) => format!(
+                                        "pkiStatus {:?}, failInfo {:?} {:?}",
+                                        pm.attributes().pki_status,
+                                        pm.attributes().fail_info,
+                                        pm.attributes().fail_info_text
+                                    ),
+                                    Err(e) => format!("unreadable CertRep: {e}"),
+                                },
+                                Ok((status, body)) => format!(
+                                    "HTTP {status}: {}",
+                                    String::from_utf8_lossy(&body[..body.len().min(200)])
+                                ),
+                                Err(e) => format!("connection: {e}"),
+                            };
+                            first_failure.lock().unwrap().get_or_insert(why);
                             if answer.is_err() {
                                 c = Conn::open(target.addr).unwrap();
                             }
@@ -377,6 +417,7 @@ fn flood(target: &Target, msgs: &[Vec<u8>], concurrency: usize, healthz: bool) -
     let mut healthz = health.into_inner().unwrap();
     healthz.sort();
     Run {
+        first_failure: first_failure.into_inner().unwrap(),
         seconds: started.elapsed().as_secs_f64(),
         latencies,
         failed: failed.into_inner(),
@@ -439,6 +480,9 @@ fn main() {
                 r.failed,
                 hz
             );
+            if let Some(why) = &r.first_failure {
+                println!("    first failure: {why}");
+            }
             table.push((t.name.clone(), c, rps, p99));
         }
     }
