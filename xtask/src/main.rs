@@ -4,7 +4,7 @@
 //! cargo xtask test [--quick] [--no-install]   the whole test suite (what CI runs)
 //! cargo xtask bench-compare                   criterion benches next to OpenSSL
 //! cargo xtask fuzz-seeds                      fill fuzz/corpus/<target>/ from the vectors
-//! cargo xtask gen-apple                       regenerate mdm-proto/src/generated/ from Apple's schema
+//! cargo xtask gen-apple                       regenerate mdm-proto/src/generated/ and ddm/src/generated/ from Apple's schema
 //! ```
 //!
 //! Plain `std::process::Command`: every step is a cargo (or openssl) invocation that a developer
@@ -33,7 +33,7 @@ commands:
       --no-install  do not install missing Debian packages or cargo tools
   bench-compare   run the criterion benches in release and print them beside OpenSSL
   fuzz-seeds      copy seed corpora from the vectors into fuzz/corpus/<target>/
-  gen-apple       regenerate mdm-proto/src/generated/ from Apple's device-management schema
+  gen-apple       regenerate mdm-proto/src/generated/ and ddm/src/generated/ from Apple's schema
   help            this text
 ";
 
