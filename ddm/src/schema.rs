@@ -12,7 +12,8 @@ pub struct KeyInfo {
 }
 
 /// Where one OS allows a type (`supportedOS.<os>.allowed-scopes`, Shared iPad included). An OS
-/// entry without `allowed-scopes` allows the system scope only; OSes marked `n/a` are absent.
+/// entry without `allowed-scopes` states no restriction and allows both scopes (assets,
+/// activations and management declarations carry none); OSes marked `n/a` are absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OsScopes {
     /// `iOS`, `macOS`, `tvOS`, `visionOS` or `watchOS`.

@@ -19,7 +19,8 @@ def value(key, ref_ids):
     t = key.get("type")
     rl = key.get("rangelist")
     if key.get("assettypes"):
-        return ref_ids[key["assettypes"][0]]
+        ref = ref_ids[key["assettypes"][0]]
+        return [ref] if t == "<array>" else ref
     if rl:
         return rl[0]
     if t == "<string>":
@@ -66,8 +67,8 @@ def main():
     for (kind, name), doc in docs.items():
         if kind == "assets":
             t = doc["payload"]["declarationtype"]
-            ref_ids[t] = "synth." + t
-    configs = ["synth." + doc["payload"]["declarationtype"]
+            ref_ids[t] = "synth." + t[len("com.apple."):]
+    configs = ["synth." + doc["payload"]["declarationtype"][len("com.apple."):]
                for (kind, _), doc in docs.items() if kind == "configurations"]
     decls = []
     for (kind, name), doc in docs.items():
@@ -76,7 +77,7 @@ def main():
         if kind == "activations":
             payload["StandardConfigurations"] = configs
             payload["Predicate"] = "@status(device.model.family) == 'iPad' OR TRUEPREDICATE"
-        decls.append({"Type": t, "Identifier": "synth." + t, "Payload": payload})
+        decls.append({"Type": t, "Identifier": "synth." + t[len("com.apple."):], "Payload": payload})
 
     items = {}
     sd = os.path.join(root, "status")
@@ -93,7 +94,25 @@ def main():
             node = node.setdefault(p, {})
         node[parts[-1]] = value(key, {})
     report = {"StatusItems": items, "Errors": [], "FullReport": True}
-    json.dump({"declarations": decls, "status_report": report}, sys.stdout, indent=1)
+    json.dump({"declarations": decls, "status_report": report, "scopes": scopes(docs)},
+              sys.stdout, indent=1)
+
+
+def scopes(docs):
+    """Per declaration type: [system allowed on some OS, user allowed on some OS]. An OS entry
+    without allowed-scopes states no restriction; OSes with introduced n/a do not count."""
+    out = {}
+    for doc in docs.values():
+        system = user = False
+        for os_entry in (doc["payload"].get("supportedOS") or {}).values():
+            if str(os_entry.get("introduced")) == "n/a":
+                continue
+            found = os_entry.get("allowed-scopes", ["system", "user"])
+            found = list(found) + list((os_entry.get("sharedipad") or {}).get("allowed-scopes", []))
+            system = system or "system" in found
+            user = user or "user" in found
+        out[doc["payload"]["declarationtype"]] = [system, user]
+    return out
 
 
 main()

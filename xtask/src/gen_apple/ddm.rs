@@ -244,8 +244,9 @@ fn emit_item_json(out: &mut String, item: &Item, schema_file: &str) {
     }
 }
 
-/// `allowed-scopes` per OS: (OS, introduced, system, user). An OS entry without the key allows
-/// the system scope only; a Shared iPad entry's scopes count too.
+/// `allowed-scopes` per OS: (OS, introduced, system, user). An OS entry without the key states
+/// no restriction (assets, activations and management declarations carry none), so both scopes
+/// are allowed; a Shared iPad entry's scopes count too.
 fn scopes(m: Option<&BTreeMap<String, Yaml>>) -> Vec<(String, String, bool, bool)> {
     let mut out = Vec::new();
     let Some(m) = m else { return out };
@@ -265,7 +266,7 @@ fn scopes(m: Option<&BTreeMap<String, Yaml>>) -> Vec<(String, String, bool, bool
                     .collect::<Vec<String>>()
             })
         };
-        let mut all = list(v).unwrap_or_else(|| vec!["system".to_owned()]);
+        let mut all = list(v).unwrap_or_else(|| vec!["system".to_owned(), "user".to_owned()]);
         if let Some(sp) = v.get("sharedipad") {
             all.extend(list(sp).unwrap_or_default());
         }
