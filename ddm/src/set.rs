@@ -228,7 +228,9 @@ impl DeclarationSet {
     /// The DeclarationsToken of the set, per the [`TokenMode`].
     pub fn declarations_token(&self) -> String {
         match self.mode {
-            TokenMode::Content => token::declarations_token(
+            // Identifiers are unique in a set, so the map's identifier order is the token's
+            // order: no sort needed.
+            TokenMode::Content => token::declarations_token_sorted(
                 self.by_id
                     .values()
                     .map(|d| (d.kind(), d.identifier(), d.server_token())),

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ServerToken        = hex(SHA-256(canonical JSON of the declaration without ServerToken)) 64 octets
-//! DeclarationsToken  = hex(SHA-256(sorted (kind, Identifier, ServerToken) entries))         64 octets
+//! DeclarationsToken  = hex(SHA-256(by Identifier: kind ‖ len ‖ Identifier ‖ len ‖ ServerToken)) 64 octets
 //! KMFDDM mode        = hex(XXH64(ServerToken ‖ ServerToken ‖ … in item order), seed 0)   16 octets
 //! ```
 //!
@@ -29,20 +29,36 @@ pub fn server_token(declaration: &Map<String, Value>) -> String {
     hex::encode(Sha256::digest(&bytes))
 }
 
-/// The default DeclarationsToken over `(kind, Identifier, ServerToken)` entries in any order.
+/// The default DeclarationsToken over `(kind, Identifier, ServerToken)` entries in any order
+/// (they are sorted by identifier first); equals [`crate::DeclarationSet::declarations_token`]
+/// of a [`crate::TokenMode::Content`] set holding them.
 pub fn declarations_token<'a>(
     entries: impl IntoIterator<Item = (Kind, &'a str, &'a str)>,
 ) -> String {
     let mut entries: Vec<(Kind, &str, &str)> = entries.into_iter().collect();
-    entries.sort_unstable();
+    entries.sort_unstable_by(|a, b| (a.1, a.0, a.2).cmp(&(b.1, b.0, b.2)));
+    declarations_token_sorted(entries)
+}
+
+/// [`declarations_token`] over entries already sorted by `(Identifier, kind, ServerToken)`; a
+/// set's identifiers are unique, so its identifier order is that order.
+pub(crate) fn declarations_token_sorted<'a>(
+    entries: impl IntoIterator<Item = (Kind, &'a str, &'a str)>,
+) -> String {
     let mut h = Sha256::new();
+    let mut buf = Vec::with_capacity(4096);
     for (kind, id, token) in entries {
-        h.update([kind as u8]);
+        buf.push(kind as u8);
         for part in [id, token] {
-            h.update((part.len() as u64).to_be_bytes());
-            h.update(part.as_bytes());
+            buf.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            buf.extend_from_slice(part.as_bytes());
+        }
+        if buf.len() >= 4000 {
+            h.update(&buf);
+            buf.clear();
         }
     }
+    h.update(&buf);
     hex::encode(h.finalize())
 }
 

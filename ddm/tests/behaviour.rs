@@ -547,3 +547,14 @@ fn malformed_predicates_say_where() {
     assert!(predicate::parse(&nots).is_err());
     assert!(predicate::parse(&"x".repeat(predicate::MAX_LEN + 1)).is_err());
 }
+
+#[test]
+fn free_function_token_equals_the_sets() {
+    let set = two();
+    let mut entries: Vec<_> = set
+        .iter()
+        .map(|d| (d.kind(), d.identifier(), d.server_token()))
+        .collect();
+    entries.reverse();
+    assert_eq!(ddm::declarations_token(entries), set.declarations_token());
+}
