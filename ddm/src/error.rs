@@ -191,5 +191,11 @@ impl Error {
     }
 }
 
+impl From<crate::predicate::ParseError> for Error {
+    fn from(e: crate::predicate::ParseError) -> Self {
+        Error::Predicate(e)
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

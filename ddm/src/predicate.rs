@@ -16,7 +16,9 @@
 //! friends compare numbers numerically and strings lexicographically (so `"16.10" < "16.9"`);
 //! a comparison between values of different types is false; a status path the snapshot lacks
 //! is `NULL`. `LIKE` takes `*` and `?` wildcards; `MATCHES` is a regular expression that must
-//! match the whole string; `[c]` ignores case, `[d]` ignores diacritics (Latin letters).
+//! match the whole string; `[c]` ignores case, `[d]` ignores diacritics (Latin letters). The
+//! work of one evaluation is bounded: `LIKE` by [`LIKE_BUDGET`] steps, `MATCHES` by the regex
+//! crate's linear-time matching and a 64 KiB compiled-size limit.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -598,7 +600,7 @@ fn compare(l: &Value, op: Op, o: Options, r: &Value) -> bool {
         },
         Op::BeginsWith => strs().is_some_and(|(a, b)| a.starts_with(&b)),
         Op::EndsWith => strs().is_some_and(|(a, b)| a.ends_with(&b)),
-        Op::Like => strs().is_some_and(|(a, b)| like(a.as_bytes(), b.as_bytes())),
+        Op::Like => strs().is_some_and(|(a, b)| like(&a, &b)),
         Op::Matches => match (l, r) {
             (Value::String(a), Value::String(pat)) => {
                 regex::RegexBuilder::new(&format!("^(?:{pat})$"))
@@ -620,14 +622,21 @@ fn compare(l: &Value, op: Op, o: Options, r: &Value) -> bool {
     }
 }
 
-/// `*` matches any run, `?` one character (bytes of UTF-8 here; `?` over a multi-byte
-/// character is matched by the following `*`-free comparison at character boundaries).
-fn like(s: &[u8], p: &[u8]) -> bool {
-    let s: Vec<char> = String::from_utf8_lossy(s).chars().collect();
-    let p: Vec<char> = String::from_utf8_lossy(p).chars().collect();
-    // Iterative wildcard match with one backtrack point: linear in practice, no recursion.
+/// Most steps one `LIKE` comparison may take; past it the comparison is false.
+pub const LIKE_BUDGET: u64 = 10_000_000;
+
+/// `*` matches any run of characters, `?` exactly one. Greedy with one backtrack point:
+/// O(len × pattern) at worst, so the work is bounded by [`LIKE_BUDGET`].
+fn like(s: &str, p: &str) -> bool {
+    let s: Vec<char> = s.chars().collect();
+    let p: Vec<char> = p.chars().collect();
     let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    let mut steps = 0u64;
     while i < s.len() {
+        steps += 1;
+        if steps > LIKE_BUDGET {
+            return false;
+        }
         if j < p.len() && (p[j] == '?' || p[j] == s[i]) {
             i += 1;
             j += 1;

@@ -14,7 +14,7 @@
 //! |---|---|
 //! | `Pending` | new or changed and the device has not reported it (or reported `valid: unknown`) |
 //! | `Verified` | reported valid and active with the current ServerToken (management: valid) |
-//! | `Inactive` | reported valid, not active, with only `Info.*` reasons (no activation names it, predicate false) |
+//! | `Inactive` | reported not active, with only `Info.*` reasons (no activation names it, predicate false) |
 //! | `Failed` | reported with an `Error.*` reason or `valid: invalid` |
 //! | `Superseded` | the device reports another (older) ServerToken |
 //! | `UnknownToDevice` | the device reports `Error.UnknownDeclarationType` |
@@ -54,7 +54,8 @@ pub enum DeclarationState {
     Pending,
     /// Active and valid with the current ServerToken.
     Verified,
-    /// Valid but not active, for the reasons given (all `Info.*`).
+    /// Not active, for the reasons given (all `Info.*`: not referenced by an activation, the
+    /// activation's predicate is false).
     Inactive {
         /// The device's reasons.
         reasons: Vec<Reason>,

@@ -558,3 +558,13 @@ fn free_function_token_equals_the_sets() {
     entries.reverse();
     assert_eq!(ddm::declarations_token(entries), set.declarations_token());
 }
+
+#[test]
+fn like_work_is_bounded() {
+    let text = "a".repeat(20_000);
+    let pattern = format!("{}b", "*a".repeat(10_000));
+    let p = predicate::parse(&format!("'{text}' LIKE '{pattern}'")).unwrap();
+    let start = std::time::Instant::now();
+    assert!(!p.evaluate(&StatusSnapshot::new()));
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+}
