@@ -367,120 +367,246 @@ fn device_and_user_channels_side_by_side() {
 // ---------------------------------------------------------------------------------------------
 // Predicates.
 
+/// The snapshot the predicate cases run against: (path, value).
+fn snapshot_values() -> Vec<(&'static str, Value)> {
+    vec![
+        ("device.model.family", json!("iPad")),
+        ("device.operating-system.family", json!("iPadOS")),
+        ("device.operating-system.version", json!("17.4.1")),
+        ("device.model.marketing-name", json!("iPad Pro (12.9-inch)")),
+        ("mdm.is-supervised", json!(true)),
+        ("test.integer-value", json!(42)),
+        ("user.name", json!("Ångström")),
+    ]
+}
+
 fn snapshot() -> StatusSnapshot {
     let mut s = StatusSnapshot::new();
-    s.set("device.model.family", json!("iPad"));
-    s.set("device.operating-system.family", json!("iPadOS"));
-    s.set("device.operating-system.version", json!("17.4.1"));
-    s.set("device.model.marketing-name", json!("iPad Pro (12.9-inch)"));
-    s.set("mdm.is-supervised", json!(true));
-    s.set("test.integer-value", json!(42));
-    s.set("user.name", json!("Ångström"));
+    for (p, v) in snapshot_values() {
+        s.set(p, v);
+    }
     s
 }
 
 /// Predicates in the forms Apple documents (the DDM activation docs' `@status(...)` key paths;
 /// the Predicate Programming Guide's operators, modifiers, literals and aggregates), with the
-/// answers NSPredicate's documented semantics give. Not computed by our evaluator: written by
-/// hand from the documentation. GNUstep's NSPredicate was not run here (see the report).
+/// answers NSPredicate's documented semantics give, written by hand from the documentation (not
+/// computed by our evaluator). `gnustep_agrees` runs the same cases through GNUstep's
+/// NSPredicate.
+const CASES: &[(&str, bool)] = &[
+    (r#"@status(device.model.family) == "iPad""#, true),
+    (r#"@status(device.model.family) == 'iPhone'"#, false),
+    (r#"@status(device.model.family) = "iPad""#, true),
+    (r#"@status(device.model.family) != "iPad""#, false),
+    (r#"@status(device.model.family) <> "iPhone""#, true),
+    (
+        r#"@status(device.model.family) IN {"iPhone", "iPad"}"#,
+        true,
+    ),
+    (r#"@status(device.model.family) IN {"Mac"}"#, false),
+    (r#"@status(device.model.family) IN "my iPad""#, true),
+    (
+        r#"@status(device.operating-system.version) BEGINSWITH "17.""#,
+        true,
+    ),
+    (
+        r#"@status(device.operating-system.version) ENDSWITH ".1""#,
+        true,
+    ),
+    (
+        r#"@status(device.model.marketing-name) CONTAINS "Pro""#,
+        true,
+    ),
+    (
+        r#"@status(device.model.marketing-name) CONTAINS "pro""#,
+        false,
+    ),
+    (
+        r#"@status(device.model.marketing-name) CONTAINS[c] "pro""#,
+        true,
+    ),
+    (
+        r#"@status(device.model.marketing-name) LIKE "iPad*(12.?-inch)""#,
+        true,
+    ),
+    (
+        r#"@status(device.model.marketing-name) LIKE[c] "IPAD*""#,
+        true,
+    ),
+    (r#"@status(device.model.marketing-name) LIKE "iPad""#, false),
+    // Only `*` and `?` are wildcards: `.` is itself.
+    (r#"@status(device.model.family) LIKE "iP.d""#, false),
+    (
+        r#"@status(device.operating-system.version) MATCHES "1[7-9][.].*""#,
+        true,
+    ),
+    (
+        r#"@status(device.operating-system.version) MATCHES "7[.].*""#,
+        false,
+    ),
+    (r#"@status(user.name) == "Angstrom""#, false),
+    (r#"@status(user.name) ==[d] "Angstrom""#, true),
+    (r#"@status(user.name) LIKE[cd] "angstrom""#, true),
+    (r#"@status(test.integer-value) > 41"#, true),
+    (
+        r#"@status(test.integer-value) >= 42 AND @status(test.integer-value) <= 42"#,
+        true,
+    ),
+    (
+        r#"@status(test.integer-value) < 42.5 && @status(test.integer-value) =< 41"#,
+        false,
+    ),
+    (
+        r#"@status(test.integer-value) => 43 || @status(test.integer-value) == 42"#,
+        true,
+    ),
+    (r#"@status(mdm.is-supervised) == TRUE"#, true),
+    (
+        r#"@status(mdm.is-supervised) == YES AND NOT @status(mdm.is-supervised) == NO"#,
+        true,
+    ),
+    (r#"@status(not.reported) == nil"#, true),
+    (
+        r#"@status(not.reported) == NULL OR @status(not.reported) != NULL"#,
+        true,
+    ),
+    (r#"!(@status(device.model.family) == "iPad")"#, false),
+    (
+        r#"not (@status(device.model.family) == "iPhone") and TRUEPREDICATE"#,
+        true,
+    ),
+    (
+        r#"FALSEPREDICATE or (@status(device.model.family) == "iPad" and @status(device.operating-system.family) == "iPadOS")"#,
+        true,
+    ),
+    // Strings compare as strings: version order is not numeric.
+    (
+        r#"@status(device.operating-system.version) > "17.10""#,
+        true,
+    ),
+    // Mixed types never compare equal.
+    (r#"@status(test.integer-value) == "42""#, false),
+];
+
 #[test]
 fn documented_forms() {
     let s = snapshot();
-    let cases: &[(&str, bool)] = &[
-        (r#"@status(device.model.family) == "iPad""#, true),
-        (r#"@status(device.model.family) == 'iPhone'"#, false),
-        (r#"@status(device.model.family) = "iPad""#, true),
-        (r#"@status(device.model.family) != "iPad""#, false),
-        (r#"@status(device.model.family) <> "iPhone""#, true),
-        (
-            r#"@status(device.model.family) IN {"iPhone", "iPad"}"#,
-            true,
-        ),
-        (r#"@status(device.model.family) IN {"Mac"}"#, false),
-        (
-            r#"@status(device.operating-system.version) BEGINSWITH "17.""#,
-            true,
-        ),
-        (
-            r#"@status(device.operating-system.version) ENDSWITH ".1""#,
-            true,
-        ),
-        (
-            r#"@status(device.model.marketing-name) CONTAINS "Pro""#,
-            true,
-        ),
-        (
-            r#"@status(device.model.marketing-name) CONTAINS "pro""#,
-            false,
-        ),
-        (
-            r#"@status(device.model.marketing-name) CONTAINS[c] "pro""#,
-            true,
-        ),
-        (
-            r#"@status(device.model.marketing-name) LIKE "iPad*(12.?-inch)""#,
-            true,
-        ),
-        (
-            r#"@status(device.model.marketing-name) LIKE[c] "IPAD*""#,
-            true,
-        ),
-        (r#"@status(device.model.marketing-name) LIKE "iPad""#, false),
-        (
-            r#"@status(device.operating-system.version) MATCHES "1[7-9]\\..*""#,
-            true,
-        ),
-        (
-            r#"@status(device.operating-system.version) MATCHES "7\\..*""#,
-            false,
-        ),
-        (r#"@status(user.name) == "Angstrom""#, false),
-        (r#"@status(user.name) ==[d] "Angstrom""#, true),
-        (r#"@status(user.name) LIKE[cd] "angstrom""#, true),
-        (r#"@status(test.integer-value) > 41"#, true),
-        (
-            r#"@status(test.integer-value) >= 42 AND @status(test.integer-value) <= 42"#,
-            true,
-        ),
-        (
-            r#"@status(test.integer-value) < 42.5 && @status(test.integer-value) =< 41"#,
-            false,
-        ),
-        (
-            r#"@status(test.integer-value) => 43 || @status(test.integer-value) == 42"#,
-            true,
-        ),
-        (r#"@status(mdm.is-supervised) == TRUE"#, true),
-        (
-            r#"@status(mdm.is-supervised) == YES AND NOT @status(mdm.is-supervised) == NO"#,
-            true,
-        ),
-        (r#"@status(not.reported) == nil"#, true),
-        (
-            r#"@status(not.reported) == NULL OR @status(not.reported) != NULL"#,
-            true,
-        ),
-        (r#"!(@status(device.model.family) == "iPad")"#, false),
-        (
-            r#"not (@status(device.model.family) == "iPhone") and TRUEPREDICATE"#,
-            true,
-        ),
-        (
-            r#"FALSEPREDICATE or (@status(device.model.family) == "iPad" and @status(device.operating-system.family) == "iPadOS")"#,
-            true,
-        ),
-        // Strings compare as strings: version order is not numeric.
-        (
-            r#"@status(device.operating-system.version) > "17.10""#,
-            true,
-        ),
-        // Mixed types never compare equal.
-        (r#"@status(test.integer-value) == "42""#, false),
-    ];
-    for (text, want) in cases {
+    for (text, want) in CASES {
         let p = predicate::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         assert_eq!(p.evaluate(&s), *want, "{text}");
     }
+}
+
+/// Where GNUstep 1.28's NSPredicate differs from Apple's documented behaviour (checked here, so
+/// a GNUstep that changes is noticed): `IN` with an aggregate literal is always false, `[d]`
+/// does not fold diacritics, and `LIKE` hands its pattern to a regular expression unescaped
+/// (`.` matches any character, parentheses group).
+const GNUSTEP_DIFFERS: &[&str] = &[
+    r#"@status(device.model.marketing-name) LIKE "iPad*(12.?-inch)""#,
+    r#"@status(device.model.family) LIKE "iP.d""#,
+    r#"@status(device.model.family) IN {"iPhone", "iPad"}"#,
+    r#"@status(user.name) ==[d] "Angstrom""#,
+    r#"@status(user.name) LIKE[cd] "angstrom""#,
+];
+
+/// Build the GNUstep oracle (`tests/gnustep/pred.m`) into a temp dir.
+fn gnustep() -> std::path::PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gnustep/pred.m");
+    let dir = std::env::temp_dir().join(format!("ddm-gnustep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("pred");
+    let flags = |arg: &str| -> Vec<String> {
+        let out = std::process::Command::new("gnustep-config")
+            .arg(arg)
+            .output()
+            .expect("gnustep-config (Debian gnustep-make, libgnustep-base-dev) is needed: cargo xtask install");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let status = std::process::Command::new("gcc")
+        .arg(&src)
+        .arg("-o")
+        .arg(&bin)
+        .args(flags("--objc-flags"))
+        .args(flags("--base-libs"))
+        .status()
+        .expect("gcc with Objective-C (Debian gobjc) is needed: cargo xtask install");
+    assert!(status.success(), "building the GNUstep oracle failed");
+    bin
+}
+
+/// Run `text` through GNUstep: `@status(path)` becomes `$vN`, bound to the snapshot's value.
+fn gnustep_eval(bin: &std::path::Path, text: &str) -> Result<bool, String> {
+    let values = snapshot_values();
+    let mut format = String::new();
+    let mut args = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("@status(") {
+        format.push_str(&rest[..i]);
+        let after = &rest[i + 8..];
+        let j = after.find(')').unwrap();
+        let path = &after[..j];
+        format.push_str(&format!("$v{}", args.len()));
+        args.push(
+            match values.iter().find(|(p, _)| *p == path).map(|(_, v)| v) {
+                Some(Value::String(s)) => format!("s:{s}"),
+                Some(Value::Number(n)) => format!("n:{n}"),
+                Some(Value::Bool(b)) => format!("b:{}", u8::from(*b)),
+                // Left unbound: nil in GNUstep.
+                _ => "x:".to_owned(),
+            },
+        );
+        rest = &after[j + 1..];
+    }
+    format.push_str(rest);
+    let out = std::process::Command::new(bin)
+        .arg(&format)
+        .args(&args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    match text.as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(other.to_owned()),
+    }
+}
+
+#[test]
+fn gnustep_agrees() {
+    let bin = gnustep();
+    let mut agreed = 0;
+    for (text, want) in CASES {
+        let got = gnustep_eval(&bin, text).unwrap_or_else(|e| panic!("GNUstep: {text}: {e}"));
+        if GNUSTEP_DIFFERS.contains(text) {
+            assert_eq!(
+                got, !want,
+                "GNUstep now agrees with Apple on {text}: drop it from GNUSTEP_DIFFERS"
+            );
+        } else {
+            assert_eq!(got, *want, "GNUstep disagrees on {text}");
+            agreed += 1;
+        }
+    }
+    // Malformed predicates are refused by both.
+    for text in [
+        "@status(a) ==",
+        "(@status(a) == 1",
+        "@status(a) == 1 AND",
+        "@status(a) == 'open",
+    ] {
+        assert!(predicate::parse(text).is_err());
+        assert!(gnustep_eval(&bin, text).is_err(), "GNUstep accepted {text}");
+    }
+    println!(
+        "GNUstep NSPredicate agrees on {agreed}/{} cases; {} documented differences",
+        CASES.len(),
+        GNUSTEP_DIFFERS.len()
+    );
+    let _ = std::fs::remove_dir_all(bin.parent().unwrap());
 }
 
 #[test]
