@@ -139,7 +139,7 @@ impl Declaration {
                     path: "/Payload".into(),
                 });
             }
-            Some(Value::Object(p)) => p.clone(),
+            Some(p @ Value::Object(_)) => p,
             Some(other) => {
                 return Err(Error::WrongType {
                     path: "/Payload".into(),
@@ -153,12 +153,10 @@ impl Declaration {
             declaration_type: declaration_type.clone(),
         })?;
         let typed =
-            DeclarationPayload::decode(&declaration_type, Value::Object(payload)).map_err(|e| {
-                Error::Payload {
-                    identifier: identifier.clone(),
-                    declaration_type: declaration_type.clone(),
-                    message: e.to_string(),
-                }
+            DeclarationPayload::decode(&declaration_type, payload).map_err(|e| Error::Payload {
+                identifier: identifier.clone(),
+                declaration_type: declaration_type.clone(),
+                message: e.to_string(),
             })?;
         let (server_token, token_given) = match raw.get("ServerToken") {
             None => (token::server_token(&raw), false),
@@ -227,7 +225,8 @@ impl Declaration {
     pub fn payload(&self) -> &Map<String, Value> {
         match self.raw.get("Payload") {
             Some(Value::Object(p)) => p,
-            _ => unreachable_empty(),
+            // `from_object` checked `Payload` is an object and nothing replaces it.
+            _ => empty_map(),
         }
     }
 
@@ -254,7 +253,7 @@ pub fn schema_entry(declaration_type: &str) -> Option<&'static SchemaEntry> {
         .find(|e| e.name == declaration_type)
 }
 
-fn unreachable_empty() -> &'static Map<String, Value> {
+fn empty_map() -> &'static Map<String, Value> {
     static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
     EMPTY.get_or_init(Map::new)
 }

@@ -14,6 +14,7 @@ pub mod generated;
 pub mod predicate;
 pub mod reconcile;
 pub mod schema;
+pub mod value;
 
 pub use declaration::{Declaration, Kind, MAX_IDENTIFIER_OCTETS, schema_entry};
 pub use error::{Error, Result};

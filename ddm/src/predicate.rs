@@ -465,7 +465,7 @@ impl StatusSnapshot {
     /// its path; items it does not carry keep their value (reports are incremental).
     pub fn apply(&mut self, report: &crate::StatusReport) {
         for (path, v) in report.values() {
-            self.values.insert(path.to_owned(), v.clone());
+            self.values.insert(path, v.clone());
         }
     }
 }

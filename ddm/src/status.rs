@@ -1,6 +1,6 @@
 //! Status reports: the `status` endpoint's body, typed item by item, raw kept.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
@@ -11,6 +11,7 @@ use crate::generated::protocol::status_report::Errors;
 use crate::generated::status::StatusValue;
 use crate::generated::status::management_declarations::Declaration as DeclarationStatus;
 use crate::json::{self, Limits};
+use crate::value::FromJson;
 
 /// The status item that carries the declarations' state.
 pub const DECLARATIONS_ITEM: &str = "management.declarations";
@@ -34,7 +35,6 @@ pub struct StatusReport {
     items: Vec<(String, StatusValue)>,
     invalid: Vec<InvalidItem>,
     unknown: BTreeMap<String, Value>,
-    values: BTreeMap<String, Value>,
     declarations: Option<DeclarationsStatus>,
     errors: Vec<Errors>,
     full_report: Option<bool>,
@@ -83,15 +83,47 @@ impl DeclarationsStatus {
     }
 }
 
-fn known_items() -> &'static [&'static str] {
-    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
-    NAMES.get_or_init(|| {
-        crate::generated::status::ALL
+/// The status item paths of the schema, and every proper prefix of them (`device`,
+/// `device.model`), the nodes a report nests items under.
+fn schema_paths() -> &'static (HashSet<&'static str>, HashSet<&'static str>) {
+    static PATHS: OnceLock<(HashSet<&'static str>, HashSet<&'static str>)> = OnceLock::new();
+    PATHS.get_or_init(|| {
+        let items: HashSet<&'static str> = crate::generated::status::ALL
             .iter()
             .map(|e| e.name)
             .filter(|n| *n != "status-reason")
-            .collect()
+            .collect();
+        let prefixes = items
+            .iter()
+            .flat_map(|n| n.match_indices('.').map(|(i, _)| &n[..i]))
+            .collect();
+        (items, prefixes)
     })
+}
+
+/// Call `f(path, value, known)` for every status item below `obj`: the schema's items (`known`)
+/// and, for anything else, the largest subtree that is not on the way to a known item.
+fn walk<'a>(
+    obj: &'a Map<String, Value>,
+    path: &mut String,
+    f: &mut impl FnMut(&str, &'a Value, bool),
+) {
+    let (items, prefixes) = schema_paths();
+    for (k, v) in obj {
+        let len = path.len();
+        if len > 0 {
+            path.push('.');
+        }
+        path.push_str(k);
+        if items.contains(path.as_str()) {
+            f(path, v, true);
+        } else if let (Value::Object(m), true) = (v, prefixes.contains(path.as_str())) {
+            walk(m, path, f);
+        } else {
+            f(path, v, false);
+        }
+        path.truncate(len);
+    }
 }
 
 impl StatusReport {
@@ -128,7 +160,7 @@ impl StatusReport {
         };
         let errors = match raw.get("Errors") {
             None | Some(Value::Null) => Vec::new(),
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| Error::Schema {
+            Some(v) => Vec::<Errors>::from_json(v).map_err(|e| Error::Schema {
                 path: "/Errors".into(),
                 message: e.to_string(),
             })?,
@@ -139,53 +171,36 @@ impl StatusReport {
             items: Vec::new(),
             invalid: Vec::new(),
             unknown: BTreeMap::new(),
-            values: BTreeMap::new(),
             declarations: None,
             errors,
             full_report,
         };
-        r.walk(items_obj, "");
+        r.walk(items_obj);
         r.raw = raw;
         Ok(r)
     }
 
-    fn walk(&mut self, obj: &Map<String, Value>, prefix: &str) {
-        for (k, v) in obj {
-            let path = if prefix.is_empty() {
-                k.clone()
-            } else {
-                format!("{prefix}.{k}")
-            };
-            let names = known_items();
-            if names.contains(&path.as_str()) {
-                self.values.insert(path.clone(), v.clone());
-                if path == DECLARATIONS_ITEM {
-                    self.declarations = Some(self.declarations_status(v));
-                }
-                match StatusValue::decode(&path, v.clone()) {
-                    Ok(Some(t)) => self.items.push((path, t)),
-                    Ok(None) => {}
-                    Err(e) if path == DECLARATIONS_ITEM => {
-                        // An incremental report may leave arrays out; the lenient reading above
-                        // already took what it carries.
-                        let _ = e;
-                    }
-                    Err(e) => self.invalid.push(InvalidItem {
-                        path,
-                        message: e.to_string(),
-                    }),
-                }
-            } else if let Value::Object(m) = v
-                && names
-                    .iter()
-                    .any(|n| n.starts_with(&path) && n[path.len()..].starts_with('.'))
-            {
-                self.walk(m, &path);
-            } else {
-                self.values.insert(path.clone(), v.clone());
-                self.unknown.insert(path, v.clone());
+    fn walk(&mut self, obj: &Map<String, Value>) {
+        walk(obj, &mut String::new(), &mut |path, v, known| {
+            if !known {
+                self.unknown.insert(path.to_owned(), v.clone());
+                return;
             }
-        }
+            if path == DECLARATIONS_ITEM {
+                self.declarations = Some(self.declarations_status(v));
+            }
+            match StatusValue::decode(path, v) {
+                Ok(Some(t)) => self.items.push((path.to_owned(), t)),
+                Ok(None) => {}
+                // An incremental report may leave declaration arrays out; the lenient reading
+                // above took what it carries and listed what it could not read.
+                Err(_) if path == DECLARATIONS_ITEM => {}
+                Err(e) => self.invalid.push(InvalidItem {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                }),
+            }
+        });
     }
 
     fn declarations_status(&mut self, v: &Value) -> DeclarationsStatus {
@@ -213,7 +228,7 @@ impl StatusReport {
             };
             let mut list = Vec::new();
             for (i, d) in arr.iter().enumerate() {
-                match serde_json::from_value::<DeclarationStatus>(d.clone()) {
+                match DeclarationStatus::from_json(d) {
                     Ok(d) => list.push(d),
                     Err(e) => self.invalid.push(InvalidItem {
                         path: format!("{DECLARATIONS_ITEM}/{key}/{i}"),
@@ -247,8 +262,14 @@ impl StatusReport {
     }
 
     /// Every value the report carries, by item path, raw (known, invalid and unknown alike).
-    pub fn values(&self) -> &BTreeMap<String, Value> {
-        &self.values
+    pub fn values(&self) -> Vec<(String, &Value)> {
+        let mut out = Vec::new();
+        if let Some(Value::Object(items)) = self.raw.get("StatusItems") {
+            walk(items, &mut String::new(), &mut |path, v, _| {
+                out.push((path.to_owned(), v));
+            });
+        }
+        out
     }
 
     /// `management.declarations`, `None` when the report does not carry it.

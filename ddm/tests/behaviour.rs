@@ -39,7 +39,9 @@ fn set_of(channel: Channel, decls: Vec<Declaration>) -> DeclarationSet {
 fn payloads() -> impl Strategy<Value = Vec<(String, Vec<(String, String)>)>> {
     prop::collection::btree_map(
         "[a-z]{1,8}",
-        prop::collection::vec(("[A-Z][a-z]{0,6}", "[ -~]{1,12}"), 1..4),
+        // Distinct keys, so every value is one the payload keeps.
+        prop::collection::btree_map("[A-Z][a-z]{0,6}", "[ -~]{1,12}", 1..4)
+            .prop_map(|m| m.into_iter().collect::<Vec<_>>()),
         1..8,
     )
     .prop_map(|m| m.into_iter().collect())

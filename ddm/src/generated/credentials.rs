@@ -15,6 +15,7 @@
 #![allow(unused_imports, clippy::large_enum_variant)]
 
 use crate::schema::{KeyInfo, OsScopes, SchemaEntry};
+use crate::value::{FromJson, JsonError, expect_object, field, optional_field, required};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -86,6 +87,52 @@ pub mod credential_acme {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for CredentialAcme {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_directory_url: Option<String> = None;
+            let mut f_client_identifier: Option<String> = None;
+            let mut f_key_size: Option<i64> = None;
+            let mut f_key_type: Option<KeyType> = None;
+            let mut f_hardware_bound: Option<bool> = None;
+            let mut f_subject: Option<Vec<Vec<Vec<String>>>> = None;
+            let mut f_subject_alt_name: Option<SubjectAltName> = None;
+            let mut f_usage_flags: Option<i64> = None;
+            let mut f_extended_key_usage: Option<Vec<String>> = None;
+            let mut f_attest: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "DirectoryURL" => f_directory_url = Some(field(v, k)?),
+                    "ClientIdentifier" => f_client_identifier = Some(field(v, k)?),
+                    "KeySize" => f_key_size = Some(field(v, k)?),
+                    "KeyType" => f_key_type = Some(field(v, k)?),
+                    "HardwareBound" => f_hardware_bound = Some(field(v, k)?),
+                    "Subject" => f_subject = Some(field(v, k)?),
+                    "SubjectAltName" => f_subject_alt_name = optional_field(v, k)?,
+                    "UsageFlags" => f_usage_flags = optional_field(v, k)?,
+                    "ExtendedKeyUsage" => f_extended_key_usage = optional_field(v, k)?,
+                    "Attest" => f_attest = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                directory_url: required(f_directory_url, "DirectoryURL")?,
+                client_identifier: required(f_client_identifier, "ClientIdentifier")?,
+                key_size: required(f_key_size, "KeySize")?,
+                key_type: required(f_key_type, "KeyType")?,
+                hardware_bound: required(f_hardware_bound, "HardwareBound")?,
+                subject: required(f_subject, "Subject")?,
+                subject_alt_name: f_subject_alt_name,
+                usage_flags: f_usage_flags,
+                extended_key_usage: f_extended_key_usage,
+                attest: f_attest,
+                unknown,
+            })
+        }
+    }
     /// Values of `KeyType` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/assets/credentials/acme.yaml`, `payloadkeys/KeyType`.
@@ -125,6 +172,11 @@ pub mod credential_acme {
     impl<'de> Deserialize<'de> for KeyType {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for KeyType {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/SubjectAltName` in `declarative/declarations/assets/credentials/acme.yaml`.
@@ -167,6 +219,36 @@ pub mod credential_acme {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for SubjectAltName {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_rfc822_name: Option<String> = None;
+            let mut f_d_ns_name: Option<String> = None;
+            let mut f_uniform_resource_identifier: Option<String> = None;
+            let mut f_nt_principal_name: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "rfc822Name" => f_rfc822_name = optional_field(v, k)?,
+                    "dNSName" => f_d_ns_name = optional_field(v, k)?,
+                    "uniformResourceIdentifier" => {
+                        f_uniform_resource_identifier = optional_field(v, k)?
+                    }
+                    "ntPrincipalName" => f_nt_principal_name = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                rfc822_name: f_rfc822_name,
+                d_ns_name: f_d_ns_name,
+                uniform_resource_identifier: f_uniform_resource_identifier,
+                nt_principal_name: f_nt_principal_name,
+                unknown,
+            })
+        }
+    }
 }
 pub use credential_acme::CredentialAcme;
 /// `com.apple.credential.identity`: Identity Credential (from `declarative/declarations/assets/credentials/identity.yaml`, upstream `b6202ca2fbd3`).
@@ -192,6 +274,28 @@ pub mod credential_identity {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for CredentialIdentity {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_password: Option<String> = None;
+            let mut f_identity: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Password" => f_password = Some(field(v, k)?),
+                    "Identity" => f_identity = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                password: required(f_password, "Password")?,
+                identity: required(f_identity, "Identity")?,
+                unknown,
+            })
+        }
     }
 }
 pub use credential_identity::CredentialIdentity;
@@ -267,6 +371,55 @@ pub mod credential_scep {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for CredentialScep {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_url: Option<String> = None;
+            let mut f_name: Option<String> = None;
+            let mut f_subject: Option<Vec<Vec<Vec<String>>>> = None;
+            let mut f_challenge: Option<String> = None;
+            let mut f_keysize: Option<Keysize> = None;
+            let mut f_key_type: Option<String> = None;
+            let mut f_key_usage: Option<i64> = None;
+            let mut f_ca_fingerprint: Option<String> = None;
+            let mut f_retries: Option<i64> = None;
+            let mut f_retry_delay: Option<i64> = None;
+            let mut f_subject_alt_name: Option<SubjectAltName> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "URL" => f_url = Some(field(v, k)?),
+                    "Name" => f_name = optional_field(v, k)?,
+                    "Subject" => f_subject = optional_field(v, k)?,
+                    "Challenge" => f_challenge = optional_field(v, k)?,
+                    "Keysize" => f_keysize = optional_field(v, k)?,
+                    "Key Type" => f_key_type = optional_field(v, k)?,
+                    "Key Usage" => f_key_usage = optional_field(v, k)?,
+                    "CAFingerprint" => f_ca_fingerprint = optional_field(v, k)?,
+                    "Retries" => f_retries = optional_field(v, k)?,
+                    "RetryDelay" => f_retry_delay = optional_field(v, k)?,
+                    "SubjectAltName" => f_subject_alt_name = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                url: required(f_url, "URL")?,
+                name: f_name,
+                subject: f_subject,
+                challenge: f_challenge,
+                keysize: f_keysize,
+                key_type: f_key_type,
+                key_usage: f_key_usage,
+                ca_fingerprint: f_ca_fingerprint,
+                retries: f_retries,
+                retry_delay: f_retry_delay,
+                subject_alt_name: f_subject_alt_name,
+                unknown,
+            })
+        }
+    }
     /// Values of `Keysize` (`<integer>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/assets/credentials/scep.yaml`, `payloadkeys/Keysize`.
@@ -312,6 +465,11 @@ pub mod credential_scep {
             i64::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Keysize {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            i64::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/SubjectAltName` in `declarative/declarations/assets/credentials/scep.yaml`.
     ///
     /// ```text
@@ -352,6 +510,36 @@ pub mod credential_scep {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for SubjectAltName {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_rfc822_name: Option<String> = None;
+            let mut f_d_ns_name: Option<String> = None;
+            let mut f_uniform_resource_identifier: Option<String> = None;
+            let mut f_nt_principal_name: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "rfc822Name" => f_rfc822_name = optional_field(v, k)?,
+                    "dNSName" => f_d_ns_name = optional_field(v, k)?,
+                    "uniformResourceIdentifier" => {
+                        f_uniform_resource_identifier = optional_field(v, k)?
+                    }
+                    "ntPrincipalName" => f_nt_principal_name = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                rfc822_name: f_rfc822_name,
+                d_ns_name: f_d_ns_name,
+                uniform_resource_identifier: f_uniform_resource_identifier,
+                nt_principal_name: f_nt_principal_name,
+                unknown,
+            })
+        }
+    }
 }
 pub use credential_scep::CredentialScep;
 /// `com.apple.credential.usernameandpassword`: User Name and Password Credential (from `declarative/declarations/assets/credentials/usernameandpassword.yaml`, upstream `b6202ca2fbd3`).
@@ -377,6 +565,28 @@ pub mod credential_usernameandpassword {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for CredentialUsernameandpassword {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_user_name: Option<String> = None;
+            let mut f_password: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "UserName" => f_user_name = Some(field(v, k)?),
+                    "Password" => f_password = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                user_name: required(f_user_name, "UserName")?,
+                password: f_password,
+                unknown,
+            })
+        }
     }
 }
 pub use credential_usernameandpassword::CredentialUsernameandpassword;

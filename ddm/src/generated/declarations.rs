@@ -65,6 +65,7 @@
 #![allow(unused_imports, clippy::large_enum_variant)]
 
 use crate::schema::{KeyInfo, OsScopes, SchemaEntry};
+use crate::value::{FromJson, JsonError, expect_object, field, optional_field, required};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -91,6 +92,31 @@ pub mod activation_simple {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ActivationSimple {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_standard_configurations: Option<Vec<String>> = None;
+            let mut f_predicate: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "StandardConfigurations" => f_standard_configurations = Some(field(v, k)?),
+                    "Predicate" => f_predicate = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                standard_configurations: required(
+                    f_standard_configurations,
+                    "StandardConfigurations",
+                )?,
+                predicate: f_predicate,
+                unknown,
+            })
+        }
     }
 }
 pub use activation_simple::ActivationSimple;
@@ -130,6 +156,31 @@ pub mod asset_credential_acme {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for AssetCredentialAcme {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_reference: Option<Reference> = None;
+            let mut f_authentication: Option<Authentication> = None;
+            let mut f_accessible: Option<Accessible> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Reference" => f_reference = Some(field(v, k)?),
+                    "Authentication" => f_authentication = optional_field(v, k)?,
+                    "Accessible" => f_accessible = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                reference: required(f_reference, "Reference")?,
+                authentication: f_authentication,
+                accessible: f_accessible,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Reference` in `declarative/declarations/assets/credential.acme.yaml`.
     ///
     /// ```text
@@ -165,6 +216,34 @@ pub mod asset_credential_acme {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Reference {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_data_url: Option<String> = None;
+            let mut f_content_type: Option<String> = None;
+            let mut f_size: Option<i64> = None;
+            let mut f_hash_sha_256: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "DataURL" => f_data_url = Some(field(v, k)?),
+                    "ContentType" => f_content_type = optional_field(v, k)?,
+                    "Size" => f_size = optional_field(v, k)?,
+                    "Hash-SHA-256" => f_hash_sha_256 = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                data_url: required(f_data_url, "DataURL")?,
+                content_type: f_content_type,
+                size: f_size,
+                hash_sha_256: f_hash_sha_256,
+                unknown,
+            })
+        }
     }
     /// Values of `Type` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -207,6 +286,11 @@ pub mod asset_credential_acme {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Type {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Authentication` in `declarative/declarations/assets/credential.acme.yaml`.
     ///
     /// ```text
@@ -222,6 +306,25 @@ pub mod asset_credential_acme {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Authentication {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_type: Option<Type> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Type" => f_type = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                type_: required(f_type, "Type")?,
+                unknown,
+            })
+        }
     }
     /// Values of `Accessible` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -264,6 +367,11 @@ pub mod asset_credential_acme {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Accessible {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
 }
 pub use asset_credential_acme::AssetCredentialAcme;
 /// `com.apple.asset.credential.certificate`: Asset:Credential Certificate (from `declarative/declarations/assets/credential.certificate.yaml`, upstream `b6202ca2fbd3`).
@@ -293,6 +401,28 @@ pub mod asset_credential_certificate {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for AssetCredentialCertificate {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_reference: Option<Reference> = None;
+            let mut f_authentication: Option<Authentication> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Reference" => f_reference = Some(field(v, k)?),
+                    "Authentication" => f_authentication = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                reference: required(f_reference, "Reference")?,
+                authentication: f_authentication,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Reference` in `declarative/declarations/assets/credential.certificate.yaml`.
     ///
@@ -329,6 +459,34 @@ pub mod asset_credential_certificate {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Reference {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_data_url: Option<String> = None;
+            let mut f_content_type: Option<String> = None;
+            let mut f_size: Option<i64> = None;
+            let mut f_hash_sha_256: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "DataURL" => f_data_url = Some(field(v, k)?),
+                    "ContentType" => f_content_type = optional_field(v, k)?,
+                    "Size" => f_size = optional_field(v, k)?,
+                    "Hash-SHA-256" => f_hash_sha_256 = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                data_url: required(f_data_url, "DataURL")?,
+                content_type: f_content_type,
+                size: f_size,
+                hash_sha_256: f_hash_sha_256,
+                unknown,
+            })
+        }
     }
     /// Values of `Type` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -371,6 +529,11 @@ pub mod asset_credential_certificate {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Type {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Authentication` in `declarative/declarations/assets/credential.certificate.yaml`.
     ///
     /// ```text
@@ -386,6 +549,25 @@ pub mod asset_credential_certificate {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Authentication {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_type: Option<Type> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Type" => f_type = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                type_: required(f_type, "Type")?,
+                unknown,
+            })
+        }
     }
 }
 pub use asset_credential_certificate::AssetCredentialCertificate;
@@ -425,6 +607,31 @@ pub mod asset_credential_identity {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for AssetCredentialIdentity {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_reference: Option<Reference> = None;
+            let mut f_authentication: Option<Authentication> = None;
+            let mut f_accessible: Option<Accessible> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Reference" => f_reference = Some(field(v, k)?),
+                    "Authentication" => f_authentication = optional_field(v, k)?,
+                    "Accessible" => f_accessible = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                reference: required(f_reference, "Reference")?,
+                authentication: f_authentication,
+                accessible: f_accessible,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Reference` in `declarative/declarations/assets/credential.identity.yaml`.
     ///
     /// ```text
@@ -460,6 +667,34 @@ pub mod asset_credential_identity {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Reference {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_data_url: Option<String> = None;
+            let mut f_content_type: Option<String> = None;
+            let mut f_size: Option<i64> = None;
+            let mut f_hash_sha_256: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "DataURL" => f_data_url = Some(field(v, k)?),
+                    "ContentType" => f_content_type = optional_field(v, k)?,
+                    "Size" => f_size = optional_field(v, k)?,
+                    "Hash-SHA-256" => f_hash_sha_256 = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                data_url: required(f_data_url, "DataURL")?,
+                content_type: f_content_type,
+                size: f_size,
+                hash_sha_256: f_hash_sha_256,
+                unknown,
+            })
+        }
     }
     /// Values of `Type` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -502,6 +737,11 @@ pub mod asset_credential_identity {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Type {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Authentication` in `declarative/declarations/assets/credential.identity.yaml`.
     ///
     /// ```text
@@ -517,6 +757,25 @@ pub mod asset_credential_identity {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Authentication {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_type: Option<Type> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Type" => f_type = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                type_: required(f_type, "Type")?,
+                unknown,
+            })
+        }
     }
     /// Values of `Accessible` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -559,6 +818,11 @@ pub mod asset_credential_identity {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Accessible {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
 }
 pub use asset_credential_identity::AssetCredentialIdentity;
 /// `com.apple.asset.credential.scep`: Asset:Credential SCEP (from `declarative/declarations/assets/credential.scep.yaml`, upstream `b6202ca2fbd3`).
@@ -597,6 +861,31 @@ pub mod asset_credential_scep {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for AssetCredentialScep {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_reference: Option<Reference> = None;
+            let mut f_authentication: Option<Authentication> = None;
+            let mut f_accessible: Option<Accessible> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Reference" => f_reference = Some(field(v, k)?),
+                    "Authentication" => f_authentication = optional_field(v, k)?,
+                    "Accessible" => f_accessible = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                reference: required(f_reference, "Reference")?,
+                authentication: f_authentication,
+                accessible: f_accessible,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Reference` in `declarative/declarations/assets/credential.scep.yaml`.
     ///
     /// ```text
@@ -632,6 +921,34 @@ pub mod asset_credential_scep {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Reference {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_data_url: Option<String> = None;
+            let mut f_content_type: Option<String> = None;
+            let mut f_size: Option<i64> = None;
+            let mut f_hash_sha_256: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "DataURL" => f_data_url = Some(field(v, k)?),
+                    "ContentType" => f_content_type = optional_field(v, k)?,
+                    "Size" => f_size = optional_field(v, k)?,
+                    "Hash-SHA-256" => f_hash_sha_256 = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                data_url: required(f_data_url, "DataURL")?,
+                content_type: f_content_type,
+                size: f_size,
+                hash_sha_256: f_hash_sha_256,
+                unknown,
+            })
+        }
     }
     /// Values of `Type` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -674,6 +991,11 @@ pub mod asset_credential_scep {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Type {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Authentication` in `declarative/declarations/assets/credential.scep.yaml`.
     ///
     /// ```text
@@ -689,6 +1011,25 @@ pub mod asset_credential_scep {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Authentication {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_type: Option<Type> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Type" => f_type = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                type_: required(f_type, "Type")?,
+                unknown,
+            })
+        }
     }
     /// Values of `Accessible` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -731,6 +1072,11 @@ pub mod asset_credential_scep {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Accessible {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
 }
 pub use asset_credential_scep::AssetCredentialScep;
 /// `com.apple.asset.credential.userpassword`: Asset:Credential User Name and Password (from `declarative/declarations/assets/credential.userpassword.yaml`, upstream `b6202ca2fbd3`).
@@ -760,6 +1106,28 @@ pub mod asset_credential_userpassword {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for AssetCredentialUserpassword {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_reference: Option<Reference> = None;
+            let mut f_authentication: Option<Authentication> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Reference" => f_reference = Some(field(v, k)?),
+                    "Authentication" => f_authentication = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                reference: required(f_reference, "Reference")?,
+                authentication: f_authentication,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Reference` in `declarative/declarations/assets/credential.userpassword.yaml`.
     ///
@@ -796,6 +1164,34 @@ pub mod asset_credential_userpassword {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Reference {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_data_url: Option<String> = None;
+            let mut f_content_type: Option<String> = None;
+            let mut f_size: Option<i64> = None;
+            let mut f_hash_sha_256: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "DataURL" => f_data_url = Some(field(v, k)?),
+                    "ContentType" => f_content_type = optional_field(v, k)?,
+                    "Size" => f_size = optional_field(v, k)?,
+                    "Hash-SHA-256" => f_hash_sha_256 = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                data_url: required(f_data_url, "DataURL")?,
+                content_type: f_content_type,
+                size: f_size,
+                hash_sha_256: f_hash_sha_256,
+                unknown,
+            })
+        }
     }
     /// Values of `Type` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -838,6 +1234,11 @@ pub mod asset_credential_userpassword {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Type {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Authentication` in `declarative/declarations/assets/credential.userpassword.yaml`.
     ///
     /// ```text
@@ -853,6 +1254,25 @@ pub mod asset_credential_userpassword {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Authentication {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_type: Option<Type> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Type" => f_type = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                type_: required(f_type, "Type")?,
+                unknown,
+            })
+        }
     }
 }
 pub use asset_credential_userpassword::AssetCredentialUserpassword;
@@ -883,6 +1303,28 @@ pub mod asset_data {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for AssetData {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_reference: Option<Reference> = None;
+            let mut f_authentication: Option<Authentication> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Reference" => f_reference = Some(field(v, k)?),
+                    "Authentication" => f_authentication = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                reference: required(f_reference, "Reference")?,
+                authentication: f_authentication,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Reference` in `declarative/declarations/assets/data.yaml`.
     ///
@@ -919,6 +1361,34 @@ pub mod asset_data {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Reference {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_data_url: Option<String> = None;
+            let mut f_content_type: Option<String> = None;
+            let mut f_size: Option<i64> = None;
+            let mut f_hash_sha_256: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "DataURL" => f_data_url = Some(field(v, k)?),
+                    "ContentType" => f_content_type = optional_field(v, k)?,
+                    "Size" => f_size = optional_field(v, k)?,
+                    "Hash-SHA-256" => f_hash_sha_256 = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                data_url: required(f_data_url, "DataURL")?,
+                content_type: f_content_type,
+                size: f_size,
+                hash_sha_256: f_hash_sha_256,
+                unknown,
+            })
+        }
     }
     /// Values of `Type` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -961,6 +1431,11 @@ pub mod asset_data {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Type {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Authentication` in `declarative/declarations/assets/data.yaml`.
     ///
     /// ```text
@@ -976,6 +1451,25 @@ pub mod asset_data {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Authentication {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_type: Option<Type> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Type" => f_type = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                type_: required(f_type, "Type")?,
+                unknown,
+            })
+        }
     }
 }
 pub use asset_data::AssetData;
@@ -1007,6 +1501,28 @@ pub mod asset_useridentity {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for AssetUseridentity {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_full_name: Option<String> = None;
+            let mut f_email_address: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "FullName" => f_full_name = optional_field(v, k)?,
+                    "EmailAddress" => f_email_address = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                full_name: f_full_name,
+                email_address: f_email_address,
+                unknown,
+            })
+        }
+    }
 }
 pub use asset_useridentity::AssetUseridentity;
 /// `com.apple.configuration.accessibility.settings`: Accessibility Settings (from `declarative/declarations/configurations/accessibility.settings.yaml`, upstream `61449b07e22d`).
@@ -1029,6 +1545,25 @@ pub mod configuration_accessibility_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationAccessibilitySettings {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_vision: Option<Vision> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Vision" => f_vision = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                vision: f_vision,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Vision` in `declarative/declarations/configurations/accessibility.settings.yaml`.
     ///
     /// ```text
@@ -1048,6 +1583,25 @@ pub mod configuration_accessibility_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Vision {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_allow_live_recognition: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AllowLiveRecognition" => f_allow_live_recognition = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                allow_live_recognition: f_allow_live_recognition,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_accessibility_settings::ConfigurationAccessibilitySettings;
@@ -1095,6 +1649,40 @@ pub mod configuration_account_caldav {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationAccountCaldav {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_path: Option<String> = None;
+            let mut f_authentication_credentials_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = optional_field(v, k)?,
+                    "HostName" => f_host_name = Some(field(v, k)?),
+                    "Port" => f_port = optional_field(v, k)?,
+                    "Path" => f_path = optional_field(v, k)?,
+                    "AuthenticationCredentialsAssetReference" => {
+                        f_authentication_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: f_visible_name,
+                host_name: required(f_host_name, "HostName")?,
+                port: f_port,
+                path: f_path,
+                authentication_credentials_asset_reference:
+                    f_authentication_credentials_asset_reference,
+                unknown,
+            })
+        }
+    }
 }
 pub use configuration_account_caldav::ConfigurationAccountCaldav;
 /// `com.apple.configuration.account.carddav`: Account:CardDAV (from `declarative/declarations/configurations/account.carddav.yaml`, upstream `b6202ca2fbd3`).
@@ -1140,6 +1728,40 @@ pub mod configuration_account_carddav {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationAccountCarddav {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_path: Option<String> = None;
+            let mut f_authentication_credentials_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = optional_field(v, k)?,
+                    "HostName" => f_host_name = Some(field(v, k)?),
+                    "Port" => f_port = optional_field(v, k)?,
+                    "Path" => f_path = optional_field(v, k)?,
+                    "AuthenticationCredentialsAssetReference" => {
+                        f_authentication_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: f_visible_name,
+                host_name: required(f_host_name, "HostName")?,
+                port: f_port,
+                path: f_path,
+                authentication_credentials_asset_reference:
+                    f_authentication_credentials_asset_reference,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_account_carddav::ConfigurationAccountCarddav;
@@ -1319,6 +1941,98 @@ pub mod configuration_account_exchange {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationAccountExchange {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_enabled_protocol_types: Option<Vec<EnabledProtocolTypesItem>> = None;
+            let mut f_user_identity_asset_reference: Option<String> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_path: Option<String> = None;
+            let mut f_external_host_name: Option<String> = None;
+            let mut f_external_port: Option<i64> = None;
+            let mut f_external_path: Option<String> = None;
+            let mut f_o_auth: Option<OAuth> = None;
+            let mut f_authentication_credentials_asset_reference: Option<String> = None;
+            let mut f_authentication_identity_asset_reference: Option<String> = None;
+            let mut f_smime: Option<SMIME> = None;
+            let mut f_mail_service_active: Option<bool> = None;
+            let mut f_lock_mail_service: Option<bool> = None;
+            let mut f_contacts_service_active: Option<bool> = None;
+            let mut f_lock_contacts_service: Option<bool> = None;
+            let mut f_calendar_service_active: Option<bool> = None;
+            let mut f_lock_calendar_service: Option<bool> = None;
+            let mut f_reminders_service_active: Option<bool> = None;
+            let mut f_lock_reminders_service: Option<bool> = None;
+            let mut f_notes_service_active: Option<bool> = None;
+            let mut f_lock_notes_service: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = optional_field(v, k)?,
+                    "EnabledProtocolTypes" => f_enabled_protocol_types = Some(field(v, k)?),
+                    "UserIdentityAssetReference" => {
+                        f_user_identity_asset_reference = optional_field(v, k)?
+                    }
+                    "HostName" => f_host_name = optional_field(v, k)?,
+                    "Port" => f_port = optional_field(v, k)?,
+                    "Path" => f_path = optional_field(v, k)?,
+                    "ExternalHostName" => f_external_host_name = optional_field(v, k)?,
+                    "ExternalPort" => f_external_port = optional_field(v, k)?,
+                    "External Path" => f_external_path = optional_field(v, k)?,
+                    "OAuth" => f_o_auth = optional_field(v, k)?,
+                    "AuthenticationCredentialsAssetReference" => {
+                        f_authentication_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    "AuthenticationIdentityAssetReference" => {
+                        f_authentication_identity_asset_reference = optional_field(v, k)?
+                    }
+                    "SMIME" => f_smime = optional_field(v, k)?,
+                    "MailServiceActive" => f_mail_service_active = optional_field(v, k)?,
+                    "LockMailService" => f_lock_mail_service = optional_field(v, k)?,
+                    "ContactsServiceActive" => f_contacts_service_active = optional_field(v, k)?,
+                    "LockContactsService" => f_lock_contacts_service = optional_field(v, k)?,
+                    "CalendarServiceActive" => f_calendar_service_active = optional_field(v, k)?,
+                    "LockCalendarService" => f_lock_calendar_service = optional_field(v, k)?,
+                    "RemindersServiceActive" => f_reminders_service_active = optional_field(v, k)?,
+                    "LockRemindersService" => f_lock_reminders_service = optional_field(v, k)?,
+                    "NotesServiceActive" => f_notes_service_active = optional_field(v, k)?,
+                    "LockNotesService" => f_lock_notes_service = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: f_visible_name,
+                enabled_protocol_types: required(f_enabled_protocol_types, "EnabledProtocolTypes")?,
+                user_identity_asset_reference: f_user_identity_asset_reference,
+                host_name: f_host_name,
+                port: f_port,
+                path: f_path,
+                external_host_name: f_external_host_name,
+                external_port: f_external_port,
+                external_path: f_external_path,
+                o_auth: f_o_auth,
+                authentication_credentials_asset_reference:
+                    f_authentication_credentials_asset_reference,
+                authentication_identity_asset_reference: f_authentication_identity_asset_reference,
+                smime: f_smime,
+                mail_service_active: f_mail_service_active,
+                lock_mail_service: f_lock_mail_service,
+                contacts_service_active: f_contacts_service_active,
+                lock_contacts_service: f_lock_contacts_service,
+                calendar_service_active: f_calendar_service_active,
+                lock_calendar_service: f_lock_calendar_service,
+                reminders_service_active: f_reminders_service_active,
+                lock_reminders_service: f_lock_reminders_service,
+                notes_service_active: f_notes_service_active,
+                lock_notes_service: f_lock_notes_service,
+                unknown,
+            })
+        }
+    }
     /// Values of `EnabledProtocolTypesItem` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/account.exchange.yaml`, `payloadkeys/EnabledProtocolTypes/EnabledProtocolTypesItem`.
@@ -1360,6 +2074,11 @@ pub mod configuration_account_exchange {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for EnabledProtocolTypesItem {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/OAuth` in `declarative/declarations/configurations/account.exchange.yaml`.
     ///
     /// ```text
@@ -1387,6 +2106,31 @@ pub mod configuration_account_exchange {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for OAuth {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_sign_in_url: Option<String> = None;
+            let mut f_token_request_url: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = Some(field(v, k)?),
+                    "SignInURL" => f_sign_in_url = optional_field(v, k)?,
+                    "TokenRequestURL" => f_token_request_url = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: required(f_enabled, "Enabled")?,
+                sign_in_url: f_sign_in_url,
+                token_request_url: f_token_request_url,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/SMIME/Signing` in `declarative/declarations/configurations/account.exchange.yaml`.
     ///
@@ -1427,6 +2171,36 @@ pub mod configuration_account_exchange {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Signing {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_identity_asset_reference: Option<String> = None;
+            let mut f_user_overrideable: Option<bool> = None;
+            let mut f_identity_user_overrideable: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = Some(field(v, k)?),
+                    "IdentityAssetReference" => f_identity_asset_reference = optional_field(v, k)?,
+                    "UserOverrideable" => f_user_overrideable = optional_field(v, k)?,
+                    "IdentityUserOverrideable" => {
+                        f_identity_user_overrideable = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: required(f_enabled, "Enabled")?,
+                identity_asset_reference: f_identity_asset_reference,
+                user_overrideable: f_user_overrideable,
+                identity_user_overrideable: f_identity_user_overrideable,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/SMIME/Encryption` in `declarative/declarations/configurations/account.exchange.yaml`.
     ///
@@ -1476,6 +2250,41 @@ pub mod configuration_account_exchange {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Encryption {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_identity_asset_reference: Option<String> = None;
+            let mut f_user_overrideable: Option<bool> = None;
+            let mut f_identity_user_overrideable: Option<bool> = None;
+            let mut f_per_message_switch_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = Some(field(v, k)?),
+                    "IdentityAssetReference" => f_identity_asset_reference = optional_field(v, k)?,
+                    "UserOverrideable" => f_user_overrideable = optional_field(v, k)?,
+                    "IdentityUserOverrideable" => {
+                        f_identity_user_overrideable = optional_field(v, k)?
+                    }
+                    "PerMessageSwitchEnabled" => {
+                        f_per_message_switch_enabled = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: required(f_enabled, "Enabled")?,
+                identity_asset_reference: f_identity_asset_reference,
+                user_overrideable: f_user_overrideable,
+                identity_user_overrideable: f_identity_user_overrideable,
+                per_message_switch_enabled: f_per_message_switch_enabled,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/SMIME` in `declarative/declarations/configurations/account.exchange.yaml`.
     ///
     /// ```text
@@ -1499,6 +2308,28 @@ pub mod configuration_account_exchange {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for SMIME {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_signing: Option<Signing> = None;
+            let mut f_encryption: Option<Encryption> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Signing" => f_signing = optional_field(v, k)?,
+                    "Encryption" => f_encryption = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                signing: f_signing,
+                encryption: f_encryption,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_account_exchange::ConfigurationAccountExchange;
@@ -1529,6 +2360,33 @@ pub mod configuration_account_google {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationAccountGoogle {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_user_identity_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = optional_field(v, k)?,
+                    "UserIdentityAssetReference" => {
+                        f_user_identity_asset_reference = Some(field(v, k)?)
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: f_visible_name,
+                user_identity_asset_reference: required(
+                    f_user_identity_asset_reference,
+                    "UserIdentityAssetReference",
+                )?,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_account_google::ConfigurationAccountGoogle;
@@ -1580,6 +2438,40 @@ pub mod configuration_account_ldap {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationAccountLdap {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_authentication_credentials_asset_reference: Option<String> = None;
+            let mut f_search_settings: Option<Vec<SearchSettingsItem>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = optional_field(v, k)?,
+                    "HostName" => f_host_name = Some(field(v, k)?),
+                    "Port" => f_port = optional_field(v, k)?,
+                    "AuthenticationCredentialsAssetReference" => {
+                        f_authentication_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    "SearchSettings" => f_search_settings = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: f_visible_name,
+                host_name: required(f_host_name, "HostName")?,
+                port: f_port,
+                authentication_credentials_asset_reference:
+                    f_authentication_credentials_asset_reference,
+                search_settings: f_search_settings,
+                unknown,
+            })
+        }
+    }
     /// Values of `Scope` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/account.ldap.yaml`, `payloadkeys/SearchSettings/SearchSettingsItem/Scope`.
@@ -1625,6 +2517,11 @@ pub mod configuration_account_ldap {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Scope {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/SearchSettings/SearchSettingsItem` in `declarative/declarations/configurations/account.ldap.yaml`.
     ///
     /// ```text
@@ -1652,6 +2549,31 @@ pub mod configuration_account_ldap {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for SearchSettingsItem {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_description: Option<String> = None;
+            let mut f_search_base: Option<String> = None;
+            let mut f_scope: Option<Scope> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleDescription" => f_visible_description = optional_field(v, k)?,
+                    "SearchBase" => f_search_base = Some(field(v, k)?),
+                    "Scope" => f_scope = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_description: f_visible_description,
+                search_base: required(f_search_base, "SearchBase")?,
+                scope: f_scope,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_account_ldap::ConfigurationAccountLdap;
@@ -1699,6 +2621,39 @@ pub mod configuration_account_mail {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationAccountMail {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_user_identity_asset_reference: Option<String> = None;
+            let mut f_incoming_server: Option<IncomingServer> = None;
+            let mut f_outgoing_server: Option<OutgoingServer> = None;
+            let mut f_smime: Option<SMIME> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = optional_field(v, k)?,
+                    "UserIdentityAssetReference" => {
+                        f_user_identity_asset_reference = optional_field(v, k)?
+                    }
+                    "IncomingServer" => f_incoming_server = Some(field(v, k)?),
+                    "OutgoingServer" => f_outgoing_server = Some(field(v, k)?),
+                    "SMIME" => f_smime = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: f_visible_name,
+                user_identity_asset_reference: f_user_identity_asset_reference,
+                incoming_server: required(f_incoming_server, "IncomingServer")?,
+                outgoing_server: required(f_outgoing_server, "OutgoingServer")?,
+                smime: f_smime,
+                unknown,
+            })
+        }
+    }
     /// Values of `ServerType` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/account.mail.yaml`, `payloadkeys/IncomingServer/ServerType`.
@@ -1738,6 +2693,11 @@ pub mod configuration_account_mail {
     impl<'de> Deserialize<'de> for ServerType {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for ServerType {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `AuthenticationMethod` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -1793,6 +2753,11 @@ pub mod configuration_account_mail {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for AuthenticationMethod {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/IncomingServer` in `declarative/declarations/configurations/account.mail.yaml`.
     ///
     /// ```text
@@ -1837,6 +2802,43 @@ pub mod configuration_account_mail {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for IncomingServer {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_server_type: Option<ServerType> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_authentication_method: Option<AuthenticationMethod> = None;
+            let mut f_authentication_credentials_asset_reference: Option<String> = None;
+            let mut f_imap_path_prefix: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ServerType" => f_server_type = Some(field(v, k)?),
+                    "HostName" => f_host_name = Some(field(v, k)?),
+                    "Port" => f_port = optional_field(v, k)?,
+                    "AuthenticationMethod" => f_authentication_method = Some(field(v, k)?),
+                    "AuthenticationCredentialsAssetReference" => {
+                        f_authentication_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    "IMAPPathPrefix" => f_imap_path_prefix = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                server_type: required(f_server_type, "ServerType")?,
+                host_name: required(f_host_name, "HostName")?,
+                port: f_port,
+                authentication_method: required(f_authentication_method, "AuthenticationMethod")?,
+                authentication_credentials_asset_reference:
+                    f_authentication_credentials_asset_reference,
+                imap_path_prefix: f_imap_path_prefix,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/OutgoingServer` in `declarative/declarations/configurations/account.mail.yaml`.
     ///
     /// ```text
@@ -1868,6 +2870,37 @@ pub mod configuration_account_mail {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for OutgoingServer {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_authentication_method: Option<AuthenticationMethod> = None;
+            let mut f_authentication_credentials_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "HostName" => f_host_name = Some(field(v, k)?),
+                    "Port" => f_port = optional_field(v, k)?,
+                    "AuthenticationMethod" => f_authentication_method = Some(field(v, k)?),
+                    "AuthenticationCredentialsAssetReference" => {
+                        f_authentication_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                host_name: required(f_host_name, "HostName")?,
+                port: f_port,
+                authentication_method: required(f_authentication_method, "AuthenticationMethod")?,
+                authentication_credentials_asset_reference:
+                    f_authentication_credentials_asset_reference,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/SMIME/Signing` in `declarative/declarations/configurations/account.mail.yaml`.
     ///
@@ -1908,6 +2941,36 @@ pub mod configuration_account_mail {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Signing {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_identity_asset_reference: Option<String> = None;
+            let mut f_user_overrideable: Option<bool> = None;
+            let mut f_identity_user_overrideable: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = Some(field(v, k)?),
+                    "IdentityAssetReference" => f_identity_asset_reference = optional_field(v, k)?,
+                    "UserOverrideable" => f_user_overrideable = optional_field(v, k)?,
+                    "IdentityUserOverrideable" => {
+                        f_identity_user_overrideable = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: required(f_enabled, "Enabled")?,
+                identity_asset_reference: f_identity_asset_reference,
+                user_overrideable: f_user_overrideable,
+                identity_user_overrideable: f_identity_user_overrideable,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/SMIME/Encryption` in `declarative/declarations/configurations/account.mail.yaml`.
     ///
@@ -1957,6 +3020,41 @@ pub mod configuration_account_mail {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Encryption {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_identity_asset_reference: Option<String> = None;
+            let mut f_user_overrideable: Option<bool> = None;
+            let mut f_identity_user_overrideable: Option<bool> = None;
+            let mut f_per_message_switch_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = Some(field(v, k)?),
+                    "IdentityAssetReference" => f_identity_asset_reference = optional_field(v, k)?,
+                    "UserOverrideable" => f_user_overrideable = optional_field(v, k)?,
+                    "IdentityUserOverrideable" => {
+                        f_identity_user_overrideable = optional_field(v, k)?
+                    }
+                    "PerMessageSwitchEnabled" => {
+                        f_per_message_switch_enabled = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: required(f_enabled, "Enabled")?,
+                identity_asset_reference: f_identity_asset_reference,
+                user_overrideable: f_user_overrideable,
+                identity_user_overrideable: f_identity_user_overrideable,
+                per_message_switch_enabled: f_per_message_switch_enabled,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/SMIME` in `declarative/declarations/configurations/account.mail.yaml`.
     ///
     /// ```text
@@ -1980,6 +3078,28 @@ pub mod configuration_account_mail {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for SMIME {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_signing: Option<Signing> = None;
+            let mut f_encryption: Option<Encryption> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Signing" => f_signing = optional_field(v, k)?,
+                    "Encryption" => f_encryption = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                signing: f_signing,
+                encryption: f_encryption,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_account_mail::ConfigurationAccountMail;
@@ -2018,6 +3138,34 @@ pub mod configuration_account_subscribed_calendar {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationAccountSubscribedCalendar {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_calendar_url: Option<String> = None;
+            let mut f_authentication_credentials_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = optional_field(v, k)?,
+                    "CalendarURL" => f_calendar_url = Some(field(v, k)?),
+                    "AuthenticationCredentialsAssetReference" => {
+                        f_authentication_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: f_visible_name,
+                calendar_url: required(f_calendar_url, "CalendarURL")?,
+                authentication_credentials_asset_reference:
+                    f_authentication_credentials_asset_reference,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_account_subscribed_calendar::ConfigurationAccountSubscribedCalendar;
@@ -2121,6 +3269,60 @@ pub mod configuration_app_managed {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationAppManaged {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_app_store_id: Option<String> = None;
+            let mut f_bundle_id: Option<String> = None;
+            let mut f_manifest_url: Option<String> = None;
+            let mut f_app_composed_identifier: Option<String> = None;
+            let mut f_i_os_app: Option<bool> = None;
+            let mut f_install_behavior: Option<InstallBehavior> = None;
+            let mut f_update_behavior: Option<UpdateBehavior> = None;
+            let mut f_include_in_backup: Option<bool> = None;
+            let mut f_attributes: Option<Attributes> = None;
+            let mut f_app_config: Option<AppConfigDictionary> = None;
+            let mut f_extension_configs: Option<BTreeMap<String, AppConfigDictionary>> = None;
+            let mut f_legacy_app_config_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AppStoreID" => f_app_store_id = optional_field(v, k)?,
+                    "BundleID" => f_bundle_id = optional_field(v, k)?,
+                    "ManifestURL" => f_manifest_url = optional_field(v, k)?,
+                    "AppComposedIdentifier" => f_app_composed_identifier = optional_field(v, k)?,
+                    "iOSApp" => f_i_os_app = optional_field(v, k)?,
+                    "InstallBehavior" => f_install_behavior = optional_field(v, k)?,
+                    "UpdateBehavior" => f_update_behavior = optional_field(v, k)?,
+                    "IncludeInBackup" => f_include_in_backup = optional_field(v, k)?,
+                    "Attributes" => f_attributes = optional_field(v, k)?,
+                    "AppConfig" => f_app_config = optional_field(v, k)?,
+                    "ExtensionConfigs" => f_extension_configs = optional_field(v, k)?,
+                    "LegacyAppConfigAssetReference" => {
+                        f_legacy_app_config_asset_reference = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                app_store_id: f_app_store_id,
+                bundle_id: f_bundle_id,
+                manifest_url: f_manifest_url,
+                app_composed_identifier: f_app_composed_identifier,
+                i_os_app: f_i_os_app,
+                install_behavior: f_install_behavior,
+                update_behavior: f_update_behavior,
+                include_in_backup: f_include_in_backup,
+                attributes: f_attributes,
+                app_config: f_app_config,
+                extension_configs: f_extension_configs,
+                legacy_app_config_asset_reference: f_legacy_app_config_asset_reference,
+                unknown,
+            })
+        }
+    }
     /// Values of `Install` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/app.managed.yaml`, `payloadkeys/InstallBehavior/Install`.
@@ -2160,6 +3362,11 @@ pub mod configuration_app_managed {
     impl<'de> Deserialize<'de> for Install {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for Install {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `Assignment` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -2203,6 +3410,11 @@ pub mod configuration_app_managed {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Assignment {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `VPPType` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/app.managed.yaml`, `payloadkeys/InstallBehavior/License/VPPType`.
@@ -2244,6 +3456,11 @@ pub mod configuration_app_managed {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for VPPType {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/InstallBehavior/License` in `declarative/declarations/configurations/app.managed.yaml`.
     ///
     /// ```text
@@ -2267,6 +3484,28 @@ pub mod configuration_app_managed {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for License {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_assignment: Option<Assignment> = None;
+            let mut f_vpp_type: Option<VPPType> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Assignment" => f_assignment = optional_field(v, k)?,
+                    "VPPType" => f_vpp_type = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                assignment: f_assignment,
+                vpp_type: f_vpp_type,
+                unknown,
+            })
+        }
     }
     /// Values of `AllowDownloadsOverCellular` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -2313,6 +3552,11 @@ pub mod configuration_app_managed {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for AllowDownloadsOverCellular {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/InstallBehavior` in `declarative/declarations/configurations/app.managed.yaml`.
     ///
     /// ```text
@@ -2344,6 +3588,36 @@ pub mod configuration_app_managed {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for InstallBehavior {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_install: Option<Install> = None;
+            let mut f_license: Option<License> = None;
+            let mut f_version: Option<i64> = None;
+            let mut f_allow_downloads_over_cellular: Option<AllowDownloadsOverCellular> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Install" => f_install = optional_field(v, k)?,
+                    "License" => f_license = optional_field(v, k)?,
+                    "Version" => f_version = optional_field(v, k)?,
+                    "AllowDownloadsOverCellular" => {
+                        f_allow_downloads_over_cellular = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                install: f_install,
+                license: f_license,
+                version: f_version,
+                allow_downloads_over_cellular: f_allow_downloads_over_cellular,
+                unknown,
+            })
+        }
     }
     /// Values of `AutomaticAppUpdates` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -2390,6 +3664,11 @@ pub mod configuration_app_managed {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for AutomaticAppUpdates {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/UpdateBehavior` in `declarative/declarations/configurations/app.managed.yaml`.
     ///
     /// ```text
@@ -2405,6 +3684,25 @@ pub mod configuration_app_managed {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for UpdateBehavior {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_automatic_app_updates: Option<AutomaticAppUpdates> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AutomaticAppUpdates" => f_automatic_app_updates = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                automatic_app_updates: required(f_automatic_app_updates, "AutomaticAppUpdates")?,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Attributes` in `declarative/declarations/configurations/app.managed.yaml`.
     ///
@@ -2482,6 +3780,55 @@ pub mod configuration_app_managed {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Attributes {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_associated_domains: Option<Vec<String>> = None;
+            let mut f_associated_domains_enable_direct_downloads: Option<bool> = None;
+            let mut f_cellular_slice_uuid: Option<String> = None;
+            let mut f_content_filter_uuid: Option<String> = None;
+            let mut f_dns_proxy_uuid: Option<String> = None;
+            let mut f_hideable: Option<bool> = None;
+            let mut f_lockable: Option<bool> = None;
+            let mut f_relay_uuid: Option<String> = None;
+            let mut f_tap_to_pay_screen_lock: Option<bool> = None;
+            let mut f_vpnuuid: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AssociatedDomains" => f_associated_domains = optional_field(v, k)?,
+                    "AssociatedDomainsEnableDirectDownloads" => {
+                        f_associated_domains_enable_direct_downloads = optional_field(v, k)?
+                    }
+                    "CellularSliceUUID" => f_cellular_slice_uuid = optional_field(v, k)?,
+                    "ContentFilterUUID" => f_content_filter_uuid = optional_field(v, k)?,
+                    "DNSProxyUUID" => f_dns_proxy_uuid = optional_field(v, k)?,
+                    "Hideable" => f_hideable = optional_field(v, k)?,
+                    "Lockable" => f_lockable = optional_field(v, k)?,
+                    "RelayUUID" => f_relay_uuid = optional_field(v, k)?,
+                    "TapToPayScreenLock" => f_tap_to_pay_screen_lock = optional_field(v, k)?,
+                    "VPNUUID" => f_vpnuuid = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                associated_domains: f_associated_domains,
+                associated_domains_enable_direct_downloads:
+                    f_associated_domains_enable_direct_downloads,
+                cellular_slice_uuid: f_cellular_slice_uuid,
+                content_filter_uuid: f_content_filter_uuid,
+                dns_proxy_uuid: f_dns_proxy_uuid,
+                hideable: f_hideable,
+                lockable: f_lockable,
+                relay_uuid: f_relay_uuid,
+                tap_to_pay_screen_lock: f_tap_to_pay_screen_lock,
+                vpnuuid: f_vpnuuid,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/AppConfig/Passwords/PasswordAppConfigItem` in `declarative/declarations/configurations/app.managed.yaml`.
     ///
     /// ```text
@@ -2501,6 +3848,28 @@ pub mod configuration_app_managed {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for PasswordAppConfigItem {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Identifier" => f_identifier = Some(field(v, k)?),
+                    "AssetReference" => f_asset_reference = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "Identifier")?,
+                asset_reference: required(f_asset_reference, "AssetReference")?,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/AppConfig/Identities/IdentityAppConfigItem` in `declarative/declarations/configurations/app.managed.yaml`.
     ///
@@ -2522,6 +3891,28 @@ pub mod configuration_app_managed {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for IdentityAppConfigItem {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Identifier" => f_identifier = Some(field(v, k)?),
+                    "AssetReference" => f_asset_reference = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "Identifier")?,
+                asset_reference: required(f_asset_reference, "AssetReference")?,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/AppConfig/Certificates/CertificateAppConfigItem` in `declarative/declarations/configurations/app.managed.yaml`.
     ///
     /// ```text
@@ -2541,6 +3932,28 @@ pub mod configuration_app_managed {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for CertificateAppConfigItem {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Identifier" => f_identifier = Some(field(v, k)?),
+                    "AssetReference" => f_asset_reference = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "Identifier")?,
+                asset_reference: required(f_asset_reference, "AssetReference")?,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/AppConfig` in `declarative/declarations/configurations/app.managed.yaml`.
     ///
@@ -2582,6 +3995,34 @@ pub mod configuration_app_managed {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for AppConfigDictionary {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_data_asset_reference: Option<String> = None;
+            let mut f_passwords: Option<Vec<PasswordAppConfigItem>> = None;
+            let mut f_identities: Option<Vec<IdentityAppConfigItem>> = None;
+            let mut f_certificates: Option<Vec<CertificateAppConfigItem>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "DataAssetReference" => f_data_asset_reference = optional_field(v, k)?,
+                    "Passwords" => f_passwords = optional_field(v, k)?,
+                    "Identities" => f_identities = optional_field(v, k)?,
+                    "Certificates" => f_certificates = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                data_asset_reference: f_data_asset_reference,
+                passwords: f_passwords,
+                identities: f_identities,
+                certificates: f_certificates,
+                unknown,
+            })
+        }
+    }
 }
 pub use configuration_app_managed::ConfigurationAppManaged;
 /// `com.apple.configuration.app.settings`: App:Settings (from `declarative/declarations/configurations/app.settings.yaml`, upstream `61449b07e22d`).
@@ -2607,6 +4048,28 @@ pub mod configuration_app_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationAppSettings {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_allowed: Option<Allowed> = None;
+            let mut f_privacy: Option<Privacy> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Allowed" => f_allowed = optional_field(v, k)?,
+                    "Privacy" => f_privacy = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                allowed: f_allowed,
+                privacy: f_privacy,
+                unknown,
+            })
+        }
     }
     /// Values of `SigningState` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -2665,6 +4128,11 @@ pub mod configuration_app_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for SigningState {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Allowed/AllowedBinaries/BinaryIdentifier` in `declarative/declarations/configurations/app.settings.yaml`.
     ///
     /// ```text
@@ -2704,6 +4172,37 @@ pub mod configuration_app_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for BinaryIdentifier {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_cd_hash: Option<String> = None;
+            let mut f_signing_id: Option<String> = None;
+            let mut f_team_id: Option<String> = None;
+            let mut f_path_prefix: Option<String> = None;
+            let mut f_signing_state: Option<SigningState> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "CDHash" => f_cd_hash = optional_field(v, k)?,
+                    "SigningID" => f_signing_id = optional_field(v, k)?,
+                    "TeamID" => f_team_id = optional_field(v, k)?,
+                    "PathPrefix" => f_path_prefix = optional_field(v, k)?,
+                    "SigningState" => f_signing_state = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                cd_hash: f_cd_hash,
+                signing_id: f_signing_id,
+                team_id: f_team_id,
+                path_prefix: f_path_prefix,
+                signing_state: f_signing_state,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Allowed` in `declarative/declarations/configurations/app.settings.yaml`.
     ///
@@ -2757,6 +4256,37 @@ pub mod configuration_app_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Allowed {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_allowed_apps: Option<Vec<String>> = None;
+            let mut f_denied_apps: Option<Vec<String>> = None;
+            let mut f_allowed_binaries: Option<Vec<BinaryIdentifier>> = None;
+            let mut f_denied_binaries: Option<Vec<BinaryIdentifier>> = None;
+            let mut f_always_allow_managed_apps: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AllowedApps" => f_allowed_apps = optional_field(v, k)?,
+                    "DeniedApps" => f_denied_apps = optional_field(v, k)?,
+                    "AllowedBinaries" => f_allowed_binaries = optional_field(v, k)?,
+                    "DeniedBinaries" => f_denied_binaries = optional_field(v, k)?,
+                    "AlwaysAllowManagedApps" => f_always_allow_managed_apps = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                allowed_apps: f_allowed_apps,
+                denied_apps: f_denied_apps,
+                allowed_binaries: f_allowed_binaries,
+                denied_binaries: f_denied_binaries,
+                always_allow_managed_apps: f_always_allow_managed_apps,
+                unknown,
+            })
+        }
+    }
     /// Values of `Accessibility` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/app.settings.yaml`, `payloadkeys/Privacy/PermissionDefaults/ANY/Accessibility`.
@@ -2796,6 +4326,11 @@ pub mod configuration_app_settings {
     impl<'de> Deserialize<'de> for Accessibility {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for Accessibility {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `Bluetooth` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -2839,6 +4374,11 @@ pub mod configuration_app_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Bluetooth {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `Camera` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/app.settings.yaml`, `payloadkeys/Privacy/PermissionDefaults/ANY/Camera`.
@@ -2878,6 +4418,11 @@ pub mod configuration_app_settings {
     impl<'de> Deserialize<'de> for Camera {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for Camera {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `Dictation` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -2921,6 +4466,11 @@ pub mod configuration_app_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Dictation {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `LocalNetwork` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/app.settings.yaml`, `payloadkeys/Privacy/PermissionDefaults/ANY/LocalNetwork`.
@@ -2960,6 +4510,11 @@ pub mod configuration_app_settings {
     impl<'de> Deserialize<'de> for LocalNetwork {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for LocalNetwork {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `Location` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -3007,6 +4562,11 @@ pub mod configuration_app_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Location {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `LocationAccuracy` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/app.settings.yaml`, `payloadkeys/Privacy/PermissionDefaults/ANY/LocationAccuracy`.
@@ -3052,6 +4612,11 @@ pub mod configuration_app_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for LocationAccuracy {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `Microphone` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/app.settings.yaml`, `payloadkeys/Privacy/PermissionDefaults/ANY/Microphone`.
@@ -3091,6 +4656,11 @@ pub mod configuration_app_settings {
     impl<'de> Deserialize<'de> for Microphone {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for Microphone {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/Privacy/PermissionDefaults/ANY` in `declarative/declarations/configurations/app.settings.yaml`.
@@ -3157,6 +4727,54 @@ pub mod configuration_app_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for AppDictionary {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_organization_justification: Option<String> = None;
+            let mut f_accessibility: Option<Accessibility> = None;
+            let mut f_bluetooth: Option<Bluetooth> = None;
+            let mut f_camera: Option<Camera> = None;
+            let mut f_dictation: Option<Dictation> = None;
+            let mut f_local_network: Option<LocalNetwork> = None;
+            let mut f_location: Option<Location> = None;
+            let mut f_location_accuracy: Option<LocationAccuracy> = None;
+            let mut f_microphone: Option<Microphone> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "OrganizationJustification" => {
+                        f_organization_justification = Some(field(v, k)?)
+                    }
+                    "Accessibility" => f_accessibility = optional_field(v, k)?,
+                    "Bluetooth" => f_bluetooth = optional_field(v, k)?,
+                    "Camera" => f_camera = optional_field(v, k)?,
+                    "Dictation" => f_dictation = optional_field(v, k)?,
+                    "LocalNetwork" => f_local_network = optional_field(v, k)?,
+                    "Location" => f_location = optional_field(v, k)?,
+                    "LocationAccuracy" => f_location_accuracy = optional_field(v, k)?,
+                    "Microphone" => f_microphone = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                organization_justification: required(
+                    f_organization_justification,
+                    "OrganizationJustification",
+                )?,
+                accessibility: f_accessibility,
+                bluetooth: f_bluetooth,
+                camera: f_camera,
+                dictation: f_dictation,
+                local_network: f_local_network,
+                location: f_location,
+                location_accuracy: f_location_accuracy,
+                microphone: f_microphone,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Privacy` in `declarative/declarations/configurations/app.settings.yaml`.
     ///
     /// ```text
@@ -3176,6 +4794,25 @@ pub mod configuration_app_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Privacy {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_permission_defaults: Option<BTreeMap<String, AppDictionary>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "PermissionDefaults" => f_permission_defaults = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                permission_defaults: f_permission_defaults,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_app_settings::ConfigurationAppSettings;
@@ -3202,6 +4839,25 @@ pub mod configuration_audio_accessory_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationAudioAccessorySettings {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_temporary_pairing: Option<TemporaryPairing> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "TemporaryPairing" => f_temporary_pairing = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                temporary_pairing: f_temporary_pairing,
+                unknown,
+            })
+        }
     }
     /// Values of `Policy` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -3244,6 +4900,11 @@ pub mod configuration_audio_accessory_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Policy {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/TemporaryPairing/Configuration/UnpairingTime` in `declarative/declarations/configurations/audio-accessory.settings.yaml`.
     ///
     /// ```text
@@ -3264,6 +4925,28 @@ pub mod configuration_audio_accessory_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for UnpairingTime {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_policy: Option<Policy> = None;
+            let mut f_hour: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Policy" => f_policy = Some(field(v, k)?),
+                    "Hour" => f_hour = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                policy: required(f_policy, "Policy")?,
+                hour: f_hour,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/TemporaryPairing/Configuration` in `declarative/declarations/configurations/audio-accessory.settings.yaml`.
     ///
     /// ```text
@@ -3279,6 +4962,25 @@ pub mod configuration_audio_accessory_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Configuration {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_unpairing_time: Option<UnpairingTime> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "UnpairingTime" => f_unpairing_time = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                unpairing_time: required(f_unpairing_time, "UnpairingTime")?,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/TemporaryPairing` in `declarative/declarations/configurations/audio-accessory.settings.yaml`.
     ///
@@ -3303,6 +5005,28 @@ pub mod configuration_audio_accessory_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for TemporaryPairing {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_disabled: Option<bool> = None;
+            let mut f_configuration: Option<Configuration> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Disabled" => f_disabled = optional_field(v, k)?,
+                    "Configuration" => f_configuration = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                disabled: f_disabled,
+                configuration: f_configuration,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_audio_accessory_settings::ConfigurationAudioAccessorySettings;
@@ -3329,6 +5053,25 @@ pub mod configuration_diskmanagement_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationDiskmanagementSettings {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_restrictions: Option<Restrictions> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Restrictions" => f_restrictions = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                restrictions: f_restrictions,
+                unknown,
+            })
+        }
     }
     /// Values of `ExternalStorage` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -3373,6 +5116,11 @@ pub mod configuration_diskmanagement_settings {
     impl<'de> Deserialize<'de> for ExternalStorage {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for ExternalStorage {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `NetworkStorage` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -3420,6 +5168,11 @@ pub mod configuration_diskmanagement_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for NetworkStorage {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Restrictions` in `declarative/declarations/configurations/diskmanagement.settings.yaml`.
     ///
     /// ```text
@@ -3447,6 +5200,28 @@ pub mod configuration_diskmanagement_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Restrictions {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_external_storage: Option<ExternalStorage> = None;
+            let mut f_network_storage: Option<NetworkStorage> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ExternalStorage" => f_external_storage = optional_field(v, k)?,
+                    "NetworkStorage" => f_network_storage = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                external_storage: f_external_storage,
+                network_storage: f_network_storage,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_diskmanagement_settings::ConfigurationDiskmanagementSettings;
@@ -3518,6 +5293,56 @@ pub mod configuration_extensible_sso {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationExtensibleSso {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_extension_composed_identifier: Option<String> = None;
+            let mut f_type: Option<Type> = None;
+            let mut f_realm: Option<String> = None;
+            let mut f_extension_data: Option<BTreeMap<String, serde_json::Value>> = None;
+            let mut f_urls: Option<Vec<String>> = None;
+            let mut f_hosts: Option<Vec<String>> = None;
+            let mut f_denied_bundle_identifiers: Option<Vec<String>> = None;
+            let mut f_screen_locked_behavior: Option<ScreenLockedBehavior> = None;
+            let mut f_platform_sso: Option<PlatformSSO> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ExtensionComposedIdentifier" => {
+                        f_extension_composed_identifier = Some(field(v, k)?)
+                    }
+                    "Type" => f_type = Some(field(v, k)?),
+                    "Realm" => f_realm = optional_field(v, k)?,
+                    "ExtensionData" => f_extension_data = optional_field(v, k)?,
+                    "URLs" => f_urls = optional_field(v, k)?,
+                    "Hosts" => f_hosts = optional_field(v, k)?,
+                    "DeniedBundleIdentifiers" => {
+                        f_denied_bundle_identifiers = optional_field(v, k)?
+                    }
+                    "ScreenLockedBehavior" => f_screen_locked_behavior = optional_field(v, k)?,
+                    "PlatformSSO" => f_platform_sso = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                extension_composed_identifier: required(
+                    f_extension_composed_identifier,
+                    "ExtensionComposedIdentifier",
+                )?,
+                type_: required(f_type, "Type")?,
+                realm: f_realm,
+                extension_data: f_extension_data,
+                urls: f_urls,
+                hosts: f_hosts,
+                denied_bundle_identifiers: f_denied_bundle_identifiers,
+                screen_locked_behavior: f_screen_locked_behavior,
+                platform_sso: f_platform_sso,
+                unknown,
+            })
+        }
+    }
     /// Values of `Type` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/extensible-sso.yaml`, `payloadkeys/Type`.
@@ -3559,6 +5384,11 @@ pub mod configuration_extensible_sso {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Type {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `ScreenLockedBehavior` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/extensible-sso.yaml`, `payloadkeys/ScreenLockedBehavior`.
@@ -3598,6 +5428,11 @@ pub mod configuration_extensible_sso {
     impl<'de> Deserialize<'de> for ScreenLockedBehavior {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for ScreenLockedBehavior {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `AuthenticationMethod` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -3649,6 +5484,11 @@ pub mod configuration_extensible_sso {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for AuthenticationMethod {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/PlatformSSO/Account` in `declarative/declarations/configurations/extensible-sso.yaml`.
     ///
     /// ```text
@@ -3676,6 +5516,30 @@ pub mod configuration_extensible_sso {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Account {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_display_name: Option<String> = None;
+            let mut f_synchronize_profile_picture: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "DisplayName" => f_display_name = optional_field(v, k)?,
+                    "SynchronizeProfilePicture" => {
+                        f_synchronize_profile_picture = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                display_name: f_display_name,
+                synchronize_profile_picture: f_synchronize_profile_picture,
+                unknown,
+            })
+        }
     }
     /// Values of `NewUserAuthenticationMethod` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -3724,6 +5588,11 @@ pub mod configuration_extensible_sso {
     impl<'de> Deserialize<'de> for NewUserAuthenticationMethod {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for NewUserAuthenticationMethod {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `NewUserAuthorizationMode` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -3775,6 +5644,11 @@ pub mod configuration_extensible_sso {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for NewUserAuthorizationMode {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/PlatformSSO/UserCreation/TokenToUserMapping` in `declarative/declarations/configurations/extensible-sso.yaml`.
     ///
     /// ```text
@@ -3798,6 +5672,28 @@ pub mod configuration_extensible_sso {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for TokenToUserMapping {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_account_name: Option<String> = None;
+            let mut f_full_name: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AccountName" => f_account_name = optional_field(v, k)?,
+                    "FullName" => f_full_name = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                account_name: f_account_name,
+                full_name: f_full_name,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/PlatformSSO/UserCreation` in `declarative/declarations/configurations/extensible-sso.yaml`.
     ///
@@ -3867,6 +5763,54 @@ pub mod configuration_extensible_sso {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for UserCreation {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enable_at_login: Option<bool> = None;
+            let mut f_enable_first_user_during_setup: Option<bool> = None;
+            let mut f_enable_registration_during_setup: Option<bool> = None;
+            let mut f_new_user_authentication_methods: Option<Vec<NewUserAuthenticationMethod>> =
+                None;
+            let mut f_new_user_authorization_mode: Option<NewUserAuthorizationMode> = None;
+            let mut f_token_to_user_mapping: Option<TokenToUserMapping> = None;
+            let mut f_temporary_session_quick_login: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "EnableAtLogin" => f_enable_at_login = optional_field(v, k)?,
+                    "EnableFirstUserDuringSetup" => {
+                        f_enable_first_user_during_setup = optional_field(v, k)?
+                    }
+                    "EnableRegistrationDuringSetup" => {
+                        f_enable_registration_during_setup = optional_field(v, k)?
+                    }
+                    "NewUserAuthenticationMethods" => {
+                        f_new_user_authentication_methods = optional_field(v, k)?
+                    }
+                    "NewUserAuthorizationMode" => {
+                        f_new_user_authorization_mode = optional_field(v, k)?
+                    }
+                    "TokenToUserMapping" => f_token_to_user_mapping = optional_field(v, k)?,
+                    "TemporarySessionQuickLogin" => {
+                        f_temporary_session_quick_login = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enable_at_login: f_enable_at_login,
+                enable_first_user_during_setup: f_enable_first_user_during_setup,
+                enable_registration_during_setup: f_enable_registration_during_setup,
+                new_user_authentication_methods: f_new_user_authentication_methods,
+                new_user_authorization_mode: f_new_user_authorization_mode,
+                token_to_user_mapping: f_token_to_user_mapping,
+                temporary_session_quick_login: f_temporary_session_quick_login,
+                unknown,
+            })
+        }
+    }
     /// Values of `UserAuthorizationMode` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/extensible-sso.yaml`, `payloadkeys/PlatformSSO/Authorization/UserAuthorizationMode`.
@@ -3910,6 +5854,11 @@ pub mod configuration_extensible_sso {
     impl<'de> Deserialize<'de> for UserAuthorizationMode {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for UserAuthorizationMode {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/PlatformSSO/Authorization` in `declarative/declarations/configurations/extensible-sso.yaml`.
@@ -3964,6 +5913,39 @@ pub mod configuration_extensible_sso {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Authorization {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enable_identity_provider_accounts: Option<bool> = None;
+            let mut f_user_authorization_mode: Option<UserAuthorizationMode> = None;
+            let mut f_administrator_groups: Option<Vec<String>> = None;
+            let mut f_additional_groups: Option<Vec<String>> = None;
+            let mut f_authorization_groups: Option<BTreeMap<String, String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "EnableIdentityProviderAccounts" => {
+                        f_enable_identity_provider_accounts = optional_field(v, k)?
+                    }
+                    "UserAuthorizationMode" => f_user_authorization_mode = optional_field(v, k)?,
+                    "AdministratorGroups" => f_administrator_groups = optional_field(v, k)?,
+                    "AdditionalGroups" => f_additional_groups = optional_field(v, k)?,
+                    "AuthorizationGroups" => f_authorization_groups = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enable_identity_provider_accounts: f_enable_identity_provider_accounts,
+                user_authorization_mode: f_user_authorization_mode,
+                administrator_groups: f_administrator_groups,
+                additional_groups: f_additional_groups,
+                authorization_groups: f_authorization_groups,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/PlatformSSO/AccessKey` in `declarative/declarations/configurations/extensible-sso.yaml`.
     ///
     /// ```text
@@ -4007,6 +5989,39 @@ pub mod configuration_extensible_sso {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for AccessKey {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_reader_group_identifier: Option<String> = None;
+            let mut f_terminal_identity_asset_reference: Option<String> = None;
+            let mut f_reader_issuer_certificate_asset_reference: Option<String> = None;
+            let mut f_allow_express_mode: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ReaderGroupIdentifier" => f_reader_group_identifier = optional_field(v, k)?,
+                    "TerminalIdentityAssetReference" => {
+                        f_terminal_identity_asset_reference = optional_field(v, k)?
+                    }
+                    "ReaderIssuerCertificateAssetReference" => {
+                        f_reader_issuer_certificate_asset_reference = optional_field(v, k)?
+                    }
+                    "AllowExpressMode" => f_allow_express_mode = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                reader_group_identifier: f_reader_group_identifier,
+                terminal_identity_asset_reference: f_terminal_identity_asset_reference,
+                reader_issuer_certificate_asset_reference:
+                    f_reader_issuer_certificate_asset_reference,
+                allow_express_mode: f_allow_express_mode,
+                unknown,
+            })
+        }
     }
     /// Values of `policy` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -4067,6 +6082,11 @@ pub mod configuration_extensible_sso {
     impl<'de> Deserialize<'de> for Policy {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for Policy {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `policy` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -4134,6 +6154,11 @@ pub mod configuration_extensible_sso {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for PoliciesUnlockPolicy {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/PlatformSSO/Policies` in `declarative/declarations/configurations/extensible-sso.yaml`.
     ///
     /// ```text
@@ -4182,6 +6207,42 @@ pub mod configuration_extensible_sso {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Policies {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_file_vault: Option<Vec<Policy>> = None;
+            let mut f_login: Option<Vec<Policy>> = None;
+            let mut f_unlock: Option<Vec<PoliciesUnlockPolicy>> = None;
+            let mut f_offline_grace_period: Option<i64> = None;
+            let mut f_authentication_grace_period: Option<i64> = None;
+            let mut f_non_platform_sso_accounts: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "FileVault" => f_file_vault = optional_field(v, k)?,
+                    "Login" => f_login = optional_field(v, k)?,
+                    "Unlock" => f_unlock = optional_field(v, k)?,
+                    "OfflineGracePeriod" => f_offline_grace_period = optional_field(v, k)?,
+                    "AuthenticationGracePeriod" => {
+                        f_authentication_grace_period = optional_field(v, k)?
+                    }
+                    "NonPlatformSSOAccounts" => f_non_platform_sso_accounts = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                file_vault: f_file_vault,
+                login: f_login,
+                unlock: f_unlock,
+                offline_grace_period: f_offline_grace_period,
+                authentication_grace_period: f_authentication_grace_period,
+                non_platform_sso_accounts: f_non_platform_sso_accounts,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/PlatformSSO/WebAuthentication` in `declarative/declarations/configurations/extensible-sso.yaml`.
     ///
     /// ```text
@@ -4209,6 +6270,28 @@ pub mod configuration_extensible_sso {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for WebAuthentication {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_url_allow_list: Option<Vec<String>> = None;
+            let mut f_allow_password_sync: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "URLAllowList" => f_url_allow_list = optional_field(v, k)?,
+                    "AllowPasswordSync" => f_allow_password_sync = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                url_allow_list: f_url_allow_list,
+                allow_password_sync: f_allow_password_sync,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/PlatformSSO` in `declarative/declarations/configurations/extensible-sso.yaml`.
     ///
@@ -4297,6 +6380,57 @@ pub mod configuration_extensible_sso {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for PlatformSSO {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_authentication_method: Option<AuthenticationMethod> = None;
+            let mut f_registration_token: Option<String> = None;
+            let mut f_use_shared_device_keys: Option<bool> = None;
+            let mut f_login_frequency: Option<i64> = None;
+            let mut f_allow_device_identifiers_in_attestation: Option<bool> = None;
+            let mut f_account: Option<Account> = None;
+            let mut f_user_creation: Option<UserCreation> = None;
+            let mut f_authorization: Option<Authorization> = None;
+            let mut f_access_key: Option<AccessKey> = None;
+            let mut f_policies: Option<Policies> = None;
+            let mut f_web_authentication: Option<WebAuthentication> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AuthenticationMethod" => f_authentication_method = optional_field(v, k)?,
+                    "RegistrationToken" => f_registration_token = optional_field(v, k)?,
+                    "UseSharedDeviceKeys" => f_use_shared_device_keys = optional_field(v, k)?,
+                    "LoginFrequency" => f_login_frequency = optional_field(v, k)?,
+                    "AllowDeviceIdentifiersInAttestation" => {
+                        f_allow_device_identifiers_in_attestation = optional_field(v, k)?
+                    }
+                    "Account" => f_account = optional_field(v, k)?,
+                    "UserCreation" => f_user_creation = optional_field(v, k)?,
+                    "Authorization" => f_authorization = optional_field(v, k)?,
+                    "AccessKey" => f_access_key = optional_field(v, k)?,
+                    "Policies" => f_policies = optional_field(v, k)?,
+                    "WebAuthentication" => f_web_authentication = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                authentication_method: f_authentication_method,
+                registration_token: f_registration_token,
+                use_shared_device_keys: f_use_shared_device_keys,
+                login_frequency: f_login_frequency,
+                allow_device_identifiers_in_attestation: f_allow_device_identifiers_in_attestation,
+                account: f_account,
+                user_creation: f_user_creation,
+                authorization: f_authorization,
+                access_key: f_access_key,
+                policies: f_policies,
+                web_authentication: f_web_authentication,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_extensible_sso::ConfigurationExtensibleSso;
@@ -4392,6 +6526,62 @@ pub mod configuration_intelligence_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationIntelligenceSettings {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_allow_apple_intelligence_report: Option<bool> = None;
+            let mut f_allow_genmoji: Option<bool> = None;
+            let mut f_allow_image_playground: Option<bool> = None;
+            let mut f_allow_image_wand: Option<bool> = None;
+            let mut f_allow_personalized_handwriting_results: Option<bool> = None;
+            let mut f_allow_visual_intelligence_summary: Option<bool> = None;
+            let mut f_allow_writing_tools: Option<bool> = None;
+            let mut f_apps: Option<Apps> = None;
+            let mut f_force_on_device_only_dictation: Option<bool> = None;
+            let mut f_force_on_device_only_translation: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AllowAppleIntelligenceReport" => {
+                        f_allow_apple_intelligence_report = optional_field(v, k)?
+                    }
+                    "AllowGenmoji" => f_allow_genmoji = optional_field(v, k)?,
+                    "AllowImagePlayground" => f_allow_image_playground = optional_field(v, k)?,
+                    "AllowImageWand" => f_allow_image_wand = optional_field(v, k)?,
+                    "AllowPersonalizedHandwritingResults" => {
+                        f_allow_personalized_handwriting_results = optional_field(v, k)?
+                    }
+                    "AllowVisualIntelligenceSummary" => {
+                        f_allow_visual_intelligence_summary = optional_field(v, k)?
+                    }
+                    "AllowWritingTools" => f_allow_writing_tools = optional_field(v, k)?,
+                    "Apps" => f_apps = optional_field(v, k)?,
+                    "ForceOnDeviceOnlyDictation" => {
+                        f_force_on_device_only_dictation = optional_field(v, k)?
+                    }
+                    "ForceOnDeviceOnlyTranslation" => {
+                        f_force_on_device_only_translation = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                allow_apple_intelligence_report: f_allow_apple_intelligence_report,
+                allow_genmoji: f_allow_genmoji,
+                allow_image_playground: f_allow_image_playground,
+                allow_image_wand: f_allow_image_wand,
+                allow_personalized_handwriting_results: f_allow_personalized_handwriting_results,
+                allow_visual_intelligence_summary: f_allow_visual_intelligence_summary,
+                allow_writing_tools: f_allow_writing_tools,
+                apps: f_apps,
+                force_on_device_only_dictation: f_force_on_device_only_dictation,
+                force_on_device_only_translation: f_force_on_device_only_translation,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Apps/Calendar` in `declarative/declarations/configurations/intelligence.settings.yaml`.
     ///
     /// ```text
@@ -4411,6 +6601,27 @@ pub mod configuration_intelligence_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Calendar {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_allow_natural_language_editing: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AllowNaturalLanguageEditing" => {
+                        f_allow_natural_language_editing = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                allow_natural_language_editing: f_allow_natural_language_editing,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Apps/Mail` in `declarative/declarations/configurations/intelligence.settings.yaml`.
     ///
@@ -4440,6 +6651,28 @@ pub mod configuration_intelligence_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Mail {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_allow_smart_replies: Option<bool> = None;
+            let mut f_allow_summary: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AllowSmartReplies" => f_allow_smart_replies = optional_field(v, k)?,
+                    "AllowSummary" => f_allow_summary = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                allow_smart_replies: f_allow_smart_replies,
+                allow_summary: f_allow_summary,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Apps/Notes` in `declarative/declarations/configurations/intelligence.settings.yaml`.
     ///
     /// ```text
@@ -4468,6 +6701,30 @@ pub mod configuration_intelligence_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Notes {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_allow_transcription: Option<bool> = None;
+            let mut f_allow_transcription_summary: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AllowTranscription" => f_allow_transcription = optional_field(v, k)?,
+                    "AllowTranscriptionSummary" => {
+                        f_allow_transcription_summary = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                allow_transcription: f_allow_transcription,
+                allow_transcription_summary: f_allow_transcription_summary,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Apps/Safari` in `declarative/declarations/configurations/intelligence.settings.yaml`.
     ///
     /// ```text
@@ -4487,6 +6744,25 @@ pub mod configuration_intelligence_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Safari {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_allow_summary: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AllowSummary" => f_allow_summary = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                allow_summary: f_allow_summary,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Apps` in `declarative/declarations/configurations/intelligence.settings.yaml`.
     ///
@@ -4516,6 +6792,34 @@ pub mod configuration_intelligence_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Apps {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_calendar: Option<Calendar> = None;
+            let mut f_mail: Option<Mail> = None;
+            let mut f_notes: Option<Notes> = None;
+            let mut f_safari: Option<Safari> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Calendar" => f_calendar = optional_field(v, k)?,
+                    "Mail" => f_mail = optional_field(v, k)?,
+                    "Notes" => f_notes = optional_field(v, k)?,
+                    "Safari" => f_safari = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                calendar: f_calendar,
+                mail: f_mail,
+                notes: f_notes,
+                safari: f_safari,
+                unknown,
+            })
+        }
+    }
 }
 pub use configuration_intelligence_settings::ConfigurationIntelligenceSettings;
 /// `com.apple.configuration.legacy.interactive`: Legacy Interactive Profile (from `declarative/declarations/configurations/legacy.interactive.yaml`, upstream `0a4527c5ea21`).
@@ -4542,6 +6846,28 @@ pub mod configuration_legacy_interactive {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationLegacyInteractive {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_profile_url: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ProfileURL" => f_profile_url = Some(field(v, k)?),
+                    "VisibleName" => f_visible_name = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                profile_url: required(f_profile_url, "ProfileURL")?,
+                visible_name: required(f_visible_name, "VisibleName")?,
+                unknown,
+            })
+        }
+    }
 }
 pub use configuration_legacy_interactive::ConfigurationLegacyInteractive;
 /// `com.apple.configuration.legacy`: Legacy Profile (from `declarative/declarations/configurations/legacy.yaml`, upstream `0a4527c5ea21`).
@@ -4563,6 +6889,25 @@ pub mod configuration_legacy {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationLegacy {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_profile_url: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ProfileURL" => f_profile_url = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                profile_url: required(f_profile_url, "ProfileURL")?,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_legacy::ConfigurationLegacy;
@@ -4586,6 +6931,25 @@ pub mod configuration_management_status_subscriptions {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationManagementStatusSubscriptions {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_status_items: Option<Vec<StatusItem>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "StatusItems" => f_status_items = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                status_items: required(f_status_items, "StatusItems")?,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/StatusItems/StatusItem` in `declarative/declarations/configurations/management.status-subscriptions.yaml`.
     ///
     /// ```text
@@ -4601,6 +6965,25 @@ pub mod configuration_management_status_subscriptions {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for StatusItem {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_name: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Name" => f_name = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                name: required(f_name, "Name")?,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_management_status_subscriptions::ConfigurationManagementStatusSubscriptions;
@@ -4639,6 +7022,31 @@ pub mod configuration_management_test {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationManagementTest {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_echo: Option<String> = None;
+            let mut f_echo_data_asset_reference: Option<String> = None;
+            let mut f_return_status: Option<ReturnStatus> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Echo" => f_echo = Some(field(v, k)?),
+                    "EchoDataAssetReference" => f_echo_data_asset_reference = optional_field(v, k)?,
+                    "ReturnStatus" => f_return_status = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                echo: required(f_echo, "Echo")?,
+                echo_data_asset_reference: f_echo_data_asset_reference,
+                return_status: f_return_status,
+                unknown,
+            })
+        }
     }
     /// Values of `ReturnStatus` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -4685,6 +7093,11 @@ pub mod configuration_management_test {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for ReturnStatus {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
 }
 pub use configuration_management_test::ConfigurationManagementTest;
 /// `com.apple.configuration.math.settings`: Math Settings (from `declarative/declarations/configurations/math.settings.yaml`, upstream `b6202ca2fbd3`).
@@ -4719,6 +7132,28 @@ pub mod configuration_math_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationMathSettings {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_calculator: Option<Calculator> = None;
+            let mut f_system_behavior: Option<SystemBehavior> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Calculator" => f_calculator = optional_field(v, k)?,
+                    "SystemBehavior" => f_system_behavior = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                calculator: f_calculator,
+                system_behavior: f_system_behavior,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Calculator/BasicMode` in `declarative/declarations/configurations/math.settings.yaml`.
     ///
     /// ```text
@@ -4734,6 +7169,25 @@ pub mod configuration_math_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for BasicMode {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_add_square_root: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AddSquareRoot" => f_add_square_root = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                add_square_root: required(f_add_square_root, "AddSquareRoot")?,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Calculator/ScientificMode` in `declarative/declarations/configurations/math.settings.yaml`.
     ///
@@ -4751,6 +7205,25 @@ pub mod configuration_math_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ScientificMode {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: required(f_enabled, "Enabled")?,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Calculator/ProgrammerMode` in `declarative/declarations/configurations/math.settings.yaml`.
     ///
     /// ```text
@@ -4767,6 +7240,25 @@ pub mod configuration_math_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ProgrammerMode {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: required(f_enabled, "Enabled")?,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Calculator/MathNotesMode` in `declarative/declarations/configurations/math.settings.yaml`.
     ///
     /// ```text
@@ -4782,6 +7274,25 @@ pub mod configuration_math_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for MathNotesMode {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: required(f_enabled, "Enabled")?,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Calculator/InputModes` in `declarative/declarations/configurations/math.settings.yaml`.
     ///
@@ -4802,6 +7313,28 @@ pub mod configuration_math_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for InputModes {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_unit_conversion: Option<bool> = None;
+            let mut f_rpn: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "UnitConversion" => f_unit_conversion = Some(field(v, k)?),
+                    "RPN" => f_rpn = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                unit_conversion: required(f_unit_conversion, "UnitConversion")?,
+                rpn: f_rpn,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Calculator` in `declarative/declarations/configurations/math.settings.yaml`.
     ///
@@ -4851,6 +7384,37 @@ pub mod configuration_math_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Calculator {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_basic_mode: Option<BasicMode> = None;
+            let mut f_scientific_mode: Option<ScientificMode> = None;
+            let mut f_programmer_mode: Option<ProgrammerMode> = None;
+            let mut f_math_notes_mode: Option<MathNotesMode> = None;
+            let mut f_input_modes: Option<InputModes> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "BasicMode" => f_basic_mode = optional_field(v, k)?,
+                    "ScientificMode" => f_scientific_mode = optional_field(v, k)?,
+                    "ProgrammerMode" => f_programmer_mode = optional_field(v, k)?,
+                    "MathNotesMode" => f_math_notes_mode = optional_field(v, k)?,
+                    "InputModes" => f_input_modes = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                basic_mode: f_basic_mode,
+                scientific_mode: f_scientific_mode,
+                programmer_mode: f_programmer_mode,
+                math_notes_mode: f_math_notes_mode,
+                input_modes: f_input_modes,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/SystemBehavior` in `declarative/declarations/configurations/math.settings.yaml`.
     ///
     /// ```text
@@ -4870,6 +7434,28 @@ pub mod configuration_math_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for SystemBehavior {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_keyboard_suggestions: Option<bool> = None;
+            let mut f_math_notes: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "KeyboardSuggestions" => f_keyboard_suggestions = Some(field(v, k)?),
+                    "MathNotes" => f_math_notes = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                keyboard_suggestions: required(f_keyboard_suggestions, "KeyboardSuggestions")?,
+                math_notes: required(f_math_notes, "MathNotes")?,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_math_settings::ConfigurationMathSettings;
@@ -4921,6 +7507,39 @@ pub mod configuration_network_dns_proxy {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationNetworkDnsProxy {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_app_bundle_identifier: Option<String> = None;
+            let mut f_provider_composed_identifier: Option<String> = None;
+            let mut f_provider_configuration: Option<BTreeMap<String, serde_json::Value>> = None;
+            let mut f_dns_proxy_uuid: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = Some(field(v, k)?),
+                    "AppBundleIdentifier" => f_app_bundle_identifier = Some(field(v, k)?),
+                    "ProviderComposedIdentifier" => {
+                        f_provider_composed_identifier = optional_field(v, k)?
+                    }
+                    "ProviderConfiguration" => f_provider_configuration = optional_field(v, k)?,
+                    "DNSProxyUUID" => f_dns_proxy_uuid = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: required(f_visible_name, "VisibleName")?,
+                app_bundle_identifier: required(f_app_bundle_identifier, "AppBundleIdentifier")?,
+                provider_composed_identifier: f_provider_composed_identifier,
+                provider_configuration: f_provider_configuration,
+                dns_proxy_uuid: f_dns_proxy_uuid,
+                unknown,
+            })
+        }
+    }
 }
 pub use configuration_network_dns_proxy::ConfigurationNetworkDnsProxy;
 /// `com.apple.configuration.network.dns-settings`: Network:DNS Settings (from `declarative/declarations/configurations/network.dns-settings.yaml`, upstream `97a11a861f4e`).
@@ -4963,6 +7582,34 @@ pub mod configuration_network_dns_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationNetworkDnsSettings {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_dns_settings: Option<DNSSettings> = None;
+            let mut f_on_demand_rules: Option<Vec<OnDemandRulesElement>> = None;
+            let mut f_prohibit_disablement: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = Some(field(v, k)?),
+                    "DNSSettings" => f_dns_settings = Some(field(v, k)?),
+                    "OnDemandRules" => f_on_demand_rules = optional_field(v, k)?,
+                    "ProhibitDisablement" => f_prohibit_disablement = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: required(f_visible_name, "VisibleName")?,
+                dns_settings: required(f_dns_settings, "DNSSettings")?,
+                on_demand_rules: f_on_demand_rules,
+                prohibit_disablement: f_prohibit_disablement,
+                unknown,
+            })
+        }
+    }
     /// Values of `DNSProtocol` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.dns-settings.yaml`, `payloadkeys/DNSSettings/DNSProtocol`.
@@ -5002,6 +7649,11 @@ pub mod configuration_network_dns_settings {
     impl<'de> Deserialize<'de> for DNSProtocol {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for DNSProtocol {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/DNSSettings` in `declarative/declarations/configurations/network.dns-settings.yaml`.
@@ -5064,6 +7716,45 @@ pub mod configuration_network_dns_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for DNSSettings {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_dns_protocol: Option<DNSProtocol> = None;
+            let mut f_server_url: Option<String> = None;
+            let mut f_server_name: Option<String> = None;
+            let mut f_server_addresses: Option<Vec<String>> = None;
+            let mut f_allow_failover: Option<bool> = None;
+            let mut f_identity_asset_reference: Option<String> = None;
+            let mut f_supplemental_match_domains: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "DNSProtocol" => f_dns_protocol = Some(field(v, k)?),
+                    "ServerURL" => f_server_url = optional_field(v, k)?,
+                    "ServerName" => f_server_name = optional_field(v, k)?,
+                    "ServerAddresses" => f_server_addresses = optional_field(v, k)?,
+                    "AllowFailover" => f_allow_failover = optional_field(v, k)?,
+                    "IdentityAssetReference" => f_identity_asset_reference = optional_field(v, k)?,
+                    "SupplementalMatchDomains" => {
+                        f_supplemental_match_domains = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                dns_protocol: required(f_dns_protocol, "DNSProtocol")?,
+                server_url: f_server_url,
+                server_name: f_server_name,
+                server_addresses: f_server_addresses,
+                allow_failover: f_allow_failover,
+                identity_asset_reference: f_identity_asset_reference,
+                supplemental_match_domains: f_supplemental_match_domains,
+                unknown,
+            })
+        }
+    }
     /// Values of `Action` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.dns-settings.yaml`, `payloadkeys/OnDemandRules/OnDemandRulesElement/Action`.
@@ -5109,6 +7800,11 @@ pub mod configuration_network_dns_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Action {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `DomainAction` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.dns-settings.yaml`, `payloadkeys/OnDemandRules/OnDemandRulesElement/ActionParameters/ActionParameter/DomainAction`.
@@ -5150,6 +7846,11 @@ pub mod configuration_network_dns_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for DomainAction {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/OnDemandRules/OnDemandRulesElement/ActionParameters/ActionParameter` in `declarative/declarations/configurations/network.dns-settings.yaml`.
     ///
     /// ```text
@@ -5169,6 +7870,28 @@ pub mod configuration_network_dns_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ActionParameter {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_domains: Option<Vec<String>> = None;
+            let mut f_domain_action: Option<DomainAction> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Domains" => f_domains = Some(field(v, k)?),
+                    "DomainAction" => f_domain_action = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                domains: required(f_domains, "Domains")?,
+                domain_action: required(f_domain_action, "DomainAction")?,
+                unknown,
+            })
+        }
     }
     /// Values of `InterfaceTypeMatch` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -5213,6 +7936,11 @@ pub mod configuration_network_dns_settings {
     impl<'de> Deserialize<'de> for InterfaceTypeMatch {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for InterfaceTypeMatch {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/OnDemandRules/OnDemandRulesElement` in `declarative/declarations/configurations/network.dns-settings.yaml`.
@@ -5274,6 +8002,43 @@ pub mod configuration_network_dns_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for OnDemandRulesElement {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_action: Option<Action> = None;
+            let mut f_action_parameters: Option<Vec<ActionParameter>> = None;
+            let mut f_dns_domain_match: Option<Vec<String>> = None;
+            let mut f_dns_server_address_match: Option<Vec<String>> = None;
+            let mut f_interface_type_match: Option<InterfaceTypeMatch> = None;
+            let mut f_ssid_match: Option<Vec<String>> = None;
+            let mut f_url_string_probe: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Action" => f_action = Some(field(v, k)?),
+                    "ActionParameters" => f_action_parameters = optional_field(v, k)?,
+                    "DNSDomainMatch" => f_dns_domain_match = optional_field(v, k)?,
+                    "DNSServerAddressMatch" => f_dns_server_address_match = optional_field(v, k)?,
+                    "InterfaceTypeMatch" => f_interface_type_match = optional_field(v, k)?,
+                    "SSIDMatch" => f_ssid_match = optional_field(v, k)?,
+                    "URLStringProbe" => f_url_string_probe = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                action: required(f_action, "Action")?,
+                action_parameters: f_action_parameters,
+                dns_domain_match: f_dns_domain_match,
+                dns_server_address_match: f_dns_server_address_match,
+                interface_type_match: f_interface_type_match,
+                ssid_match: f_ssid_match,
+                url_string_probe: f_url_string_probe,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_network_dns_settings::ConfigurationNetworkDnsSettings;
@@ -5353,6 +8118,49 @@ pub mod configuration_network_relay {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationNetworkRelay {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_relays: Option<Vec<Relay>> = None;
+            let mut f_match_domains: Option<Vec<String>> = None;
+            let mut f_excluded_domains: Option<Vec<String>> = None;
+            let mut f_match_fqdns: Option<Vec<String>> = None;
+            let mut f_excluded_fqdns: Option<Vec<String>> = None;
+            let mut f_relay_uuid: Option<String> = None;
+            let mut f_ui_toggle_enabled: Option<bool> = None;
+            let mut f_allow_dns_failover: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = Some(field(v, k)?),
+                    "Relays" => f_relays = Some(field(v, k)?),
+                    "MatchDomains" => f_match_domains = optional_field(v, k)?,
+                    "ExcludedDomains" => f_excluded_domains = optional_field(v, k)?,
+                    "MatchFQDNs" => f_match_fqdns = optional_field(v, k)?,
+                    "ExcludedFQDNs" => f_excluded_fqdns = optional_field(v, k)?,
+                    "RelayUUID" => f_relay_uuid = optional_field(v, k)?,
+                    "UIToggleEnabled" => f_ui_toggle_enabled = optional_field(v, k)?,
+                    "AllowDNSFailover" => f_allow_dns_failover = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: required(f_visible_name, "VisibleName")?,
+                relays: required(f_relays, "Relays")?,
+                match_domains: f_match_domains,
+                excluded_domains: f_excluded_domains,
+                match_fqdns: f_match_fqdns,
+                excluded_fqdns: f_excluded_fqdns,
+                relay_uuid: f_relay_uuid,
+                ui_toggle_enabled: f_ui_toggle_enabled,
+                allow_dns_failover: f_allow_dns_failover,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Relays/Relay` in `declarative/declarations/configurations/network.relay.yaml`.
     ///
     /// ```text
@@ -5404,6 +8212,41 @@ pub mod configuration_network_relay {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Relay {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_http3_relay_url: Option<String> = None;
+            let mut f_http2_relay_url: Option<String> = None;
+            let mut f_additional_http_header_fields: Option<BTreeMap<String, String>> = None;
+            let mut f_credential_asset_reference: Option<String> = None;
+            let mut f_public_key_data: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "HTTP3RelayURL" => f_http3_relay_url = optional_field(v, k)?,
+                    "HTTP2RelayURL" => f_http2_relay_url = optional_field(v, k)?,
+                    "AdditionalHTTPHeaderFields" => {
+                        f_additional_http_header_fields = optional_field(v, k)?
+                    }
+                    "CredentialAssetReference" => {
+                        f_credential_asset_reference = optional_field(v, k)?
+                    }
+                    "PublicKeyData" => f_public_key_data = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                http3_relay_url: f_http3_relay_url,
+                http2_relay_url: f_http2_relay_url,
+                additional_http_header_fields: f_additional_http_header_fields,
+                credential_asset_reference: f_credential_asset_reference,
+                public_key_data: f_public_key_data,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_network_relay::ConfigurationNetworkRelay;
@@ -5487,6 +8330,58 @@ pub mod configuration_network_vpn_always_on {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationNetworkVpnAlwaysOn {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_ui_toggle_enabled: Option<bool> = None;
+            let mut f_tunnel_configurations: Option<Vec<TunnelConfigurationElement>> = None;
+            let mut f_service_exceptions: Option<Vec<ServiceExceptionElement>> = None;
+            let mut f_application_exceptions: Option<Vec<ApplicationExceptionElement>> = None;
+            let mut f_allow_captive_web_sheet: Option<bool> = None;
+            let mut f_allow_all_captive_network_plugins: Option<bool> = None;
+            let mut f_allowed_captive_network_plugins: Option<
+                Vec<AllowedCaptiveNetworkPluginElement>,
+            > = None;
+            let mut f_dns: Option<DNS> = None;
+            let mut f_proxies: Option<Proxies> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = Some(field(v, k)?),
+                    "UIToggleEnabled" => f_ui_toggle_enabled = optional_field(v, k)?,
+                    "TunnelConfigurations" => f_tunnel_configurations = Some(field(v, k)?),
+                    "ServiceExceptions" => f_service_exceptions = optional_field(v, k)?,
+                    "ApplicationExceptions" => f_application_exceptions = optional_field(v, k)?,
+                    "AllowCaptiveWebSheet" => f_allow_captive_web_sheet = optional_field(v, k)?,
+                    "AllowAllCaptiveNetworkPlugins" => {
+                        f_allow_all_captive_network_plugins = optional_field(v, k)?
+                    }
+                    "AllowedCaptiveNetworkPlugins" => {
+                        f_allowed_captive_network_plugins = optional_field(v, k)?
+                    }
+                    "DNS" => f_dns = optional_field(v, k)?,
+                    "Proxies" => f_proxies = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: required(f_visible_name, "VisibleName")?,
+                ui_toggle_enabled: f_ui_toggle_enabled,
+                tunnel_configurations: required(f_tunnel_configurations, "TunnelConfigurations")?,
+                service_exceptions: f_service_exceptions,
+                application_exceptions: f_application_exceptions,
+                allow_captive_web_sheet: f_allow_captive_web_sheet,
+                allow_all_captive_network_plugins: f_allow_all_captive_network_plugins,
+                allowed_captive_network_plugins: f_allowed_captive_network_plugins,
+                dns: f_dns,
+                proxies: f_proxies,
+                unknown,
+            })
+        }
+    }
     /// Values of `InterfacesElement` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.always-on.yaml`, `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/Interfaces/InterfacesElement`.
@@ -5526,6 +8421,11 @@ pub mod configuration_network_vpn_always_on {
     impl<'de> Deserialize<'de> for InterfacesElement {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for InterfacesElement {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `Method` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -5571,6 +8471,11 @@ pub mod configuration_network_vpn_always_on {
     impl<'de> Deserialize<'de> for Method {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for Method {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `IdentityCertificateType` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -5626,6 +8531,11 @@ pub mod configuration_network_vpn_always_on {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for IdentityCertificateType {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `TLSMinimumVersion` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.always-on.yaml`, `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/Authentication/ExtendedAuth/TLSMinimumVersion`.
@@ -5675,6 +8585,11 @@ pub mod configuration_network_vpn_always_on {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for TLSMinimumVersion {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `TLSMaximumVersion` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.always-on.yaml`, `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/Authentication/ExtendedAuth/TLSMaximumVersion`.
@@ -5722,6 +8637,11 @@ pub mod configuration_network_vpn_always_on {
     impl<'de> Deserialize<'de> for TLSMaximumVersion {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for TLSMaximumVersion {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/Authentication/ExtendedAuth` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
@@ -5780,6 +8700,46 @@ pub mod configuration_network_vpn_always_on {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ExtendedAuth {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_credentials_asset_reference: Option<String> = None;
+            let mut f_server_certificate_issuer_common_name: Option<String> = None;
+            let mut f_server_certificate_common_name: Option<String> = None;
+            let mut f_tls_minimum_version: Option<TLSMinimumVersion> = None;
+            let mut f_tls_maximum_version: Option<TLSMaximumVersion> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = optional_field(v, k)?,
+                    "CredentialsAssetReference" => {
+                        f_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    "ServerCertificateIssuerCommonName" => {
+                        f_server_certificate_issuer_common_name = optional_field(v, k)?
+                    }
+                    "ServerCertificateCommonName" => {
+                        f_server_certificate_common_name = optional_field(v, k)?
+                    }
+                    "TLSMinimumVersion" => f_tls_minimum_version = optional_field(v, k)?,
+                    "TLSMaximumVersion" => f_tls_maximum_version = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: f_enabled,
+                credentials_asset_reference: f_credentials_asset_reference,
+                server_certificate_issuer_common_name: f_server_certificate_issuer_common_name,
+                server_certificate_common_name: f_server_certificate_common_name,
+                tls_minimum_version: f_tls_minimum_version,
+                tls_maximum_version: f_tls_maximum_version,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/Authentication` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
     /// ```text
@@ -5828,6 +8788,41 @@ pub mod configuration_network_vpn_always_on {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Authentication {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_method: Option<Method> = None;
+            let mut f_credentials_asset_reference: Option<String> = None;
+            let mut f_identity_certificate_type: Option<IdentityCertificateType> = None;
+            let mut f_identity_asset_reference: Option<String> = None;
+            let mut f_extended_auth: Option<ExtendedAuth> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Method" => f_method = Some(field(v, k)?),
+                    "CredentialsAssetReference" => {
+                        f_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    "IdentityCertificateType" => {
+                        f_identity_certificate_type = optional_field(v, k)?
+                    }
+                    "IdentityAssetReference" => f_identity_asset_reference = optional_field(v, k)?,
+                    "ExtendedAuth" => f_extended_auth = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                method: required(f_method, "Method")?,
+                credentials_asset_reference: f_credentials_asset_reference,
+                identity_certificate_type: f_identity_certificate_type,
+                identity_asset_reference: f_identity_asset_reference,
+                extended_auth: f_extended_auth,
+                unknown,
+            })
+        }
+    }
     /// Values of `Type` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.always-on.yaml`, `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/Provider/Type`.
@@ -5869,6 +8864,11 @@ pub mod configuration_network_vpn_always_on {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Type {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/Provider` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
     /// ```text
@@ -5892,6 +8892,28 @@ pub mod configuration_network_vpn_always_on {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Provider {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_type: Option<Type> = None;
+            let mut f_composed_identifier: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Type" => f_type = optional_field(v, k)?,
+                    "ComposedIdentifier" => f_composed_identifier = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                type_: f_type,
+                composed_identifier: f_composed_identifier,
+                unknown,
+            })
+        }
     }
     /// Values of `DeadPeerDetectionRate` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -5942,6 +8964,11 @@ pub mod configuration_network_vpn_always_on {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for DeadPeerDetectionRate {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/Idle` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
     /// ```text
@@ -5973,6 +9000,31 @@ pub mod configuration_network_vpn_always_on {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Idle {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_disconnect: Option<bool> = None;
+            let mut f_timer: Option<i64> = None;
+            let mut f_dead_peer_detection_rate: Option<DeadPeerDetectionRate> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Disconnect" => f_disconnect = optional_field(v, k)?,
+                    "Timer" => f_timer = optional_field(v, k)?,
+                    "DeadPeerDetectionRate" => f_dead_peer_detection_rate = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                disconnect: f_disconnect,
+                timer: f_timer,
+                dead_peer_detection_rate: f_dead_peer_detection_rate,
+                unknown,
+            })
+        }
     }
     /// Values of `Action` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -6027,6 +9079,11 @@ pub mod configuration_network_vpn_always_on {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Action {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `DomainAction` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.always-on.yaml`, `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/OnDemand/Rules/RulesElement/ActionParameters/ActionParameter/DomainAction`.
@@ -6068,6 +9125,11 @@ pub mod configuration_network_vpn_always_on {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for DomainAction {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/OnDemand/Rules/RulesElement/ActionParameters/ActionParameter` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
     /// ```text
@@ -6103,6 +9165,34 @@ pub mod configuration_network_vpn_always_on {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ActionParameter {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_domains: Option<Vec<String>> = None;
+            let mut f_domain_action: Option<DomainAction> = None;
+            let mut f_required_dns_servers: Option<Vec<String>> = None;
+            let mut f_required_url_string_probe: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Domains" => f_domains = Some(field(v, k)?),
+                    "DomainAction" => f_domain_action = Some(field(v, k)?),
+                    "RequiredDNSServers" => f_required_dns_servers = optional_field(v, k)?,
+                    "RequiredURLStringProbe" => f_required_url_string_probe = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                domains: required(f_domains, "Domains")?,
+                domain_action: required(f_domain_action, "DomainAction")?,
+                required_dns_servers: f_required_dns_servers,
+                required_url_string_probe: f_required_url_string_probe,
+                unknown,
+            })
+        }
     }
     /// Values of `InterfaceTypeMatch` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -6147,6 +9237,11 @@ pub mod configuration_network_vpn_always_on {
     impl<'de> Deserialize<'de> for InterfaceTypeMatch {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for InterfaceTypeMatch {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/OnDemand/Rules/RulesElement` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
@@ -6209,6 +9304,43 @@ pub mod configuration_network_vpn_always_on {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for RulesElement {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_action: Option<Action> = None;
+            let mut f_action_parameters: Option<Vec<ActionParameter>> = None;
+            let mut f_dns_domain_match: Option<Vec<String>> = None;
+            let mut f_dns_server_address_match: Option<Vec<String>> = None;
+            let mut f_interface_type_match: Option<InterfaceTypeMatch> = None;
+            let mut f_ssid_match: Option<Vec<String>> = None;
+            let mut f_url_string_probe: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Action" => f_action = Some(field(v, k)?),
+                    "ActionParameters" => f_action_parameters = optional_field(v, k)?,
+                    "DNSDomainMatch" => f_dns_domain_match = optional_field(v, k)?,
+                    "DNSServerAddressMatch" => f_dns_server_address_match = optional_field(v, k)?,
+                    "InterfaceTypeMatch" => f_interface_type_match = optional_field(v, k)?,
+                    "SSIDMatch" => f_ssid_match = optional_field(v, k)?,
+                    "URLStringProbe" => f_url_string_probe = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                action: required(f_action, "Action")?,
+                action_parameters: f_action_parameters,
+                dns_domain_match: f_dns_domain_match,
+                dns_server_address_match: f_dns_server_address_match,
+                interface_type_match: f_interface_type_match,
+                ssid_match: f_ssid_match,
+                url_string_probe: f_url_string_probe,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/OnDemand` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
     /// ```text
@@ -6236,6 +9368,31 @@ pub mod configuration_network_vpn_always_on {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for OnDemand {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_disable_user_override: Option<bool> = None;
+            let mut f_rules: Option<Vec<RulesElement>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = optional_field(v, k)?,
+                    "DisableUserOverride" => f_disable_user_override = optional_field(v, k)?,
+                    "Rules" => f_rules = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: f_enabled,
+                disable_user_override: f_disable_user_override,
+                rules: f_rules,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/PostQuantumKeyExchange` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
@@ -6276,6 +9433,34 @@ pub mod configuration_network_vpn_always_on {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for PostQuantumKeyExchange {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_ppk: Option<String> = None;
+            let mut f_ppk_identifier: Option<String> = None;
+            let mut f_ppk_mandatory: Option<bool> = None;
+            let mut f_allow_fallback: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "PPK" => f_ppk = optional_field(v, k)?,
+                    "PPKIdentifier" => f_ppk_identifier = optional_field(v, k)?,
+                    "PPKMandatory" => f_ppk_mandatory = optional_field(v, k)?,
+                    "AllowFallback" => f_allow_fallback = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                ppk: f_ppk,
+                ppk_identifier: f_ppk_identifier,
+                ppk_mandatory: f_ppk_mandatory,
+                allow_fallback: f_allow_fallback,
+                unknown,
+            })
+        }
     }
     /// Values of `EncryptionAlgorithm` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -6330,6 +9515,11 @@ pub mod configuration_network_vpn_always_on {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for EncryptionAlgorithm {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `IntegrityAlgorithm` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.always-on.yaml`, `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/IKESecurityAssociationParameters/IntegrityAlgorithm`.
@@ -6373,6 +9563,11 @@ pub mod configuration_network_vpn_always_on {
     impl<'de> Deserialize<'de> for IntegrityAlgorithm {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for IntegrityAlgorithm {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `DiffieHellmanGroup` (`<integer>`, an open list: unlisted values are kept in `Other`).
@@ -6448,6 +9643,11 @@ pub mod configuration_network_vpn_always_on {
             i64::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for DiffieHellmanGroup {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            i64::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `PostQuantumKeyExchangeMethod` (`<integer>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.always-on.yaml`, `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/IKESecurityAssociationParameters/PostQuantumKeyExchangeMethods/PostQuantumKeyExchangeMethod`.
@@ -6491,6 +9691,11 @@ pub mod configuration_network_vpn_always_on {
     impl<'de> Deserialize<'de> for PostQuantumKeyExchangeMethod {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             i64::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for PostQuantumKeyExchangeMethod {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            i64::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2/IKESecurityAssociationParameters` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
@@ -6544,6 +9749,40 @@ pub mod configuration_network_vpn_always_on {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for SecurityAssociationParameters {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_encryption_algorithm: Option<EncryptionAlgorithm> = None;
+            let mut f_integrity_algorithm: Option<IntegrityAlgorithm> = None;
+            let mut f_diffie_hellman_group: Option<DiffieHellmanGroup> = None;
+            let mut f_post_quantum_key_exchange_methods: Option<Vec<PostQuantumKeyExchangeMethod>> =
+                None;
+            let mut f_life_time_in_minutes: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "EncryptionAlgorithm" => f_encryption_algorithm = optional_field(v, k)?,
+                    "IntegrityAlgorithm" => f_integrity_algorithm = optional_field(v, k)?,
+                    "DiffieHellmanGroup" => f_diffie_hellman_group = optional_field(v, k)?,
+                    "PostQuantumKeyExchangeMethods" => {
+                        f_post_quantum_key_exchange_methods = optional_field(v, k)?
+                    }
+                    "LifeTimeInMinutes" => f_life_time_in_minutes = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                encryption_algorithm: f_encryption_algorithm,
+                integrity_algorithm: f_integrity_algorithm,
+                diffie_hellman_group: f_diffie_hellman_group,
+                post_quantum_key_exchange_methods: f_post_quantum_key_exchange_methods,
+                life_time_in_minutes: f_life_time_in_minutes,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/TunnelConfigurations/TunnelConfigurationElement/IKEV2` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
@@ -6681,6 +9920,97 @@ pub mod configuration_network_vpn_always_on {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for IKEV2 {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_host_name: Option<String> = None;
+            let mut f_local_identifier: Option<String> = None;
+            let mut f_remote_identifier: Option<String> = None;
+            let mut f_authentication: Option<Authentication> = None;
+            let mut f_provider: Option<Provider> = None;
+            let mut f_idle: Option<Idle> = None;
+            let mut f_on_demand: Option<OnDemand> = None;
+            let mut f_use_configuration_attribute_internal_ip_subnet: Option<bool> = None;
+            let mut f_disable_mobike: Option<bool> = None;
+            let mut f_disable_redirect: Option<bool> = None;
+            let mut f_enable_nat_keep_alive_offload: Option<bool> = None;
+            let mut f_nat_keep_alive_interval: Option<i64> = None;
+            let mut f_enable_pfs: Option<bool> = None;
+            let mut f_enable_certificate_revocation_check: Option<bool> = None;
+            let mut f_enable_fallback: Option<bool> = None;
+            let mut f_mtu: Option<i64> = None;
+            let mut f_enforce_strict_algorithm_selection: Option<bool> = None;
+            let mut f_post_quantum_key_exchange: Option<PostQuantumKeyExchange> = None;
+            let mut f_ike_security_association_parameters: Option<SecurityAssociationParameters> =
+                None;
+            let mut f_child_security_association_parameters: Option<SecurityAssociationParameters> =
+                None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "HostName" => f_host_name = Some(field(v, k)?),
+                    "LocalIdentifier" => f_local_identifier = Some(field(v, k)?),
+                    "RemoteIdentifier" => f_remote_identifier = Some(field(v, k)?),
+                    "Authentication" => f_authentication = Some(field(v, k)?),
+                    "Provider" => f_provider = optional_field(v, k)?,
+                    "Idle" => f_idle = optional_field(v, k)?,
+                    "OnDemand" => f_on_demand = optional_field(v, k)?,
+                    "UseConfigurationAttributeInternalIPSubnet" => {
+                        f_use_configuration_attribute_internal_ip_subnet = optional_field(v, k)?
+                    }
+                    "DisableMOBIKE" => f_disable_mobike = optional_field(v, k)?,
+                    "DisableRedirect" => f_disable_redirect = optional_field(v, k)?,
+                    "EnableNATKeepAliveOffload" => {
+                        f_enable_nat_keep_alive_offload = optional_field(v, k)?
+                    }
+                    "NATKeepAliveInterval" => f_nat_keep_alive_interval = optional_field(v, k)?,
+                    "EnablePFS" => f_enable_pfs = optional_field(v, k)?,
+                    "EnableCertificateRevocationCheck" => {
+                        f_enable_certificate_revocation_check = optional_field(v, k)?
+                    }
+                    "EnableFallback" => f_enable_fallback = optional_field(v, k)?,
+                    "MTU" => f_mtu = optional_field(v, k)?,
+                    "EnforceStrictAlgorithmSelection" => {
+                        f_enforce_strict_algorithm_selection = optional_field(v, k)?
+                    }
+                    "PostQuantumKeyExchange" => f_post_quantum_key_exchange = optional_field(v, k)?,
+                    "IKESecurityAssociationParameters" => {
+                        f_ike_security_association_parameters = optional_field(v, k)?
+                    }
+                    "ChildSecurityAssociationParameters" => {
+                        f_child_security_association_parameters = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                host_name: required(f_host_name, "HostName")?,
+                local_identifier: required(f_local_identifier, "LocalIdentifier")?,
+                remote_identifier: required(f_remote_identifier, "RemoteIdentifier")?,
+                authentication: required(f_authentication, "Authentication")?,
+                provider: f_provider,
+                idle: f_idle,
+                on_demand: f_on_demand,
+                use_configuration_attribute_internal_ip_subnet:
+                    f_use_configuration_attribute_internal_ip_subnet,
+                disable_mobike: f_disable_mobike,
+                disable_redirect: f_disable_redirect,
+                enable_nat_keep_alive_offload: f_enable_nat_keep_alive_offload,
+                nat_keep_alive_interval: f_nat_keep_alive_interval,
+                enable_pfs: f_enable_pfs,
+                enable_certificate_revocation_check: f_enable_certificate_revocation_check,
+                enable_fallback: f_enable_fallback,
+                mtu: f_mtu,
+                enforce_strict_algorithm_selection: f_enforce_strict_algorithm_selection,
+                post_quantum_key_exchange: f_post_quantum_key_exchange,
+                ike_security_association_parameters: f_ike_security_association_parameters,
+                child_security_association_parameters: f_child_security_association_parameters,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/TunnelConfigurations/TunnelConfigurationElement` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
     /// ```text
@@ -6708,6 +10038,31 @@ pub mod configuration_network_vpn_always_on {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for TunnelConfigurationElement {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_protocol_type: Option<String> = None;
+            let mut f_interfaces: Option<Vec<InterfacesElement>> = None;
+            let mut f_ikev2: Option<IKEV2> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ProtocolType" => f_protocol_type = Some(field(v, k)?),
+                    "Interfaces" => f_interfaces = optional_field(v, k)?,
+                    "IKEV2" => f_ikev2 = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                protocol_type: required(f_protocol_type, "ProtocolType")?,
+                interfaces: f_interfaces,
+                ikev2: f_ikev2,
+                unknown,
+            })
+        }
     }
     /// Values of `ServiceName` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -6758,6 +10113,11 @@ pub mod configuration_network_vpn_always_on {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for ServiceName {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `Action` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.always-on.yaml`, `payloadkeys/ServiceExceptions/ServiceExceptionElement/Action`.
@@ -6799,6 +10159,11 @@ pub mod configuration_network_vpn_always_on {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for ServiceExceptionElementAction {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/ServiceExceptions/ServiceExceptionElement` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
     /// ```text
@@ -6818,6 +10183,28 @@ pub mod configuration_network_vpn_always_on {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ServiceExceptionElement {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_service_name: Option<ServiceName> = None;
+            let mut f_action: Option<ServiceExceptionElementAction> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ServiceName" => f_service_name = Some(field(v, k)?),
+                    "Action" => f_action = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                service_name: required(f_service_name, "ServiceName")?,
+                action: required(f_action, "Action")?,
+                unknown,
+            })
+        }
     }
     /// Values of `LimitToProtocolElement` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -6856,6 +10243,11 @@ pub mod configuration_network_vpn_always_on {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for LimitToProtocolElement {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/ApplicationExceptions/ApplicationExceptionElement` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
     /// ```text
@@ -6880,6 +10272,28 @@ pub mod configuration_network_vpn_always_on {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ApplicationExceptionElement {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_bundle_identifier: Option<String> = None;
+            let mut f_limit_to_protocols: Option<Vec<LimitToProtocolElement>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "BundleIdentifier" => f_bundle_identifier = Some(field(v, k)?),
+                    "LimitToProtocols" => f_limit_to_protocols = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                bundle_identifier: required(f_bundle_identifier, "BundleIdentifier")?,
+                limit_to_protocols: f_limit_to_protocols,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/AllowedCaptiveNetworkPlugins/AllowedCaptiveNetworkPluginElement` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
     /// ```text
@@ -6895,6 +10309,25 @@ pub mod configuration_network_vpn_always_on {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for AllowedCaptiveNetworkPluginElement {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_bundle_identifier: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "BundleIdentifier" => f_bundle_identifier = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                bundle_identifier: required(f_bundle_identifier, "BundleIdentifier")?,
+                unknown,
+            })
+        }
     }
     /// Values of `Protocol` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -6939,6 +10372,11 @@ pub mod configuration_network_vpn_always_on {
     impl<'de> Deserialize<'de> for Protocol {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for Protocol {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/DNS` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
@@ -7013,6 +10451,53 @@ pub mod configuration_network_vpn_always_on {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for DNS {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_protocol: Option<Protocol> = None;
+            let mut f_server_url: Option<String> = None;
+            let mut f_server_name: Option<String> = None;
+            let mut f_server_addresses: Option<Vec<String>> = None;
+            let mut f_search_domains: Option<Vec<String>> = None;
+            let mut f_domain_name: Option<String> = None;
+            let mut f_supplemental_match_domains: Option<Vec<String>> = None;
+            let mut f_supplemental_match_domains_no_search: Option<bool> = None;
+            let mut f_identity_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Protocol" => f_protocol = Some(field(v, k)?),
+                    "ServerURL" => f_server_url = optional_field(v, k)?,
+                    "ServerName" => f_server_name = optional_field(v, k)?,
+                    "ServerAddresses" => f_server_addresses = Some(field(v, k)?),
+                    "SearchDomains" => f_search_domains = optional_field(v, k)?,
+                    "DomainName" => f_domain_name = optional_field(v, k)?,
+                    "SupplementalMatchDomains" => {
+                        f_supplemental_match_domains = optional_field(v, k)?
+                    }
+                    "SupplementalMatchDomainsNoSearch" => {
+                        f_supplemental_match_domains_no_search = optional_field(v, k)?
+                    }
+                    "IdentityAssetReference" => f_identity_asset_reference = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                protocol: required(f_protocol, "Protocol")?,
+                server_url: f_server_url,
+                server_name: f_server_name,
+                server_addresses: required(f_server_addresses, "ServerAddresses")?,
+                search_domains: f_search_domains,
+                domain_name: f_domain_name,
+                supplemental_match_domains: f_supplemental_match_domains,
+                supplemental_match_domains_no_search: f_supplemental_match_domains_no_search,
+                identity_asset_reference: f_identity_asset_reference,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Proxies/Protocol/HTTP` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
     /// ```text
@@ -7037,6 +10522,31 @@ pub mod configuration_network_vpn_always_on {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for HTTP {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enable: Option<bool> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enable" => f_enable = optional_field(v, k)?,
+                    "HostName" => f_host_name = optional_field(v, k)?,
+                    "Port" => f_port = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enable: f_enable,
+                host_name: f_host_name,
+                port: f_port,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Proxies/Protocol/HTTPS` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
     /// ```text
@@ -7060,6 +10570,31 @@ pub mod configuration_network_vpn_always_on {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for HTTPS {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enable: Option<bool> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enable" => f_enable = optional_field(v, k)?,
+                    "HostName" => f_host_name = optional_field(v, k)?,
+                    "Port" => f_port = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enable: f_enable,
+                host_name: f_host_name,
+                port: f_port,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Proxies/Protocol` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
@@ -7088,6 +10623,33 @@ pub mod configuration_network_vpn_always_on {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ProxiesProtocol {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_http: Option<HTTP> = None;
+            let mut f_https: Option<HTTPS> = None;
+            let mut f_credentials_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "HTTP" => f_http = optional_field(v, k)?,
+                    "HTTPS" => f_https = optional_field(v, k)?,
+                    "CredentialsAssetReference" => {
+                        f_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                http: f_http,
+                https: f_https,
+                credentials_asset_reference: f_credentials_asset_reference,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Proxies` in `declarative/declarations/configurations/network.vpn.always-on.yaml`.
     ///
@@ -7136,6 +10698,39 @@ pub mod configuration_network_vpn_always_on {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Proxies {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_auto_config_enable: Option<bool> = None;
+            let mut f_auto_discovery_enable: Option<bool> = None;
+            let mut f_auto_config_url_string: Option<String> = None;
+            let mut f_supplemental_match_domains: Option<Vec<String>> = None;
+            let mut f_protocol: Option<ProxiesProtocol> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AutoConfigEnable" => f_auto_config_enable = optional_field(v, k)?,
+                    "AutoDiscoveryEnable" => f_auto_discovery_enable = optional_field(v, k)?,
+                    "AutoConfigURLString" => f_auto_config_url_string = optional_field(v, k)?,
+                    "SupplementalMatchDomains" => {
+                        f_supplemental_match_domains = optional_field(v, k)?
+                    }
+                    "Protocol" => f_protocol = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                auto_config_enable: f_auto_config_enable,
+                auto_discovery_enable: f_auto_discovery_enable,
+                auto_config_url_string: f_auto_config_url_string,
+                supplemental_match_domains: f_supplemental_match_domains,
+                protocol: f_protocol,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_network_vpn_always_on::ConfigurationNetworkVpnAlwaysOn;
@@ -7299,6 +10894,109 @@ pub mod configuration_network_vpn_ikev2 {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationNetworkVpnIkev2 {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_local_identifier: Option<String> = None;
+            let mut f_remote_identifier: Option<String> = None;
+            let mut f_authentication: Option<Authentication> = None;
+            let mut f_provider: Option<Provider> = None;
+            let mut f_network_routing: Option<NetworkRouting> = None;
+            let mut f_idle: Option<Idle> = None;
+            let mut f_on_demand: Option<OnDemand> = None;
+            let mut f_use_configuration_attribute_internal_ip_subnet: Option<bool> = None;
+            let mut f_disable_mobike: Option<bool> = None;
+            let mut f_disable_redirect: Option<bool> = None;
+            let mut f_enable_nat_keep_alive_offload: Option<bool> = None;
+            let mut f_nat_keep_alive_interval: Option<i64> = None;
+            let mut f_enable_pfs: Option<bool> = None;
+            let mut f_enable_certificate_revocation_check: Option<bool> = None;
+            let mut f_enable_fallback: Option<bool> = None;
+            let mut f_mtu: Option<i64> = None;
+            let mut f_enforce_strict_algorithm_selection: Option<bool> = None;
+            let mut f_post_quantum_key_exchange: Option<PostQuantumKeyExchange> = None;
+            let mut f_ike_security_association_parameters: Option<SecurityAssociationParameters> =
+                None;
+            let mut f_child_security_association_parameters: Option<SecurityAssociationParameters> =
+                None;
+            let mut f_dns: Option<DNS> = None;
+            let mut f_proxies: Option<Proxies> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = Some(field(v, k)?),
+                    "HostName" => f_host_name = Some(field(v, k)?),
+                    "LocalIdentifier" => f_local_identifier = Some(field(v, k)?),
+                    "RemoteIdentifier" => f_remote_identifier = Some(field(v, k)?),
+                    "Authentication" => f_authentication = Some(field(v, k)?),
+                    "Provider" => f_provider = optional_field(v, k)?,
+                    "NetworkRouting" => f_network_routing = optional_field(v, k)?,
+                    "Idle" => f_idle = optional_field(v, k)?,
+                    "OnDemand" => f_on_demand = optional_field(v, k)?,
+                    "UseConfigurationAttributeInternalIPSubnet" => {
+                        f_use_configuration_attribute_internal_ip_subnet = optional_field(v, k)?
+                    }
+                    "DisableMOBIKE" => f_disable_mobike = optional_field(v, k)?,
+                    "DisableRedirect" => f_disable_redirect = optional_field(v, k)?,
+                    "EnableNATKeepAliveOffload" => {
+                        f_enable_nat_keep_alive_offload = optional_field(v, k)?
+                    }
+                    "NATKeepAliveInterval" => f_nat_keep_alive_interval = optional_field(v, k)?,
+                    "EnablePFS" => f_enable_pfs = optional_field(v, k)?,
+                    "EnableCertificateRevocationCheck" => {
+                        f_enable_certificate_revocation_check = optional_field(v, k)?
+                    }
+                    "EnableFallback" => f_enable_fallback = optional_field(v, k)?,
+                    "MTU" => f_mtu = optional_field(v, k)?,
+                    "EnforceStrictAlgorithmSelection" => {
+                        f_enforce_strict_algorithm_selection = optional_field(v, k)?
+                    }
+                    "PostQuantumKeyExchange" => f_post_quantum_key_exchange = optional_field(v, k)?,
+                    "IKESecurityAssociationParameters" => {
+                        f_ike_security_association_parameters = optional_field(v, k)?
+                    }
+                    "ChildSecurityAssociationParameters" => {
+                        f_child_security_association_parameters = optional_field(v, k)?
+                    }
+                    "DNS" => f_dns = optional_field(v, k)?,
+                    "Proxies" => f_proxies = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: required(f_visible_name, "VisibleName")?,
+                host_name: required(f_host_name, "HostName")?,
+                local_identifier: required(f_local_identifier, "LocalIdentifier")?,
+                remote_identifier: required(f_remote_identifier, "RemoteIdentifier")?,
+                authentication: required(f_authentication, "Authentication")?,
+                provider: f_provider,
+                network_routing: f_network_routing,
+                idle: f_idle,
+                on_demand: f_on_demand,
+                use_configuration_attribute_internal_ip_subnet:
+                    f_use_configuration_attribute_internal_ip_subnet,
+                disable_mobike: f_disable_mobike,
+                disable_redirect: f_disable_redirect,
+                enable_nat_keep_alive_offload: f_enable_nat_keep_alive_offload,
+                nat_keep_alive_interval: f_nat_keep_alive_interval,
+                enable_pfs: f_enable_pfs,
+                enable_certificate_revocation_check: f_enable_certificate_revocation_check,
+                enable_fallback: f_enable_fallback,
+                mtu: f_mtu,
+                enforce_strict_algorithm_selection: f_enforce_strict_algorithm_selection,
+                post_quantum_key_exchange: f_post_quantum_key_exchange,
+                ike_security_association_parameters: f_ike_security_association_parameters,
+                child_security_association_parameters: f_child_security_association_parameters,
+                dns: f_dns,
+                proxies: f_proxies,
+                unknown,
+            })
+        }
+    }
     /// Values of `Method` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.ikev2.yaml`, `payloadkeys/Authentication/Method`.
@@ -7342,6 +11040,11 @@ pub mod configuration_network_vpn_ikev2 {
     impl<'de> Deserialize<'de> for Method {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for Method {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `IdentityCertificateType` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -7397,6 +11100,11 @@ pub mod configuration_network_vpn_ikev2 {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for IdentityCertificateType {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `TLSMinimumVersion` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.ikev2.yaml`, `payloadkeys/Authentication/ExtendedAuth/TLSMinimumVersion`.
@@ -7446,6 +11154,11 @@ pub mod configuration_network_vpn_ikev2 {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for TLSMinimumVersion {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `TLSMaximumVersion` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.ikev2.yaml`, `payloadkeys/Authentication/ExtendedAuth/TLSMaximumVersion`.
@@ -7493,6 +11206,11 @@ pub mod configuration_network_vpn_ikev2 {
     impl<'de> Deserialize<'de> for TLSMaximumVersion {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for TLSMaximumVersion {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/Authentication/ExtendedAuth` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
@@ -7551,6 +11269,46 @@ pub mod configuration_network_vpn_ikev2 {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ExtendedAuth {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_credentials_asset_reference: Option<String> = None;
+            let mut f_server_certificate_issuer_common_name: Option<String> = None;
+            let mut f_server_certificate_common_name: Option<String> = None;
+            let mut f_tls_minimum_version: Option<TLSMinimumVersion> = None;
+            let mut f_tls_maximum_version: Option<TLSMaximumVersion> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = optional_field(v, k)?,
+                    "CredentialsAssetReference" => {
+                        f_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    "ServerCertificateIssuerCommonName" => {
+                        f_server_certificate_issuer_common_name = optional_field(v, k)?
+                    }
+                    "ServerCertificateCommonName" => {
+                        f_server_certificate_common_name = optional_field(v, k)?
+                    }
+                    "TLSMinimumVersion" => f_tls_minimum_version = optional_field(v, k)?,
+                    "TLSMaximumVersion" => f_tls_maximum_version = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: f_enabled,
+                credentials_asset_reference: f_credentials_asset_reference,
+                server_certificate_issuer_common_name: f_server_certificate_issuer_common_name,
+                server_certificate_common_name: f_server_certificate_common_name,
+                tls_minimum_version: f_tls_minimum_version,
+                tls_maximum_version: f_tls_maximum_version,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Authentication` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
     ///
     /// ```text
@@ -7599,6 +11357,41 @@ pub mod configuration_network_vpn_ikev2 {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Authentication {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_method: Option<Method> = None;
+            let mut f_credentials_asset_reference: Option<String> = None;
+            let mut f_identity_certificate_type: Option<IdentityCertificateType> = None;
+            let mut f_identity_asset_reference: Option<String> = None;
+            let mut f_extended_auth: Option<ExtendedAuth> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Method" => f_method = Some(field(v, k)?),
+                    "CredentialsAssetReference" => {
+                        f_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    "IdentityCertificateType" => {
+                        f_identity_certificate_type = optional_field(v, k)?
+                    }
+                    "IdentityAssetReference" => f_identity_asset_reference = optional_field(v, k)?,
+                    "ExtendedAuth" => f_extended_auth = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                method: required(f_method, "Method")?,
+                credentials_asset_reference: f_credentials_asset_reference,
+                identity_certificate_type: f_identity_certificate_type,
+                identity_asset_reference: f_identity_asset_reference,
+                extended_auth: f_extended_auth,
+                unknown,
+            })
+        }
+    }
     /// Values of `Type` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.ikev2.yaml`, `payloadkeys/Provider/Type`.
@@ -7640,6 +11433,11 @@ pub mod configuration_network_vpn_ikev2 {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Type {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Provider` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
     ///
     /// ```text
@@ -7663,6 +11461,28 @@ pub mod configuration_network_vpn_ikev2 {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Provider {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_type: Option<Type> = None;
+            let mut f_composed_identifier: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Type" => f_type = optional_field(v, k)?,
+                    "ComposedIdentifier" => f_composed_identifier = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                type_: f_type,
+                composed_identifier: f_composed_identifier,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/NetworkRouting` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
     ///
@@ -7724,6 +11544,44 @@ pub mod configuration_network_vpn_ikev2 {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for NetworkRouting {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enforce_routes: Option<bool> = None;
+            let mut f_include_all_networks: Option<bool> = None;
+            let mut f_exclude_local_networks: Option<bool> = None;
+            let mut f_exclude_cellular_services: Option<bool> = None;
+            let mut f_exclude_apns: Option<bool> = None;
+            let mut f_exclude_device_communication: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "EnforceRoutes" => f_enforce_routes = optional_field(v, k)?,
+                    "IncludeAllNetworks" => f_include_all_networks = optional_field(v, k)?,
+                    "ExcludeLocalNetworks" => f_exclude_local_networks = optional_field(v, k)?,
+                    "ExcludeCellularServices" => {
+                        f_exclude_cellular_services = optional_field(v, k)?
+                    }
+                    "ExcludeAPNs" => f_exclude_apns = optional_field(v, k)?,
+                    "ExcludeDeviceCommunication" => {
+                        f_exclude_device_communication = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enforce_routes: f_enforce_routes,
+                include_all_networks: f_include_all_networks,
+                exclude_local_networks: f_exclude_local_networks,
+                exclude_cellular_services: f_exclude_cellular_services,
+                exclude_apns: f_exclude_apns,
+                exclude_device_communication: f_exclude_device_communication,
+                unknown,
+            })
+        }
+    }
     /// Values of `DeadPeerDetectionRate` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.ikev2.yaml`, `payloadkeys/Idle/DeadPeerDetectionRate`.
@@ -7773,6 +11631,11 @@ pub mod configuration_network_vpn_ikev2 {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for DeadPeerDetectionRate {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Idle` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
     ///
     /// ```text
@@ -7804,6 +11667,31 @@ pub mod configuration_network_vpn_ikev2 {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Idle {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_disconnect: Option<bool> = None;
+            let mut f_timer: Option<i64> = None;
+            let mut f_dead_peer_detection_rate: Option<DeadPeerDetectionRate> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Disconnect" => f_disconnect = optional_field(v, k)?,
+                    "Timer" => f_timer = optional_field(v, k)?,
+                    "DeadPeerDetectionRate" => f_dead_peer_detection_rate = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                disconnect: f_disconnect,
+                timer: f_timer,
+                dead_peer_detection_rate: f_dead_peer_detection_rate,
+                unknown,
+            })
+        }
     }
     /// Values of `Action` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -7858,6 +11746,11 @@ pub mod configuration_network_vpn_ikev2 {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Action {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `DomainAction` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.ikev2.yaml`, `payloadkeys/OnDemand/Rules/RulesElement/ActionParameters/ActionParameter/DomainAction`.
@@ -7899,6 +11792,11 @@ pub mod configuration_network_vpn_ikev2 {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for DomainAction {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/OnDemand/Rules/RulesElement/ActionParameters/ActionParameter` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
     ///
     /// ```text
@@ -7934,6 +11832,34 @@ pub mod configuration_network_vpn_ikev2 {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ActionParameter {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_domains: Option<Vec<String>> = None;
+            let mut f_domain_action: Option<DomainAction> = None;
+            let mut f_required_dns_servers: Option<Vec<String>> = None;
+            let mut f_required_url_string_probe: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Domains" => f_domains = Some(field(v, k)?),
+                    "DomainAction" => f_domain_action = Some(field(v, k)?),
+                    "RequiredDNSServers" => f_required_dns_servers = optional_field(v, k)?,
+                    "RequiredURLStringProbe" => f_required_url_string_probe = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                domains: required(f_domains, "Domains")?,
+                domain_action: required(f_domain_action, "DomainAction")?,
+                required_dns_servers: f_required_dns_servers,
+                required_url_string_probe: f_required_url_string_probe,
+                unknown,
+            })
+        }
     }
     /// Values of `InterfaceTypeMatch` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -7978,6 +11904,11 @@ pub mod configuration_network_vpn_ikev2 {
     impl<'de> Deserialize<'de> for InterfaceTypeMatch {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for InterfaceTypeMatch {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/OnDemand/Rules/RulesElement` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
@@ -8040,6 +11971,43 @@ pub mod configuration_network_vpn_ikev2 {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for RulesElement {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_action: Option<Action> = None;
+            let mut f_action_parameters: Option<Vec<ActionParameter>> = None;
+            let mut f_dns_domain_match: Option<Vec<String>> = None;
+            let mut f_dns_server_address_match: Option<Vec<String>> = None;
+            let mut f_interface_type_match: Option<InterfaceTypeMatch> = None;
+            let mut f_ssid_match: Option<Vec<String>> = None;
+            let mut f_url_string_probe: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Action" => f_action = Some(field(v, k)?),
+                    "ActionParameters" => f_action_parameters = optional_field(v, k)?,
+                    "DNSDomainMatch" => f_dns_domain_match = optional_field(v, k)?,
+                    "DNSServerAddressMatch" => f_dns_server_address_match = optional_field(v, k)?,
+                    "InterfaceTypeMatch" => f_interface_type_match = optional_field(v, k)?,
+                    "SSIDMatch" => f_ssid_match = optional_field(v, k)?,
+                    "URLStringProbe" => f_url_string_probe = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                action: required(f_action, "Action")?,
+                action_parameters: f_action_parameters,
+                dns_domain_match: f_dns_domain_match,
+                dns_server_address_match: f_dns_server_address_match,
+                interface_type_match: f_interface_type_match,
+                ssid_match: f_ssid_match,
+                url_string_probe: f_url_string_probe,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/OnDemand` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
     ///
     /// ```text
@@ -8067,6 +12035,31 @@ pub mod configuration_network_vpn_ikev2 {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for OnDemand {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_disable_user_override: Option<bool> = None;
+            let mut f_rules: Option<Vec<RulesElement>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = optional_field(v, k)?,
+                    "DisableUserOverride" => f_disable_user_override = optional_field(v, k)?,
+                    "Rules" => f_rules = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: f_enabled,
+                disable_user_override: f_disable_user_override,
+                rules: f_rules,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/PostQuantumKeyExchange` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
     ///
@@ -8107,6 +12100,34 @@ pub mod configuration_network_vpn_ikev2 {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for PostQuantumKeyExchange {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_ppk: Option<String> = None;
+            let mut f_ppk_identifier: Option<String> = None;
+            let mut f_ppk_mandatory: Option<bool> = None;
+            let mut f_allow_fallback: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "PPK" => f_ppk = optional_field(v, k)?,
+                    "PPKIdentifier" => f_ppk_identifier = optional_field(v, k)?,
+                    "PPKMandatory" => f_ppk_mandatory = optional_field(v, k)?,
+                    "AllowFallback" => f_allow_fallback = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                ppk: f_ppk,
+                ppk_identifier: f_ppk_identifier,
+                ppk_mandatory: f_ppk_mandatory,
+                allow_fallback: f_allow_fallback,
+                unknown,
+            })
+        }
     }
     /// Values of `EncryptionAlgorithm` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -8161,6 +12182,11 @@ pub mod configuration_network_vpn_ikev2 {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for EncryptionAlgorithm {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `IntegrityAlgorithm` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.ikev2.yaml`, `payloadkeys/IKESecurityAssociationParameters/IntegrityAlgorithm`.
@@ -8204,6 +12230,11 @@ pub mod configuration_network_vpn_ikev2 {
     impl<'de> Deserialize<'de> for IntegrityAlgorithm {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for IntegrityAlgorithm {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `DiffieHellmanGroup` (`<integer>`, an open list: unlisted values are kept in `Other`).
@@ -8279,6 +12310,11 @@ pub mod configuration_network_vpn_ikev2 {
             i64::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for DiffieHellmanGroup {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            i64::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `PostQuantumKeyExchangeMethod` (`<integer>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.ikev2.yaml`, `payloadkeys/IKESecurityAssociationParameters/PostQuantumKeyExchangeMethods/PostQuantumKeyExchangeMethod`.
@@ -8322,6 +12358,11 @@ pub mod configuration_network_vpn_ikev2 {
     impl<'de> Deserialize<'de> for PostQuantumKeyExchangeMethod {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             i64::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for PostQuantumKeyExchangeMethod {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            i64::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/IKESecurityAssociationParameters` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
@@ -8376,6 +12417,40 @@ pub mod configuration_network_vpn_ikev2 {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for SecurityAssociationParameters {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_encryption_algorithm: Option<EncryptionAlgorithm> = None;
+            let mut f_integrity_algorithm: Option<IntegrityAlgorithm> = None;
+            let mut f_diffie_hellman_group: Option<DiffieHellmanGroup> = None;
+            let mut f_post_quantum_key_exchange_methods: Option<Vec<PostQuantumKeyExchangeMethod>> =
+                None;
+            let mut f_life_time_in_minutes: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "EncryptionAlgorithm" => f_encryption_algorithm = optional_field(v, k)?,
+                    "IntegrityAlgorithm" => f_integrity_algorithm = optional_field(v, k)?,
+                    "DiffieHellmanGroup" => f_diffie_hellman_group = optional_field(v, k)?,
+                    "PostQuantumKeyExchangeMethods" => {
+                        f_post_quantum_key_exchange_methods = optional_field(v, k)?
+                    }
+                    "LifeTimeInMinutes" => f_life_time_in_minutes = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                encryption_algorithm: f_encryption_algorithm,
+                integrity_algorithm: f_integrity_algorithm,
+                diffie_hellman_group: f_diffie_hellman_group,
+                post_quantum_key_exchange_methods: f_post_quantum_key_exchange_methods,
+                life_time_in_minutes: f_life_time_in_minutes,
+                unknown,
+            })
+        }
+    }
     /// Values of `Protocol` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.ikev2.yaml`, `payloadkeys/DNS/Protocol`.
@@ -8419,6 +12494,11 @@ pub mod configuration_network_vpn_ikev2 {
     impl<'de> Deserialize<'de> for Protocol {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for Protocol {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/DNS` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
@@ -8493,6 +12573,53 @@ pub mod configuration_network_vpn_ikev2 {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for DNS {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_protocol: Option<Protocol> = None;
+            let mut f_server_url: Option<String> = None;
+            let mut f_server_name: Option<String> = None;
+            let mut f_server_addresses: Option<Vec<String>> = None;
+            let mut f_search_domains: Option<Vec<String>> = None;
+            let mut f_domain_name: Option<String> = None;
+            let mut f_supplemental_match_domains: Option<Vec<String>> = None;
+            let mut f_supplemental_match_domains_no_search: Option<bool> = None;
+            let mut f_identity_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Protocol" => f_protocol = Some(field(v, k)?),
+                    "ServerURL" => f_server_url = optional_field(v, k)?,
+                    "ServerName" => f_server_name = optional_field(v, k)?,
+                    "ServerAddresses" => f_server_addresses = Some(field(v, k)?),
+                    "SearchDomains" => f_search_domains = optional_field(v, k)?,
+                    "DomainName" => f_domain_name = optional_field(v, k)?,
+                    "SupplementalMatchDomains" => {
+                        f_supplemental_match_domains = optional_field(v, k)?
+                    }
+                    "SupplementalMatchDomainsNoSearch" => {
+                        f_supplemental_match_domains_no_search = optional_field(v, k)?
+                    }
+                    "IdentityAssetReference" => f_identity_asset_reference = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                protocol: required(f_protocol, "Protocol")?,
+                server_url: f_server_url,
+                server_name: f_server_name,
+                server_addresses: required(f_server_addresses, "ServerAddresses")?,
+                search_domains: f_search_domains,
+                domain_name: f_domain_name,
+                supplemental_match_domains: f_supplemental_match_domains,
+                supplemental_match_domains_no_search: f_supplemental_match_domains_no_search,
+                identity_asset_reference: f_identity_asset_reference,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Proxies/Protocol/HTTP` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
     ///
     /// ```text
@@ -8517,6 +12644,31 @@ pub mod configuration_network_vpn_ikev2 {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for HTTP {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enable: Option<bool> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enable" => f_enable = optional_field(v, k)?,
+                    "HostName" => f_host_name = optional_field(v, k)?,
+                    "Port" => f_port = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enable: f_enable,
+                host_name: f_host_name,
+                port: f_port,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Proxies/Protocol/HTTPS` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
     ///
     /// ```text
@@ -8540,6 +12692,31 @@ pub mod configuration_network_vpn_ikev2 {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for HTTPS {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enable: Option<bool> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enable" => f_enable = optional_field(v, k)?,
+                    "HostName" => f_host_name = optional_field(v, k)?,
+                    "Port" => f_port = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enable: f_enable,
+                host_name: f_host_name,
+                port: f_port,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Proxies/Protocol` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
     ///
@@ -8568,6 +12745,33 @@ pub mod configuration_network_vpn_ikev2 {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ProxiesProtocol {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_http: Option<HTTP> = None;
+            let mut f_https: Option<HTTPS> = None;
+            let mut f_credentials_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "HTTP" => f_http = optional_field(v, k)?,
+                    "HTTPS" => f_https = optional_field(v, k)?,
+                    "CredentialsAssetReference" => {
+                        f_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                http: f_http,
+                https: f_https,
+                credentials_asset_reference: f_credentials_asset_reference,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Proxies` in `declarative/declarations/configurations/network.vpn.ikev2.yaml`.
     ///
@@ -8616,6 +12820,39 @@ pub mod configuration_network_vpn_ikev2 {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Proxies {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_auto_config_enable: Option<bool> = None;
+            let mut f_auto_discovery_enable: Option<bool> = None;
+            let mut f_auto_config_url_string: Option<String> = None;
+            let mut f_supplemental_match_domains: Option<Vec<String>> = None;
+            let mut f_protocol: Option<ProxiesProtocol> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AutoConfigEnable" => f_auto_config_enable = optional_field(v, k)?,
+                    "AutoDiscoveryEnable" => f_auto_discovery_enable = optional_field(v, k)?,
+                    "AutoConfigURLString" => f_auto_config_url_string = optional_field(v, k)?,
+                    "SupplementalMatchDomains" => {
+                        f_supplemental_match_domains = optional_field(v, k)?
+                    }
+                    "Protocol" => f_protocol = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                auto_config_enable: f_auto_config_enable,
+                auto_discovery_enable: f_auto_discovery_enable,
+                auto_config_url_string: f_auto_config_url_string,
+                supplemental_match_domains: f_supplemental_match_domains,
+                protocol: f_protocol,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_network_vpn_ikev2::ConfigurationNetworkVpnIkev2;
@@ -8671,6 +12908,46 @@ pub mod configuration_network_vpn_ipsec {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationNetworkVpnIpsec {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_override_primary: Option<bool> = None;
+            let mut f_authentication: Option<Authentication> = None;
+            let mut f_idle: Option<Idle> = None;
+            let mut f_on_demand: Option<OnDemand> = None;
+            let mut f_dns: Option<DNS> = None;
+            let mut f_proxies: Option<Proxies> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = Some(field(v, k)?),
+                    "HostName" => f_host_name = Some(field(v, k)?),
+                    "OverridePrimary" => f_override_primary = optional_field(v, k)?,
+                    "Authentication" => f_authentication = Some(field(v, k)?),
+                    "Idle" => f_idle = optional_field(v, k)?,
+                    "OnDemand" => f_on_demand = optional_field(v, k)?,
+                    "DNS" => f_dns = optional_field(v, k)?,
+                    "Proxies" => f_proxies = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: required(f_visible_name, "VisibleName")?,
+                host_name: required(f_host_name, "HostName")?,
+                override_primary: f_override_primary,
+                authentication: required(f_authentication, "Authentication")?,
+                idle: f_idle,
+                on_demand: f_on_demand,
+                dns: f_dns,
+                proxies: f_proxies,
+                unknown,
+            })
+        }
+    }
     /// Values of `Method` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.ipsec.yaml`, `payloadkeys/Authentication/Method`.
@@ -8712,6 +12989,11 @@ pub mod configuration_network_vpn_ipsec {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Method {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `LocalIdentifierType` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.ipsec.yaml`, `payloadkeys/Authentication/LocalIdentifierType`.
@@ -8747,6 +13029,11 @@ pub mod configuration_network_vpn_ipsec {
     impl<'de> Deserialize<'de> for LocalIdentifierType {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for LocalIdentifierType {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `PasswordEncryption` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -8786,6 +13073,11 @@ pub mod configuration_network_vpn_ipsec {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for PasswordEncryption {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Authentication/XAuth` in `declarative/declarations/configurations/network.vpn.ipsec.yaml`.
     ///
     /// ```text
@@ -8817,6 +13109,33 @@ pub mod configuration_network_vpn_ipsec {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for XAuth {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_credentials_asset_reference: Option<String> = None;
+            let mut f_password_encryption: Option<PasswordEncryption> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = Some(field(v, k)?),
+                    "CredentialsAssetReference" => {
+                        f_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    "PasswordEncryption" => f_password_encryption = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: required(f_enabled, "Enabled")?,
+                credentials_asset_reference: f_credentials_asset_reference,
+                password_encryption: f_password_encryption,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Authentication` in `declarative/declarations/configurations/network.vpn.ipsec.yaml`.
     ///
@@ -8878,6 +13197,45 @@ pub mod configuration_network_vpn_ipsec {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Authentication {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_method: Option<Method> = None;
+            let mut f_credentials_asset_reference: Option<String> = None;
+            let mut f_identity_asset_reference: Option<String> = None;
+            let mut f_local_identifier: Option<String> = None;
+            let mut f_local_identifier_type: Option<LocalIdentifierType> = None;
+            let mut f_prompt_for_vpnpin: Option<bool> = None;
+            let mut f_x_auth: Option<XAuth> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Method" => f_method = Some(field(v, k)?),
+                    "CredentialsAssetReference" => {
+                        f_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    "IdentityAssetReference" => f_identity_asset_reference = optional_field(v, k)?,
+                    "LocalIdentifier" => f_local_identifier = optional_field(v, k)?,
+                    "LocalIdentifierType" => f_local_identifier_type = optional_field(v, k)?,
+                    "PromptForVPNPIN" => f_prompt_for_vpnpin = optional_field(v, k)?,
+                    "XAuth" => f_x_auth = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                method: required(f_method, "Method")?,
+                credentials_asset_reference: f_credentials_asset_reference,
+                identity_asset_reference: f_identity_asset_reference,
+                local_identifier: f_local_identifier,
+                local_identifier_type: f_local_identifier_type,
+                prompt_for_vpnpin: f_prompt_for_vpnpin,
+                x_auth: f_x_auth,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Idle` in `declarative/declarations/configurations/network.vpn.ipsec.yaml`.
     ///
     /// ```text
@@ -8901,6 +13259,28 @@ pub mod configuration_network_vpn_ipsec {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Idle {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_disconnect: Option<bool> = None;
+            let mut f_timer: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Disconnect" => f_disconnect = optional_field(v, k)?,
+                    "Timer" => f_timer = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                disconnect: f_disconnect,
+                timer: f_timer,
+                unknown,
+            })
+        }
     }
     /// Values of `Action` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -8955,6 +13335,11 @@ pub mod configuration_network_vpn_ipsec {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Action {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `DomainAction` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.ipsec.yaml`, `payloadkeys/OnDemand/Rules/RulesElement/ActionParameters/ActionParameter/DomainAction`.
@@ -8996,6 +13381,11 @@ pub mod configuration_network_vpn_ipsec {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for DomainAction {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/OnDemand/Rules/RulesElement/ActionParameters/ActionParameter` in `declarative/declarations/configurations/network.vpn.ipsec.yaml`.
     ///
     /// ```text
@@ -9031,6 +13421,34 @@ pub mod configuration_network_vpn_ipsec {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ActionParameter {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_domains: Option<Vec<String>> = None;
+            let mut f_domain_action: Option<DomainAction> = None;
+            let mut f_required_dns_servers: Option<Vec<String>> = None;
+            let mut f_required_url_string_probe: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Domains" => f_domains = Some(field(v, k)?),
+                    "DomainAction" => f_domain_action = Some(field(v, k)?),
+                    "RequiredDNSServers" => f_required_dns_servers = optional_field(v, k)?,
+                    "RequiredURLStringProbe" => f_required_url_string_probe = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                domains: required(f_domains, "Domains")?,
+                domain_action: required(f_domain_action, "DomainAction")?,
+                required_dns_servers: f_required_dns_servers,
+                required_url_string_probe: f_required_url_string_probe,
+                unknown,
+            })
+        }
     }
     /// Values of `InterfaceTypeMatch` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -9075,6 +13493,11 @@ pub mod configuration_network_vpn_ipsec {
     impl<'de> Deserialize<'de> for InterfaceTypeMatch {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for InterfaceTypeMatch {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/OnDemand/Rules/RulesElement` in `declarative/declarations/configurations/network.vpn.ipsec.yaml`.
@@ -9137,6 +13560,43 @@ pub mod configuration_network_vpn_ipsec {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for RulesElement {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_action: Option<Action> = None;
+            let mut f_action_parameters: Option<Vec<ActionParameter>> = None;
+            let mut f_dns_domain_match: Option<Vec<String>> = None;
+            let mut f_dns_server_address_match: Option<Vec<String>> = None;
+            let mut f_interface_type_match: Option<InterfaceTypeMatch> = None;
+            let mut f_ssid_match: Option<Vec<String>> = None;
+            let mut f_url_string_probe: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Action" => f_action = Some(field(v, k)?),
+                    "ActionParameters" => f_action_parameters = optional_field(v, k)?,
+                    "DNSDomainMatch" => f_dns_domain_match = optional_field(v, k)?,
+                    "DNSServerAddressMatch" => f_dns_server_address_match = optional_field(v, k)?,
+                    "InterfaceTypeMatch" => f_interface_type_match = optional_field(v, k)?,
+                    "SSIDMatch" => f_ssid_match = optional_field(v, k)?,
+                    "URLStringProbe" => f_url_string_probe = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                action: required(f_action, "Action")?,
+                action_parameters: f_action_parameters,
+                dns_domain_match: f_dns_domain_match,
+                dns_server_address_match: f_dns_server_address_match,
+                interface_type_match: f_interface_type_match,
+                ssid_match: f_ssid_match,
+                url_string_probe: f_url_string_probe,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/OnDemand` in `declarative/declarations/configurations/network.vpn.ipsec.yaml`.
     ///
     /// ```text
@@ -9156,6 +13616,28 @@ pub mod configuration_network_vpn_ipsec {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for OnDemand {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_rules: Option<Vec<RulesElement>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = optional_field(v, k)?,
+                    "Rules" => f_rules = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: f_enabled,
+                rules: f_rules,
+                unknown,
+            })
+        }
     }
     /// Values of `Protocol` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -9200,6 +13682,11 @@ pub mod configuration_network_vpn_ipsec {
     impl<'de> Deserialize<'de> for Protocol {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for Protocol {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/DNS` in `declarative/declarations/configurations/network.vpn.ipsec.yaml`.
@@ -9274,6 +13761,53 @@ pub mod configuration_network_vpn_ipsec {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for DNS {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_protocol: Option<Protocol> = None;
+            let mut f_server_url: Option<String> = None;
+            let mut f_server_name: Option<String> = None;
+            let mut f_server_addresses: Option<Vec<String>> = None;
+            let mut f_search_domains: Option<Vec<String>> = None;
+            let mut f_domain_name: Option<String> = None;
+            let mut f_supplemental_match_domains: Option<Vec<String>> = None;
+            let mut f_supplemental_match_domains_no_search: Option<bool> = None;
+            let mut f_identity_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Protocol" => f_protocol = Some(field(v, k)?),
+                    "ServerURL" => f_server_url = optional_field(v, k)?,
+                    "ServerName" => f_server_name = optional_field(v, k)?,
+                    "ServerAddresses" => f_server_addresses = Some(field(v, k)?),
+                    "SearchDomains" => f_search_domains = optional_field(v, k)?,
+                    "DomainName" => f_domain_name = optional_field(v, k)?,
+                    "SupplementalMatchDomains" => {
+                        f_supplemental_match_domains = optional_field(v, k)?
+                    }
+                    "SupplementalMatchDomainsNoSearch" => {
+                        f_supplemental_match_domains_no_search = optional_field(v, k)?
+                    }
+                    "IdentityAssetReference" => f_identity_asset_reference = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                protocol: required(f_protocol, "Protocol")?,
+                server_url: f_server_url,
+                server_name: f_server_name,
+                server_addresses: required(f_server_addresses, "ServerAddresses")?,
+                search_domains: f_search_domains,
+                domain_name: f_domain_name,
+                supplemental_match_domains: f_supplemental_match_domains,
+                supplemental_match_domains_no_search: f_supplemental_match_domains_no_search,
+                identity_asset_reference: f_identity_asset_reference,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Proxies/Protocol/HTTP` in `declarative/declarations/configurations/network.vpn.ipsec.yaml`.
     ///
     /// ```text
@@ -9298,6 +13832,31 @@ pub mod configuration_network_vpn_ipsec {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for HTTP {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enable: Option<bool> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enable" => f_enable = optional_field(v, k)?,
+                    "HostName" => f_host_name = optional_field(v, k)?,
+                    "Port" => f_port = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enable: f_enable,
+                host_name: f_host_name,
+                port: f_port,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Proxies/Protocol/HTTPS` in `declarative/declarations/configurations/network.vpn.ipsec.yaml`.
     ///
     /// ```text
@@ -9321,6 +13880,31 @@ pub mod configuration_network_vpn_ipsec {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for HTTPS {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enable: Option<bool> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enable" => f_enable = optional_field(v, k)?,
+                    "HostName" => f_host_name = optional_field(v, k)?,
+                    "Port" => f_port = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enable: f_enable,
+                host_name: f_host_name,
+                port: f_port,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Proxies/Protocol` in `declarative/declarations/configurations/network.vpn.ipsec.yaml`.
     ///
@@ -9349,6 +13933,33 @@ pub mod configuration_network_vpn_ipsec {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ProxiesProtocol {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_http: Option<HTTP> = None;
+            let mut f_https: Option<HTTPS> = None;
+            let mut f_credentials_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "HTTP" => f_http = optional_field(v, k)?,
+                    "HTTPS" => f_https = optional_field(v, k)?,
+                    "CredentialsAssetReference" => {
+                        f_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                http: f_http,
+                https: f_https,
+                credentials_asset_reference: f_credentials_asset_reference,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Proxies` in `declarative/declarations/configurations/network.vpn.ipsec.yaml`.
     ///
@@ -9397,6 +14008,39 @@ pub mod configuration_network_vpn_ipsec {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Proxies {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_auto_config_enable: Option<bool> = None;
+            let mut f_auto_discovery_enable: Option<bool> = None;
+            let mut f_auto_config_url_string: Option<String> = None;
+            let mut f_supplemental_match_domains: Option<Vec<String>> = None;
+            let mut f_protocol: Option<ProxiesProtocol> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AutoConfigEnable" => f_auto_config_enable = optional_field(v, k)?,
+                    "AutoDiscoveryEnable" => f_auto_discovery_enable = optional_field(v, k)?,
+                    "AutoConfigURLString" => f_auto_config_url_string = optional_field(v, k)?,
+                    "SupplementalMatchDomains" => {
+                        f_supplemental_match_domains = optional_field(v, k)?
+                    }
+                    "Protocol" => f_protocol = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                auto_config_enable: f_auto_config_enable,
+                auto_discovery_enable: f_auto_discovery_enable,
+                auto_config_url_string: f_auto_config_url_string,
+                supplemental_match_domains: f_supplemental_match_domains,
+                protocol: f_protocol,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_network_vpn_ipsec::ConfigurationNetworkVpnIpsec;
@@ -9468,6 +14112,55 @@ pub mod configuration_network_vpn_vpn_plugin {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationNetworkVpnVpnPlugin {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_sub_type: Option<String> = None;
+            let mut f_vendor_config: Option<VendorConfig> = None;
+            let mut f_authentication: Option<Authentication> = None;
+            let mut f_provider: Option<Provider> = None;
+            let mut f_network_routing: Option<NetworkRouting> = None;
+            let mut f_idle: Option<Idle> = None;
+            let mut f_on_demand: Option<OnDemand> = None;
+            let mut f_dns: Option<DNS> = None;
+            let mut f_proxies: Option<Proxies> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = Some(field(v, k)?),
+                    "HostName" => f_host_name = Some(field(v, k)?),
+                    "SubType" => f_sub_type = Some(field(v, k)?),
+                    "VendorConfig" => f_vendor_config = optional_field(v, k)?,
+                    "Authentication" => f_authentication = Some(field(v, k)?),
+                    "Provider" => f_provider = optional_field(v, k)?,
+                    "NetworkRouting" => f_network_routing = optional_field(v, k)?,
+                    "Idle" => f_idle = optional_field(v, k)?,
+                    "OnDemand" => f_on_demand = optional_field(v, k)?,
+                    "DNS" => f_dns = optional_field(v, k)?,
+                    "Proxies" => f_proxies = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: required(f_visible_name, "VisibleName")?,
+                host_name: required(f_host_name, "HostName")?,
+                sub_type: required(f_sub_type, "SubType")?,
+                vendor_config: f_vendor_config,
+                authentication: required(f_authentication, "Authentication")?,
+                provider: f_provider,
+                network_routing: f_network_routing,
+                idle: f_idle,
+                on_demand: f_on_demand,
+                dns: f_dns,
+                proxies: f_proxies,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/VendorConfig` in `declarative/declarations/configurations/network.vpn.vpn-plugin.yaml`.
     ///
     /// ```text
@@ -9499,6 +14192,34 @@ pub mod configuration_network_vpn_vpn_plugin {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for VendorConfig {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_realm: Option<String> = None;
+            let mut f_role: Option<String> = None;
+            let mut f_group: Option<String> = None;
+            let mut f_login_group_or_domain: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Realm" => f_realm = optional_field(v, k)?,
+                    "Role" => f_role = optional_field(v, k)?,
+                    "Group" => f_group = optional_field(v, k)?,
+                    "LoginGroupOrDomain" => f_login_group_or_domain = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                realm: f_realm,
+                role: f_role,
+                group: f_group,
+                login_group_or_domain: f_login_group_or_domain,
+                unknown,
+            })
+        }
     }
     /// Values of `Method` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -9545,6 +14266,11 @@ pub mod configuration_network_vpn_vpn_plugin {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Method {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Authentication` in `declarative/declarations/configurations/network.vpn.vpn-plugin.yaml`.
     ///
     /// ```text
@@ -9576,6 +14302,33 @@ pub mod configuration_network_vpn_vpn_plugin {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Authentication {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_method: Option<Method> = None;
+            let mut f_credentials_asset_reference: Option<String> = None;
+            let mut f_identity_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Method" => f_method = Some(field(v, k)?),
+                    "CredentialsAssetReference" => {
+                        f_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    "IdentityAssetReference" => f_identity_asset_reference = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                method: required(f_method, "Method")?,
+                credentials_asset_reference: f_credentials_asset_reference,
+                identity_asset_reference: f_identity_asset_reference,
+                unknown,
+            })
+        }
     }
     /// Values of `Type` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -9618,6 +14371,11 @@ pub mod configuration_network_vpn_vpn_plugin {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Type {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Provider` in `declarative/declarations/configurations/network.vpn.vpn-plugin.yaml`.
     ///
     /// ```text
@@ -9641,6 +14399,28 @@ pub mod configuration_network_vpn_vpn_plugin {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Provider {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_type: Option<Type> = None;
+            let mut f_composed_identifier: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Type" => f_type = optional_field(v, k)?,
+                    "ComposedIdentifier" => f_composed_identifier = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                type_: f_type,
+                composed_identifier: f_composed_identifier,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/NetworkRouting` in `declarative/declarations/configurations/network.vpn.vpn-plugin.yaml`.
     ///
@@ -9702,6 +14482,44 @@ pub mod configuration_network_vpn_vpn_plugin {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for NetworkRouting {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enforce_routes: Option<bool> = None;
+            let mut f_include_all_networks: Option<bool> = None;
+            let mut f_exclude_local_networks: Option<bool> = None;
+            let mut f_exclude_cellular_services: Option<bool> = None;
+            let mut f_exclude_apns: Option<bool> = None;
+            let mut f_exclude_device_communication: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "EnforceRoutes" => f_enforce_routes = optional_field(v, k)?,
+                    "IncludeAllNetworks" => f_include_all_networks = optional_field(v, k)?,
+                    "ExcludeLocalNetworks" => f_exclude_local_networks = optional_field(v, k)?,
+                    "ExcludeCellularServices" => {
+                        f_exclude_cellular_services = optional_field(v, k)?
+                    }
+                    "ExcludeAPNs" => f_exclude_apns = optional_field(v, k)?,
+                    "ExcludeDeviceCommunication" => {
+                        f_exclude_device_communication = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enforce_routes: f_enforce_routes,
+                include_all_networks: f_include_all_networks,
+                exclude_local_networks: f_exclude_local_networks,
+                exclude_cellular_services: f_exclude_cellular_services,
+                exclude_apns: f_exclude_apns,
+                exclude_device_communication: f_exclude_device_communication,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Idle` in `declarative/declarations/configurations/network.vpn.vpn-plugin.yaml`.
     ///
     /// ```text
@@ -9725,6 +14543,28 @@ pub mod configuration_network_vpn_vpn_plugin {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Idle {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_disconnect: Option<bool> = None;
+            let mut f_timer: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Disconnect" => f_disconnect = optional_field(v, k)?,
+                    "Timer" => f_timer = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                disconnect: f_disconnect,
+                timer: f_timer,
+                unknown,
+            })
+        }
     }
     /// Values of `Action` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -9779,6 +14619,11 @@ pub mod configuration_network_vpn_vpn_plugin {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Action {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `DomainAction` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/network.vpn.vpn-plugin.yaml`, `payloadkeys/OnDemand/Rules/RulesElement/ActionParameters/ActionParameter/DomainAction`.
@@ -9820,6 +14665,11 @@ pub mod configuration_network_vpn_vpn_plugin {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for DomainAction {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/OnDemand/Rules/RulesElement/ActionParameters/ActionParameter` in `declarative/declarations/configurations/network.vpn.vpn-plugin.yaml`.
     ///
     /// ```text
@@ -9855,6 +14705,34 @@ pub mod configuration_network_vpn_vpn_plugin {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ActionParameter {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_domains: Option<Vec<String>> = None;
+            let mut f_domain_action: Option<DomainAction> = None;
+            let mut f_required_dns_servers: Option<Vec<String>> = None;
+            let mut f_required_url_string_probe: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Domains" => f_domains = Some(field(v, k)?),
+                    "DomainAction" => f_domain_action = Some(field(v, k)?),
+                    "RequiredDNSServers" => f_required_dns_servers = optional_field(v, k)?,
+                    "RequiredURLStringProbe" => f_required_url_string_probe = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                domains: required(f_domains, "Domains")?,
+                domain_action: required(f_domain_action, "DomainAction")?,
+                required_dns_servers: f_required_dns_servers,
+                required_url_string_probe: f_required_url_string_probe,
+                unknown,
+            })
+        }
     }
     /// Values of `InterfaceTypeMatch` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -9899,6 +14777,11 @@ pub mod configuration_network_vpn_vpn_plugin {
     impl<'de> Deserialize<'de> for InterfaceTypeMatch {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for InterfaceTypeMatch {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/OnDemand/Rules/RulesElement` in `declarative/declarations/configurations/network.vpn.vpn-plugin.yaml`.
@@ -9961,6 +14844,43 @@ pub mod configuration_network_vpn_vpn_plugin {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for RulesElement {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_action: Option<Action> = None;
+            let mut f_action_parameters: Option<Vec<ActionParameter>> = None;
+            let mut f_dns_domain_match: Option<Vec<String>> = None;
+            let mut f_dns_server_address_match: Option<Vec<String>> = None;
+            let mut f_interface_type_match: Option<InterfaceTypeMatch> = None;
+            let mut f_ssid_match: Option<Vec<String>> = None;
+            let mut f_url_string_probe: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Action" => f_action = Some(field(v, k)?),
+                    "ActionParameters" => f_action_parameters = optional_field(v, k)?,
+                    "DNSDomainMatch" => f_dns_domain_match = optional_field(v, k)?,
+                    "DNSServerAddressMatch" => f_dns_server_address_match = optional_field(v, k)?,
+                    "InterfaceTypeMatch" => f_interface_type_match = optional_field(v, k)?,
+                    "SSIDMatch" => f_ssid_match = optional_field(v, k)?,
+                    "URLStringProbe" => f_url_string_probe = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                action: required(f_action, "Action")?,
+                action_parameters: f_action_parameters,
+                dns_domain_match: f_dns_domain_match,
+                dns_server_address_match: f_dns_server_address_match,
+                interface_type_match: f_interface_type_match,
+                ssid_match: f_ssid_match,
+                url_string_probe: f_url_string_probe,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/OnDemand` in `declarative/declarations/configurations/network.vpn.vpn-plugin.yaml`.
     ///
     /// ```text
@@ -9988,6 +14908,31 @@ pub mod configuration_network_vpn_vpn_plugin {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for OnDemand {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_disable_user_override: Option<bool> = None;
+            let mut f_rules: Option<Vec<RulesElement>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = optional_field(v, k)?,
+                    "DisableUserOverride" => f_disable_user_override = optional_field(v, k)?,
+                    "Rules" => f_rules = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: f_enabled,
+                disable_user_override: f_disable_user_override,
+                rules: f_rules,
+                unknown,
+            })
+        }
     }
     /// Values of `Protocol` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -10032,6 +14977,11 @@ pub mod configuration_network_vpn_vpn_plugin {
     impl<'de> Deserialize<'de> for Protocol {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for Protocol {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/DNS` in `declarative/declarations/configurations/network.vpn.vpn-plugin.yaml`.
@@ -10106,6 +15056,53 @@ pub mod configuration_network_vpn_vpn_plugin {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for DNS {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_protocol: Option<Protocol> = None;
+            let mut f_server_url: Option<String> = None;
+            let mut f_server_name: Option<String> = None;
+            let mut f_server_addresses: Option<Vec<String>> = None;
+            let mut f_search_domains: Option<Vec<String>> = None;
+            let mut f_domain_name: Option<String> = None;
+            let mut f_supplemental_match_domains: Option<Vec<String>> = None;
+            let mut f_supplemental_match_domains_no_search: Option<bool> = None;
+            let mut f_identity_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Protocol" => f_protocol = Some(field(v, k)?),
+                    "ServerURL" => f_server_url = optional_field(v, k)?,
+                    "ServerName" => f_server_name = optional_field(v, k)?,
+                    "ServerAddresses" => f_server_addresses = Some(field(v, k)?),
+                    "SearchDomains" => f_search_domains = optional_field(v, k)?,
+                    "DomainName" => f_domain_name = optional_field(v, k)?,
+                    "SupplementalMatchDomains" => {
+                        f_supplemental_match_domains = optional_field(v, k)?
+                    }
+                    "SupplementalMatchDomainsNoSearch" => {
+                        f_supplemental_match_domains_no_search = optional_field(v, k)?
+                    }
+                    "IdentityAssetReference" => f_identity_asset_reference = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                protocol: required(f_protocol, "Protocol")?,
+                server_url: f_server_url,
+                server_name: f_server_name,
+                server_addresses: required(f_server_addresses, "ServerAddresses")?,
+                search_domains: f_search_domains,
+                domain_name: f_domain_name,
+                supplemental_match_domains: f_supplemental_match_domains,
+                supplemental_match_domains_no_search: f_supplemental_match_domains_no_search,
+                identity_asset_reference: f_identity_asset_reference,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Proxies/Protocol/HTTP` in `declarative/declarations/configurations/network.vpn.vpn-plugin.yaml`.
     ///
     /// ```text
@@ -10130,6 +15127,31 @@ pub mod configuration_network_vpn_vpn_plugin {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for HTTP {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enable: Option<bool> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enable" => f_enable = optional_field(v, k)?,
+                    "HostName" => f_host_name = optional_field(v, k)?,
+                    "Port" => f_port = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enable: f_enable,
+                host_name: f_host_name,
+                port: f_port,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Proxies/Protocol/HTTPS` in `declarative/declarations/configurations/network.vpn.vpn-plugin.yaml`.
     ///
     /// ```text
@@ -10153,6 +15175,31 @@ pub mod configuration_network_vpn_vpn_plugin {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for HTTPS {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enable: Option<bool> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enable" => f_enable = optional_field(v, k)?,
+                    "HostName" => f_host_name = optional_field(v, k)?,
+                    "Port" => f_port = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enable: f_enable,
+                host_name: f_host_name,
+                port: f_port,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Proxies/Protocol` in `declarative/declarations/configurations/network.vpn.vpn-plugin.yaml`.
     ///
@@ -10181,6 +15228,33 @@ pub mod configuration_network_vpn_vpn_plugin {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ProxiesProtocol {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_http: Option<HTTP> = None;
+            let mut f_https: Option<HTTPS> = None;
+            let mut f_credentials_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "HTTP" => f_http = optional_field(v, k)?,
+                    "HTTPS" => f_https = optional_field(v, k)?,
+                    "CredentialsAssetReference" => {
+                        f_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                http: f_http,
+                https: f_https,
+                credentials_asset_reference: f_credentials_asset_reference,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Proxies` in `declarative/declarations/configurations/network.vpn.vpn-plugin.yaml`.
     ///
@@ -10230,6 +15304,39 @@ pub mod configuration_network_vpn_vpn_plugin {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Proxies {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_auto_config_enable: Option<bool> = None;
+            let mut f_auto_discovery_enable: Option<bool> = None;
+            let mut f_auto_config_url_string: Option<String> = None;
+            let mut f_supplemental_match_domains: Option<Vec<String>> = None;
+            let mut f_protocol: Option<ProxiesProtocol> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AutoConfigEnable" => f_auto_config_enable = optional_field(v, k)?,
+                    "AutoDiscoveryEnable" => f_auto_discovery_enable = optional_field(v, k)?,
+                    "AutoConfigURLString" => f_auto_config_url_string = optional_field(v, k)?,
+                    "SupplementalMatchDomains" => {
+                        f_supplemental_match_domains = optional_field(v, k)?
+                    }
+                    "Protocol" => f_protocol = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                auto_config_enable: f_auto_config_enable,
+                auto_discovery_enable: f_auto_discovery_enable,
+                auto_config_url_string: f_auto_config_url_string,
+                supplemental_match_domains: f_supplemental_match_domains,
+                protocol: f_protocol,
+                unknown,
+            })
+        }
+    }
 }
 pub use configuration_network_vpn_vpn_plugin::ConfigurationNetworkVpnVpnPlugin;
 /// `com.apple.configuration.package`: Package (from `declarative/declarations/configurations/package.yaml`, upstream `0a4527c5ea21`).
@@ -10259,6 +15366,28 @@ pub mod configuration_package {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationPackage {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_manifest_url: Option<String> = None;
+            let mut f_install_behavior: Option<InstallBehavior> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ManifestURL" => f_manifest_url = Some(field(v, k)?),
+                    "InstallBehavior" => f_install_behavior = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                manifest_url: required(f_manifest_url, "ManifestURL")?,
+                install_behavior: f_install_behavior,
+                unknown,
+            })
+        }
     }
     /// Values of `Install` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -10301,6 +15430,11 @@ pub mod configuration_package {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Install {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/InstallBehavior` in `declarative/declarations/configurations/package.yaml`.
     ///
     /// ```text
@@ -10316,6 +15450,25 @@ pub mod configuration_package {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for InstallBehavior {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_install: Option<Install> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Install" => f_install = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                install: f_install,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_package::ConfigurationPackage;
@@ -10439,6 +15592,73 @@ pub mod configuration_passcode_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationPasscodeSettings {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_require_passcode: Option<bool> = None;
+            let mut f_require_alphanumeric_passcode: Option<bool> = None;
+            let mut f_require_complex_passcode: Option<bool> = None;
+            let mut f_minimum_length: Option<i64> = None;
+            let mut f_minimum_complex_characters: Option<i64> = None;
+            let mut f_maximum_failed_attempts: Option<i64> = None;
+            let mut f_failed_attempts_reset_in_minutes: Option<i64> = None;
+            let mut f_maximum_grace_period_in_minutes: Option<i64> = None;
+            let mut f_maximum_inactivity_in_minutes: Option<i64> = None;
+            let mut f_maximum_passcode_age_in_days: Option<i64> = None;
+            let mut f_passcode_reuse_limit: Option<i64> = None;
+            let mut f_change_at_next_auth: Option<bool> = None;
+            let mut f_custom_regex: Option<CustomRegex> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "RequirePasscode" => f_require_passcode = optional_field(v, k)?,
+                    "RequireAlphanumericPasscode" => {
+                        f_require_alphanumeric_passcode = optional_field(v, k)?
+                    }
+                    "RequireComplexPasscode" => f_require_complex_passcode = optional_field(v, k)?,
+                    "MinimumLength" => f_minimum_length = optional_field(v, k)?,
+                    "MinimumComplexCharacters" => {
+                        f_minimum_complex_characters = optional_field(v, k)?
+                    }
+                    "MaximumFailedAttempts" => f_maximum_failed_attempts = optional_field(v, k)?,
+                    "FailedAttemptsResetInMinutes" => {
+                        f_failed_attempts_reset_in_minutes = optional_field(v, k)?
+                    }
+                    "MaximumGracePeriodInMinutes" => {
+                        f_maximum_grace_period_in_minutes = optional_field(v, k)?
+                    }
+                    "MaximumInactivityInMinutes" => {
+                        f_maximum_inactivity_in_minutes = optional_field(v, k)?
+                    }
+                    "MaximumPasscodeAgeInDays" => {
+                        f_maximum_passcode_age_in_days = optional_field(v, k)?
+                    }
+                    "PasscodeReuseLimit" => f_passcode_reuse_limit = optional_field(v, k)?,
+                    "ChangeAtNextAuth" => f_change_at_next_auth = optional_field(v, k)?,
+                    "CustomRegex" => f_custom_regex = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                require_passcode: f_require_passcode,
+                require_alphanumeric_passcode: f_require_alphanumeric_passcode,
+                require_complex_passcode: f_require_complex_passcode,
+                minimum_length: f_minimum_length,
+                minimum_complex_characters: f_minimum_complex_characters,
+                maximum_failed_attempts: f_maximum_failed_attempts,
+                failed_attempts_reset_in_minutes: f_failed_attempts_reset_in_minutes,
+                maximum_grace_period_in_minutes: f_maximum_grace_period_in_minutes,
+                maximum_inactivity_in_minutes: f_maximum_inactivity_in_minutes,
+                maximum_passcode_age_in_days: f_maximum_passcode_age_in_days,
+                passcode_reuse_limit: f_passcode_reuse_limit,
+                change_at_next_auth: f_change_at_next_auth,
+                custom_regex: f_custom_regex,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/CustomRegex` in `declarative/declarations/configurations/passcode.settings.yaml`.
     ///
     /// ```text
@@ -10462,6 +15682,28 @@ pub mod configuration_passcode_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for CustomRegex {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_regex: Option<String> = None;
+            let mut f_description: Option<BTreeMap<String, String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Regex" => f_regex = Some(field(v, k)?),
+                    "Description" => f_description = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                regex: required(f_regex, "Regex")?,
+                description: f_description,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_passcode_settings::ConfigurationPasscodeSettings;
@@ -10488,6 +15730,25 @@ pub mod configuration_safari_extensions_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationSafariExtensionsSettings {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_managed_extensions: Option<BTreeMap<String, ExtensionDictionary>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ManagedExtensions" => f_managed_extensions = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                managed_extensions: f_managed_extensions,
+                unknown,
+            })
+        }
     }
     /// Values of `State` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -10532,6 +15793,11 @@ pub mod configuration_safari_extensions_settings {
     impl<'de> Deserialize<'de> for State {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for State {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `PrivateBrowsing` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -10579,6 +15845,11 @@ pub mod configuration_safari_extensions_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for PrivateBrowsing {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/ManagedExtensions/ANY` in `declarative/declarations/configurations/safari.extensions.settings.yaml`.
     ///
     /// ```text
@@ -10618,6 +15889,34 @@ pub mod configuration_safari_extensions_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ExtensionDictionary {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_state: Option<State> = None;
+            let mut f_private_browsing: Option<PrivateBrowsing> = None;
+            let mut f_allowed_domains: Option<Vec<String>> = None;
+            let mut f_denied_domains: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "State" => f_state = optional_field(v, k)?,
+                    "PrivateBrowsing" => f_private_browsing = optional_field(v, k)?,
+                    "AllowedDomains" => f_allowed_domains = optional_field(v, k)?,
+                    "DeniedDomains" => f_denied_domains = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                state: f_state,
+                private_browsing: f_private_browsing,
+                allowed_domains: f_allowed_domains,
+                denied_domains: f_denied_domains,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_safari_extensions_settings::ConfigurationSafariExtensionsSettings;
@@ -10705,6 +16004,51 @@ pub mod configuration_safari_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationSafariSettings {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_accept_cookies: Option<AcceptCookies> = None;
+            let mut f_allow_disabling_fraud_warning: Option<bool> = None;
+            let mut f_allow_history_clearing: Option<bool> = None;
+            let mut f_allow_java_script: Option<bool> = None;
+            let mut f_allow_private_browsing: Option<bool> = None;
+            let mut f_allow_popups: Option<bool> = None;
+            let mut f_allow_summary: Option<bool> = None;
+            let mut f_new_tab_start_page: Option<NewTabStartPage> = None;
+            let mut f_privacy: Option<Privacy> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AcceptCookies" => f_accept_cookies = optional_field(v, k)?,
+                    "AllowDisablingFraudWarning" => {
+                        f_allow_disabling_fraud_warning = optional_field(v, k)?
+                    }
+                    "AllowHistoryClearing" => f_allow_history_clearing = optional_field(v, k)?,
+                    "AllowJavaScript" => f_allow_java_script = optional_field(v, k)?,
+                    "AllowPrivateBrowsing" => f_allow_private_browsing = optional_field(v, k)?,
+                    "AllowPopups" => f_allow_popups = optional_field(v, k)?,
+                    "AllowSummary" => f_allow_summary = optional_field(v, k)?,
+                    "NewTabStartPage" => f_new_tab_start_page = optional_field(v, k)?,
+                    "Privacy" => f_privacy = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                accept_cookies: f_accept_cookies,
+                allow_disabling_fraud_warning: f_allow_disabling_fraud_warning,
+                allow_history_clearing: f_allow_history_clearing,
+                allow_java_script: f_allow_java_script,
+                allow_private_browsing: f_allow_private_browsing,
+                allow_popups: f_allow_popups,
+                allow_summary: f_allow_summary,
+                new_tab_start_page: f_new_tab_start_page,
+                privacy: f_privacy,
+                unknown,
+            })
+        }
+    }
     /// Values of `AcceptCookies` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/safari.settings.yaml`, `payloadkeys/AcceptCookies`.
@@ -10754,6 +16098,11 @@ pub mod configuration_safari_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for AcceptCookies {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `PageType` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/safari.settings.yaml`, `payloadkeys/NewTabStartPage/PageType`.
@@ -10799,6 +16148,11 @@ pub mod configuration_safari_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for PageType {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/NewTabStartPage` in `declarative/declarations/configurations/safari.settings.yaml`.
     ///
     /// ```text
@@ -10830,6 +16184,31 @@ pub mod configuration_safari_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for NewTabStartPage {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_page_type: Option<PageType> = None;
+            let mut f_homepage_url: Option<String> = None;
+            let mut f_extension_identifier: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "PageType" => f_page_type = Some(field(v, k)?),
+                    "HomepageURL" => f_homepage_url = optional_field(v, k)?,
+                    "ExtensionIdentifier" => f_extension_identifier = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                page_type: required(f_page_type, "PageType")?,
+                homepage_url: f_homepage_url,
+                extension_identifier: f_extension_identifier,
+                unknown,
+            })
+        }
     }
     /// Values of `Camera` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -10870,6 +16249,11 @@ pub mod configuration_safari_settings {
     impl<'de> Deserialize<'de> for Camera {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for Camera {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `Microphone` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -10913,6 +16297,11 @@ pub mod configuration_safari_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Microphone {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Privacy/PermissionDefaults/ANY` in `declarative/declarations/configurations/safari.settings.yaml`.
     ///
     /// ```text
@@ -10941,6 +16330,36 @@ pub mod configuration_safari_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for WebsiteDictionary {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_organization_justification: Option<String> = None;
+            let mut f_camera: Option<Camera> = None;
+            let mut f_microphone: Option<Microphone> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "OrganizationJustification" => {
+                        f_organization_justification = Some(field(v, k)?)
+                    }
+                    "Camera" => f_camera = optional_field(v, k)?,
+                    "Microphone" => f_microphone = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                organization_justification: required(
+                    f_organization_justification,
+                    "OrganizationJustification",
+                )?,
+                camera: f_camera,
+                microphone: f_microphone,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Privacy` in `declarative/declarations/configurations/safari.settings.yaml`.
     ///
     /// ```text
@@ -10960,6 +16379,25 @@ pub mod configuration_safari_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Privacy {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_permission_defaults: Option<BTreeMap<String, WebsiteDictionary>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "PermissionDefaults" => f_permission_defaults = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                permission_defaults: f_permission_defaults,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_safari_settings::ConfigurationSafariSettings;
@@ -10990,6 +16428,31 @@ pub mod configuration_screensharing_connection_group {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationScreensharingConnectionGroup {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_connection_group_uuid: Option<String> = None;
+            let mut f_group_name: Option<String> = None;
+            let mut f_members: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ConnectionGroupUUID" => f_connection_group_uuid = Some(field(v, k)?),
+                    "GroupName" => f_group_name = Some(field(v, k)?),
+                    "Members" => f_members = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                connection_group_uuid: required(f_connection_group_uuid, "ConnectionGroupUUID")?,
+                group_name: required(f_group_name, "GroupName")?,
+                members: required(f_members, "Members")?,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_screensharing_connection_group::ConfigurationScreensharingConnectionGroup;
@@ -11037,6 +16500,43 @@ pub mod configuration_screensharing_connection {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationScreensharingConnection {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_connection_uuid: Option<String> = None;
+            let mut f_display_name: Option<String> = None;
+            let mut f_host_name: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_display_configuration: Option<DisplayConfiguration> = None;
+            let mut f_authentication_credentials_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ConnectionUUID" => f_connection_uuid = Some(field(v, k)?),
+                    "DisplayName" => f_display_name = Some(field(v, k)?),
+                    "HostName" => f_host_name = Some(field(v, k)?),
+                    "Port" => f_port = optional_field(v, k)?,
+                    "DisplayConfiguration" => f_display_configuration = Some(field(v, k)?),
+                    "AuthenticationCredentialsAssetReference" => {
+                        f_authentication_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                connection_uuid: required(f_connection_uuid, "ConnectionUUID")?,
+                display_name: required(f_display_name, "DisplayName")?,
+                host_name: required(f_host_name, "HostName")?,
+                port: f_port,
+                display_configuration: required(f_display_configuration, "DisplayConfiguration")?,
+                authentication_credentials_asset_reference:
+                    f_authentication_credentials_asset_reference,
+                unknown,
+            })
+        }
+    }
     /// Values of `DisplayType` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/screensharing.connection.yaml`, `payloadkeys/DisplayConfiguration/DisplayType`.
@@ -11078,6 +16578,11 @@ pub mod configuration_screensharing_connection {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for DisplayType {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/DisplayConfiguration` in `declarative/declarations/configurations/screensharing.connection.yaml`.
     ///
     /// ```text
@@ -11093,6 +16598,25 @@ pub mod configuration_screensharing_connection {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for DisplayConfiguration {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_display_type: Option<DisplayType> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "DisplayType" => f_display_type = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                display_type: required(f_display_type, "DisplayType")?,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_screensharing_connection::ConfigurationScreensharingConnection;
@@ -11148,6 +16672,43 @@ pub mod configuration_screensharing_host_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationScreensharingHostSettings {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_maximum_virtual_displays: Option<i64> = None;
+            let mut f_port_base: Option<i64> = None;
+            let mut f_prevent_copy_files_from_host: Option<bool> = None;
+            let mut f_prevent_copy_files_to_host: Option<bool> = None;
+            let mut f_prevent_high_performance_connections: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "MaximumVirtualDisplays" => f_maximum_virtual_displays = optional_field(v, k)?,
+                    "PortBase" => f_port_base = optional_field(v, k)?,
+                    "PreventCopyFilesFromHost" => {
+                        f_prevent_copy_files_from_host = optional_field(v, k)?
+                    }
+                    "PreventCopyFilesToHost" => {
+                        f_prevent_copy_files_to_host = optional_field(v, k)?
+                    }
+                    "PreventHighPerformanceConnections" => {
+                        f_prevent_high_performance_connections = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                maximum_virtual_displays: f_maximum_virtual_displays,
+                port_base: f_port_base,
+                prevent_copy_files_from_host: f_prevent_copy_files_from_host,
+                prevent_copy_files_to_host: f_prevent_copy_files_to_host,
+                prevent_high_performance_connections: f_prevent_high_performance_connections,
+                unknown,
+            })
+        }
+    }
 }
 pub use configuration_screensharing_host_settings::ConfigurationScreensharingHostSettings;
 /// `com.apple.configuration.security.certificate`: Security:Certificate (from `declarative/declarations/configurations/security.certificate.yaml`, upstream `b6202ca2fbd3`).
@@ -11169,6 +16730,28 @@ pub mod configuration_security_certificate {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationSecurityCertificate {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_credential_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "CredentialAssetReference" => f_credential_asset_reference = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                credential_asset_reference: required(
+                    f_credential_asset_reference,
+                    "CredentialAssetReference",
+                )?,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_security_certificate::ConfigurationSecurityCertificate;
@@ -11208,6 +16791,34 @@ pub mod configuration_security_identity {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationSecurityIdentity {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_credential_asset_reference: Option<String> = None;
+            let mut f_allow_all_apps_access: Option<bool> = None;
+            let mut f_key_is_extractable: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "CredentialAssetReference" => f_credential_asset_reference = Some(field(v, k)?),
+                    "AllowAllAppsAccess" => f_allow_all_apps_access = optional_field(v, k)?,
+                    "KeyIsExtractable" => f_key_is_extractable = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                credential_asset_reference: required(
+                    f_credential_asset_reference,
+                    "CredentialAssetReference",
+                )?,
+                allow_all_apps_access: f_allow_all_apps_access,
+                key_is_extractable: f_key_is_extractable,
+                unknown,
+            })
+        }
+    }
 }
 pub use configuration_security_identity::ConfigurationSecurityIdentity;
 /// `com.apple.configuration.security.passkey.attestation`: Security:Passkey:Attestation (from `declarative/declarations/configurations/security.passkey.attestation.yaml`, upstream `b6202ca2fbd3`).
@@ -11241,6 +16852,38 @@ pub mod configuration_security_passkey_attestation {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationSecurityPasskeyAttestation {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_attestation_identity_asset_reference: Option<String> = None;
+            let mut f_attestation_identity_key_is_extractable: Option<bool> = None;
+            let mut f_relying_parties: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "AttestationIdentityAssetReference" => {
+                        f_attestation_identity_asset_reference = Some(field(v, k)?)
+                    }
+                    "AttestationIdentityKeyIsExtractable" => {
+                        f_attestation_identity_key_is_extractable = optional_field(v, k)?
+                    }
+                    "RelyingParties" => f_relying_parties = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                attestation_identity_asset_reference: required(
+                    f_attestation_identity_asset_reference,
+                    "AttestationIdentityAssetReference",
+                )?,
+                attestation_identity_key_is_extractable: f_attestation_identity_key_is_extractable,
+                relying_parties: required(f_relying_parties, "RelyingParties")?,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_security_passkey_attestation::ConfigurationSecurityPasskeyAttestation;
@@ -11288,6 +16931,36 @@ pub mod configuration_services_background_tasks {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationServicesBackgroundTasks {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_task_type: Option<String> = None;
+            let mut f_task_description: Option<String> = None;
+            let mut f_executable_asset_reference: Option<String> = None;
+            let mut f_launchd_configurations: Option<Vec<LaunchdItem>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "TaskType" => f_task_type = Some(field(v, k)?),
+                    "TaskDescription" => f_task_description = optional_field(v, k)?,
+                    "ExecutableAssetReference" => {
+                        f_executable_asset_reference = optional_field(v, k)?
+                    }
+                    "LaunchdConfigurations" => f_launchd_configurations = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                task_type: required(f_task_type, "TaskType")?,
+                task_description: f_task_description,
+                executable_asset_reference: f_executable_asset_reference,
+                launchd_configurations: f_launchd_configurations,
+                unknown,
+            })
+        }
+    }
     /// Values of `Context` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/services.background-tasks.yaml`, `payloadkeys/LaunchdConfigurations/launchd-item/Context`.
@@ -11329,6 +17002,11 @@ pub mod configuration_services_background_tasks {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Context {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/LaunchdConfigurations/launchd-item` in `declarative/declarations/configurations/services.background-tasks.yaml`.
     ///
     /// ```text
@@ -11348,6 +17026,28 @@ pub mod configuration_services_background_tasks {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for LaunchdItem {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_file_asset_reference: Option<String> = None;
+            let mut f_context: Option<Context> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "FileAssetReference" => f_file_asset_reference = Some(field(v, k)?),
+                    "Context" => f_context = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                file_asset_reference: required(f_file_asset_reference, "FileAssetReference")?,
+                context: required(f_context, "Context")?,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_services_background_tasks::ConfigurationServicesBackgroundTasks;
@@ -11374,6 +17074,28 @@ pub mod configuration_services_configuration_files {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationServicesConfigurationFiles {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_service_type: Option<String> = None;
+            let mut f_data_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ServiceType" => f_service_type = Some(field(v, k)?),
+                    "DataAssetReference" => f_data_asset_reference = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                service_type: required(f_service_type, "ServiceType")?,
+                data_asset_reference: required(f_data_asset_reference, "DataAssetReference")?,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_services_configuration_files::ConfigurationServicesConfigurationFiles;
@@ -11437,6 +17159,44 @@ pub mod configuration_siri_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationSiriSettings {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_allow_siri_ai: Option<bool> = None;
+            let mut f_allow_user_generated_content: Option<bool> = None;
+            let mut f_allow_while_locked: Option<bool> = None;
+            let mut f_force_profanity_filter: Option<bool> = None;
+            let mut f_force_reduce_sensitive_content: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = optional_field(v, k)?,
+                    "AllowSiriAI" => f_allow_siri_ai = optional_field(v, k)?,
+                    "AllowUserGeneratedContent" => {
+                        f_allow_user_generated_content = optional_field(v, k)?
+                    }
+                    "AllowWhileLocked" => f_allow_while_locked = optional_field(v, k)?,
+                    "ForceProfanityFilter" => f_force_profanity_filter = optional_field(v, k)?,
+                    "ForceReduceSensitiveContent" => {
+                        f_force_reduce_sensitive_content = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: f_enabled,
+                allow_siri_ai: f_allow_siri_ai,
+                allow_user_generated_content: f_allow_user_generated_content,
+                allow_while_locked: f_allow_while_locked,
+                force_profanity_filter: f_force_profanity_filter,
+                force_reduce_sensitive_content: f_force_reduce_sensitive_content,
+                unknown,
+            })
+        }
+    }
 }
 pub use configuration_siri_settings::ConfigurationSiriSettings;
 /// `com.apple.configuration.softwareupdate.enforcement.specific`: Software Update:Enforcement:Specific (from `declarative/declarations/configurations/softwareupdate.enforcement.specific.yaml`, upstream `b6202ca2fbd3`).
@@ -11478,6 +17238,34 @@ pub mod configuration_softwareupdate_enforcement_specific {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationSoftwareupdateEnforcementSpecific {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_target_os_version: Option<String> = None;
+            let mut f_target_build_version: Option<String> = None;
+            let mut f_target_local_date_time: Option<String> = None;
+            let mut f_details_url: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "TargetOSVersion" => f_target_os_version = Some(field(v, k)?),
+                    "TargetBuildVersion" => f_target_build_version = optional_field(v, k)?,
+                    "TargetLocalDateTime" => f_target_local_date_time = Some(field(v, k)?),
+                    "DetailsURL" => f_details_url = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                target_os_version: required(f_target_os_version, "TargetOSVersion")?,
+                target_build_version: f_target_build_version,
+                target_local_date_time: required(f_target_local_date_time, "TargetLocalDateTime")?,
+                details_url: f_details_url,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_softwareupdate_enforcement_specific::ConfigurationSoftwareupdateEnforcementSpecific;
@@ -11545,6 +17333,45 @@ pub mod configuration_softwareupdate_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationSoftwareupdateSettings {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_notifications: Option<bool> = None;
+            let mut f_deferrals: Option<Deferrals> = None;
+            let mut f_recommended_cadence: Option<RecommendedCadence> = None;
+            let mut f_automatic_actions: Option<AutomaticActions> = None;
+            let mut f_rapid_security_response: Option<RapidSecurityResponse> = None;
+            let mut f_allow_standard_user_os_updates: Option<bool> = None;
+            let mut f_beta: Option<Beta> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Notifications" => f_notifications = optional_field(v, k)?,
+                    "Deferrals" => f_deferrals = optional_field(v, k)?,
+                    "RecommendedCadence" => f_recommended_cadence = optional_field(v, k)?,
+                    "AutomaticActions" => f_automatic_actions = optional_field(v, k)?,
+                    "RapidSecurityResponse" => f_rapid_security_response = optional_field(v, k)?,
+                    "AllowStandardUserOSUpdates" => {
+                        f_allow_standard_user_os_updates = optional_field(v, k)?
+                    }
+                    "Beta" => f_beta = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                notifications: f_notifications,
+                deferrals: f_deferrals,
+                recommended_cadence: f_recommended_cadence,
+                automatic_actions: f_automatic_actions,
+                rapid_security_response: f_rapid_security_response,
+                allow_standard_user_os_updates: f_allow_standard_user_os_updates,
+                beta: f_beta,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Deferrals` in `declarative/declarations/configurations/softwareupdate.settings.yaml`.
     ///
     /// ```text
@@ -11589,6 +17416,34 @@ pub mod configuration_softwareupdate_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Deferrals {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_combined_period_in_days: Option<i64> = None;
+            let mut f_major_period_in_days: Option<i64> = None;
+            let mut f_minor_period_in_days: Option<i64> = None;
+            let mut f_system_period_in_days: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "CombinedPeriodInDays" => f_combined_period_in_days = optional_field(v, k)?,
+                    "MajorPeriodInDays" => f_major_period_in_days = optional_field(v, k)?,
+                    "MinorPeriodInDays" => f_minor_period_in_days = optional_field(v, k)?,
+                    "SystemPeriodInDays" => f_system_period_in_days = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                combined_period_in_days: f_combined_period_in_days,
+                major_period_in_days: f_major_period_in_days,
+                minor_period_in_days: f_minor_period_in_days,
+                system_period_in_days: f_system_period_in_days,
+                unknown,
+            })
+        }
+    }
     /// Values of `RecommendedCadence` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/softwareupdate.settings.yaml`, `payloadkeys/RecommendedCadence`.
@@ -11632,6 +17487,11 @@ pub mod configuration_softwareupdate_settings {
     impl<'de> Deserialize<'de> for RecommendedCadence {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for RecommendedCadence {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `Download` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -11679,6 +17539,11 @@ pub mod configuration_softwareupdate_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Download {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `InstallOSUpdates` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/declarations/configurations/softwareupdate.settings.yaml`, `payloadkeys/AutomaticActions/InstallOSUpdates`.
@@ -11722,6 +17587,11 @@ pub mod configuration_softwareupdate_settings {
     impl<'de> Deserialize<'de> for InstallOSUpdates {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for InstallOSUpdates {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `InstallSecurityUpdate` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -11769,6 +17639,11 @@ pub mod configuration_softwareupdate_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for InstallSecurityUpdate {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/AutomaticActions` in `declarative/declarations/configurations/softwareupdate.settings.yaml`.
     ///
     /// ```text
@@ -11801,6 +17676,31 @@ pub mod configuration_softwareupdate_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for AutomaticActions {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_download: Option<Download> = None;
+            let mut f_install_os_updates: Option<InstallOSUpdates> = None;
+            let mut f_install_security_update: Option<InstallSecurityUpdate> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Download" => f_download = optional_field(v, k)?,
+                    "InstallOSUpdates" => f_install_os_updates = optional_field(v, k)?,
+                    "InstallSecurityUpdate" => f_install_security_update = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                download: f_download,
+                install_os_updates: f_install_os_updates,
+                install_security_update: f_install_security_update,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/RapidSecurityResponse` in `declarative/declarations/configurations/softwareupdate.settings.yaml`.
     ///
     /// ```text
@@ -11824,6 +17724,28 @@ pub mod configuration_softwareupdate_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for RapidSecurityResponse {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enable: Option<bool> = None;
+            let mut f_enable_rollback: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enable" => f_enable = optional_field(v, k)?,
+                    "EnableRollback" => f_enable_rollback = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enable: f_enable,
+                enable_rollback: f_enable_rollback,
+                unknown,
+            })
+        }
     }
     /// Values of `ProgramEnrollment` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -11870,6 +17792,11 @@ pub mod configuration_softwareupdate_settings {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for ProgramEnrollment {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Beta/OfferPrograms/Program` in `declarative/declarations/configurations/softwareupdate.settings.yaml`.
     ///
     /// ```text
@@ -11890,6 +17817,28 @@ pub mod configuration_softwareupdate_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Program {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_description: Option<String> = None;
+            let mut f_token: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Description" => f_description = Some(field(v, k)?),
+                    "Token" => f_token = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                description: required(f_description, "Description")?,
+                token: required(f_token, "Token")?,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Beta/RequireProgram` in `declarative/declarations/configurations/softwareupdate.settings.yaml`.
     ///
     /// ```text
@@ -11909,6 +17858,28 @@ pub mod configuration_softwareupdate_settings {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for RequireProgram {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_description: Option<String> = None;
+            let mut f_token: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Description" => f_description = Some(field(v, k)?),
+                    "Token" => f_token = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                description: required(f_description, "Description")?,
+                token: required(f_token, "Token")?,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Beta` in `declarative/declarations/configurations/softwareupdate.settings.yaml`.
     ///
@@ -11946,6 +17917,31 @@ pub mod configuration_softwareupdate_settings {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Beta {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_program_enrollment: Option<ProgramEnrollment> = None;
+            let mut f_offer_programs: Option<Vec<Program>> = None;
+            let mut f_require_program: Option<RequireProgram> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ProgramEnrollment" => f_program_enrollment = optional_field(v, k)?,
+                    "OfferPrograms" => f_offer_programs = optional_field(v, k)?,
+                    "RequireProgram" => f_require_program = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                program_enrollment: f_program_enrollment,
+                offer_programs: f_offer_programs,
+                require_program: f_require_program,
+                unknown,
+            })
+        }
+    }
 }
 pub use configuration_softwareupdate_settings::ConfigurationSoftwareupdateSettings;
 /// `com.apple.configuration.watch.enrollment`: Watch:Enrollment (from `declarative/declarations/configurations/watch.enrollment.yaml`, upstream `b6202ca2fbd3`).
@@ -11975,6 +17971,30 @@ pub mod configuration_watch_enrollment {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ConfigurationWatchEnrollment {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enrollment_profile_url: Option<String> = None;
+            let mut f_anchor_certificate_asset_references: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "EnrollmentProfileURL" => f_enrollment_profile_url = Some(field(v, k)?),
+                    "AnchorCertificateAssetReferences" => {
+                        f_anchor_certificate_asset_references = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enrollment_profile_url: required(f_enrollment_profile_url, "EnrollmentProfileURL")?,
+                anchor_certificate_asset_references: f_anchor_certificate_asset_references,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_watch_enrollment::ConfigurationWatchEnrollment;
@@ -12046,6 +18066,46 @@ pub mod configuration_webcontent_filter_plugin {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ConfigurationWebcontentFilterPlugin {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_visible_name: Option<String> = None;
+            let mut f_plugin_bundle_id: Option<String> = None;
+            let mut f_content_filter_uuid: Option<String> = None;
+            let mut f_server_address: Option<String> = None;
+            let mut f_organization: Option<String> = None;
+            let mut f_vendor_config: Option<BTreeMap<String, serde_json::Value>> = None;
+            let mut f_authentication: Option<Authentication> = None;
+            let mut f_filter: Option<Filter> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "VisibleName" => f_visible_name = Some(field(v, k)?),
+                    "PluginBundleID" => f_plugin_bundle_id = Some(field(v, k)?),
+                    "ContentFilterUUID" => f_content_filter_uuid = optional_field(v, k)?,
+                    "ServerAddress" => f_server_address = optional_field(v, k)?,
+                    "Organization" => f_organization = optional_field(v, k)?,
+                    "VendorConfig" => f_vendor_config = optional_field(v, k)?,
+                    "Authentication" => f_authentication = optional_field(v, k)?,
+                    "Filter" => f_filter = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                visible_name: required(f_visible_name, "VisibleName")?,
+                plugin_bundle_id: required(f_plugin_bundle_id, "PluginBundleID")?,
+                content_filter_uuid: f_content_filter_uuid,
+                server_address: f_server_address,
+                organization: f_organization,
+                vendor_config: f_vendor_config,
+                authentication: f_authentication,
+                filter: f_filter,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Authentication` in `declarative/declarations/configurations/webcontent-filter.plugin.yaml`.
     ///
     /// ```text
@@ -12073,6 +18133,30 @@ pub mod configuration_webcontent_filter_plugin {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Authentication {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_credentials_asset_reference: Option<String> = None;
+            let mut f_identity_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "CredentialsAssetReference" => {
+                        f_credentials_asset_reference = optional_field(v, k)?
+                    }
+                    "IdentityAssetReference" => f_identity_asset_reference = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                credentials_asset_reference: f_credentials_asset_reference,
+                identity_asset_reference: f_identity_asset_reference,
+                unknown,
+            })
+        }
     }
     /// Values of `Grade` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -12115,6 +18199,11 @@ pub mod configuration_webcontent_filter_plugin {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Grade {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/Filter/Browsers` in `declarative/declarations/configurations/webcontent-filter.plugin.yaml`.
     ///
     /// ```text
@@ -12130,6 +18219,25 @@ pub mod configuration_webcontent_filter_plugin {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Browsers {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: required(f_enabled, "Enabled")?,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Filter/Sockets` in `declarative/declarations/configurations/webcontent-filter.plugin.yaml`.
     ///
@@ -12155,6 +18263,30 @@ pub mod configuration_webcontent_filter_plugin {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Sockets {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_provider_composed_identifier: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = Some(field(v, k)?),
+                    "ProviderComposedIdentifier" => {
+                        f_provider_composed_identifier = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: required(f_enabled, "Enabled")?,
+                provider_composed_identifier: f_provider_composed_identifier,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Filter/Packets` in `declarative/declarations/configurations/webcontent-filter.plugin.yaml`.
     ///
     /// ```text
@@ -12178,6 +18310,30 @@ pub mod configuration_webcontent_filter_plugin {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Packets {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_provider_composed_identifier: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = Some(field(v, k)?),
+                    "ProviderComposedIdentifier" => {
+                        f_provider_composed_identifier = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: required(f_enabled, "Enabled")?,
+                provider_composed_identifier: f_provider_composed_identifier,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Filter/URLs/Parameters/PIR` in `declarative/declarations/configurations/webcontent-filter.plugin.yaml`.
     ///
@@ -12206,6 +18362,36 @@ pub mod configuration_webcontent_filter_plugin {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for PIR {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_server_url: Option<String> = None;
+            let mut f_privacy_pass_issuer_url: Option<String> = None;
+            let mut f_authentication_token_asset_reference: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ServerURL" => f_server_url = Some(field(v, k)?),
+                    "PrivacyPassIssuerURL" => f_privacy_pass_issuer_url = Some(field(v, k)?),
+                    "AuthenticationTokenAssetReference" => {
+                        f_authentication_token_asset_reference = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                server_url: required(f_server_url, "ServerURL")?,
+                privacy_pass_issuer_url: required(
+                    f_privacy_pass_issuer_url,
+                    "PrivacyPassIssuerURL",
+                )?,
+                authentication_token_asset_reference: f_authentication_token_asset_reference,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Filter/URLs/Parameters` in `declarative/declarations/configurations/webcontent-filter.plugin.yaml`.
     ///
@@ -12243,6 +18429,41 @@ pub mod configuration_webcontent_filter_plugin {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Parameters {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_provider_composed_identifier: Option<String> = None;
+            let mut f_pir: Option<PIR> = None;
+            let mut f_fail_closed: Option<bool> = None;
+            let mut f_prefilter_fetch_frequency: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "ProviderComposedIdentifier" => {
+                        f_provider_composed_identifier = Some(field(v, k)?)
+                    }
+                    "PIR" => f_pir = Some(field(v, k)?),
+                    "FailClosed" => f_fail_closed = optional_field(v, k)?,
+                    "PrefilterFetchFrequency" => {
+                        f_prefilter_fetch_frequency = optional_field(v, k)?
+                    }
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                provider_composed_identifier: required(
+                    f_provider_composed_identifier,
+                    "ProviderComposedIdentifier",
+                )?,
+                pir: required(f_pir, "PIR")?,
+                fail_closed: f_fail_closed,
+                prefilter_fetch_frequency: f_prefilter_fetch_frequency,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Filter/URLs` in `declarative/declarations/configurations/webcontent-filter.plugin.yaml`.
     ///
     /// ```text
@@ -12266,6 +18487,28 @@ pub mod configuration_webcontent_filter_plugin {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for URLs {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_enabled: Option<bool> = None;
+            let mut f_parameters: Option<Parameters> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Enabled" => f_enabled = Some(field(v, k)?),
+                    "Parameters" => f_parameters = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                enabled: required(f_enabled, "Enabled")?,
+                parameters: f_parameters,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Filter` in `declarative/declarations/configurations/webcontent-filter.plugin.yaml`.
     ///
@@ -12298,6 +18541,37 @@ pub mod configuration_webcontent_filter_plugin {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Filter {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_grade: Option<Grade> = None;
+            let mut f_browsers: Option<Browsers> = None;
+            let mut f_sockets: Option<Sockets> = None;
+            let mut f_packets: Option<Packets> = None;
+            let mut f_urls: Option<URLs> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Grade" => f_grade = optional_field(v, k)?,
+                    "Browsers" => f_browsers = optional_field(v, k)?,
+                    "Sockets" => f_sockets = optional_field(v, k)?,
+                    "Packets" => f_packets = optional_field(v, k)?,
+                    "URLs" => f_urls = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                grade: f_grade,
+                browsers: f_browsers,
+                sockets: f_sockets,
+                packets: f_packets,
+                urls: f_urls,
+                unknown,
+            })
+        }
     }
 }
 pub use configuration_webcontent_filter_plugin::ConfigurationWebcontentFilterPlugin;
@@ -12333,6 +18607,34 @@ pub mod management_organization_info {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ManagementOrganizationInfo {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_name: Option<String> = None;
+            let mut f_email: Option<String> = None;
+            let mut f_url: Option<String> = None;
+            let mut f_proof: Option<Proof> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Name" => f_name = Some(field(v, k)?),
+                    "Email" => f_email = optional_field(v, k)?,
+                    "URL" => f_url = optional_field(v, k)?,
+                    "Proof" => f_proof = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                name: required(f_name, "Name")?,
+                email: f_email,
+                url: f_url,
+                proof: f_proof,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Proof` in `declarative/declarations/management/organization-info.yaml`.
     ///
     /// ```text
@@ -12353,6 +18655,25 @@ pub mod management_organization_info {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Proof {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identity_token: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "IdentityToken" => f_identity_token = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identity_token: f_identity_token,
+                unknown,
+            })
+        }
+    }
 }
 pub use management_organization_info::ManagementOrganizationInfo;
 /// `com.apple.management.properties`: Management:Properties (from `declarative/declarations/management/properties.yaml`, upstream `b6202ca2fbd3`).
@@ -12370,6 +18691,13 @@ pub mod management_properties {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ManagementProperties {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            Ok(Self {
+                unknown: expect_object(v)?.clone(),
+            })
+        }
     }
 }
 pub use management_properties::ManagementProperties;
@@ -12396,6 +18724,28 @@ pub mod management_server_capabilities {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ManagementServerCapabilities {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_version: Option<String> = None;
+            let mut f_supported_features: Option<BTreeMap<String, serde_json::Value>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Version" => f_version = Some(field(v, k)?),
+                    "SupportedFeatures" => f_supported_features = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                version: required(f_version, "Version")?,
+                supported_features: required(f_supported_features, "SupportedFeatures")?,
+                unknown,
+            })
+        }
     }
 }
 pub use management_server_capabilities::ManagementServerCapabilities;
@@ -15791,166 +22141,164 @@ impl DeclarationPayload {
     /// Decode `value` as the type named `name`; `Ok(None)` when the schema has no such type.
     ///
     /// # Errors
-    /// The value does not have the schema's shape (a required key is missing, a value has the wrong JSON type).
-    pub fn decode(name: &str, value: serde_json::Value) -> serde_json::Result<Option<Self>> {
+    /// The value does not have the schema's shape (a required key is missing, a value has the wrong JSON type); the error names the key path.
+    pub fn decode(name: &str, value: &serde_json::Value) -> Result<Option<Self>, JsonError> {
         Ok(Some(match name {
-            "com.apple.activation.simple" => Self::ActivationSimple(serde_json::from_value(value)?),
+            "com.apple.activation.simple" => Self::ActivationSimple(FromJson::from_json(value)?),
             "com.apple.asset.credential.acme" => {
-                Self::AssetCredentialAcme(serde_json::from_value(value)?)
+                Self::AssetCredentialAcme(FromJson::from_json(value)?)
             }
             "com.apple.asset.credential.certificate" => {
-                Self::AssetCredentialCertificate(serde_json::from_value(value)?)
+                Self::AssetCredentialCertificate(FromJson::from_json(value)?)
             }
             "com.apple.asset.credential.identity" => {
-                Self::AssetCredentialIdentity(serde_json::from_value(value)?)
+                Self::AssetCredentialIdentity(FromJson::from_json(value)?)
             }
             "com.apple.asset.credential.scep" => {
-                Self::AssetCredentialScep(serde_json::from_value(value)?)
+                Self::AssetCredentialScep(FromJson::from_json(value)?)
             }
             "com.apple.asset.credential.userpassword" => {
-                Self::AssetCredentialUserpassword(serde_json::from_value(value)?)
+                Self::AssetCredentialUserpassword(FromJson::from_json(value)?)
             }
-            "com.apple.asset.data" => Self::AssetData(serde_json::from_value(value)?),
-            "com.apple.asset.useridentity" => {
-                Self::AssetUseridentity(serde_json::from_value(value)?)
-            }
+            "com.apple.asset.data" => Self::AssetData(FromJson::from_json(value)?),
+            "com.apple.asset.useridentity" => Self::AssetUseridentity(FromJson::from_json(value)?),
             "com.apple.configuration.accessibility.settings" => {
-                Self::ConfigurationAccessibilitySettings(serde_json::from_value(value)?)
+                Self::ConfigurationAccessibilitySettings(FromJson::from_json(value)?)
             }
             "com.apple.configuration.account.caldav" => {
-                Self::ConfigurationAccountCaldav(serde_json::from_value(value)?)
+                Self::ConfigurationAccountCaldav(FromJson::from_json(value)?)
             }
             "com.apple.configuration.account.carddav" => {
-                Self::ConfigurationAccountCarddav(serde_json::from_value(value)?)
+                Self::ConfigurationAccountCarddav(FromJson::from_json(value)?)
             }
             "com.apple.configuration.account.exchange" => {
-                Self::ConfigurationAccountExchange(serde_json::from_value(value)?)
+                Self::ConfigurationAccountExchange(FromJson::from_json(value)?)
             }
             "com.apple.configuration.account.google" => {
-                Self::ConfigurationAccountGoogle(serde_json::from_value(value)?)
+                Self::ConfigurationAccountGoogle(FromJson::from_json(value)?)
             }
             "com.apple.configuration.account.ldap" => {
-                Self::ConfigurationAccountLdap(serde_json::from_value(value)?)
+                Self::ConfigurationAccountLdap(FromJson::from_json(value)?)
             }
             "com.apple.configuration.account.mail" => {
-                Self::ConfigurationAccountMail(serde_json::from_value(value)?)
+                Self::ConfigurationAccountMail(FromJson::from_json(value)?)
             }
             "com.apple.configuration.account.subscribed-calendar" => {
-                Self::ConfigurationAccountSubscribedCalendar(serde_json::from_value(value)?)
+                Self::ConfigurationAccountSubscribedCalendar(FromJson::from_json(value)?)
             }
             "com.apple.configuration.app.managed" => {
-                Self::ConfigurationAppManaged(serde_json::from_value(value)?)
+                Self::ConfigurationAppManaged(FromJson::from_json(value)?)
             }
             "com.apple.configuration.app.settings" => {
-                Self::ConfigurationAppSettings(serde_json::from_value(value)?)
+                Self::ConfigurationAppSettings(FromJson::from_json(value)?)
             }
             "com.apple.configuration.audio-accessory.settings" => {
-                Self::ConfigurationAudioAccessorySettings(serde_json::from_value(value)?)
+                Self::ConfigurationAudioAccessorySettings(FromJson::from_json(value)?)
             }
             "com.apple.configuration.diskmanagement.settings" => {
-                Self::ConfigurationDiskmanagementSettings(serde_json::from_value(value)?)
+                Self::ConfigurationDiskmanagementSettings(FromJson::from_json(value)?)
             }
             "com.apple.configuration.extensible-sso" => {
-                Self::ConfigurationExtensibleSso(serde_json::from_value(value)?)
+                Self::ConfigurationExtensibleSso(FromJson::from_json(value)?)
             }
             "com.apple.configuration.intelligence.settings" => {
-                Self::ConfigurationIntelligenceSettings(serde_json::from_value(value)?)
+                Self::ConfigurationIntelligenceSettings(FromJson::from_json(value)?)
             }
             "com.apple.configuration.legacy.interactive" => {
-                Self::ConfigurationLegacyInteractive(serde_json::from_value(value)?)
+                Self::ConfigurationLegacyInteractive(FromJson::from_json(value)?)
             }
             "com.apple.configuration.legacy" => {
-                Self::ConfigurationLegacy(serde_json::from_value(value)?)
+                Self::ConfigurationLegacy(FromJson::from_json(value)?)
             }
             "com.apple.configuration.management.status-subscriptions" => {
-                Self::ConfigurationManagementStatusSubscriptions(serde_json::from_value(value)?)
+                Self::ConfigurationManagementStatusSubscriptions(FromJson::from_json(value)?)
             }
             "com.apple.configuration.management.test" => {
-                Self::ConfigurationManagementTest(serde_json::from_value(value)?)
+                Self::ConfigurationManagementTest(FromJson::from_json(value)?)
             }
             "com.apple.configuration.math.settings" => {
-                Self::ConfigurationMathSettings(serde_json::from_value(value)?)
+                Self::ConfigurationMathSettings(FromJson::from_json(value)?)
             }
             "com.apple.configuration.network.dns-proxy" => {
-                Self::ConfigurationNetworkDnsProxy(serde_json::from_value(value)?)
+                Self::ConfigurationNetworkDnsProxy(FromJson::from_json(value)?)
             }
             "com.apple.configuration.network.dns-settings" => {
-                Self::ConfigurationNetworkDnsSettings(serde_json::from_value(value)?)
+                Self::ConfigurationNetworkDnsSettings(FromJson::from_json(value)?)
             }
             "com.apple.configuration.network.relay" => {
-                Self::ConfigurationNetworkRelay(serde_json::from_value(value)?)
+                Self::ConfigurationNetworkRelay(FromJson::from_json(value)?)
             }
             "com.apple.configuration.network.vpn.always-on" => {
-                Self::ConfigurationNetworkVpnAlwaysOn(serde_json::from_value(value)?)
+                Self::ConfigurationNetworkVpnAlwaysOn(FromJson::from_json(value)?)
             }
             "com.apple.configuration.network.vpn.ikev2" => {
-                Self::ConfigurationNetworkVpnIkev2(serde_json::from_value(value)?)
+                Self::ConfigurationNetworkVpnIkev2(FromJson::from_json(value)?)
             }
             "com.apple.configuration.network.vpn.ipsec" => {
-                Self::ConfigurationNetworkVpnIpsec(serde_json::from_value(value)?)
+                Self::ConfigurationNetworkVpnIpsec(FromJson::from_json(value)?)
             }
             "com.apple.configuration.network.vpn.vpn-plugin" => {
-                Self::ConfigurationNetworkVpnVpnPlugin(serde_json::from_value(value)?)
+                Self::ConfigurationNetworkVpnVpnPlugin(FromJson::from_json(value)?)
             }
             "com.apple.configuration.package" => {
-                Self::ConfigurationPackage(serde_json::from_value(value)?)
+                Self::ConfigurationPackage(FromJson::from_json(value)?)
             }
             "com.apple.configuration.passcode.settings" => {
-                Self::ConfigurationPasscodeSettings(serde_json::from_value(value)?)
+                Self::ConfigurationPasscodeSettings(FromJson::from_json(value)?)
             }
             "com.apple.configuration.safari.extensions.settings" => {
-                Self::ConfigurationSafariExtensionsSettings(serde_json::from_value(value)?)
+                Self::ConfigurationSafariExtensionsSettings(FromJson::from_json(value)?)
             }
             "com.apple.configuration.safari.settings" => {
-                Self::ConfigurationSafariSettings(serde_json::from_value(value)?)
+                Self::ConfigurationSafariSettings(FromJson::from_json(value)?)
             }
             "com.apple.configuration.screensharing.connection.group" => {
-                Self::ConfigurationScreensharingConnectionGroup(serde_json::from_value(value)?)
+                Self::ConfigurationScreensharingConnectionGroup(FromJson::from_json(value)?)
             }
             "com.apple.configuration.screensharing.connection" => {
-                Self::ConfigurationScreensharingConnection(serde_json::from_value(value)?)
+                Self::ConfigurationScreensharingConnection(FromJson::from_json(value)?)
             }
             "com.apple.configuration.screensharing.host.settings" => {
-                Self::ConfigurationScreensharingHostSettings(serde_json::from_value(value)?)
+                Self::ConfigurationScreensharingHostSettings(FromJson::from_json(value)?)
             }
             "com.apple.configuration.security.certificate" => {
-                Self::ConfigurationSecurityCertificate(serde_json::from_value(value)?)
+                Self::ConfigurationSecurityCertificate(FromJson::from_json(value)?)
             }
             "com.apple.configuration.security.identity" => {
-                Self::ConfigurationSecurityIdentity(serde_json::from_value(value)?)
+                Self::ConfigurationSecurityIdentity(FromJson::from_json(value)?)
             }
             "com.apple.configuration.security.passkey.attestation" => {
-                Self::ConfigurationSecurityPasskeyAttestation(serde_json::from_value(value)?)
+                Self::ConfigurationSecurityPasskeyAttestation(FromJson::from_json(value)?)
             }
             "com.apple.configuration.services.background-tasks" => {
-                Self::ConfigurationServicesBackgroundTasks(serde_json::from_value(value)?)
+                Self::ConfigurationServicesBackgroundTasks(FromJson::from_json(value)?)
             }
             "com.apple.configuration.services.configuration-files" => {
-                Self::ConfigurationServicesConfigurationFiles(serde_json::from_value(value)?)
+                Self::ConfigurationServicesConfigurationFiles(FromJson::from_json(value)?)
             }
             "com.apple.configuration.siri.settings" => {
-                Self::ConfigurationSiriSettings(serde_json::from_value(value)?)
+                Self::ConfigurationSiriSettings(FromJson::from_json(value)?)
             }
             "com.apple.configuration.softwareupdate.enforcement.specific" => {
-                Self::ConfigurationSoftwareupdateEnforcementSpecific(serde_json::from_value(value)?)
+                Self::ConfigurationSoftwareupdateEnforcementSpecific(FromJson::from_json(value)?)
             }
             "com.apple.configuration.softwareupdate.settings" => {
-                Self::ConfigurationSoftwareupdateSettings(serde_json::from_value(value)?)
+                Self::ConfigurationSoftwareupdateSettings(FromJson::from_json(value)?)
             }
             "com.apple.configuration.watch.enrollment" => {
-                Self::ConfigurationWatchEnrollment(serde_json::from_value(value)?)
+                Self::ConfigurationWatchEnrollment(FromJson::from_json(value)?)
             }
             "com.apple.configuration.webcontent-filter.plugin" => {
-                Self::ConfigurationWebcontentFilterPlugin(serde_json::from_value(value)?)
+                Self::ConfigurationWebcontentFilterPlugin(FromJson::from_json(value)?)
             }
             "com.apple.management.organization-info" => {
-                Self::ManagementOrganizationInfo(serde_json::from_value(value)?)
+                Self::ManagementOrganizationInfo(FromJson::from_json(value)?)
             }
             "com.apple.management.properties" => {
-                Self::ManagementProperties(serde_json::from_value(value)?)
+                Self::ManagementProperties(FromJson::from_json(value)?)
             }
             "com.apple.management.server-capabilities" => {
-                Self::ManagementServerCapabilities(serde_json::from_value(value)?)
+                Self::ManagementServerCapabilities(FromJson::from_json(value)?)
             }
             _ => return Ok(None),
         }))

@@ -14,6 +14,7 @@
 #![allow(unused_imports, clippy::large_enum_variant)]
 
 use crate::schema::{KeyInfo, OsScopes, SchemaEntry};
+use crate::value::{FromJson, JsonError, expect_object, field, optional_field, required};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -41,6 +42,28 @@ pub mod declaration_items_response {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for DeclarationItemsResponse {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_declarations: Option<Declarations> = None;
+            let mut f_declarations_token: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Declarations" => f_declarations = Some(field(v, k)?),
+                    "DeclarationsToken" => f_declarations_token = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                declarations: required(f_declarations, "Declarations")?,
+                declarations_token: required(f_declarations_token, "DeclarationsToken")?,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Declarations/Activations/_Activations` in `declarative/protocol/declarationitemsresponse.yaml`.
     ///
     /// ```text
@@ -60,6 +83,28 @@ pub mod declaration_items_response {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for DeclarationItem {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_server_token: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Identifier" => f_identifier = Some(field(v, k)?),
+                    "ServerToken" => f_server_token = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "Identifier")?,
+                server_token: required(f_server_token, "ServerToken")?,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Declarations` in `declarative/protocol/declarationitemsresponse.yaml`.
     ///
@@ -88,6 +133,34 @@ pub mod declaration_items_response {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Declarations {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_activations: Option<Vec<DeclarationItem>> = None;
+            let mut f_configurations: Option<Vec<DeclarationItem>> = None;
+            let mut f_assets: Option<Vec<DeclarationItem>> = None;
+            let mut f_management: Option<Vec<DeclarationItem>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Activations" => f_activations = Some(field(v, k)?),
+                    "Configurations" => f_configurations = Some(field(v, k)?),
+                    "Assets" => f_assets = Some(field(v, k)?),
+                    "Management" => f_management = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                activations: required(f_activations, "Activations")?,
+                configurations: required(f_configurations, "Configurations")?,
+                assets: required(f_assets, "Assets")?,
+                management: required(f_management, "Management")?,
+                unknown,
+            })
+        }
     }
 }
 pub use declaration_items_response::DeclarationItemsResponse;
@@ -123,6 +196,31 @@ pub mod status_report {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for StatusReport {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_status_items: Option<serde_json::Map<String, serde_json::Value>> = None;
+            let mut f_errors: Option<Vec<Errors>> = None;
+            let mut f_full_report: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "StatusItems" => f_status_items = Some(field(v, k)?),
+                    "Errors" => f_errors = Some(field(v, k)?),
+                    "FullReport" => f_full_report = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                status_items: required(f_status_items, "StatusItems")?,
+                errors: required(f_errors, "Errors")?,
+                full_report: f_full_report,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Errors/_Errors/Reasons/_Reasons` in `declarative/protocol/statusreport.yaml`.
     ///
     /// ```text
@@ -151,6 +249,31 @@ pub mod status_report {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for StatusReason {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_code: Option<String> = None;
+            let mut f_description: Option<String> = None;
+            let mut f_details: Option<serde_json::Map<String, serde_json::Value>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Code" => f_code = Some(field(v, k)?),
+                    "Description" => f_description = optional_field(v, k)?,
+                    "Details" => f_details = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                code: required(f_code, "Code")?,
+                description: f_description,
+                details: f_details,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/Errors/_Errors` in `declarative/protocol/statusreport.yaml`.
     ///
     /// ```text
@@ -170,6 +293,28 @@ pub mod status_report {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Errors {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_status_item: Option<String> = None;
+            let mut f_reasons: Option<Vec<StatusReason>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "StatusItem" => f_status_item = Some(field(v, k)?),
+                    "Reasons" => f_reasons = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                status_item: required(f_status_item, "StatusItem")?,
+                reasons: f_reasons,
+                unknown,
+            })
+        }
     }
 }
 pub use status_report::StatusReport;
@@ -192,6 +337,25 @@ pub mod tokens_response {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for TokensResponse {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_sync_tokens: Option<serde_json::Map<String, serde_json::Value>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "SyncTokens" => f_sync_tokens = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                sync_tokens: required(f_sync_tokens, "SyncTokens")?,
+                unknown,
+            })
+        }
     }
 }
 pub use tokens_response::TokensResponse;

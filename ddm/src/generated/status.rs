@@ -74,6 +74,7 @@
 #![allow(unused_imports, clippy::large_enum_variant)]
 
 use crate::schema::{KeyInfo, OsScopes, SchemaEntry};
+use crate::value::{FromJson, JsonError, expect_object, field, optional_field, required};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -145,6 +146,49 @@ pub mod account_list_caldav {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for StatusValue {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_hostname: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_username: Option<String> = None;
+            let mut f_are_calendars_enabled: Option<bool> = None;
+            let mut f_are_reminders_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "declaration-identifier" => f_declaration_identifier = optional_field(v, k)?,
+                    "visible-name" => f_visible_name = optional_field(v, k)?,
+                    "hostname" => f_hostname = optional_field(v, k)?,
+                    "port" => f_port = optional_field(v, k)?,
+                    "username" => f_username = optional_field(v, k)?,
+                    "are-calendars-enabled" => f_are_calendars_enabled = optional_field(v, k)?,
+                    "are-reminders-enabled" => f_are_reminders_enabled = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                hostname: f_hostname,
+                port: f_port,
+                username: f_username,
+                are_calendars_enabled: f_are_calendars_enabled,
+                are_reminders_enabled: f_are_reminders_enabled,
+                unknown,
+            })
+        }
+    }
     /// The value of status item `account.list.caldav` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
 }
@@ -199,6 +243,43 @@ pub mod account_list_carddav {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for StatusValue {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_hostname: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_username: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "declaration-identifier" => f_declaration_identifier = optional_field(v, k)?,
+                    "visible-name" => f_visible_name = optional_field(v, k)?,
+                    "hostname" => f_hostname = optional_field(v, k)?,
+                    "port" => f_port = optional_field(v, k)?,
+                    "username" => f_username = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                hostname: f_hostname,
+                port: f_port,
+                username: f_username,
+                unknown,
+            })
+        }
     }
     /// The value of status item `account.list.carddav` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -295,6 +376,58 @@ pub mod account_list_exchange {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for StatusValue {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_hostname: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_username: Option<String> = None;
+            let mut f_is_mail_enabled: Option<bool> = None;
+            let mut f_are_calendars_enabled: Option<bool> = None;
+            let mut f_are_contacts_enabled: Option<bool> = None;
+            let mut f_are_notes_enabled: Option<bool> = None;
+            let mut f_are_reminders_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "declaration-identifier" => f_declaration_identifier = optional_field(v, k)?,
+                    "visible-name" => f_visible_name = optional_field(v, k)?,
+                    "hostname" => f_hostname = optional_field(v, k)?,
+                    "port" => f_port = optional_field(v, k)?,
+                    "username" => f_username = optional_field(v, k)?,
+                    "is-mail-enabled" => f_is_mail_enabled = optional_field(v, k)?,
+                    "are-calendars-enabled" => f_are_calendars_enabled = optional_field(v, k)?,
+                    "are-contacts-enabled" => f_are_contacts_enabled = optional_field(v, k)?,
+                    "are-notes-enabled" => f_are_notes_enabled = optional_field(v, k)?,
+                    "are-reminders-enabled" => f_are_reminders_enabled = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                hostname: f_hostname,
+                port: f_port,
+                username: f_username,
+                is_mail_enabled: f_is_mail_enabled,
+                are_calendars_enabled: f_are_calendars_enabled,
+                are_contacts_enabled: f_are_contacts_enabled,
+                are_notes_enabled: f_are_notes_enabled,
+                are_reminders_enabled: f_are_reminders_enabled,
+                unknown,
+            })
+        }
+    }
     /// The value of status item `account.list.exchange` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
 }
@@ -374,6 +507,49 @@ pub mod account_list_google {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for StatusValue {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_username: Option<String> = None;
+            let mut f_is_mail_enabled: Option<bool> = None;
+            let mut f_are_calendars_enabled: Option<bool> = None;
+            let mut f_are_contacts_enabled: Option<bool> = None;
+            let mut f_are_notes_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "declaration-identifier" => f_declaration_identifier = optional_field(v, k)?,
+                    "visible-name" => f_visible_name = optional_field(v, k)?,
+                    "username" => f_username = optional_field(v, k)?,
+                    "is-mail-enabled" => f_is_mail_enabled = optional_field(v, k)?,
+                    "are-calendars-enabled" => f_are_calendars_enabled = optional_field(v, k)?,
+                    "are-contacts-enabled" => f_are_contacts_enabled = optional_field(v, k)?,
+                    "are-notes-enabled" => f_are_notes_enabled = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                username: f_username,
+                is_mail_enabled: f_is_mail_enabled,
+                are_calendars_enabled: f_are_calendars_enabled,
+                are_contacts_enabled: f_are_contacts_enabled,
+                are_notes_enabled: f_are_notes_enabled,
+                unknown,
+            })
+        }
+    }
     /// The value of status item `account.list.google` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
 }
@@ -436,6 +612,46 @@ pub mod account_list_ldap {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for StatusValue {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_hostname: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_username: Option<String> = None;
+            let mut f_is_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "declaration-identifier" => f_declaration_identifier = optional_field(v, k)?,
+                    "visible-name" => f_visible_name = optional_field(v, k)?,
+                    "hostname" => f_hostname = optional_field(v, k)?,
+                    "port" => f_port = optional_field(v, k)?,
+                    "username" => f_username = optional_field(v, k)?,
+                    "is-enabled" => f_is_enabled = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                hostname: f_hostname,
+                port: f_port,
+                username: f_username,
+                is_enabled: f_is_enabled,
+                unknown,
+            })
+        }
     }
     /// The value of status item `account.list.ldap` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -508,6 +724,49 @@ pub mod account_list_mail_incoming {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for StatusValue {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_hostname: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_username: Option<String> = None;
+            let mut f_is_mail_enabled: Option<bool> = None;
+            let mut f_are_notes_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "declaration-identifier" => f_declaration_identifier = optional_field(v, k)?,
+                    "visible-name" => f_visible_name = optional_field(v, k)?,
+                    "hostname" => f_hostname = optional_field(v, k)?,
+                    "port" => f_port = optional_field(v, k)?,
+                    "username" => f_username = optional_field(v, k)?,
+                    "is-mail-enabled" => f_is_mail_enabled = optional_field(v, k)?,
+                    "are-notes-enabled" => f_are_notes_enabled = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                hostname: f_hostname,
+                port: f_port,
+                username: f_username,
+                is_mail_enabled: f_is_mail_enabled,
+                are_notes_enabled: f_are_notes_enabled,
+                unknown,
+            })
+        }
+    }
     /// The value of status item `account.list.mail.incoming` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
 }
@@ -562,6 +821,43 @@ pub mod account_list_mail_outgoing {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for StatusValue {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_hostname: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_username: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "declaration-identifier" => f_declaration_identifier = optional_field(v, k)?,
+                    "visible-name" => f_visible_name = optional_field(v, k)?,
+                    "hostname" => f_hostname = optional_field(v, k)?,
+                    "port" => f_port = optional_field(v, k)?,
+                    "username" => f_username = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                hostname: f_hostname,
+                port: f_port,
+                username: f_username,
+                unknown,
+            })
+        }
     }
     /// The value of status item `account.list.mail.outgoing` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -625,6 +921,43 @@ pub mod account_list_subscribed_calendar {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for StatusValue {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_calendar_url: Option<String> = None;
+            let mut f_username: Option<String> = None;
+            let mut f_is_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "declaration-identifier" => f_declaration_identifier = optional_field(v, k)?,
+                    "visible-name" => f_visible_name = optional_field(v, k)?,
+                    "calendar-url" => f_calendar_url = optional_field(v, k)?,
+                    "username" => f_username = optional_field(v, k)?,
+                    "is-enabled" => f_is_enabled = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                calendar_url: f_calendar_url,
+                username: f_username,
+                is_enabled: f_is_enabled,
+                unknown,
+            })
+        }
     }
     /// The value of status item `account.list.subscribed-calendar` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -710,6 +1043,11 @@ pub mod app_managed_list {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for State {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `update-state` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/status/app.managed.list.yaml`, `payloadkeys/app.managed.list/status_value/update-state`.
@@ -763,6 +1101,11 @@ pub mod app_managed_list {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for UpdateState {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `state` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/status/app.managed.list.yaml`, `payloadkeys/app.managed.list/status_value/config-state/app-config-state/state`.
@@ -808,6 +1151,11 @@ pub mod app_managed_list {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for ManagedConfigurationStateState {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/app.managed.list/status_value/config-state/app-config-state` in `declarative/status/app.managed.list.yaml`.
     ///
     /// ```text
@@ -823,6 +1171,25 @@ pub mod app_managed_list {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ManagedConfigurationState {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_state: Option<ManagedConfigurationStateState> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "state" => f_state = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                state: required(f_state, "state")?,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/app.managed.list/status_value/config-state` in `declarative/status/app.managed.list.yaml`.
     ///
@@ -852,6 +1219,29 @@ pub mod app_managed_list {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ManagedConfiguration {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_app_config_state: Option<ManagedConfigurationState> = None;
+            let mut f_extension_config_state: Option<BTreeMap<String, ManagedConfigurationState>> =
+                None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "app-config-state" => f_app_config_state = optional_field(v, k)?,
+                    "extension-config-state" => f_extension_config_state = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                app_config_state: f_app_config_state,
+                extension_config_state: f_extension_config_state,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/app.managed.list/status_value/reasons/_reasons` in `declarative/status/app.managed.list.yaml`.
     ///
     /// ```text
@@ -879,6 +1269,31 @@ pub mod app_managed_list {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for StatusReason {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_code: Option<String> = None;
+            let mut f_description: Option<String> = None;
+            let mut f_details: Option<BTreeMap<String, serde_json::Value>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "code" => f_code = Some(field(v, k)?),
+                    "description" => f_description = optional_field(v, k)?,
+                    "details" => f_details = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                code: required(f_code, "code")?,
+                description: f_description,
+                details: f_details,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/app.managed.list/status_value` in `declarative/status/app.managed.list.yaml`.
     ///
@@ -956,6 +1371,55 @@ pub mod app_managed_list {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for StatusValue {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_name: Option<String> = None;
+            let mut f_external_version_id: Option<i64> = None;
+            let mut f_version: Option<String> = None;
+            let mut f_short_version: Option<String> = None;
+            let mut f_state: Option<State> = None;
+            let mut f_update_state: Option<UpdateState> = None;
+            let mut f_config_state: Option<ManagedConfiguration> = None;
+            let mut f_reasons: Option<Vec<StatusReason>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "declaration-identifier" => f_declaration_identifier = optional_field(v, k)?,
+                    "name" => f_name = optional_field(v, k)?,
+                    "external-version-id" => f_external_version_id = optional_field(v, k)?,
+                    "version" => f_version = optional_field(v, k)?,
+                    "short-version" => f_short_version = optional_field(v, k)?,
+                    "state" => f_state = optional_field(v, k)?,
+                    "update-state" => f_update_state = optional_field(v, k)?,
+                    "config-state" => f_config_state = optional_field(v, k)?,
+                    "reasons" => f_reasons = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                name: f_name,
+                external_version_id: f_external_version_id,
+                version: f_version,
+                short_version: f_short_version,
+                state: f_state,
+                update_state: f_update_state,
+                config_state: f_config_state,
+                reasons: f_reasons,
+                unknown,
+            })
+        }
+    }
     /// The value of status item `app.managed.list` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
 }
@@ -1002,6 +1466,11 @@ pub mod content_cache_info {
     impl<'de> Deserialize<'de> for CacheStatus {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for CacheStatus {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/content-cache.info` in `declarative/status/content-cache.info.yaml`.
@@ -1088,6 +1557,51 @@ pub mod content_cache_info {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for ContentCacheInfo {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_cache_details: Option<Vec<String>> = None;
+            let mut f_cache_free: Option<i64> = None;
+            let mut f_cache_limit: Option<i64> = None;
+            let mut f_cache_status: Option<CacheStatus> = None;
+            let mut f_cache_used: Option<i64> = None;
+            let mut f_max_cache_pressure_last_hour: Option<f64> = None;
+            let mut f_personal_cache_free: Option<i64> = None;
+            let mut f_personal_cache_limit: Option<i64> = None;
+            let mut f_personal_cache_used: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "cache-details" => f_cache_details = optional_field(v, k)?,
+                    "cache-free" => f_cache_free = optional_field(v, k)?,
+                    "cache-limit" => f_cache_limit = optional_field(v, k)?,
+                    "cache-status" => f_cache_status = optional_field(v, k)?,
+                    "cache-used" => f_cache_used = optional_field(v, k)?,
+                    "max-cache-pressure-last-hour" => {
+                        f_max_cache_pressure_last_hour = optional_field(v, k)?
+                    }
+                    "personal-cache-free" => f_personal_cache_free = optional_field(v, k)?,
+                    "personal-cache-limit" => f_personal_cache_limit = optional_field(v, k)?,
+                    "personal-cache-used" => f_personal_cache_used = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                cache_details: f_cache_details,
+                cache_free: f_cache_free,
+                cache_limit: f_cache_limit,
+                cache_status: f_cache_status,
+                cache_used: f_cache_used,
+                max_cache_pressure_last_hour: f_max_cache_pressure_last_hour,
+                personal_cache_free: f_personal_cache_free,
+                personal_cache_limit: f_personal_cache_limit,
+                personal_cache_used: f_personal_cache_used,
+                unknown,
+            })
+        }
+    }
     /// The value of status item `content-cache.info` (`<dictionary>`).
     pub type ItemValue = ContentCacheInfo;
 }
@@ -1130,6 +1644,40 @@ pub mod content_cache_parents {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ParentsItem {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_address: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_healthy: Option<bool> = None;
+            let mut f_version: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "address" => f_address = Some(field(v, k)?),
+                    "port" => f_port = Some(field(v, k)?),
+                    "healthy" => f_healthy = Some(field(v, k)?),
+                    "version" => f_version = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                address: required(f_address, "address")?,
+                port: required(f_port, "port")?,
+                healthy: required(f_healthy, "healthy")?,
+                version: required(f_version, "version")?,
+                unknown,
+            })
+        }
     }
     /// The value of status item `content-cache.parents` (`<array>`).
     pub type ItemValue = Vec<ParentsItem>;
@@ -1177,6 +1725,43 @@ pub mod content_cache_peers {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for PeerItem {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_address: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_friendly: Option<bool> = None;
+            let mut f_healthy: Option<bool> = None;
+            let mut f_version: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "address" => f_address = Some(field(v, k)?),
+                    "port" => f_port = Some(field(v, k)?),
+                    "friendly" => f_friendly = Some(field(v, k)?),
+                    "healthy" => f_healthy = Some(field(v, k)?),
+                    "version" => f_version = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                address: required(f_address, "address")?,
+                port: required(f_port, "port")?,
+                friendly: required(f_friendly, "friendly")?,
+                healthy: required(f_healthy, "healthy")?,
+                version: required(f_version, "version")?,
+                unknown,
+            })
+        }
     }
     /// The value of status item `content-cache.peers` (`<array>`).
     pub type ItemValue = Vec<PeerItem>;
@@ -1226,6 +1811,11 @@ pub mod content_cache_status {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for CacheStatus {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `registration-status` (`<integer>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/status/content-cache.status.yaml`, `payloadkeys/content-cache.status/registration-status`.
@@ -1269,6 +1859,11 @@ pub mod content_cache_status {
     impl<'de> Deserialize<'de> for RegistrationStatus {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             i64::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for RegistrationStatus {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            i64::from_json(v).map(Self::from)
         }
     }
     /// Values of `startup-status` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -1320,6 +1915,11 @@ pub mod content_cache_status {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for StartupStatus {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `tetherator-status` (`<integer>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/status/content-cache.status.yaml`, `payloadkeys/content-cache.status/tetherator-status`.
@@ -1363,6 +1963,11 @@ pub mod content_cache_status {
     impl<'de> Deserialize<'de> for TetheratorStatus {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             i64::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for TetheratorStatus {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            i64::from_json(v).map(Self::from)
         }
     }
     /// `payloadkeys/content-cache.status` in `declarative/status/content-cache.status.yaml`.
@@ -1492,6 +2097,75 @@ pub mod content_cache_status {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for ContentCacheStatus {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_server_guid: Option<String> = None;
+            let mut f_activated: Option<bool> = None;
+            let mut f_active: Option<bool> = None;
+            let mut f_cache_status: Option<CacheStatus> = None;
+            let mut f_private_addresses: Option<Vec<String>> = None;
+            let mut f_public_address: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_registration_status: Option<RegistrationStatus> = None;
+            let mut f_registration_started: Option<String> = None;
+            let mut f_registration_response_code: Option<i64> = None;
+            let mut f_registration_error: Option<String> = None;
+            let mut f_startup_status: Option<StartupStatus> = None;
+            let mut f_tetherator_status: Option<TetheratorStatus> = None;
+            let mut f_sending_reports: Option<bool> = None;
+            let mut f_report_response_code: Option<i64> = None;
+            let mut f_report_error: Option<String> = None;
+            let mut f_version: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "server-guid" => f_server_guid = Some(field(v, k)?),
+                    "activated" => f_activated = optional_field(v, k)?,
+                    "active" => f_active = optional_field(v, k)?,
+                    "cache-status" => f_cache_status = optional_field(v, k)?,
+                    "private-addresses" => f_private_addresses = optional_field(v, k)?,
+                    "public-address" => f_public_address = optional_field(v, k)?,
+                    "port" => f_port = optional_field(v, k)?,
+                    "registration-status" => f_registration_status = optional_field(v, k)?,
+                    "registration-started" => f_registration_started = optional_field(v, k)?,
+                    "registration-response-code" => {
+                        f_registration_response_code = optional_field(v, k)?
+                    }
+                    "registration-error" => f_registration_error = optional_field(v, k)?,
+                    "startup-status" => f_startup_status = optional_field(v, k)?,
+                    "tetherator-status" => f_tetherator_status = optional_field(v, k)?,
+                    "sending-reports" => f_sending_reports = optional_field(v, k)?,
+                    "report-response-code" => f_report_response_code = optional_field(v, k)?,
+                    "report-error" => f_report_error = optional_field(v, k)?,
+                    "version" => f_version = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                server_guid: required(f_server_guid, "server-guid")?,
+                activated: f_activated,
+                active: f_active,
+                cache_status: f_cache_status,
+                private_addresses: f_private_addresses,
+                public_address: f_public_address,
+                port: f_port,
+                registration_status: f_registration_status,
+                registration_started: f_registration_started,
+                registration_response_code: f_registration_response_code,
+                registration_error: f_registration_error,
+                startup_status: f_startup_status,
+                tetherator_status: f_tetherator_status,
+                sending_reports: f_sending_reports,
+                report_response_code: f_report_response_code,
+                report_error: f_report_error,
+                version: required(f_version, "version")?,
+                unknown,
+            })
+        }
     }
     /// The value of status item `content-cache.status` (`<dictionary>`).
     pub type ItemValue = ContentCacheStatus;
@@ -1637,6 +2311,11 @@ pub mod device_power_battery_health {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for DevicePowerBatteryHealth {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// The value of status item `device.power.battery-health` (`<string>`).
     pub type ItemValue = DevicePowerBatteryHealth;
 }
@@ -1685,6 +2364,11 @@ pub mod device_system_health {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Baseband {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `Camera` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/status/device.system.health.yaml`, `payloadkeys/device.system.health/Camera`.
@@ -1728,6 +2412,11 @@ pub mod device_system_health {
     impl<'de> Deserialize<'de> for Camera {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for Camera {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `Display` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -1775,6 +2464,11 @@ pub mod device_system_health {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Display {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `FaceID` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/status/device.system.health.yaml`, `payloadkeys/device.system.health/FaceID`.
@@ -1814,6 +2508,11 @@ pub mod device_system_health {
     impl<'de> Deserialize<'de> for FaceID {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for FaceID {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `NFC` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -1857,6 +2556,11 @@ pub mod device_system_health {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for NFC {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `TouchID` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/status/device.system.health.yaml`, `payloadkeys/device.system.health/TouchID`.
@@ -1896,6 +2600,11 @@ pub mod device_system_health {
     impl<'de> Deserialize<'de> for TouchID {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for TouchID {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// Values of `UWB` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -1939,6 +2648,11 @@ pub mod device_system_health {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for UWB {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/device.system.health` in `declarative/status/device.system.health.yaml`.
     ///
     /// ```text
@@ -1978,6 +2692,43 @@ pub mod device_system_health {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for DeviceSystemHealth {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_baseband: Option<Baseband> = None;
+            let mut f_camera: Option<Camera> = None;
+            let mut f_display: Option<Display> = None;
+            let mut f_face_id: Option<FaceID> = None;
+            let mut f_nfc: Option<NFC> = None;
+            let mut f_touch_id: Option<TouchID> = None;
+            let mut f_uwb: Option<UWB> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Baseband" => f_baseband = optional_field(v, k)?,
+                    "Camera" => f_camera = optional_field(v, k)?,
+                    "Display" => f_display = optional_field(v, k)?,
+                    "FaceID" => f_face_id = optional_field(v, k)?,
+                    "NFC" => f_nfc = optional_field(v, k)?,
+                    "TouchID" => f_touch_id = optional_field(v, k)?,
+                    "UWB" => f_uwb = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                baseband: f_baseband,
+                camera: f_camera,
+                display: f_display,
+                face_id: f_face_id,
+                nfc: f_nfc,
+                touch_id: f_touch_id,
+                uwb: f_uwb,
+                unknown,
+            })
+        }
     }
     /// The value of status item `device.system.health` (`<dictionary>`).
     pub type ItemValue = DeviceSystemHealth;
@@ -2073,6 +2824,11 @@ pub mod enhanced_logging_status {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for EnhancedLoggingStatus {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// The value of status item `enhanced-logging.status` (`<string>`).
     pub type ItemValue = EnhancedLoggingStatus;
 }
@@ -2127,6 +2883,34 @@ pub mod management_client_capabilities {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Declarations {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_activations: Option<Vec<String>> = None;
+            let mut f_assets: Option<Vec<String>> = None;
+            let mut f_configurations: Option<Vec<String>> = None;
+            let mut f_management: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "activations" => f_activations = optional_field(v, k)?,
+                    "assets" => f_assets = optional_field(v, k)?,
+                    "configurations" => f_configurations = optional_field(v, k)?,
+                    "management" => f_management = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                activations: f_activations,
+                assets: f_assets,
+                configurations: f_configurations,
+                management: f_management,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/management.client-capabilities/supported-payloads` in `declarative/status/management.client-capabilities.yaml`.
     ///
     /// ```text
@@ -2146,6 +2930,28 @@ pub mod management_client_capabilities {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for SupportedPayloads {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_declarations: Option<Declarations> = None;
+            let mut f_status_items: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "declarations" => f_declarations = Some(field(v, k)?),
+                    "status-items" => f_status_items = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                declarations: required(f_declarations, "declarations")?,
+                status_items: required(f_status_items, "status-items")?,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/management.client-capabilities` in `declarative/status/management.client-capabilities.yaml`.
     ///
@@ -2170,6 +2976,31 @@ pub mod management_client_capabilities {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Capabilities {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_supported_versions: Option<Vec<String>> = None;
+            let mut f_supported_features: Option<BTreeMap<String, serde_json::Value>> = None;
+            let mut f_supported_payloads: Option<SupportedPayloads> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "supported-versions" => f_supported_versions = Some(field(v, k)?),
+                    "supported-features" => f_supported_features = Some(field(v, k)?),
+                    "supported-payloads" => f_supported_payloads = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                supported_versions: required(f_supported_versions, "supported-versions")?,
+                supported_features: required(f_supported_features, "supported-features")?,
+                supported_payloads: required(f_supported_payloads, "supported-payloads")?,
+                unknown,
+            })
+        }
     }
     /// The value of status item `management.client-capabilities` (`<dictionary>`).
     pub type ItemValue = Capabilities;
@@ -2223,6 +3054,11 @@ pub mod management_declarations {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Valid {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/management.declarations/activations/_activations/reasons/_reasons` in `declarative/status/management.declarations.yaml`.
     ///
     /// ```text
@@ -2250,6 +3086,31 @@ pub mod management_declarations {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for StatusReason {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_code: Option<String> = None;
+            let mut f_description: Option<String> = None;
+            let mut f_details: Option<BTreeMap<String, serde_json::Value>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "code" => f_code = Some(field(v, k)?),
+                    "description" => f_description = optional_field(v, k)?,
+                    "details" => f_details = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                code: required(f_code, "code")?,
+                description: f_description,
+                details: f_details,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/management.declarations/activations/_activations` in `declarative/status/management.declarations.yaml`.
     ///
@@ -2283,6 +3144,37 @@ pub mod management_declarations {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for Declaration {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_server_token: Option<String> = None;
+            let mut f_active: Option<bool> = None;
+            let mut f_valid: Option<Valid> = None;
+            let mut f_reasons: Option<Vec<StatusReason>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "server-token" => f_server_token = Some(field(v, k)?),
+                    "active" => f_active = Some(field(v, k)?),
+                    "valid" => f_valid = Some(field(v, k)?),
+                    "reasons" => f_reasons = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                server_token: required(f_server_token, "server-token")?,
+                active: required(f_active, "active")?,
+                valid: required(f_valid, "valid")?,
+                reasons: f_reasons,
+                unknown,
+            })
+        }
+    }
     /// `payloadkeys/management.declarations` in `declarative/status/management.declarations.yaml`.
     ///
     /// ```text
@@ -2310,6 +3202,34 @@ pub mod management_declarations {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Declarations {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_activations: Option<Vec<Declaration>> = None;
+            let mut f_configurations: Option<Vec<Declaration>> = None;
+            let mut f_assets: Option<Vec<Declaration>> = None;
+            let mut f_management: Option<Vec<Declaration>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "activations" => f_activations = Some(field(v, k)?),
+                    "configurations" => f_configurations = Some(field(v, k)?),
+                    "assets" => f_assets = Some(field(v, k)?),
+                    "management" => f_management = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                activations: required(f_activations, "activations")?,
+                configurations: required(f_configurations, "configurations")?,
+                assets: required(f_assets, "assets")?,
+                management: required(f_management, "management")?,
+                unknown,
+            })
+        }
     }
     /// The value of status item `management.declarations` (`<dictionary>`).
     pub type ItemValue = Declarations;
@@ -2431,6 +3351,11 @@ pub mod mdm_app {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for State {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/mdm.app/status_value` in `declarative/status/mdm.app.yaml`.
     ///
     /// ```text
@@ -2478,6 +3403,43 @@ pub mod mdm_app {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for StatusValue {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_name: Option<String> = None;
+            let mut f_external_version_id: Option<String> = None;
+            let mut f_version: Option<String> = None;
+            let mut f_short_version: Option<String> = None;
+            let mut f_state: Option<State> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "name" => f_name = optional_field(v, k)?,
+                    "external-version-id" => f_external_version_id = optional_field(v, k)?,
+                    "version" => f_version = optional_field(v, k)?,
+                    "short-version" => f_short_version = optional_field(v, k)?,
+                    "state" => f_state = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                name: f_name,
+                external_version_id: f_external_version_id,
+                version: f_version,
+                short_version: f_short_version,
+                state: f_state,
+                unknown,
+            })
+        }
     }
     /// The value of status item `mdm.app` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -2533,6 +3495,11 @@ pub mod mdm_enrollment_type {
     impl<'de> Deserialize<'de> for MdmEnrollmentType {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for MdmEnrollmentType {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// The value of status item `mdm.enrollment-type` (`<string>`).
@@ -2657,6 +3624,49 @@ pub mod migration_assistant_report {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for MigrationAssistantReport {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_completed_data_size: Option<i64> = None;
+            let mut f_completed_file_count: Option<i64> = None;
+            let mut f_completion_time: Option<String> = None;
+            let mut f_source_user: Option<String> = None;
+            let mut f_start_time: Option<String> = None;
+            let mut f_target_user: Option<String> = None;
+            let mut f_total_data_size: Option<i64> = None;
+            let mut f_total_file_count: Option<i64> = None;
+            let mut f_errors: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "completed-data-size" => f_completed_data_size = optional_field(v, k)?,
+                    "completed-file-count" => f_completed_file_count = optional_field(v, k)?,
+                    "completion-time" => f_completion_time = optional_field(v, k)?,
+                    "source-user" => f_source_user = optional_field(v, k)?,
+                    "start-time" => f_start_time = optional_field(v, k)?,
+                    "target-user" => f_target_user = optional_field(v, k)?,
+                    "total-data-size" => f_total_data_size = optional_field(v, k)?,
+                    "total-file-count" => f_total_file_count = optional_field(v, k)?,
+                    "errors" => f_errors = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                completed_data_size: f_completed_data_size,
+                completed_file_count: f_completed_file_count,
+                completion_time: f_completion_time,
+                source_user: f_source_user,
+                start_time: f_start_time,
+                target_user: f_target_user,
+                total_data_size: f_total_data_size,
+                total_file_count: f_total_file_count,
+                errors: f_errors,
+                unknown,
+            })
+        }
+    }
     /// The value of status item `migration-assistant.report` (`<dictionary>`).
     pub type ItemValue = MigrationAssistantReport;
 }
@@ -2719,6 +3729,11 @@ pub mod migration_assistant_state {
     impl<'de> Deserialize<'de> for MigrationAssistantState {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
             String::deserialize(d).map(Self::from)
+        }
+    }
+    impl FromJson for MigrationAssistantState {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
         }
     }
     /// The value of status item `migration-assistant.state` (`<string>`).
@@ -2789,6 +3804,11 @@ pub mod package_list {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for State {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/package.list/status_value/reasons/_reasons` in `declarative/status/package.list.yaml`.
     ///
     /// ```text
@@ -2816,6 +3836,31 @@ pub mod package_list {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for StatusReason {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_code: Option<String> = None;
+            let mut f_description: Option<String> = None;
+            let mut f_details: Option<BTreeMap<String, serde_json::Value>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "code" => f_code = Some(field(v, k)?),
+                    "description" => f_description = optional_field(v, k)?,
+                    "details" => f_details = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                code: required(f_code, "code")?,
+                description: f_description,
+                details: f_details,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/package.list/status_value` in `declarative/status/package.list.yaml`.
     ///
@@ -2860,6 +3905,43 @@ pub mod package_list {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for StatusValue {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_name: Option<String> = None;
+            let mut f_version: Option<String> = None;
+            let mut f_state: Option<State> = None;
+            let mut f_reasons: Option<Vec<StatusReason>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "declaration-identifier" => f_declaration_identifier = optional_field(v, k)?,
+                    "name" => f_name = optional_field(v, k)?,
+                    "version" => f_version = optional_field(v, k)?,
+                    "state" => f_state = optional_field(v, k)?,
+                    "reasons" => f_reasons = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                name: f_name,
+                version: f_version,
+                state: f_state,
+                reasons: f_reasons,
+                unknown,
+            })
+        }
     }
     /// The value of status item `package.list` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -2910,6 +3992,31 @@ pub mod screensharing_connection_group_unresolved_connection {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for UnresolvedGroup {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_unresolved_connections: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "unresolved_connections" => f_unresolved_connections = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                unresolved_connections: f_unresolved_connections,
+                unknown,
+            })
+        }
+    }
     /// The value of status item `screensharing.connection.group.unresolved-connection` (`<array>`).
     pub type ItemValue = Vec<UnresolvedGroup>;
 }
@@ -2956,6 +4063,40 @@ pub mod security_certificate_list {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for StatusValue {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_subject_summary: Option<String> = None;
+            let mut f_is_identity: Option<bool> = None;
+            let mut f_data: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "declaration-identifier" => f_declaration_identifier = optional_field(v, k)?,
+                    "subject-summary" => f_subject_summary = Some(field(v, k)?),
+                    "is-identity" => f_is_identity = Some(field(v, k)?),
+                    "data" => f_data = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                subject_summary: required(f_subject_summary, "subject-summary")?,
+                is_identity: required(f_is_identity, "is-identity")?,
+                data: required(f_data, "data")?,
+                unknown,
+            })
+        }
     }
     /// The value of status item `security.certificate.list` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -3020,6 +4161,11 @@ pub mod services_background_task {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for State {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// Values of `type` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
     /// Schema: `declarative/status/services.background-task.yaml`, `payloadkeys/services.background-task/status_value/type`.
@@ -3073,6 +4219,11 @@ pub mod services_background_task {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for Type {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/services.background-task/status_value/launchd/device-management` in `declarative/status/services.background-task.yaml`.
     ///
     /// ```text
@@ -3096,6 +4247,34 @@ pub mod services_background_task {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for DeviceManagement {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_configuration_identifier: Option<String> = None;
+            let mut f_asset_identifier: Option<String> = None;
+            let mut f_asset_server_token: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "configuration-identifier" => f_configuration_identifier = Some(field(v, k)?),
+                    "asset-identifier" => f_asset_identifier = Some(field(v, k)?),
+                    "asset-server-token" => f_asset_server_token = Some(field(v, k)?),
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                configuration_identifier: required(
+                    f_configuration_identifier,
+                    "configuration-identifier",
+                )?,
+                asset_identifier: required(f_asset_identifier, "asset-identifier")?,
+                asset_server_token: required(f_asset_server_token, "asset-server-token")?,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/services.background-task/status_value/launchd` in `declarative/status/services.background-task.yaml`.
     ///
@@ -3136,6 +4315,37 @@ pub mod services_background_task {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Launchd {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_label: Option<String> = None;
+            let mut f_program: Option<String> = None;
+            let mut f_program_arguments: Option<Vec<String>> = None;
+            let mut f_checksum: Option<String> = None;
+            let mut f_device_management: Option<DeviceManagement> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "label" => f_label = Some(field(v, k)?),
+                    "program" => f_program = Some(field(v, k)?),
+                    "program-arguments" => f_program_arguments = optional_field(v, k)?,
+                    "checksum" => f_checksum = Some(field(v, k)?),
+                    "device-management" => f_device_management = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                label: required(f_label, "label")?,
+                program: required(f_program, "program")?,
+                program_arguments: f_program_arguments,
+                checksum: required(f_checksum, "checksum")?,
+                device_management: f_device_management,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/services.background-task/status_value` in `declarative/status/services.background-task.yaml`.
     ///
@@ -3185,6 +4395,46 @@ pub mod services_background_task {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for StatusValue {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_code_signature: Option<String> = None;
+            let mut f_uid: Option<i64> = None;
+            let mut f_path: Option<String> = None;
+            let mut f_state: Option<State> = None;
+            let mut f_type: Option<Type> = None;
+            let mut f_launchd: Option<Launchd> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field(v, k)?),
+                    "_removed" => f_removed = optional_field(v, k)?,
+                    "code-signature" => f_code_signature = optional_field(v, k)?,
+                    "uid" => f_uid = Some(field(v, k)?),
+                    "path" => f_path = Some(field(v, k)?),
+                    "state" => f_state = Some(field(v, k)?),
+                    "type" => f_type = Some(field(v, k)?),
+                    "launchd" => f_launchd = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                code_signature: f_code_signature,
+                uid: required(f_uid, "uid")?,
+                path: required(f_path, "path")?,
+                state: required(f_state, "state")?,
+                type_: required(f_type, "type")?,
+                launchd: f_launchd,
+                unknown,
+            })
+        }
+    }
     /// The value of status item `services.background-task` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
 }
@@ -3229,6 +4479,31 @@ pub mod softwareupdate_failure_reason {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Dictionary {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_count: Option<i64> = None;
+            let mut f_reason: Option<String> = None;
+            let mut f_timestamp: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "count" => f_count = Some(field(v, k)?),
+                    "reason" => f_reason = optional_field(v, k)?,
+                    "timestamp" => f_timestamp = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                count: required(f_count, "count")?,
+                reason: f_reason,
+                timestamp: f_timestamp,
+                unknown,
+            })
+        }
     }
     /// The value of status item `softwareupdate.failure-reason` (`<dictionary>`).
     pub type ItemValue = Dictionary;
@@ -3302,6 +4577,11 @@ pub mod softwareupdate_install_reason {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for SoftwareupdateReason {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// `payloadkeys/softwareupdate.install-reason` in `declarative/status/softwareupdate.install-reason.yaml`.
     ///
     /// ```text
@@ -3325,6 +4605,28 @@ pub mod softwareupdate_install_reason {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Dictionary {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_reason: Option<Vec<SoftwareupdateReason>> = None;
+            let mut f_declaration_id: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "reason" => f_reason = Some(field(v, k)?),
+                    "declaration-id" => f_declaration_id = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                reason: required(f_reason, "reason")?,
+                declaration_id: f_declaration_id,
+                unknown,
+            })
+        }
     }
     /// The value of status item `softwareupdate.install-reason` (`<dictionary>`).
     pub type ItemValue = Dictionary;
@@ -3386,6 +4688,11 @@ pub mod softwareupdate_install_state {
             String::deserialize(d).map(Self::from)
         }
     }
+    impl FromJson for SoftwareupdateInstallState {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json(v).map(Self::from)
+        }
+    }
     /// The value of status item `softwareupdate.install-state` (`<string>`).
     pub type ItemValue = SoftwareupdateInstallState;
 }
@@ -3420,6 +4727,31 @@ pub mod softwareupdate_pending_version {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Dictionary {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_os_version: Option<String> = None;
+            let mut f_build_version: Option<String> = None;
+            let mut f_target_local_date_time: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "os-version" => f_os_version = Some(field(v, k)?),
+                    "build-version" => f_build_version = Some(field(v, k)?),
+                    "target-local-date-time" => f_target_local_date_time = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                os_version: required(f_os_version, "os-version")?,
+                build_version: required(f_build_version, "build-version")?,
+                target_local_date_time: f_target_local_date_time,
+                unknown,
+            })
+        }
     }
     /// The value of status item `softwareupdate.pending-version` (`<dictionary>`).
     pub type ItemValue = Dictionary;
@@ -3456,6 +4788,31 @@ pub mod status_reason {
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
     }
+    impl FromJson for StatusReason {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_code: Option<String> = None;
+            let mut f_description: Option<String> = None;
+            let mut f_details: Option<serde_json::Map<String, serde_json::Value>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "code" => f_code = Some(field(v, k)?),
+                    "description" => f_description = optional_field(v, k)?,
+                    "details" => f_details = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                code: required(f_code, "code")?,
+                description: f_description,
+                details: f_details,
+                unknown,
+            })
+        }
+    }
 }
 /// `test.array-value`: Status Test Array Value (from `declarative/status/test.array-value.yaml`, upstream `255d4a2d8414`).
 pub mod test_array_value {
@@ -3480,6 +4837,28 @@ pub mod test_array_value {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for StatusValue {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_key1: Option<String> = None;
+            let mut f_key2: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "key1" => f_key1 = Some(field(v, k)?),
+                    "key2" => f_key2 = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                key1: required(f_key1, "key1")?,
+                key2: f_key2,
+                unknown,
+            })
+        }
     }
     /// The value of status item `test.array-value` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -3514,6 +4893,28 @@ pub mod test_dictionary_value {
         /// Keys the schema does not list, kept as sent and written back unchanged.
         #[serde(flatten)]
         pub unknown: serde_json::Map<String, serde_json::Value>,
+    }
+    impl FromJson for Dictionary {
+        fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
+            let m = expect_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_key1: Option<String> = None;
+            let mut f_key2: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "key1" => f_key1 = Some(field(v, k)?),
+                    "key2" => f_key2 = optional_field(v, k)?,
+                    _ => {
+                        unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                key1: required(f_key1, "key1")?,
+                key2: f_key2,
+                unknown,
+            })
+        }
     }
     /// The value of status item `test.dictionary-value` (`<dictionary>`).
     pub type ItemValue = Dictionary;
@@ -5883,137 +7284,123 @@ impl StatusValue {
     /// Decode `value` as the type named `name`; `Ok(None)` when the schema has no such type.
     ///
     /// # Errors
-    /// The value does not have the schema's shape (a required key is missing, a value has the wrong JSON type).
-    pub fn decode(name: &str, value: serde_json::Value) -> serde_json::Result<Option<Self>> {
+    /// The value does not have the schema's shape (a required key is missing, a value has the wrong JSON type); the error names the key path.
+    pub fn decode(name: &str, value: &serde_json::Value) -> Result<Option<Self>, JsonError> {
         Ok(Some(match name {
-            "account.list.caldav" => Self::AccountListCaldav(serde_json::from_value(value)?),
-            "account.list.carddav" => Self::AccountListCarddav(serde_json::from_value(value)?),
-            "account.list.exchange" => Self::AccountListExchange(serde_json::from_value(value)?),
-            "account.list.google" => Self::AccountListGoogle(serde_json::from_value(value)?),
-            "account.list.ldap" => Self::AccountListLdap(serde_json::from_value(value)?),
+            "account.list.caldav" => Self::AccountListCaldav(FromJson::from_json(value)?),
+            "account.list.carddav" => Self::AccountListCarddav(FromJson::from_json(value)?),
+            "account.list.exchange" => Self::AccountListExchange(FromJson::from_json(value)?),
+            "account.list.google" => Self::AccountListGoogle(FromJson::from_json(value)?),
+            "account.list.ldap" => Self::AccountListLdap(FromJson::from_json(value)?),
             "account.list.mail.incoming" => {
-                Self::AccountListMailIncoming(serde_json::from_value(value)?)
+                Self::AccountListMailIncoming(FromJson::from_json(value)?)
             }
             "account.list.mail.outgoing" => {
-                Self::AccountListMailOutgoing(serde_json::from_value(value)?)
+                Self::AccountListMailOutgoing(FromJson::from_json(value)?)
             }
             "account.list.subscribed-calendar" => {
-                Self::AccountListSubscribedCalendar(serde_json::from_value(value)?)
+                Self::AccountListSubscribedCalendar(FromJson::from_json(value)?)
             }
-            "app.managed.list" => Self::AppManagedList(serde_json::from_value(value)?),
-            "content-cache.info" => Self::ContentCacheInfo(serde_json::from_value(value)?),
-            "content-cache.parents" => Self::ContentCacheParents(serde_json::from_value(value)?),
-            "content-cache.peers" => Self::ContentCachePeers(serde_json::from_value(value)?),
-            "content-cache.status" => Self::ContentCacheStatus(serde_json::from_value(value)?),
+            "app.managed.list" => Self::AppManagedList(FromJson::from_json(value)?),
+            "content-cache.info" => Self::ContentCacheInfo(FromJson::from_json(value)?),
+            "content-cache.parents" => Self::ContentCacheParents(FromJson::from_json(value)?),
+            "content-cache.peers" => Self::ContentCachePeers(FromJson::from_json(value)?),
+            "content-cache.status" => Self::ContentCacheStatus(FromJson::from_json(value)?),
             "device.identifier.serial-number" => {
-                Self::DeviceIdentifierSerialNumber(serde_json::from_value(value)?)
+                Self::DeviceIdentifierSerialNumber(FromJson::from_json(value)?)
             }
-            "device.identifier.udid" => Self::DeviceIdentifierUdid(serde_json::from_value(value)?),
-            "device.model.family" => Self::DeviceModelFamily(serde_json::from_value(value)?),
-            "device.model.identifier" => {
-                Self::DeviceModelIdentifier(serde_json::from_value(value)?)
-            }
+            "device.identifier.udid" => Self::DeviceIdentifierUdid(FromJson::from_json(value)?),
+            "device.model.family" => Self::DeviceModelFamily(FromJson::from_json(value)?),
+            "device.model.identifier" => Self::DeviceModelIdentifier(FromJson::from_json(value)?),
             "device.model.marketing-name" => {
-                Self::DeviceModelMarketingName(serde_json::from_value(value)?)
+                Self::DeviceModelMarketingName(FromJson::from_json(value)?)
             }
-            "device.model.number" => Self::DeviceModelNumber(serde_json::from_value(value)?),
+            "device.model.number" => Self::DeviceModelNumber(FromJson::from_json(value)?),
             "device.operating-system.build-version" => {
-                Self::DeviceOperatingSystemBuildVersion(serde_json::from_value(value)?)
+                Self::DeviceOperatingSystemBuildVersion(FromJson::from_json(value)?)
             }
             "device.operating-system.family" => {
-                Self::DeviceOperatingSystemFamily(serde_json::from_value(value)?)
+                Self::DeviceOperatingSystemFamily(FromJson::from_json(value)?)
             }
             "device.operating-system.marketing-name" => {
-                Self::DeviceOperatingSystemMarketingName(serde_json::from_value(value)?)
+                Self::DeviceOperatingSystemMarketingName(FromJson::from_json(value)?)
             }
             "device.operating-system.supplemental.build-version" => {
-                Self::DeviceOperatingSystemSupplementalBuildVersion(serde_json::from_value(value)?)
+                Self::DeviceOperatingSystemSupplementalBuildVersion(FromJson::from_json(value)?)
             }
             "device.operating-system.supplemental.extra-version" => {
-                Self::DeviceOperatingSystemSupplementalExtraVersion(serde_json::from_value(value)?)
+                Self::DeviceOperatingSystemSupplementalExtraVersion(FromJson::from_json(value)?)
             }
             "device.operating-system.version" => {
-                Self::DeviceOperatingSystemVersion(serde_json::from_value(value)?)
+                Self::DeviceOperatingSystemVersion(FromJson::from_json(value)?)
             }
             "device.power.battery-health" => {
-                Self::DevicePowerBatteryHealth(serde_json::from_value(value)?)
+                Self::DevicePowerBatteryHealth(FromJson::from_json(value)?)
             }
-            "device.system.health" => Self::DeviceSystemHealth(serde_json::from_value(value)?),
+            "device.system.health" => Self::DeviceSystemHealth(FromJson::from_json(value)?),
             "diskmanagement.filevault.enabled" => {
-                Self::DiskmanagementFilevaultEnabled(serde_json::from_value(value)?)
+                Self::DiskmanagementFilevaultEnabled(FromJson::from_json(value)?)
             }
             "enhanced-logging.applecare-token" => {
-                Self::EnhancedLoggingApplecareToken(serde_json::from_value(value)?)
+                Self::EnhancedLoggingApplecareToken(FromJson::from_json(value)?)
             }
-            "enhanced-logging.status" => {
-                Self::EnhancedLoggingStatus(serde_json::from_value(value)?)
-            }
+            "enhanced-logging.status" => Self::EnhancedLoggingStatus(FromJson::from_json(value)?),
             "enhanced-logging.timestamp" => {
-                Self::EnhancedLoggingTimestamp(serde_json::from_value(value)?)
+                Self::EnhancedLoggingTimestamp(FromJson::from_json(value)?)
             }
             "management.client-capabilities" => {
-                Self::ManagementClientCapabilities(serde_json::from_value(value)?)
+                Self::ManagementClientCapabilities(FromJson::from_json(value)?)
             }
-            "management.declarations" => {
-                Self::ManagementDeclarations(serde_json::from_value(value)?)
-            }
-            "mdm.app" => Self::MdmApp(serde_json::from_value(value)?),
-            "mdm.enrollment-type" => Self::MdmEnrollmentType(serde_json::from_value(value)?),
+            "management.declarations" => Self::ManagementDeclarations(FromJson::from_json(value)?),
+            "mdm.app" => Self::MdmApp(FromJson::from_json(value)?),
+            "mdm.enrollment-type" => Self::MdmEnrollmentType(FromJson::from_json(value)?),
             "mdm.is-awaiting-configuration" => {
-                Self::MdmIsAwaitingConfiguration(serde_json::from_value(value)?)
+                Self::MdmIsAwaitingConfiguration(FromJson::from_json(value)?)
             }
-            "mdm.is-return-to-service" => {
-                Self::MdmIsReturnToService(serde_json::from_value(value)?)
-            }
-            "mdm.is-shared-ipad" => Self::MdmIsSharedIpad(serde_json::from_value(value)?),
-            "mdm.push-magic" => Self::MdmPushMagic(serde_json::from_value(value)?),
-            "mdm.push-token" => Self::MdmPushToken(serde_json::from_value(value)?),
+            "mdm.is-return-to-service" => Self::MdmIsReturnToService(FromJson::from_json(value)?),
+            "mdm.is-shared-ipad" => Self::MdmIsSharedIpad(FromJson::from_json(value)?),
+            "mdm.push-magic" => Self::MdmPushMagic(FromJson::from_json(value)?),
+            "mdm.push-token" => Self::MdmPushToken(FromJson::from_json(value)?),
             "migration-assistant.report" => {
-                Self::MigrationAssistantReport(serde_json::from_value(value)?)
+                Self::MigrationAssistantReport(FromJson::from_json(value)?)
             }
             "migration-assistant.state" => {
-                Self::MigrationAssistantState(serde_json::from_value(value)?)
+                Self::MigrationAssistantState(FromJson::from_json(value)?)
             }
-            "package.list" => Self::PackageList(serde_json::from_value(value)?),
-            "passcode.is-compliant" => Self::PasscodeIsCompliant(serde_json::from_value(value)?),
-            "passcode.is-present" => Self::PasscodeIsPresent(serde_json::from_value(value)?),
+            "package.list" => Self::PackageList(FromJson::from_json(value)?),
+            "passcode.is-compliant" => Self::PasscodeIsCompliant(FromJson::from_json(value)?),
+            "passcode.is-present" => Self::PasscodeIsPresent(FromJson::from_json(value)?),
             "screensharing.connection.group.unresolved-connection" => {
-                Self::ScreensharingConnectionGroupUnresolvedConnection(serde_json::from_value(
-                    value,
-                )?)
+                Self::ScreensharingConnectionGroupUnresolvedConnection(FromJson::from_json(value)?)
             }
             "security.certificate.list" => {
-                Self::SecurityCertificateList(serde_json::from_value(value)?)
+                Self::SecurityCertificateList(FromJson::from_json(value)?)
             }
-            "security.lockdown-mode" => Self::SecurityLockdownMode(serde_json::from_value(value)?),
-            "services.background-task" => {
-                Self::ServicesBackgroundTask(serde_json::from_value(value)?)
-            }
+            "security.lockdown-mode" => Self::SecurityLockdownMode(FromJson::from_json(value)?),
+            "services.background-task" => Self::ServicesBackgroundTask(FromJson::from_json(value)?),
             "softwareupdate.beta-enrollment" => {
-                Self::SoftwareupdateBetaEnrollment(serde_json::from_value(value)?)
+                Self::SoftwareupdateBetaEnrollment(FromJson::from_json(value)?)
             }
-            "softwareupdate.device-id" => {
-                Self::SoftwareupdateDeviceId(serde_json::from_value(value)?)
-            }
+            "softwareupdate.device-id" => Self::SoftwareupdateDeviceId(FromJson::from_json(value)?),
             "softwareupdate.failure-reason" => {
-                Self::SoftwareupdateFailureReason(serde_json::from_value(value)?)
+                Self::SoftwareupdateFailureReason(FromJson::from_json(value)?)
             }
             "softwareupdate.install-reason" => {
-                Self::SoftwareupdateInstallReason(serde_json::from_value(value)?)
+                Self::SoftwareupdateInstallReason(FromJson::from_json(value)?)
             }
             "softwareupdate.install-state" => {
-                Self::SoftwareupdateInstallState(serde_json::from_value(value)?)
+                Self::SoftwareupdateInstallState(FromJson::from_json(value)?)
             }
             "softwareupdate.pending-version" => {
-                Self::SoftwareupdatePendingVersion(serde_json::from_value(value)?)
+                Self::SoftwareupdatePendingVersion(FromJson::from_json(value)?)
             }
-            "test.array-value" => Self::TestArrayValue(serde_json::from_value(value)?),
-            "test.boolean-value" => Self::TestBooleanValue(serde_json::from_value(value)?),
-            "test.dictionary-value" => Self::TestDictionaryValue(serde_json::from_value(value)?),
-            "test.error-value" => Self::TestErrorValue(serde_json::from_value(value)?),
-            "test.integer-value" => Self::TestIntegerValue(serde_json::from_value(value)?),
-            "test.real-value" => Self::TestRealValue(serde_json::from_value(value)?),
-            "test.string-value" => Self::TestStringValue(serde_json::from_value(value)?),
+            "test.array-value" => Self::TestArrayValue(FromJson::from_json(value)?),
+            "test.boolean-value" => Self::TestBooleanValue(FromJson::from_json(value)?),
+            "test.dictionary-value" => Self::TestDictionaryValue(FromJson::from_json(value)?),
+            "test.error-value" => Self::TestErrorValue(FromJson::from_json(value)?),
+            "test.integer-value" => Self::TestIntegerValue(FromJson::from_json(value)?),
+            "test.real-value" => Self::TestRealValue(FromJson::from_json(value)?),
+            "test.string-value" => Self::TestStringValue(FromJson::from_json(value)?),
             _ => return Ok(None),
         }))
     }

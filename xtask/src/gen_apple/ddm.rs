@@ -154,6 +154,7 @@ fn emit_item_json(out: &mut String, item: &Item, schema_file: &str) {
                 "/// Keys the schema does not list, kept as sent and written back unchanged.\n\
                  #[serde(flatten)]\npub unknown: serde_json::Map<String, serde_json::Value>,\n}}"
             );
+            emit_from_json(out, &item.name, fields, constants);
         }
         ItemKind::StrEnum(variants) => {
             let _ = writeln!(
@@ -190,7 +191,9 @@ fn emit_item_json(out: &mut String, item: &Item, schema_file: &str) {
                  impl Serialize for {n} {{ fn serialize<S: serde::Serializer>(&self, s: S) -> \
                  std::result::Result<S::Ok, S::Error> {{ s.serialize_str(self.as_str()) }} }}\n\
                  impl<'de> Deserialize<'de> for {n} {{ fn deserialize<D: serde::Deserializer<'de>>(d: D) \
-                 -> std::result::Result<Self, D::Error> {{ String::deserialize(d).map(Self::from) }} }}",
+                 -> std::result::Result<Self, D::Error> {{ String::deserialize(d).map(Self::from) }} }}\n\
+                 impl FromJson for {n} {{ fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> \
+                 {{ String::from_json(v).map(Self::from) }} }}",
                 n = item.name
             );
         }
@@ -229,7 +232,9 @@ fn emit_item_json(out: &mut String, item: &Item, schema_file: &str) {
                  impl Serialize for {n} {{ fn serialize<S: serde::Serializer>(&self, s: S) -> \
                  std::result::Result<S::Ok, S::Error> {{ s.serialize_i64(self.value()) }} }}\n\
                  impl<'de> Deserialize<'de> for {n} {{ fn deserialize<D: serde::Deserializer<'de>>(d: D) \
-                 -> std::result::Result<Self, D::Error> {{ i64::deserialize(d).map(Self::from) }} }}",
+                 -> std::result::Result<Self, D::Error> {{ i64::deserialize(d).map(Self::from) }} }}\n\
+                 impl FromJson for {n} {{ fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> \
+                 {{ i64::from_json(v).map(Self::from) }} }}",
                 n = item.name
             );
         }
@@ -242,6 +247,80 @@ fn emit_item_json(out: &mut String, item: &Item, schema_file: &str) {
             );
         }
     }
+}
+
+/// `FromJson` for a struct: one pass over the object's keys, known keys read into their types
+/// (errors carry the key path), the others kept in `unknown`; no serde buffering.
+fn emit_from_json(
+    out: &mut String,
+    name: &str,
+    fields: &[super::Field],
+    constants: &[(String, String)],
+) {
+    if fields.is_empty() && constants.is_empty() {
+        let _ = writeln!(
+            out,
+            "impl FromJson for {name} {{\nfn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {{\n\
+             Ok(Self {{ unknown: expect_object(v)?.clone() }})\n}}\n}}"
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "impl FromJson for {name} {{\nfn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {{\n\
+         let m = expect_object(v)?;\nlet mut unknown = serde_json::Map::new();"
+    );
+    let local = |n: &str| format!("f_{}", n.trim_end_matches('_'));
+    for (k, _) in constants {
+        let _ = writeln!(out, "let mut {}: Option<String> = None;", local(&snake(k)));
+    }
+    for f in fields {
+        let _ = writeln!(
+            out,
+            "let mut {}: Option<{}> = None;",
+            local(&f.name),
+            ty_json(&f.ty)
+        );
+    }
+    let _ = writeln!(out, "for (k, v) in m {{\nmatch k.as_str() {{");
+    for (k, _) in constants {
+        let _ = writeln!(out, "{} => {} = Some(field(v, k)?),", lit(k), local(&snake(k)));
+    }
+    for f in fields {
+        let read = if f.required {
+            "Some(field(v, k)?)"
+        } else {
+            "optional_field(v, k)?"
+        };
+        let _ = writeln!(out, "{} => {} = {read},", lit(&f.key), local(&f.name));
+    }
+    let _ = writeln!(
+        out,
+        "_ => {{ unknown.insert(k.clone(), v.clone()); }}\n}}\n}}\nOk(Self {{"
+    );
+    for (k, _) in constants {
+        let _ = writeln!(
+            out,
+            "{}: required({}, {})?,",
+            snake(k),
+            local(&snake(k)),
+            lit(k)
+        );
+    }
+    for f in fields {
+        if f.required {
+            let _ = writeln!(
+                out,
+                "{}: required({}, {})?,",
+                f.name,
+                local(&f.name),
+                lit(&f.key)
+            );
+        } else {
+            let _ = writeln!(out, "{}: {},", f.name, local(&f.name));
+        }
+    }
+    let _ = writeln!(out, "unknown,\n}})\n}}\n}}");
 }
 
 /// `allowed-scopes` per OS: (OS, introduced, system, user). An OS entry without the key states
@@ -405,7 +484,8 @@ fn lower(schema: &Path, rel: &str, kind: DdmKind, commit: &str) -> Result<Out> {
 
 const PRELUDE: &str = "use std::collections::BTreeMap;\n\
     use serde::{Deserialize, Serialize};\n\
-    use crate::schema::{KeyInfo, OsScopes, SchemaEntry};\n";
+    use crate::schema::{KeyInfo, OsScopes, SchemaEntry};\n\
+    use crate::value::{FromJson, JsonError, expect_object, field, optional_field, required};\n";
 
 fn emit_entry(o: &Out) -> String {
     let keys: Vec<String> = o
@@ -553,14 +633,14 @@ fn emit(cat: &Cat, outs: &[Out]) -> String {
         "}}\nimpl {name} {{\n\
          /// Decode `value` as the type named `name`; `Ok(None)` when the schema has no such type.\n\
          ///\n/// # Errors\n/// The value does not have the schema's shape (a required key is \
-         missing, a value has the wrong JSON type).\n\
-         pub fn decode(name: &str, value: serde_json::Value) -> serde_json::Result<Option<Self>> {{\n\
+         missing, a value has the wrong JSON type); the error names the key path.\n\
+         pub fn decode(name: &str, value: &serde_json::Value) -> Result<Option<Self>, JsonError> {{\n\
          Ok(Some(match name {{"
     );
     for o in &outs {
         let _ = writeln!(
             s,
-            "{} => Self::{}(serde_json::from_value(value)?),",
+            "{} => Self::{}(FromJson::from_json(value)?),",
             lit(&o.tag),
             o.top
         );
