@@ -111,7 +111,40 @@ fn refused_declarations_say_why() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("malformed DDM declaration") && err.contains("invalid type"),
+        err.contains("malformed DDM declaration")
+            && err.contains("Echo: expected string, found number"),
         "{err}"
     );
+}
+
+/// A DeclarativeManagement check-in (plist written here, `Data` = KMFDDM's status report in
+/// base64 by Python) shows its endpoint and its typed report.
+#[test]
+fn declarative_management_check_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = testkit::vector_file("ddm/kmfddm/test/e2e/testdata/status.1st.json");
+    const SCRIPT: &str = r#"
+import plistlib, sys
+data = open(sys.argv[1], "rb").read()
+sys.stdout.buffer.write(plistlib.dumps({"MessageType": "DeclarativeManagement",
+    "Endpoint": "status", "Data": data, "UDID": "0000FE00-5FADE97DCBBBEDA5"}))
+"#;
+    let out = common::run(Command::new("python3").args(["-c", SCRIPT]).arg(&report));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = common::inspect("-", dir.path(), Some(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ddm = &v["mdmCheckIn"]["ddm"];
+    assert_eq!(ddm["endpoint"], "status");
+    let items = &ddm["data"]["ddmStatusReport"]["items"];
+    assert_eq!(items["device.model.family"], "Mac");
+    assert_eq!(items["device.operating-system.version"], "13.3.1");
 }

@@ -63,6 +63,25 @@ pub fn recognise(input: &[u8]) -> Option<Result<Value, Error>> {
     None
 }
 
+/// The `ddm` part of a DeclarativeManagement check-in: `{ "endpoint", "data" }`, where `data`
+/// is the decoded `Data` described as [`recognise`] does (or `{ "error": … }` when `ddm`
+/// refuses the check-in or its `Data`).
+pub fn check_in(m: &mdm_proto::generated::checkin::DeclarativeManagement) -> Value {
+    let endpoint = match ddm::Endpoint::parse(&m.endpoint) {
+        Ok(e) => e.as_string(),
+        Err(e) => return json!({ "error": e.to_string() }),
+    };
+    let data = match &m.data {
+        None => Value::Null,
+        Some(d) => match recognise(&d.0) {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => json!({ "error": e.to_string() }),
+            None => json!({ "error": "Data is not a DDM JSON body" }),
+        },
+    };
+    json!({ "endpoint": endpoint, "data": data })
+}
+
 fn declaration(input: &[u8], limits: &Limits) -> Result<Value, Error> {
     let d = Declaration::parse(input, limits).map_err(|e| refused("DDM declaration", e))?;
     let payload = match d.typed() {
