@@ -228,13 +228,10 @@ impl DeclarationSet {
     /// The DeclarationsToken of the set, per the [`TokenMode`].
     pub fn declarations_token(&self) -> String {
         match self.mode {
-            // Identifiers are unique in a set, so the map's identifier order is the token's
-            // order: no sort needed.
-            TokenMode::Content => token::declarations_token_sorted(
-                self.by_id
-                    .values()
-                    .map(|d| (d.kind(), d.identifier(), d.server_token())),
-            ),
+            // The map's identifier order is the token's order: no sort needed.
+            TokenMode::Content => {
+                token::declarations_token_sorted(self.by_id.values().map(Declaration::server_token))
+            }
             TokenMode::Kmfddm => {
                 token::kmfddm_declarations_token(self.iter().map(Declaration::server_token))
             }

@@ -2,19 +2,19 @@
 //!
 //! ```text
 //! ServerToken        = hex(SHA-256(canonical JSON of the declaration without ServerToken)) 64 octets
-//! DeclarationsToken  = hex(SHA-256(by Identifier: kind ‖ len ‖ Identifier ‖ len ‖ ServerToken)) 64 octets
+//! DeclarationsToken  = hex(SHA-256(ServerToken ‖ "\n" ‖ … in Identifier order))           64 octets
 //! KMFDDM mode        = hex(XXH64(ServerToken ‖ ServerToken ‖ … in item order), seed 0)   16 octets
 //! ```
 //!
 //! The canonical JSON sorts object keys and drops spacing, so a token changes when and only when
 //! the declaration's content changes, whatever order or spacing it was stored with. The default
-//! DeclarationsToken sorts its entries, so the storage order of the set never changes it; each
-//! entry is length-prefixed so no two sets share an input.
+//! DeclarationsToken takes the tokens in identifier order, so the storage order of the set never
+//! changes it; since each content ServerToken already covers its declaration's identifier, type
+//! and payload, hashing the tokens alone covers the whole set.
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::declaration::Kind;
 use crate::json;
 
 /// Apple's limit on `DeclarationsToken`, in octets.
@@ -29,31 +29,28 @@ pub fn server_token(declaration: &Map<String, Value>) -> String {
     hex::encode(Sha256::digest(&bytes))
 }
 
-/// The default DeclarationsToken over `(kind, Identifier, ServerToken)` entries in any order
-/// (they are sorted by identifier first); equals [`crate::DeclarationSet::declarations_token`]
-/// of a [`crate::TokenMode::Content`] set holding them.
-pub fn declarations_token<'a>(
-    entries: impl IntoIterator<Item = (Kind, &'a str, &'a str)>,
-) -> String {
-    let mut entries: Vec<(Kind, &str, &str)> = entries.into_iter().collect();
-    entries.sort_unstable_by(|a, b| (a.1, a.0, a.2).cmp(&(b.1, b.0, b.2)));
-    declarations_token_sorted(entries)
+/// The default DeclarationsToken over `(Identifier, ServerToken)` entries in any order: they are
+/// sorted by identifier, then their ServerTokens hashed, each followed by `\n`. Equals
+/// [`crate::DeclarationSet::declarations_token`] of a [`crate::TokenMode::Content`] set holding
+/// them.
+///
+/// The identifiers, types and payloads need not be hashed again: a content ServerToken
+/// ([`server_token`]) already covers them, so the input is only as long as the tokens (plus one
+/// separator each, which keeps token boundaries unambiguous: hex tokens hold no `\n`).
+pub fn declarations_token<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut entries: Vec<(&str, &str)> = entries.into_iter().collect();
+    entries.sort_unstable();
+    declarations_token_sorted(entries.into_iter().map(|(_, t)| t))
 }
 
-/// [`declarations_token`] over entries already sorted by `(Identifier, kind, ServerToken)`; a
-/// set's identifiers are unique, so its identifier order is that order.
-pub(crate) fn declarations_token_sorted<'a>(
-    entries: impl IntoIterator<Item = (Kind, &'a str, &'a str)>,
-) -> String {
+/// [`declarations_token`] over ServerTokens already in identifier order (a set's own order).
+pub(crate) fn declarations_token_sorted<'a>(tokens: impl IntoIterator<Item = &'a str>) -> String {
     let mut h = Sha256::new();
-    let mut buf = Vec::with_capacity(4096);
-    for (kind, id, token) in entries {
-        buf.push(kind as u8);
-        for part in [id, token] {
-            buf.extend_from_slice(&(part.len() as u32).to_be_bytes());
-            buf.extend_from_slice(part.as_bytes());
-        }
-        if buf.len() >= 4000 {
+    let mut buf = Vec::with_capacity(8192);
+    for token in tokens {
+        buf.extend_from_slice(token.as_bytes());
+        buf.push(b'\n');
+        if buf.len() >= 8000 {
             h.update(&buf);
             buf.clear();
         }

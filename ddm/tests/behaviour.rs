@@ -681,7 +681,7 @@ fn free_function_token_equals_the_sets() {
     let set = two();
     let mut entries: Vec<_> = set
         .iter()
-        .map(|d| (d.kind(), d.identifier(), d.server_token()))
+        .map(|d| (d.identifier(), d.server_token()))
         .collect();
     entries.reverse();
     assert_eq!(ddm::declarations_token(entries), set.declarations_token());
