@@ -187,14 +187,14 @@ impl StatusReport {
                 return;
             }
             if path == DECLARATIONS_ITEM {
+                // Read leniently (an incremental report may leave arrays out), element by
+                // element, into its one home: `declarations()`.
                 self.declarations = Some(self.declarations_status(v));
+                return;
             }
             match StatusValue::decode(path, v) {
                 Ok(Some(t)) => self.items.push((path.to_owned(), t)),
                 Ok(None) => {}
-                // An incremental report may leave declaration arrays out; the lenient reading
-                // above took what it carries and listed what it could not read.
-                Err(_) if path == DECLARATIONS_ITEM => {}
                 Err(e) => self.invalid.push(InvalidItem {
                     path: path.to_owned(),
                     message: e.to_string(),
@@ -241,7 +241,8 @@ impl StatusReport {
         out
     }
 
-    /// Typed status items, by path, in report order.
+    /// Typed status items, by path, in report order; `management.declarations` is read into
+    /// [`StatusReport::declarations`] instead.
     pub fn items(&self) -> &[(String, StatusValue)] {
         &self.items
     }
@@ -295,11 +296,23 @@ impl StatusReport {
     /// A typed JSON view: items by path (typed values re-serialized), unknown items, invalid
     /// items and errors. What `admitd inspect` prints.
     pub fn to_typed_json(&self) -> Value {
-        let items: Map<String, Value> = self
+        let mut items: Map<String, Value> = self
             .items
             .iter()
             .map(|(p, v)| (p.clone(), v.to_json()))
             .collect();
+        if let Some(ds) = &self.declarations {
+            let mut m = Map::new();
+            for kind in Kind::ALL {
+                if let Some(list) = ds.of(kind) {
+                    m.insert(
+                        kind.items_key().to_ascii_lowercase(),
+                        serde_json::to_value(list).unwrap_or(Value::Null),
+                    );
+                }
+            }
+            items.insert(DECLARATIONS_ITEM.into(), Value::Object(m));
+        }
         let invalid: Vec<Value> = self
             .invalid
             .iter()

@@ -79,7 +79,7 @@ fn every_ddm_vector_is_recognised_as_python_reads_it() {
                     assert_eq!(r["items"]["device.model.family"], want["family"], "{name}");
                 }
                 assert_eq!(
-                    r["declarations"]["configurations"], want["configurations"],
+                    r["items"]["management.declarations"]["configurations"], want["configurations"],
                     "{name}"
                 );
                 assert_eq!(r["invalid"], serde_json::json!([]), "{name}");

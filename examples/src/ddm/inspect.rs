@@ -5,7 +5,7 @@
 //! ```text
 //! { "ddmDeclaration": { "type", "kind", "identifier", "serverToken", "serverTokenGiven",
 //!                       "contentServerToken", "schema", "availability", "payload" } }
-//! { "ddmStatusReport": { "items", "declarations", "unknown", "invalid", "errors", "full_report" } }
+//! { "ddmStatusReport": { "items", "unknown", "invalid", "errors", "full_report" } }
 //! { "ddmTokensResponse": { "SyncTokens": { "DeclarationsToken", "Timestamp" } } }
 //! { "ddmDeclarationItems": { "Declarations": { "Activations", "Assets", "Configurations",
 //!                            "Management" }, "DeclarationsToken" } }
@@ -42,7 +42,7 @@ pub fn recognise(input: &[u8]) -> Option<Result<Value, Error>> {
     if has("StatusItems") {
         return Some(
             StatusReport::parse(trimmed, &limits)
-                .map(|r| json!({ "ddmStatusReport": status(&r) }))
+                .map(|r| json!({ "ddmStatusReport": r.to_typed_json() }))
                 .map_err(|e| refused("DDM status report", e)),
         );
     }
@@ -101,21 +101,4 @@ fn declaration(input: &[u8], limits: &Limits) -> Result<Value, Error> {
         "availability": schema.map(|s| s.availability),
         "payload": payload,
     }}))
-}
-
-fn status(r: &StatusReport) -> Value {
-    let mut v = r.to_typed_json();
-    if let (Value::Object(m), Some(ds)) = (&mut v, r.declarations()) {
-        let mut out = Map::new();
-        for kind in ddm::Kind::ALL {
-            if let Some(list) = ds.of(kind) {
-                out.insert(
-                    kind.items_key().to_ascii_lowercase(),
-                    serde_json::to_value(list).unwrap_or(Value::Null),
-                );
-            }
-        }
-        m.insert("declarations".into(), Value::Object(out));
-    }
-    v
 }
