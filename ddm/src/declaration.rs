@@ -103,6 +103,9 @@ pub struct Declaration {
     declaration_type: String,
     identifier: String,
     server_token: String,
+    // The same token inline (at most 64 octets, checked), so hashing a set's tokens reads
+    // declarations in place instead of following one heap pointer each.
+    token_inline: ([u8; MAX_IDENTIFIER_OCTETS], u8),
     token_given: bool,
     // Boxed: the payload enum is as large as its largest schema struct, and sets iterate over
     // declarations far more often than they read typed payloads.
@@ -177,6 +180,7 @@ impl Declaration {
             kind,
             declaration_type,
             identifier,
+            token_inline: inline(&server_token),
             server_token,
             token_given,
             typed: typed.map(Box::new),
@@ -204,6 +208,11 @@ impl Declaration {
         &self.server_token
     }
 
+    /// `ServerToken` as bytes, read from the declaration itself (no pointer to follow).
+    pub(crate) fn server_token_bytes(&self) -> &[u8] {
+        &self.token_inline.0[..usize::from(self.token_inline.1)]
+    }
+
     /// Whether the JSON carried its own `ServerToken`.
     pub fn token_given(&self) -> bool {
         self.token_given
@@ -215,6 +224,7 @@ impl Declaration {
         let t = token::server_token(&self.raw);
         self.raw
             .insert("ServerToken".into(), Value::String(t.clone()));
+        self.token_inline = inline(&t);
         self.server_token = t;
     }
 
@@ -246,6 +256,13 @@ impl Declaration {
     pub fn schema(&self) -> Option<&'static SchemaEntry> {
         schema_entry(&self.declaration_type)
     }
+}
+
+fn inline(token: &str) -> ([u8; MAX_IDENTIFIER_OCTETS], u8) {
+    let mut out = [0u8; MAX_IDENTIFIER_OCTETS];
+    let n = token.len().min(MAX_IDENTIFIER_OCTETS);
+    out[..n].copy_from_slice(&token.as_bytes()[..n]);
+    (out, n as u8)
 }
 
 /// The schema entry of a declaration type.

@@ -229,9 +229,9 @@ impl DeclarationSet {
     pub fn declarations_token(&self) -> String {
         match self.mode {
             // The map's identifier order is the token's order: no sort needed.
-            TokenMode::Content => {
-                token::declarations_token_sorted(self.by_id.values().map(Declaration::server_token))
-            }
+            TokenMode::Content => token::declarations_token_sorted(
+                self.by_id.values().map(Declaration::server_token_bytes),
+            ),
             TokenMode::Kmfddm => {
                 token::kmfddm_declarations_token(self.iter().map(Declaration::server_token))
             }

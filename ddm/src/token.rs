@@ -40,15 +40,15 @@ pub fn server_token(declaration: &Map<String, Value>) -> String {
 pub fn declarations_token<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut entries: Vec<(&str, &str)> = entries.into_iter().collect();
     entries.sort_unstable();
-    declarations_token_sorted(entries.into_iter().map(|(_, t)| t))
+    declarations_token_sorted(entries.into_iter().map(|(_, t)| t.as_bytes()))
 }
 
 /// [`declarations_token`] over ServerTokens already in identifier order (a set's own order).
-pub(crate) fn declarations_token_sorted<'a>(tokens: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn declarations_token_sorted<'a>(tokens: impl IntoIterator<Item = &'a [u8]>) -> String {
     let mut h = Sha256::new();
     let mut buf = Vec::with_capacity(8192);
     for token in tokens {
-        buf.extend_from_slice(token.as_bytes());
+        buf.extend_from_slice(token);
         buf.push(b'\n');
         if buf.len() >= 8000 {
             h.update(&buf);
