@@ -5,7 +5,9 @@ use ddm::StatusSnapshot;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(p) = ddm::predicate::parse(s) {
         let mut snap = StatusSnapshot::new();
         snap.set("device.model.family", "iPad".into());

@@ -17,7 +17,13 @@ fuzz_target!(|data: &[u8]| {
         ) {
             let _ = set.insert(d);
         }
-        let _ = reconcile(&set, &State::default(), Event::Report(&r), 1, &Policy::default());
+        let _ = reconcile(
+            &set,
+            &State::default(),
+            Event::Report(&r),
+            1,
+            &Policy::default(),
+        );
         let mut s = StatusSnapshot::new();
         s.apply(&r);
     }

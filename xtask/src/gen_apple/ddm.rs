@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_norway::Value as Yaml;
 
 use super::{
-    Item, ItemKind, Key, Lowering, OSES, Ty, count_keys, describe_supported_os, header, lit,
-    list_yaml, pascal, read_commits, snake,
+    Item, ItemKind, Key, Lowering, OSES, Ty, count_keys, describe_supported_os, header, list_yaml,
+    lit, pascal, read_commits, snake,
 };
 
 #[derive(Deserialize)]
@@ -284,7 +284,12 @@ fn emit_from_json(
     }
     let _ = writeln!(out, "for (k, v) in m {{\nmatch k.as_str() {{");
     for (k, _) in constants {
-        let _ = writeln!(out, "{} => {} = Some(field(v, k)?),", lit(k), local(&snake(k)));
+        let _ = writeln!(
+            out,
+            "{} => {} = Some(field(v, k)?),",
+            lit(k),
+            local(&snake(k))
+        );
     }
     for f in fields {
         let read = if f.required {
@@ -339,11 +344,13 @@ fn scopes(m: Option<&BTreeMap<String, Yaml>>) -> Vec<(String, String, bool, bool
             continue;
         }
         let list = |v: &Yaml| -> Option<Vec<String>> {
-            v.get("allowed-scopes").and_then(Yaml::as_sequence).map(|s| {
-                s.iter()
-                    .filter_map(super::yaml_str)
-                    .collect::<Vec<String>>()
-            })
+            v.get("allowed-scopes")
+                .and_then(Yaml::as_sequence)
+                .map(|s| {
+                    s.iter()
+                        .filter_map(super::yaml_str)
+                        .collect::<Vec<String>>()
+                })
         };
         let mut all = list(v).unwrap_or_else(|| vec!["system".to_owned(), "user".to_owned()]);
         if let Some(sp) = v.get("sharedipad") {
