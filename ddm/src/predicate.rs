@@ -325,7 +325,7 @@ impl Parser<'_> {
     fn operand(&mut self) -> Result<Operand, ParseError> {
         self.ws();
         let r = self.rest();
-        if r.len() >= 8 && r[..8].eq_ignore_ascii_case("@status(") {
+        if r.len() >= 8 && r.as_bytes()[..8].eq_ignore_ascii_case(b"@status(") {
             self.pos += 8;
             self.ws();
             let start = self.pos;

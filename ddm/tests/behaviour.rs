@@ -696,3 +696,32 @@ fn like_work_is_bounded() {
     assert!(!p.evaluate(&StatusSnapshot::new()));
     assert!(start.elapsed() < std::time::Duration::from_secs(20));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Total parsers: arbitrary input gives a value or a typed error, never a panic.
+
+proptest! {
+    #[test]
+    fn predicate_parser_is_total(s in r#"[@statusINOTANDLIKE()'"{}\[\]cd=!<>&|,. 0-9a-z€é\\-]{0,40}"#) {
+        if let Ok(p) = predicate::parse(&s) {
+            let _ = p.evaluate(&snapshot());
+        }
+    }
+
+    #[test]
+    fn json_parsers_are_total(bytes in prop::collection::vec(any::<u8>(), 0..200),
+                              s in r#"\{("[A-Za-z]{1,10}":(\{|\[|"x"|1|true|null|\]|\}|,){0,6}){0,4}"#) {
+        let limits = Limits::default();
+        for input in [bytes.as_slice(), s.as_bytes()] {
+            let _ = StatusReport::parse(input, &limits);
+            let _ = Declaration::parse(input, &limits);
+        }
+    }
+}
+
+#[test]
+fn multibyte_text_where_at_status_is_expected() {
+    for s in ["@statu€(a) == 1", "€€€€€€€€ == 1", "@status(a) == '€'", "é"] {
+        let _ = predicate::parse(s);
+    }
+}
