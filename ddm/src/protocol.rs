@@ -100,6 +100,8 @@ impl CheckIn {
     /// string that is not base64, [`Error::NotDeclarativeManagement`] for another message type,
     /// and the errors of [`CheckIn::from_message`].
     pub fn parse(body: &[u8], limits: &Limits) -> Result<CheckIn> {
+        // The plist carries `Data` in base64 (4/3 of the JSON) plus its own keys: twice the
+        // JSON cap leaves room for both, and the JSON is held to `limits` once decoded.
         let mdm_limits = mdm_proto::Limits {
             max_bytes: limits.max_bytes.saturating_mul(2),
             max_depth: limits.max_depth,
