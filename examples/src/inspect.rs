@@ -19,7 +19,8 @@
 //! `mdmenrollment.apple.com`) are recognised by [`ade_json`] and [`ade_token_envelope`].
 //!
 //! Apple MDM plists (check-ins, reports, commands, profiles, MachineInfo) are recognised by
-//! [`crate::mdm::inspect`].
+//! [`crate::mdm::inspect`]; DDM JSON (declarations, status reports, TokensResponse,
+//! DeclarationItemsResponse) by [`crate::ddm::inspect`].
 //!
 //! TPM 2.0 structures, EK certificates from NV, MDA and AIK certificate fields and CBOR
 //! attestation objects are recognised by [`crate::attest::inspect`].
@@ -134,6 +135,9 @@ pub fn inspect(input: &[u8]) -> Result<Value, Error> {
         });
     }
     if let Some(r) = crate::mdm::inspect::recognise(input) {
+        return r;
+    }
+    if let Some(r) = crate::ddm::inspect::recognise(input) {
         return r;
     }
     if let Some(v) = ade_json(input).or_else(|| ade_token_envelope(input)) {

@@ -5,6 +5,7 @@
 pub mod attest;
 pub mod config;
 pub mod data_dir;
+pub mod ddm;
 pub mod devauth;
 pub mod failpoint;
 pub mod inspect;

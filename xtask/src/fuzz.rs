@@ -16,13 +16,13 @@ use crate::run;
 /// in that order. The CMS/X.509 core and path building get the longest runs; the small
 /// protocol parsers 8 s each, keeping the whole fuzz step near 3 minutes plus the build.
 pub const TARGETS: &[(&str, u32)] = &[
-    ("ber_to_der", 14),
-    ("signed_data", 14),
-    ("enveloped_data", 14),
-    ("certificate", 14),
-    ("csr", 14),
-    ("public_key", 14),
-    ("cert_path", 14),
+    ("ber_to_der", 12),
+    ("signed_data", 12),
+    ("enveloped_data", 12),
+    ("certificate", 12),
+    ("csr", 12),
+    ("public_key", 12),
+    ("cert_path", 12),
     ("scep_pki_message", 15),
     ("scep_operation", 8),
     ("scep_caps", 8),
@@ -39,6 +39,9 @@ pub const TARGETS: &[(&str, u32)] = &[
     ("mdm_report", 8),
     ("mdm_profile", 8),
     ("mdm_machine_info", 8),
+    ("ddm_status_report", 6),
+    ("ddm_declaration", 6),
+    ("ddm_predicate", 6),
 ];
 
 /// Files larger than this are not used as seeds.
@@ -169,6 +172,18 @@ pub fn copy_seeds(root: &Path, vectors: &Path) -> Result<()> {
                 files_under(&vectors.join("mdm"), |n| n.ends_with(".plist"))?
             }
             "mdm_profile" => files_under(&vectors.join("mdm"), |n| n.ends_with(".mobileconfig"))?,
+            "ddm_status_report" => files_under(&vectors.join("ddm"), |n| {
+                n.ends_with(".status.json") || n.starts_with("status.")
+            })?,
+            "ddm_declaration" => files_under(&vectors.join("ddm"), |n| n.starts_with("decl"))?,
+            "ddm_predicate" => [
+                &br#"@status(device.model.family) IN {"iPhone", "iPad"}"#[..],
+                br#"NOT (@status(device.operating-system.version) BEGINSWITH[cd] '16.') OR TRUEPREDICATE"#,
+                br#"@status(a.b) MATCHES "x.*" && @status(c) >= 2.5 || @status(d) LIKE[c] 'a?*'"#,
+            ]
+            .iter()
+            .map(|s| s.to_vec())
+            .collect(),
             other => anyhow::bail!("no seed rule for fuzz target {other}"),
         };
         let dir = root.join("fuzz/corpus").join(target);

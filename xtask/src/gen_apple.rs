@@ -18,6 +18,8 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_norway::Value as Yaml;
 
+pub mod ddm;
+
 /// The schema folder below the vectors folder.
 pub const SCHEMA_DIR: &str = "apple-device-management-latest";
 
@@ -1452,9 +1454,14 @@ pub fn generate(schema: &Path) -> Result<Vec<(String, String)>> {
 
 /// Generate into `out` (created if needed) and format the files with rustfmt.
 pub fn write(schema: &Path, out: &Path) -> Result<Vec<PathBuf>> {
+    write_files(out, generate(schema)?)
+}
+
+/// Write generated `files` into `out` (created if needed) and format them with rustfmt.
+fn write_files(out: &Path, files: Vec<(String, String)>) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut paths = Vec::new();
-    for (name, text) in generate(schema)? {
+    for (name, text) in files {
         let p = out.join(name);
         std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
         paths.push(p);
@@ -1470,11 +1477,12 @@ pub fn write(schema: &Path, out: &Path) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-/// `cargo xtask gen-apple`: regenerate `mdm-proto/src/generated/`.
+/// `cargo xtask gen-apple`: regenerate `mdm-proto/src/generated/` and `ddm/src/generated/`.
 pub fn run(vectors: &Path, repo: &Path) -> Result<()> {
     let schema = vectors.join(SCHEMA_DIR);
     let out = repo.join("mdm-proto/src/generated");
-    let paths = write(&schema, &out)?;
+    let mut paths = write(&schema, &out)?;
+    paths.extend(ddm::write(&schema, &repo.join("ddm/src/generated"))?);
     for p in paths {
         println!("wrote {}", p.display());
     }

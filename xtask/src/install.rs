@@ -9,7 +9,10 @@ use crate::run;
 /// Debian packages the tests and builds use: OpenSSL (tool and headers, for the interop tests and
 /// the `openssl` crate in the benches), the C toolchain aws-lc-sys builds with, and the real peers
 /// the interop tests start (swtpm + tpm2-tools as a TPM, certmonger as a SCEP client, iproute2
-/// for network namespaces).
+/// for network namespaces); `xxhash` (xxhsum) and `python3-yaml` are the independent sides of
+/// the `ddm` tests (KMFDDM's token hash, synthetic declarations built from the schema), and
+/// `gobjc` + `libgnustep-base-dev` + `gnustep-make` build GNUstep's NSPredicate for its
+/// predicate tests.
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "openssl",
     "libssl-dev",
@@ -26,6 +29,11 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "mender-client",
     "scep",
     "postgresql",
+    "xxhash",
+    "python3-yaml",
+    "gobjc",
+    "libgnustep-base-dev",
+    "gnustep-make",
 ];
 
 /// Cargo subcommands the test suite runs: (subcommand, crate to install).

@@ -5,7 +5,7 @@
 //! cargo xtask bench-compare                   criterion benches next to OpenSSL
 //! cargo xtask load [driver options]            SCEP load: admitd (each provider) vs scepserver
 //! cargo xtask fuzz-seeds                      fill fuzz/corpus/<target>/ from the vectors
-//! cargo xtask gen-apple                       regenerate mdm-proto/src/generated/ from Apple's schema
+//! cargo xtask gen-apple                       regenerate mdm-proto/src/generated/ and ddm/src/generated/ from Apple's schema
 //! ```
 //!
 //! Plain `std::process::Command`: every step is a cargo (or openssl) invocation that a developer
@@ -38,7 +38,7 @@ commands:
                   against Debian's scepserver at concurrency 1, 4, 16 (throughput, p50, p99)
       --messages N  --levels 1,4,16  --no-scepserver
   fuzz-seeds      copy seed corpora from the vectors into fuzz/corpus/<target>/
-  gen-apple       regenerate mdm-proto/src/generated/ from Apple's device-management schema
+  gen-apple       regenerate mdm-proto/src/generated/ and ddm/src/generated/ from Apple's schema
   help            this text
 ";
 

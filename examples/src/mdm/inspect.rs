@@ -11,7 +11,8 @@
 //! ```
 //!
 //! `fields` is every key of the message as decoded (typed, then re-encoded), so unknown keys
-//! appear too. Data values are lowercase hex, dates RFC 3339 in UTC.
+//! appear too. A DeclarativeManagement check-in also gets `ddm`: its endpoint and its `Data`
+//! typed by [`crate::ddm::inspect`]. Data values are lowercase hex, dates RFC 3339 in UTC.
 
 use mdm_proto::plist::Value as Plist;
 use mdm_proto::{Limits, ToPlist};
@@ -89,11 +90,18 @@ fn describe(input: &[u8]) -> Result<Value, Error> {
     if has("MessageType") {
         let m = mdm_proto::checkin::CheckInRequest::parse(input, &limits)
             .map_err(|e| refused("MDM check-in", e))?;
-        return Ok(json!({ "mdmCheckIn": {
+        let mut out = json!({ "mdmCheckIn": {
             "messageType": m.message.message_type(),
             "channel": m.channel.as_ref().map(channel),
             "fields": to_json(&m.message.to_plist()),
-        }}));
+        }});
+        // A DeclarativeManagement check-in: its endpoint and its Data, typed by `ddm`.
+        if let (mdm_proto::checkin::CheckIn::DeclarativeManagement(dm), Value::Object(o)) =
+            (&m.message, &mut out["mdmCheckIn"])
+        {
+            o.insert("ddm".into(), crate::ddm::inspect::check_in(dm));
+        }
+        return Ok(out);
     }
     if has("Status") && (has("UDID") || has("EnrollmentID") || has("CommandUUID")) {
         let mut r = mdm_proto::command::Report::parse(input, &limits)
