@@ -23,7 +23,7 @@ pub const TARGETS: &[(&str, u32)] = &[
     ("csr", 14),
     ("public_key", 14),
     ("cert_path", 14),
-    ("scep_pki_message", 15),
+    ("scep_pki_message", 14),
     ("scep_operation", 8),
     ("scep_caps", 8),
     ("devauth_auth_request", 8),
@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, u32)] = &[
     ("mdm_report", 8),
     ("mdm_profile", 8),
     ("mdm_machine_info", 8),
+    ("pkcs12", 6),
 ];
 
 /// Files larger than this are not used as seeds.
@@ -169,6 +170,7 @@ pub fn copy_seeds(root: &Path, vectors: &Path) -> Result<()> {
                 files_under(&vectors.join("mdm"), |n| n.ends_with(".plist"))?
             }
             "mdm_profile" => files_under(&vectors.join("mdm"), |n| n.ends_with(".mobileconfig"))?,
+            "pkcs12" => pkcs12_seeds(&scratch)?,
             other => anyhow::bail!("no seed rule for fuzz target {other}"),
         };
         let dir = root.join("fuzz/corpus").join(target);
@@ -326,6 +328,42 @@ fn scep_envelopes(blobs: &[Blob], scratch: &Path) -> Result<Vec<Vec<u8>>> {
 /// CSR seeds: the PKCS#10 requests inside the SCEP PKCSReq/RenewalReq captures (their envelopes
 /// opened by `openssl cms -decrypt` with the CA keys kept beside them), and requests made by
 /// `openssl req` for an RSA and a P-256 key.
+/// `.p12` files made by `openssl pkcs12 -export` with the password `fuzz` and one iteration
+/// (so each run is cheap): the OpenSSL 3 default form, the `-legacy` form, and one without MAC
+/// or encryption.
+fn pkcs12_seeds(scratch: &Path) -> Result<Vec<Vec<u8>>> {
+    let key = scratch.join("p12.key");
+    let cert = scratch.join("p12.pem");
+    let mut c = Command::new("openssl");
+    c.args(["req", "-x509", "-nodes", "-days", "1", "-subj", "/UID=fuzz/CN=fuzz seed"])
+        .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert);
+    run::status(&mut c)?;
+    let forms: [&[&str]; 3] = [
+        &[],
+        &["-legacy"],
+        &["-nomac", "-certpbe", "NONE", "-keypbe", "NONE"],
+    ];
+    let mut seeds = Vec::new();
+    for (i, extra) in forms.iter().enumerate() {
+        let out = scratch.join(format!("seed-{i}.p12"));
+        let mut c = Command::new("openssl");
+        c.args(["pkcs12", "-export", "-passout", "pass:fuzz", "-iter", "1", "-nomaciter"])
+            .args(*extra)
+            .arg("-inkey")
+            .arg(&key)
+            .arg("-in")
+            .arg(&cert)
+            .arg("-out")
+            .arg(&out);
+        run::status(&mut c)?;
+        seeds.push(fs::read(&out)?);
+    }
+    Ok(seeds)
+}
+
 fn csr_seeds(blobs: &[Blob], vectors: &Path, scratch: &Path) -> Result<Vec<Vec<u8>>> {
     let mut keys = Vec::new();
     walk(&vectors.join("scep"), &mut keys)?;
