@@ -335,11 +335,25 @@ fn pkcs12_seeds(scratch: &Path) -> Result<Vec<Vec<u8>>> {
     let key = scratch.join("p12.key");
     let cert = scratch.join("p12.pem");
     let mut c = Command::new("openssl");
-    c.args(["req", "-x509", "-nodes", "-days", "1", "-subj", "/UID=fuzz/CN=fuzz seed"])
-        .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert);
+    c.args([
+        "req",
+        "-x509",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/UID=fuzz/CN=fuzz seed",
+    ])
+    .args([
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-keyout",
+    ])
+    .arg(&key)
+    .arg("-out")
+    .arg(&cert);
     run::status(&mut c)?;
     let forms: [&[&str]; 3] = [
         &[],
@@ -350,14 +364,22 @@ fn pkcs12_seeds(scratch: &Path) -> Result<Vec<Vec<u8>>> {
     for (i, extra) in forms.iter().enumerate() {
         let out = scratch.join(format!("seed-{i}.p12"));
         let mut c = Command::new("openssl");
-        c.args(["pkcs12", "-export", "-passout", "pass:fuzz", "-iter", "1", "-nomaciter"])
-            .args(*extra)
-            .arg("-inkey")
-            .arg(&key)
-            .arg("-in")
-            .arg(&cert)
-            .arg("-out")
-            .arg(&out);
+        c.args([
+            "pkcs12",
+            "-export",
+            "-passout",
+            "pass:fuzz",
+            "-iter",
+            "1",
+            "-nomaciter",
+        ])
+        .args(*extra)
+        .arg("-inkey")
+        .arg(&key)
+        .arg("-in")
+        .arg(&cert)
+        .arg("-out")
+        .arg(&out);
         run::status(&mut c)?;
         seeds.push(fs::read(&out)?);
     }
