@@ -56,7 +56,9 @@ pub const MAX_LEN: usize = 1 << 20;
 #[non_exhaustive]
 pub enum Pkcs12Error {
     /// Nothing opens with this password: the MAC does not verify and the encrypted parts do not
-    /// decrypt (or, in a file without a MAC, do not decrypt to anything readable).
+    /// decrypt (or, in a file without a MAC, do not decrypt to anything readable). A file
+    /// damaged inside its encrypted parts reads the same way: without the right password the
+    /// two cannot be told apart.
     #[error("wrong password (the MAC does not verify and the contents do not decrypt)")]
     WrongPassword,
     /// The encrypted parts open with this password but the MAC does not verify: the file was
