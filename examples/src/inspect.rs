@@ -18,9 +18,10 @@
 //! with its secrets redacted) and every ADE JSON body (requests and answers of
 //! `mdmenrollment.apple.com`) are recognised by [`ade_json`] and [`ade_token_envelope`].
 //!
-//! Apple MDM plists (check-ins, reports, commands, profiles, MachineInfo) are recognised by
-//! [`crate::mdm::inspect`]; DDM JSON (declarations, status reports, TokensResponse,
-//! DeclarationItemsResponse) by [`crate::ddm::inspect`].
+//! Apple MDM plists (check-ins, reports, commands, profiles, MachineInfo), and CMS SignedData
+//! over them (signed profiles, MachineInfo as DER or as the base64 header value, OTA phase 2),
+//! are recognised by [`crate::mdm::inspect`]; DDM JSON (declarations, status reports,
+//! TokensResponse, DeclarationItemsResponse) by [`crate::ddm::inspect`].
 //!
 //! TPM 2.0 structures, EK certificates from NV, MDA and AIK certificate fields and CBOR
 //! attestation objects are recognised by [`crate::attest::inspect`].
@@ -106,6 +107,15 @@ fn malformed(what: &'static str) -> impl Fn(pki::der::Error) -> Error {
 
 /// Describe `input` (PEM or DER) as JSON.
 pub fn inspect(input: &[u8]) -> Result<Value, Error> {
+    inspect_with(input, &crate::mdm::inspect::SignedOptions::default())
+}
+
+/// [`inspect`], with trust anchors for signed MDM material (signed profiles, MachineInfo, OTA
+/// phase 2; see [`crate::mdm::inspect::recognise_signed`]).
+pub fn inspect_with(
+    input: &[u8],
+    signed: &crate::mdm::inspect::SignedOptions,
+) -> Result<Value, Error> {
     if input.len() > MAX_INPUT {
         return Err(Error::TooLarge {
             len: input.len(),
@@ -114,6 +124,9 @@ pub fn inspect(input: &[u8]) -> Result<Value, Error> {
     }
     if input.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::Empty);
+    }
+    if let Some(r) = crate::mdm::inspect::recognise_signed(input, signed) {
+        return r;
     }
     if let Some(blocks) = pem_blocks(input)? {
         let mut out = Vec::with_capacity(blocks.len());
@@ -125,7 +138,12 @@ pub fn inspect(input: &[u8]) -> Result<Value, Error> {
             out.push(match label {
                 "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => certificate(&der)?,
                 "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => certification_request(&der)?,
-                "PKCS7" | "CMS" | "PKCS #7 SIGNED DATA" => content_info(&der)?,
+                "PKCS7" | "CMS" | "PKCS #7 SIGNED DATA" => {
+                    match crate::mdm::inspect::recognise_signed(&der, signed) {
+                        Some(r) => r?,
+                        None => content_info(&der)?,
+                    }
+                }
                 other => return Err(Error::UnsupportedLabel(other.to_owned())),
             });
         }

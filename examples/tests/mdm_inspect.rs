@@ -106,3 +106,276 @@ fn plists_that_are_not_mdm_messages_are_refused() {
     assert!(!out.status.success());
     assert!(!out.stderr.is_empty());
 }
+
+/// What plistlib reads from a plist, as JSON the way `admitd inspect` prints plists (data as
+/// lowercase hex, dates as RFC 3339 UTC).
+fn plistlib_json(path: &Path) -> serde_json::Value {
+    const SCRIPT: &str = r#"
+import datetime, json, plistlib, sys
+def conv(o):
+    if isinstance(o, bytes): return o.hex()
+    if isinstance(o, datetime.datetime): return o.strftime("%Y-%m-%dT%H:%M:%SZ")
+    raise TypeError(type(o))
+print(json.dumps(plistlib.load(open(sys.argv[1], "rb")), default=conv))
+"#;
+    let out = common::run(Command::new("python3").args(["-c", SCRIPT]).arg(path));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = common::run(Command::new("openssl").args(args).current_dir(dir));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn inspect_args(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let out = common::run(
+        Command::new(common::ADMITD)
+            .current_dir(dir)
+            .arg("inspect")
+            .args(args),
+    );
+    assert!(
+        out.status.success(),
+        "admitd inspect {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Signed profile, MachineInfo (DER and the base64 header value) and OTA phase 2, made by
+/// `openssl cms -sign` over plists written by plistlib (the profile is a real one from the
+/// vectors) with a test CA standing in for Apple's device CA: `admitd inspect` prints the
+/// plist inside as plistlib reads it, names the signer, says the signature verifies exactly
+/// when `openssl cms -verify` does, and establishes trust only with `--root` naming the CA
+/// that issued the signer.
+#[test]
+fn signed_forms_are_verified_and_decoded_as_plistlib_reads_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    for (name, subj) in [("root", "/CN=Test Device CA"), ("other", "/CN=Other CA")] {
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-sha256",
+                "-days",
+                "2",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-subj",
+                subj,
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+    }
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "dev.key",
+            "-out",
+            "dev.csr",
+            "-subj",
+            "/CN=Test Device/O=admit tests",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "dev.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-days",
+            "2",
+            "-set_serial",
+            "42",
+            "-out",
+            "dev.pem",
+        ],
+    );
+    let script = format!(
+        r#"
+import datetime, plistlib
+open({mi:?}, "wb").write(plistlib.dumps({{
+    "UDID": "00008030-001A2B3C4D5E802E", "SERIAL": "F2LXK0AAHG7F", "PRODUCT": "iPhone12,1",
+    "VERSION": "21A329", "OS_VERSION": "17.0", "LANGUAGE": "en-US",
+    "PAIRING_TOKEN": bytes(range(16)), "MDM_CAN_REQUEST_SOFTWARE_UPDATE": True}}))
+open({ota:?}, "wb").write(plistlib.dumps({{
+    "CHALLENGE": "one-time 7f3a", "UDID": "00008030-001A2B3C4D5E802E", "PRODUCT": "iPad8,1",
+    "VERSION": "21A329", "SERIAL": "DMPXK0AAHG7F", "IMEI": "35 123456 789012 3",
+    "DEVICE_NAME": "Test iPad"}}, fmt=plistlib.FMT_BINARY))
+"#,
+        mi = d.join("mi.plist"),
+        ota = d.join("ota.plist"),
+    );
+    let out = common::run(Command::new("python3").args(["-c", &script]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let profile = testkit::vector_file("mdm/nanomdm/docs/enroll.mobileconfig");
+    std::fs::copy(&profile, d.join("profile.plist")).unwrap();
+    for name in ["mi", "ota", "profile"] {
+        openssl(
+            d,
+            &[
+                "cms",
+                "-sign",
+                "-binary",
+                "-nodetach",
+                "-in",
+                &format!("{name}.plist"),
+                "-signer",
+                "dev.pem",
+                "-inkey",
+                "dev.key",
+                "-outform",
+                "DER",
+                "-out",
+                &format!("{name}.der"),
+            ],
+        );
+    }
+    let der = std::fs::read(d.join("mi.der")).unwrap();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    std::fs::write(d.join("mi.b64"), &b64).unwrap();
+
+    // The names as openssl prints them in RFC 2253/4514 form.
+    let rfc4514 = |cert: &str, what: &str| -> String {
+        let out = common::run(
+            Command::new("openssl")
+                .current_dir(d)
+                .args(["x509", "-in", cert, "-noout", what, "-nameopt", "RFC2253"]),
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (_, name) = text.trim().split_once('=').unwrap();
+        name.to_owned()
+    };
+    let signer = rfc4514("dev.pem", "-subject");
+    let issuer = rfc4514("dev.pem", "-issuer");
+    let root_name = rfc4514("root.pem", "-subject");
+    let cases = [
+        ("mi.der", "machineInfo", "mi.plist"),
+        ("mi.b64", "machineInfo", "mi.plist"),
+        ("ota.der", "otaPhase2", "ota.plist"),
+        ("profile.der", "signedProfile", "profile.plist"),
+    ];
+    for (file, kind, plist) in cases {
+        let want = plistlib_json(&d.join(plist));
+        let v = inspect_args(d, &[file]);
+        let m = &v[kind];
+        assert_eq!(m["fields"], want, "{file}: {v}");
+        assert_eq!(m["signature"]["signer"], signer.as_str(), "{file}");
+        assert_eq!(m["signature"]["signerIssuer"], issuer.as_str(), "{file}");
+        assert_eq!(m["signature"]["verifies"], true, "{file}: {v}");
+        assert_eq!(m["signature"]["trust"]["established"], false, "{file}");
+        assert!(v["signedData"]["signerInfos"].is_array(), "{file}: {v}");
+        let with_root = inspect_args(d, &["--root", "root.pem", file]);
+        let t = &with_root[kind]["signature"]["trust"];
+        assert_eq!(t["established"], true, "{file}: {with_root}");
+        assert_eq!(t["anchor"], root_name.as_str(), "{file}");
+        let other = inspect_args(d, &["--root", "other.pem", file]);
+        let t = &other[kind]["signature"]["trust"];
+        assert_eq!(t["established"], false, "{file}: {other}");
+        assert!(t["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        if kind == "otaPhase2" {
+            assert_eq!(m["challenge"], want["CHALLENGE"]);
+        }
+        if kind == "signedProfile" {
+            let types: Vec<&serde_json::Value> = want["PayloadContent"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| &p["PayloadType"])
+                .collect();
+            assert_eq!(
+                m["payloadTypes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .collect::<Vec<_>>(),
+                types
+            );
+        }
+    }
+    // openssl agrees on the good signatures.
+    for name in ["mi", "ota", "profile"] {
+        openssl(
+            d,
+            &[
+                "cms",
+                "-verify",
+                "-binary",
+                "-inform",
+                "DER",
+                "-in",
+                &format!("{name}.der"),
+                "-CAfile",
+                "root.pem",
+                "-out",
+                "/dev/null",
+            ],
+        );
+    }
+
+    // A serial number changed inside the signed content (same length): the plist still reads,
+    // the signature does not verify, for openssl as for us.
+    let mut bad = der.clone();
+    let at = bad
+        .windows(12)
+        .position(|w| w == b"F2LXK0AAHG7F")
+        .expect("serial in the content");
+    bad[at] = b'G';
+    std::fs::write(d.join("bad.der"), &bad).unwrap();
+    let out = common::run(Command::new("openssl").current_dir(d).args([
+        "cms",
+        "-verify",
+        "-binary",
+        "-inform",
+        "DER",
+        "-in",
+        "bad.der",
+        "-CAfile",
+        "root.pem",
+        "-out",
+        "/dev/null",
+    ]));
+    assert!(!out.status.success(), "openssl accepted the altered blob");
+    let v = inspect_args(d, &["--root", "root.pem", "bad.der"]);
+    let m = &v["machineInfo"];
+    assert_eq!(m["fields"]["SERIAL"], "G2LXK0AAHG7F", "{v}");
+    assert_eq!(m["signature"]["verifies"], false, "{v}");
+    assert!(m["signature"]["error"].as_str().is_some(), "{v}");
+    assert_eq!(m["signature"]["trust"]["established"], false, "{v}");
+}

@@ -302,8 +302,69 @@ pub fn topic(cert: &Certificate) -> Result<String> {
 
 /// The topic of the first certificate in a PEM file (the push certificate as Apple's portal
 /// issues it, or a PEM bundle with the certificate first). The private key stays with the
-/// caller's TLS stack; `.p12` files are not read here.
+/// caller's TLS stack; a `.p12` with certificate and key is read by
+/// [`PushCertificate::from_pkcs12`].
 pub fn topic_from_pem(pem: &[u8]) -> Result<String> {
     let cert = pki::cert::Cert::from_pem(pem).map_err(|e| Error::Signature(e.to_string()))?;
     topic(cert.certificate())
+}
+
+/// An MDM push certificate with its private key and topic: what the TLS client of an APNs
+/// connection needs.
+///
+/// Read from the `.p12` that Keychain Access exports for a push certificate (legacy RC2/3DES
+/// encryption, SHA-1 MAC) or that `openssl pkcs12 -export` makes (PBES2/AES-256, SHA-256 MAC).
+/// See [`pki::pkcs12`] for what is read and refused.
+pub struct PushCertificate {
+    identity: pki::pkcs12::Pkcs12,
+    topic: String,
+}
+
+impl std::fmt::Debug for PushCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushCertificate")
+            .field("topic", &self.topic)
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+impl PushCertificate {
+    /// Open a `.p12` with `password`, check that its key belongs to its certificate (the key is
+    /// loaded through `provider`), and read the topic from the certificate's subject.
+    ///
+    /// A wrong password, an altered file, a file without a key or certificate, or a key that
+    /// no certificate matches is [`Error::PushCertificate`] carrying the typed
+    /// [`pki::pkcs12::Pkcs12Error`]; a certificate without a subject `UID` is
+    /// [`Error::MissingKey`].
+    pub fn from_pkcs12(
+        p12: &[u8],
+        password: &str,
+        provider: &dyn pki::provider::CryptoProvider,
+    ) -> Result<Self> {
+        let identity =
+            pki::pkcs12::Pkcs12::parse(p12, password, provider).map_err(Error::PushCertificate)?;
+        let topic = topic(identity.certificate().certificate())?;
+        Ok(PushCertificate { identity, topic })
+    }
+
+    /// The topic (`apns-topic`): the `UID` of the certificate's subject.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The push certificate.
+    pub fn certificate(&self) -> &pki::cert::Cert {
+        self.identity.certificate()
+    }
+
+    /// Its private key as PKCS#8 DER (zeroised on drop), for the TLS client configuration.
+    pub fn private_key_pkcs8_der(&self) -> &[u8] {
+        self.identity.private_key_pkcs8_der()
+    }
+
+    /// The other certificates in the file (Apple's intermediate, when exported with it).
+    pub fn chain(&self) -> &[pki::cert::Cert] {
+        self.identity.chain()
+    }
 }

@@ -172,8 +172,14 @@ pub enum Channel {
 impl Channel {
     /// Resolve the channel from a check-in or report dictionary.
     pub fn from_dictionary(d: &Dictionary) -> Result<Self> {
+        Self::from_lookup(|k| d.get(k))
+    }
+
+    /// Resolve the channel from whatever holds the identifying keys (`get` returns the value
+    /// of a key), so a report can resolve it from the envelope keys it has already moved out.
+    pub(crate) fn from_lookup<'v>(get: impl Fn(&str) -> Option<&'v Value>) -> Result<Self> {
         let s = |k: &str| -> Result<Option<String>> {
-            match d.get(k) {
+            match get(k) {
                 None => Ok(None),
                 Some(Value::String(s)) if s.is_empty() => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),

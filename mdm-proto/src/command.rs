@@ -336,6 +336,32 @@ const ENVELOPE: &[&str] = &[
     "RequestType",
 ];
 
+/// The envelope key `k` is, as the static name (`None` for a result key).
+fn envelope_key(k: &str) -> Option<&'static str> {
+    ENVELOPE.iter().copied().find(|e| *e == k)
+}
+
+/// The envelope keys of a report as sent, in document order (a handful at most, so a list
+/// searched by name beats a hashed map here).
+type Envelope = Vec<(&'static str, Value)>;
+
+fn envelope_get<'e>(envelope: &'e Envelope, key: &str) -> Option<&'e Value> {
+    envelope.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+}
+
+/// An envelope string, or [`Error::WrongType`] at `key`.
+fn envelope_str<'e>(envelope: &'e Envelope, key: &str) -> Result<Option<&'e str>> {
+    match envelope_get(envelope, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(Error::WrongType {
+            path: key.to_owned(),
+            expected: "string",
+            found: value::type_name(other),
+        }),
+    }
+}
+
 /// A command report (`PUT` to the server URL): status, channel, and result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
@@ -356,65 +382,53 @@ pub struct Report {
     /// `RequestType`, or by [`Report::type_result`] with the queued command's type.
     pub typed: Option<CommandResponse>,
     raw: Vec<u8>,
-    envelope: Dictionary,
+    envelope: Envelope,
     limits: Limits,
 }
 
 impl Report {
     /// Decode a report body (XML or binary) under `limits`.
     pub fn parse(body: &[u8], limits: &Limits) -> Result<Self> {
-        let d = value::expect_dict(value::parse(body, limits)?)?;
-        let channel = Channel::from_dictionary(&d)?;
-        // Move the few envelope keys out; the rest stays in place as the result.
-        let mut envelope = Dictionary::new();
-        let mut result = d;
-        for k in ENVELOPE {
-            if let Some(v) = result.remove(k) {
-                envelope.insert((*k).to_owned(), v);
+        let mut result = value::expect_dict(value::parse(body, limits)?)?;
+        // Move the few envelope keys out in one pass over the keys (no hashing, no copies);
+        // the rest stays in place, in order, as the result.
+        let mut envelope: Envelope = Vec::with_capacity(4);
+        result.retain(|k, v| match envelope_key(k) {
+            Some(name) => {
+                envelope.push((name, std::mem::replace(v, Value::Boolean(false))));
+                false
             }
-        }
-        let status: String = value::required(
-            envelope
-                .get("Status")
-                .cloned()
-                .map(|v| value::field(v, "Status"))
-                .transpose()?,
-            "Status",
-        )?;
-        let status = Status::parse(&status)?;
-        let command_uuid: Option<String> = envelope
-            .get("CommandUUID")
-            .cloned()
-            .map(|v| value::field(v, "CommandUUID"))
-            .transpose()?;
+            None => true,
+        });
+        let channel = Channel::from_lookup(|k| envelope_get(&envelope, k))?;
+        let status = envelope_str(&envelope, "Status")?.ok_or_else(|| Error::MissingKey {
+            path: "Status".into(),
+        })?;
+        let status = Status::parse(status)?;
+        let command_uuid = envelope_str(&envelope, "CommandUUID")?.map(str::to_owned);
         if status != Status::Idle && command_uuid.is_none() {
             return Err(Error::MissingKey {
                 path: "CommandUUID".into(),
             });
         }
-        let error_chain = envelope
-            .get("ErrorChain")
+        let error_chain = envelope_get(&envelope, "ErrorChain")
             .cloned()
             .map(|v| value::field(v, "ErrorChain"))
             .transpose()?;
-        let request_type: Option<String> = envelope
-            .get("RequestType")
-            .cloned()
-            .map(|v| value::field(v, "RequestType"))
-            .transpose()?;
+        let request_type = envelope_str(&envelope, "RequestType")?.map(str::to_owned);
         let mut report = Report {
             status,
             command_uuid,
             channel,
             error_chain,
-            request_type: request_type.clone(),
+            request_type,
             result,
             typed: None,
             raw: body.to_vec(),
             envelope,
             limits: *limits,
         };
-        if let Some(rt) = request_type {
+        if let Some(rt) = report.request_type.clone() {
             report.type_result(&rt)?;
         }
         Ok(report)
@@ -474,7 +488,10 @@ impl Report {
     /// The report as a plist value: the envelope as sent plus the result (from the typed
     /// result when there is one, else the keys as sent).
     pub fn to_plist(&self) -> Value {
-        let mut d = self.envelope.clone();
+        let mut d = Dictionary::new();
+        for (k, v) in &self.envelope {
+            d.insert((*k).to_owned(), v.clone());
+        }
         let result = match &self.typed {
             Some(t) => match t.to_plist() {
                 Value::Dictionary(r) => r,

@@ -74,18 +74,24 @@ pub enum Error {
     /// A signature, certificate or CMS structure failed verification in `pki`.
     #[error("signature: {0}")]
     Signature(String),
+    /// The APNs push certificate could not be read (a wrong `.p12` password, an altered file,
+    /// a key that does not belong to the certificate, ...): the operator's input, not a
+    /// device's.
+    #[error("push certificate: {0}")]
+    PushCertificate(pki::Error),
 }
 
 impl Error {
     /// The HTTP status an MDM server answers with when this error ends a request: 400 for
     /// anything wrong with the device's bytes, 401 for a failed signature, 415 for a wrong
-    /// content type, 413 for a body over the cap, 500 for our own misuse.
+    /// content type, 413 for a body over the cap, 500 for our own misuse or configuration (a push
+    /// certificate that does not open).
     pub fn http_status(&self) -> u16 {
         match self {
             Error::TooLarge { .. } => 413,
             Error::ContentType(_) => 415,
             Error::Signature(_) => 401,
-            Error::ApiMisuse(_) => 500,
+            Error::ApiMisuse(_) | Error::PushCertificate(_) => 500,
             _ => 400,
         }
     }

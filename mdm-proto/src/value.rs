@@ -345,10 +345,15 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Value> {
 
 /// Count `<dict>`/`<array>` nesting in an XML plist, skipping comments, CDATA, processing
 /// instructions and the doctype (where a tag-like string does not nest anything).
+///
+/// One pass, looking only at the start of tag names: XML allows no `<` inside a tag or in text,
+/// so the scan jumps from one `<` to the next and reads on to the `>` only to tell `<dict/>`
+/// from `<dict>`.
 fn check_xml_depth(b: &[u8], limits: &Limits) -> Result<()> {
     let mut depth = 0usize;
     let mut values = 0usize;
     let mut i = 0;
+    // Just past the first `end` at or after `from` (the end of the input when there is none).
     let skip_to = |from: usize, end: &[u8]| -> usize {
         let Some(rest) = b.get(from..) else {
             return b.len();
@@ -359,59 +364,78 @@ fn check_xml_depth(b: &[u8], limits: &Limits) -> Result<()> {
         };
         found.map_or(b.len(), |p| from + p + end.len())
     };
-    while i < b.len() {
-        match memchr::memchr(b'<', &b[i..]) {
-            Some(p) => i += p,
-            None => break,
+    while let Some(p) = b.get(i..).and_then(|rest| memchr::memchr(b'<', rest)) {
+        i += p;
+        let tag = &b[i + 1..];
+        match tag.first() {
+            Some(b'!') => {
+                i = if tag.starts_with(b"!--") {
+                    skip_to(i + 4, b"-->")
+                } else if tag.starts_with(b"![CDATA[") {
+                    skip_to(i + 9, b"]]>")
+                } else {
+                    skip_to(i + 2, b">")
+                };
+                continue;
+            }
+            Some(b'?') => {
+                i = skip_to(i + 2, b"?>");
+                continue;
+            }
+            _ => {}
         }
-        let rest = &b[i..];
-        if rest.starts_with(b"<!--") {
-            i = skip_to(i + 4, b"-->");
-        } else if rest.starts_with(b"<![CDATA[") {
-            i = skip_to(i + 9, b"]]>");
-        } else if rest.starts_with(b"<?") {
-            i = skip_to(i + 2, b"?>");
-        } else if rest.starts_with(b"<!") {
-            i = skip_to(i + 2, b">");
-        } else {
+        if tag.first() == Some(&b'/') {
+            if is_container(&tag[1..]) {
+                depth = depth.saturating_sub(1);
+            }
+            i += 2;
+            continue;
+        }
+        if is_container(tag) {
+            values += 1;
             let end = skip_to(i + 1, b">");
-            let tag = &b[i + 1..end.saturating_sub(1).max(i + 1)];
-            let self_closing = tag.last() == Some(&b'/');
-            let name_end = tag
-                .iter()
-                .position(|c| c.is_ascii_whitespace() || *c == b'/' || *c == b'>')
-                .unwrap_or(tag.len());
-            let closing = tag.first() == Some(&b'/');
-            let name = if closing {
-                &tag[1..name_end.max(1)]
-            } else {
-                &tag[..name_end]
-            };
-            let container = name == b"dict" || name == b"array";
-            if !closing && name != b"key" && name != b"plist" {
-                values += 1;
-                if values > limits.max_values {
-                    return Err(Error::TooManyValues {
-                        max: limits.max_values,
+            // `<dict/>` opens nothing.
+            if b.get(end.wrapping_sub(2)) != Some(&b'/') {
+                depth += 1;
+                if depth > limits.max_depth {
+                    return Err(Error::TooDeep {
+                        max: limits.max_depth,
                     });
                 }
             }
-            if container && !self_closing {
-                if closing {
-                    depth = depth.saturating_sub(1);
-                } else {
-                    depth += 1;
-                    if depth > limits.max_depth {
-                        return Err(Error::TooDeep {
-                            max: limits.max_depth,
-                        });
-                    }
-                }
-            }
             i = end;
+        } else {
+            if !(tag_is(tag, b"key") || tag_is(tag, b"plist")) {
+                values += 1;
+            }
+            i += 1;
+        }
+        if values > limits.max_values {
+            return Err(Error::TooManyValues {
+                max: limits.max_values,
+            });
         }
     }
     Ok(())
+}
+
+/// Whether the tag text after `<` (or `</`) is the element `name`.
+#[inline]
+fn tag_is(tag: &[u8], name: &[u8]) -> bool {
+    tag.starts_with(name)
+        && tag
+            .get(name.len())
+            .is_none_or(|c| c.is_ascii_whitespace() || *c == b'/' || *c == b'>')
+}
+
+/// Whether the tag text after `<` (or `</`) names a container.
+#[inline]
+fn is_container(tag: &[u8]) -> bool {
+    match tag.first() {
+        Some(b'd') => tag_is(tag, b"dict"),
+        Some(b'a') => tag_is(tag, b"array"),
+        _ => false,
+    }
 }
 
 /// Write a value as an XML plist (what devices and Apple's tools send).
@@ -483,6 +507,26 @@ mod tests {
         let sneaky = b"<plist><array><!-- </array></array> --><array><array></array></array></array></plist>";
         assert_eq!(check_xml_depth(sneaky, &l), Err(Error::TooDeep { max: 2 }));
         assert!(check_xml_depth(b"<plist><array><array/></array></plist>", &l).is_ok());
+        // Self-closing with a space, closing tags with trailing space, and names that only
+        // start like a container.
+        assert!(
+            check_xml_depth(
+                b"<plist><array><dict /><array></array ></array></plist>",
+                &l
+            )
+            .is_ok()
+        );
+        assert!(
+            check_xml_depth(
+                b"<plist><array><dictx><arrays><array></array></array></plist>",
+                &l
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            check_xml_depth(b"<plist><array><dict\n><array>", &l),
+            Err(Error::TooDeep { max: 2 })
+        );
         let few = Limits {
             max_values: 3,
             ..Limits::default()

@@ -115,3 +115,72 @@ fn topic_from_push_certificate() {
         "com.apple.mgmt.External.e0bd1eac-1f17-4c8e-8a63-dd17d3dd35d9"
     );
 }
+
+/// The push certificate and key from `.p12` files made by `openssl pkcs12 -export`, in the
+/// OpenSSL 3 default form and the `-legacy` form Keychain Access exports, with RSA and P-256
+/// keys: the topic is the UID given to openssl, the certificate and key are the PEM files
+/// openssl started from.
+#[test]
+fn push_certificate_from_p12() {
+    use mdm_proto::apns::PushCertificate;
+    use pki::pkcs12::Pkcs12Error;
+    const TOPIC: &str = "com.apple.mgmt.External.5d1c7a0e-9b7f-4a4e-b1f2-0c6f3f2f8e11";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let provider = pki::provider::compiled()[0];
+    let subj = format!("/UID={TOPIC}/CN=APSP:5d1c7a0e/C=US");
+    for (tag, newkey) in [("rsa", "rsa:2048"), ("ec", "ec")] {
+        let key = format!("{tag}-key.pem");
+        let cert = format!("{tag}-cert.pem");
+        let mut req = vec![
+            "req", "-x509", "-newkey", newkey, "-nodes", "-days", "1", "-subj", &subj, "-keyout",
+            &key, "-out", &cert,
+        ];
+        if tag == "ec" {
+            req.extend_from_slice(&["-pkeyopt", "ec_paramgen_curve:P-256"]);
+        }
+        testkit::openssl(d, &req);
+        let key_der = testkit::openssl(
+            d,
+            &[
+                "pkcs8", "-topk8", "-nocrypt", "-in", &key, "-outform", "DER",
+            ],
+        );
+        let cert_der = testkit::pem_to_der(&std::fs::read(d.join(&cert)).unwrap());
+        for (form, extra) in [("default", None), ("legacy", Some("-legacy"))] {
+            let out = format!("{tag}-{form}.p12");
+            let mut args = vec![
+                "pkcs12",
+                "-export",
+                "-inkey",
+                &key,
+                "-in",
+                &cert,
+                "-passout",
+                "pass:push secret",
+                "-out",
+                &out,
+            ];
+            args.extend(extra);
+            testkit::openssl(d, &args);
+            let p12 = std::fs::read(d.join(&out)).unwrap();
+            let push = PushCertificate::from_pkcs12(&p12, "push secret", provider)
+                .unwrap_or_else(|e| panic!("{out}: {e}"));
+            assert_eq!(push.topic(), TOPIC, "{out}");
+            assert_eq!(push.certificate().der(), &cert_der[..], "{out}");
+            assert_eq!(push.private_key_pkcs8_der(), &key_der[..], "{out}");
+            assert!(push.chain().is_empty());
+            let err = PushCertificate::from_pkcs12(&p12, "wrong", provider).unwrap_err();
+            assert_eq!(
+                err,
+                mdm_proto::Error::PushCertificate(pki::Error::Pkcs12(Pkcs12Error::WrongPassword)),
+                "{out}"
+            );
+            assert_eq!(err.http_status(), 500);
+            assert!(matches!(
+                PushCertificate::from_pkcs12(&p12[..p12.len() / 2], "push secret", provider),
+                Err(mdm_proto::Error::PushCertificate(_))
+            ));
+        }
+    }
+}

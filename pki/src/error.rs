@@ -140,6 +140,9 @@ pub enum Error {
     /// Certificate path validation failed (RFC 5280 section 6).
     #[error("certificate path: {0}")]
     Path(#[from] PathError),
+    /// A PKCS#12 file could not be opened (wrong password, altered file, no key, ...).
+    #[error("PKCS#12: {0}")]
+    Pkcs12(crate::pkcs12::Pkcs12Error),
 }
 
 /// Why a certificate path did not validate.

@@ -8,6 +8,7 @@ pub mod cert;
 pub mod cms;
 mod error;
 pub mod key;
+pub mod pkcs12;
 pub mod provider;
 pub mod public_key;
 pub mod verify;

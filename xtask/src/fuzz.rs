@@ -22,8 +22,8 @@ pub const TARGETS: &[(&str, u32)] = &[
     ("certificate", 12),
     ("csr", 12),
     ("public_key", 12),
-    ("cert_path", 12),
-    ("scep_pki_message", 15),
+    ("cert_path", 10),
+    ("scep_pki_message", 12),
     ("scep_operation", 8),
     ("scep_caps", 8),
     ("devauth_auth_request", 8),
@@ -42,6 +42,7 @@ pub const TARGETS: &[(&str, u32)] = &[
     ("ddm_status_report", 6),
     ("ddm_declaration", 6),
     ("ddm_predicate", 6),
+    ("pkcs12", 6),
 ];
 
 /// Files larger than this are not used as seeds.
@@ -184,6 +185,7 @@ pub fn copy_seeds(root: &Path, vectors: &Path) -> Result<()> {
             .iter()
             .map(|s| s.to_vec())
             .collect(),
+            "pkcs12" => pkcs12_seeds(&scratch)?,
             other => anyhow::bail!("no seed rule for fuzz target {other}"),
         };
         let dir = root.join("fuzz/corpus").join(target);
@@ -341,6 +343,64 @@ fn scep_envelopes(blobs: &[Blob], scratch: &Path) -> Result<Vec<Vec<u8>>> {
 /// CSR seeds: the PKCS#10 requests inside the SCEP PKCSReq/RenewalReq captures (their envelopes
 /// opened by `openssl cms -decrypt` with the CA keys kept beside them), and requests made by
 /// `openssl req` for an RSA and a P-256 key.
+/// `.p12` files made by `openssl pkcs12 -export` with the password `fuzz` and one iteration
+/// (so each run is cheap): the OpenSSL 3 default form, the `-legacy` form, and one without MAC
+/// or encryption.
+fn pkcs12_seeds(scratch: &Path) -> Result<Vec<Vec<u8>>> {
+    let key = scratch.join("p12.key");
+    let cert = scratch.join("p12.pem");
+    let mut c = Command::new("openssl");
+    c.args([
+        "req",
+        "-x509",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/UID=fuzz/CN=fuzz seed",
+    ])
+    .args([
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-keyout",
+    ])
+    .arg(&key)
+    .arg("-out")
+    .arg(&cert);
+    run::status(&mut c)?;
+    let forms: [&[&str]; 3] = [
+        &[],
+        &["-legacy"],
+        &["-nomac", "-certpbe", "NONE", "-keypbe", "NONE"],
+    ];
+    let mut seeds = Vec::new();
+    for (i, extra) in forms.iter().enumerate() {
+        let out = scratch.join(format!("seed-{i}.p12"));
+        let mut c = Command::new("openssl");
+        c.args([
+            "pkcs12",
+            "-export",
+            "-passout",
+            "pass:fuzz",
+            "-iter",
+            "1",
+            "-nomaciter",
+        ])
+        .args(*extra)
+        .arg("-inkey")
+        .arg(&key)
+        .arg("-in")
+        .arg(&cert)
+        .arg("-out")
+        .arg(&out);
+        run::status(&mut c)?;
+        seeds.push(fs::read(&out)?);
+    }
+    Ok(seeds)
+}
+
 fn csr_seeds(blobs: &[Blob], vectors: &Path, scratch: &Path) -> Result<Vec<Vec<u8>>> {
     let mut keys = Vec::new();
     walk(&vectors.join("scep"), &mut keys)?;

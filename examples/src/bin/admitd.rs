@@ -20,8 +20,8 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve,
-    /// Describe a certificate, CSR, CMS SignedData/EnvelopedData (PEM or DER), ADE server token
-    /// or ADE JSON body as JSON.
+    /// Describe a certificate, CSR, CMS SignedData/EnvelopedData (PEM or DER), ADE server token,
+    /// ADE JSON body, MDM plist or signed MDM blob (profile, MachineInfo, OTA phase 2) as JSON.
     Inspect {
         /// The file to read; `-` reads standard input.
         file: PathBuf,
@@ -34,6 +34,11 @@ enum Command {
         /// private key (PKCS#8 or PKCS#1 PEM) that decrypts an ADE server token (.p7m).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
+        /// PEM trust anchors for signed MDM material (signed profiles, MachineInfo, OTA phase
+        /// 2): with it, the signer's path to one of them is validated; without it, only the
+        /// signature is checked and trust is reported as not established.
+        #[arg(long, value_name = "FILE")]
+        root: Option<PathBuf>,
         /// Force a TPM or attestation format (TPMS_ATTEST, TPM2B_PUBLIC, TPMT_SIGNATURE, ...).
         #[arg(long = "type", value_name = "TYPE")]
         kind: Option<admitd::attest::inspect::Kind>,
@@ -85,11 +90,13 @@ fn main() -> ExitCode {
             file,
             signature,
             key,
+            root,
             kind,
         }) => inspect(
             &file,
             signature.as_deref(),
             key.as_deref(),
+            root.as_deref(),
             kind,
             &cli.flags,
         ),
@@ -182,9 +189,27 @@ fn inspect(
     file: &std::path::Path,
     signature: Option<&str>,
     key: Option<&std::path::Path>,
+    root: Option<&std::path::Path>,
     kind: Option<admitd::attest::inspect::Kind>,
     flags: &admitd::config::Flags,
 ) -> ExitCode {
+    let mut signed = admitd::mdm::inspect::SignedOptions::default();
+    if let Some(root) = root {
+        let roots = std::fs::read(root)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| pki::cert::Cert::from_pem_chain(&pem).map_err(|e| e.to_string()));
+        match roots {
+            Ok(r) if !r.is_empty() => signed.roots = r,
+            Ok(_) => {
+                eprintln!("admitd inspect: {}: no certificate", root.display());
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("admitd inspect: {}: {e}", root.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let limit = admitd::inspect::MAX_INPUT as u64 + 1;
     let mut input = Vec::new();
     let read = if file.as_os_str() == "-" {
@@ -206,7 +231,8 @@ fn inspect(
         match admitd::devauth::inspect::dispatch(&input, signature, key, &data_dir) {
             Some(r) => r.map_err(|e| e.to_string()),
             None => {
-                let described = admitd::inspect::inspect(&input).map_err(|e| e.to_string());
+                let described =
+                    admitd::inspect::inspect_with(&input, &signed).map_err(|e| e.to_string());
                 match (described, key) {
                     (Ok(mut v), Some(key)) if v.get("pkiMessage").is_some() => {
                         match decrypt(&input, key) {
