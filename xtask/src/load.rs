@@ -20,7 +20,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 "--release",
                 "--locked",
                 "-p",
-                "examples",
+                "admitd",
                 "--bin",
                 "admitd",
             ])

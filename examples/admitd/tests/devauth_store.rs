@@ -14,9 +14,9 @@ mod devauth_support;
 use admitd::storage::Storage;
 use std::sync::Arc;
 
+use admitd::devauth::postgres::PgDevauth;
+use admitd::devauth::store::{DevauthStore, Records, StoreError};
 use admitd::scep::postgres::PgStore;
-use admitd::storage::devauth::{DevauthStore, Records, StoreError};
-use admitd::storage::devauth_pg::PgDevauth;
 use devauth::admission::{self, AdmissionPolicy, Decision};
 use devauth::auth_request::{AuthRequestVerifier, VerifiedAuthRequest};
 use devauth::model::{AuthSetStatus, DeviceStatus};

@@ -28,9 +28,9 @@ use ::devauth::store::SnapshotKey;
 use ::devauth::token::{Revocations, Standing};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::Storage;
+use crate::storage::Storage;
 
-/// The schema, applied as one migration (see [`super::MIGRATIONS`]).
+/// The schema, applied as one migration of the SQLite database (`crate::storage`).
 pub const SCHEMA: &str = "
 CREATE TABLE devauth_devices (
     id              TEXT PRIMARY KEY,
@@ -86,7 +86,7 @@ pub enum StoreError {
 }
 
 /// Device auth's records, whatever holds them: SQLite ([`Storage`], through [`SqliteStore`])
-/// or PostgreSQL ([`super::devauth_pg::PgDevauth`]). Both keep the same rules, checked by one
+/// or PostgreSQL ([`super::postgres::PgDevauth`]). Both keep the same rules, checked by one
 /// behavioural suite (`tests/devauth_store.rs`).
 pub trait DevauthStore: Send + Sync + std::fmt::Debug {
     /// The records a decision about `key` reads, read consistently.

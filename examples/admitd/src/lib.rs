@@ -89,8 +89,8 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
     let drain = rt.block_on(async {
         // Device auth's records: a connection of its own to the data directory's SQLite
         // database, or the PostgreSQL database (shared by every admitd using it).
-        let devauth_store: Arc<dyn storage::devauth::DevauthStore> = match &config.database {
-            Some(url) => Arc::new(storage::devauth_pg::PgDevauth::new(Arc::new(
+        let devauth_store: Arc<dyn devauth::store::DevauthStore> = match &config.database {
+            Some(url) => Arc::new(devauth::postgres::PgDevauth::new(Arc::new(
                 scep::postgres::PgStore::open(url.expose(), 8).map_err(data_dir::Error::from)?,
             ))),
             None => Arc::new(

@@ -1,6 +1,6 @@
 //! Device auth's records on PostgreSQL, for several `admitd` processes sharing one database.
 //!
-//! The tables are those of the SQLite store ([`super::devauth`]), created by the shared
+//! The tables are those of the SQLite store ([`super::store`]), created by the shared
 //! PostgreSQL migrations (`crate::scep::postgres`, migration 2). The rules are the same and
 //! made safe across processes: a snapshot is read in one `REPEATABLE READ` transaction, and
 //! every [`DevauthStore::apply`] first takes one transaction-scoped advisory lock for device
@@ -20,7 +20,7 @@ use ::devauth::pubkey::DevicePublicKey;
 use ::devauth::store::SnapshotKey;
 use tokio_postgres::error::SqlState;
 
-use super::devauth::{DevauthStore, StoreError};
+use super::store::{DevauthStore, StoreError};
 use crate::scep::postgres::PgStore;
 
 /// The advisory lock every device-auth write takes (any constant of ours).

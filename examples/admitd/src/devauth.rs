@@ -21,7 +21,7 @@
 //! ```
 //!
 //! Every decision is computed from a snapshot and applied only if its preconditions still hold
-//! (see [`crate::storage::devauth`]); a refused decision is computed again, at most
+//! (see [`crate::devauth::store`]); a refused decision is computed again, at most
 //! [`ATTEMPTS`] times.
 
 use std::path::{Path, PathBuf};
@@ -44,10 +44,12 @@ use pki::spki::SubjectPublicKeyInfoOwned;
 use serde::Deserialize;
 
 use crate::data_dir::{self, Error};
+use crate::devauth::store::{DevauthStore, Records, StoreError};
 use crate::server::{Body, Listener};
-use crate::storage::devauth::{DevauthStore, Records, StoreError};
 
 pub mod inspect;
+pub mod postgres;
+pub mod store;
 
 /// Path of the gateway-style token check.
 pub const VERIFY_PATH: &str = "/api/internal/v1/devauth/tokens/verify";

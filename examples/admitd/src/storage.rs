@@ -13,9 +13,6 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-pub mod devauth;
-pub mod devauth_pg;
-
 /// What went wrong with the database.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -80,7 +77,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         name: "device auth",
-        sql: self::devauth::SCHEMA,
+        sql: crate::devauth::store::SCHEMA,
     },
     crate::scep::store::migration(3),
     crate::scep::store::revocation_migration(4),

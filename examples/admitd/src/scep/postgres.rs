@@ -9,7 +9,7 @@
 //!                         status, serial, signer_cert_sha256 BYTEA, first_seen, last_seen)
 //! scep_pending           (transaction_id TEXT PRIMARY KEY, key_sha256 BYTEA, request BYTEA,
 //!                         subject, status, reason, created_at BIGINT)
-//! devauth_*              device auth's tables (migration 2; see `storage::devauth_pg`)
+//! devauth_*              device auth's tables (migration 2; see `devauth::postgres`)
 //! ```
 //!
 //! The migrations (`scep_schema_migrations`, named for the first domain that had tables here)
@@ -76,7 +76,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     ),
     (
         2,
-        // Device auth (`crate::storage::devauth_pg`), the same shape as its SQLite schema.
+        // Device auth (`crate::devauth::postgres`), the same shape as its SQLite schema.
         "CREATE TABLE devauth_devices (
          id              TEXT PRIMARY KEY,
          identity        TEXT NOT NULL,
