@@ -21,7 +21,7 @@ pub enum Error {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL reported an error.
-    #[error("database: {0}")]
+    #[error("database: {}", pg_message(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// No PostgreSQL connection could be had (pool, URL, runtime).
     #[error("database connection: {0}")]
@@ -105,6 +105,15 @@ pub struct IssuedCertificate {
     pub der: Vec<u8>,
 }
 
+/// A PostgreSQL error with the server's own message (the driver's `Display` says only
+/// "db error").
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
 impl Storage {
     /// Open (creating if needed) the database at `path` and apply [`MIGRATIONS`].
     pub fn open(path: &Path) -> Result<Storage, Error> {
@@ -137,8 +146,13 @@ impl Storage {
             }
         }
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // WAL: readers never wait for the writer, and a commit appends to one file. FULL
+        // syncs the WAL at every commit, so what a client was told is done survives a power
+        // loss too, not only a crash of the process. (An in-memory database answers "memory".)
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
         conn.execute_batch(
-            "PRAGMA foreign_keys = ON;
+            "PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
              CREATE TABLE IF NOT EXISTS schema_migrations (
                  version    INTEGER PRIMARY KEY,
                  name       TEXT NOT NULL,
