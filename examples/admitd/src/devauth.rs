@@ -561,11 +561,11 @@ impl Service {
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         let r = match parsed {
             ManagementRequest::ListDevices(q) | ManagementRequest::SearchDevices(q) => {
-                let all = store.0.devices()?;
+                let all = store.devices()?;
                 let (page, more) = q.select(&all);
                 q.response(&page, more)
             }
-            ManagementRequest::GetDevice(id) => match store.0.device(id)? {
+            ManagementRequest::GetDevice(id) => match store.device(id)? {
                 Some(rec) => api::device_response(&rec),
                 None => ::devauth::Error::NotFound("device").to_response(rid),
             },
@@ -575,7 +575,7 @@ impl Service {
                 })?;
                 let existing = match &result {
                     Err(::devauth::Error::Conflict { .. }) => {
-                        store.0.device_by_identity(&p.identity)?
+                        store.device_by_identity(&p.identity)?
                     }
                     _ => None,
                 };
@@ -603,7 +603,7 @@ impl Service {
                 }
                 api::unit_response(&result, rid)
             }
-            ManagementRequest::GetStatus { device, auth_set } => match store.0.device(device)? {
+            ManagementRequest::GetStatus { device, auth_set } => match store.device(device)? {
                 None => ::devauth::Error::NotFound("device").to_response(rid),
                 Some(rec) => match rec.auth_set(auth_set) {
                     Some(s) => api::status_response(s.status),
@@ -618,7 +618,6 @@ impl Service {
             }
             ManagementRequest::Count(status) => {
                 let n = store
-                    .0
                     .devices()?
                     .iter()
                     .filter(|r| status.is_none_or(|s| r.status() == s))

@@ -272,6 +272,35 @@ fn management_api_answers_with_the_documented_status_codes() {
     server.stop();
 }
 
+/// The status path of every device's first auth set.
+fn status_paths(api: &Api<'_>) -> Vec<String> {
+    let list = api.call("GET", "/devices?per_page=100", None).json();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let (dev, set) = ids(d);
+            format!("/devices/{dev}/auth/{set}/status")
+        })
+        .collect()
+}
+
+/// PUT `accepted` to every path at once, each on its own connection, spread over `apis` in
+/// turn; the status codes in path order.
+fn accept_all_at_once(apis: &[&Api<'_>], paths: &[String]) -> Vec<u16> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let api = apis[i % apis.len()];
+                s.spawn(move || api.call("PUT", p, Some(r#"{"status":"accepted"}"#)).status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 #[test]
 fn parallel_accepts_never_exceed_the_device_limit() {
     const LIMIT: usize = 3;
@@ -284,29 +313,11 @@ fn parallel_accepts_never_exceed_the_device_limit() {
         let (body, sig) = key.request(&format!(r#"{{"serial":"P-{i}"}}"#));
         assert_eq!(api.auth_request_http(&body, &sig).status, 401);
     }
-    let list = api.call("GET", "/devices?per_page=100", None).json();
-    let paths: Vec<String> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            let (dev, set) = ids(d);
-            format!("/devices/{dev}/auth/{set}/status")
-        })
-        .collect();
+    let paths = status_paths(&api);
     assert_eq!(paths.len(), DEVICES);
 
     // Every accept at once, each on its own connection.
-    let codes: Vec<u16> = std::thread::scope(|s| {
-        let handles: Vec<_> = paths
-            .iter()
-            .map(|p| {
-                let api = &api;
-                s.spawn(move || api.call("PUT", p, Some(r#"{"status":"accepted"}"#)).status)
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let codes = accept_all_at_once(&[&api], &paths);
     let ok = codes.iter().filter(|c| **c == 204).count();
     let over = codes.iter().filter(|c| **c == 422).count();
     assert_eq!((ok, over), (LIMIT, DEVICES - LIMIT), "{codes:?}");
@@ -766,30 +777,11 @@ fn two_servers_on_one_postgres_accept_no_more_than_the_device_limit() {
         let api = if i % 2 == 0 { &api_a } else { &api_b };
         assert_eq!(api.auth_request(&body, &sig).status, 401);
     }
-    let list = api_b.call("GET", "/devices?per_page=100", None).json();
-    let paths: Vec<String> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            let (dev, set) = ids(d);
-            format!("/devices/{dev}/auth/{set}/status")
-        })
-        .collect();
+    let paths = status_paths(&api_b);
     assert_eq!(paths.len(), DEVICES);
 
     // Ten accepts at once, split across the two processes.
-    let codes: Vec<u16> = std::thread::scope(|s| {
-        let handles: Vec<_> = paths
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let api = if i % 2 == 0 { &api_a } else { &api_b };
-                s.spawn(move || api.call("PUT", p, Some(r#"{"status":"accepted"}"#)).status)
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let codes = accept_all_at_once(&[&api_a, &api_b], &paths);
     let ok = codes.iter().filter(|c| **c == 204).count();
     let over = codes.iter().filter(|c| **c == 422).count();
     assert_eq!((ok, over), (LIMIT, DEVICES - LIMIT), "{codes:?}");
