@@ -674,4 +674,32 @@ mod tests {
         );
         assert_eq!(url("postgres://h/d?password=x"), "postgres://h/d?***");
     }
+
+    #[test]
+    fn tls_names_must_be_dns_names_or_addresses() {
+        for (names, ok) in [
+            (vec!["mdm.example.com", "10.0.0.5", "::1"], true),
+            (vec!["bad name"], false),
+            (vec!["a..b"], false),
+            (vec!["x_y.example"], false),
+            (vec![&"a".repeat(64)[..]], false),
+        ] {
+            let flags = Flags {
+                tls_names: names.iter().map(|n| n.to_string()).collect(),
+                crypto_provider: Some(pki::provider::compiled()[0].name().into()),
+                ..Flags::default()
+            };
+            let loaded = Config::load(&flags);
+            assert_eq!(loaded.is_ok(), ok, "{names:?}");
+            if !ok {
+                assert!(matches!(
+                    loaded,
+                    Err(Error::Invalid {
+                        name: "tls_names",
+                        ..
+                    })
+                ));
+            }
+        }
+    }
 }

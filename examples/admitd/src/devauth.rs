@@ -208,7 +208,7 @@ pub struct Service {
     policy: AdmissionPolicy,
     issuer: IssuerConfig,
     allow_plain_http: bool,
-    tenant_key: Option<SubjectPublicKeyInfoOwned>,
+    tenants: Option<TenantVerifier<'static>>,
 }
 
 impl core::fmt::Debug for Service {
@@ -219,7 +219,7 @@ impl core::fmt::Debug for Service {
             .field("signing_key", &self.signing_key.kind())
             .field("policy", &self.policy)
             .field("allow_plain_http", &self.allow_plain_http)
-            .field("tenants", &self.tenant_key.is_some())
+            .field("tenants", &self.tenants.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -326,7 +326,7 @@ impl Service {
         if let Some(n) = settings.max_devices {
             policy = policy.with_max_devices(n);
         }
-        let tenant_key = match &settings.tenant_key {
+        let tenants = match &settings.tenant_key {
             None => None,
             Some(path) => {
                 use pki::der::DecodePem as _;
@@ -339,11 +339,12 @@ impl Service {
                         path: path.clone(),
                         reason: format!("not a PEM public key: {e}"),
                     })?;
-                TenantVerifier::new(provider, spki.clone()).map_err(|e| Error::BadFile {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-                Some(spki)
+                Some(
+                    TenantVerifier::new(provider, spki).map_err(|e| Error::BadFile {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?,
+                )
             }
         };
         if settings.allow_plain_http {
@@ -360,7 +361,7 @@ impl Service {
             policy,
             issuer: IssuerConfig::default().with_lifetime(settings.token_lifetime_s),
             allow_plain_http: settings.allow_plain_http,
-            tenant_key,
+            tenants,
         })
     }
 
@@ -423,7 +424,7 @@ impl Service {
         let t = now();
         // A tenant comes only from a tenant token the tenant service signed; checked before
         // anything is stored, so a forged one leaves no record behind.
-        let tenant = match (&self.tenant_key, req.tenant_token()) {
+        let tenant = match (&self.tenants, req.tenant_token()) {
             (_, "") => None,
             (None, _) => {
                 tracing::debug!(
@@ -432,17 +433,13 @@ impl Service {
                 );
                 None
             }
-            (Some(key), token) => {
-                let verified = TenantVerifier::new(self.provider, key.clone())
-                    .and_then(|v| v.verify(token, t));
-                match verified {
-                    Ok(tenant) => Some(tenant),
-                    Err(e) => {
-                        tracing::info!(request_id = rid, error = %e, "auth request refused");
-                        return from_devauth(e.to_response(&rid));
-                    }
+            (Some(tenants), token) => match tenants.verify(token, t) {
+                Ok(tenant) => Some(tenant),
+                Err(e) => {
+                    tracing::info!(request_id = rid, error = %e, "auth request refused");
+                    return from_devauth(e.to_response(&rid));
                 }
-            }
+            },
         };
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         let decided = self

@@ -55,12 +55,13 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             reason: format!("{:?} is not compiled in", config.crypto_provider),
         })?;
     // Names of the TLS certificate: IP addresses where they parse as one, DNS names otherwise.
-    let (tls_ips, tls_dns): (Vec<_>, Vec<_>) = config
-        .tls_names
-        .iter()
-        .partition(|n| n.parse::<std::net::IpAddr>().is_ok());
-    let tls_ips: Vec<std::net::IpAddr> = tls_ips.iter().filter_map(|n| n.parse().ok()).collect();
-    let tls_dns: Vec<String> = tls_dns.into_iter().cloned().collect();
+    let (mut tls_ips, mut tls_dns) = (Vec::new(), Vec::new());
+    for name in &config.tls_names {
+        match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => tls_ips.push(ip),
+            Err(_) => tls_dns.push(name.clone()),
+        }
+    }
     let tls_validity = config.tls_cert_validity;
     let config_ca_key_type = config.ca_key_type;
     let dns_refs: Vec<&str> = tls_dns.iter().map(String::as_str).collect();

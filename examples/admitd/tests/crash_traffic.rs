@@ -6,51 +6,36 @@
 //! The kill moment is drawn from a seeded generator, several rounds per backend, so the process
 //! dies wherever its requests happen to be: before, inside or after a commit.
 
+mod backend;
 mod common;
 mod devauth_support;
 mod scep_support;
 
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use backend::Backend;
 use common::Admitd;
 use devauth_support::{Api, DeviceKey};
 use pki::der::Encode as _;
 use rand_core::Rng as _;
 use scep::{CertRepOptions, CertRepOutcome};
-use scep_support::{Device, client, parse_response, scep_uri};
+use scep_support::{Device, client, parse_response, scep_uri, try_exchange};
 use testkit::rng;
 
 const CHALLENGE: &str = "crash-traffic-secret";
 const ROUNDS: u64 = 2;
 const PER_ROUND: usize = 12;
 
-enum Backend {
-    Sqlite,
-    Postgres(testkit::postgres::Postgres, String),
+/// The flags of one run: the backend's, and the static challenge.
+fn args(backend: &Backend) -> Vec<&str> {
+    let mut a = vec!["--scep-challenge", CHALLENGE];
+    a.extend(backend.args());
+    a
 }
 
 impl Backend {
-    fn args(&self) -> Vec<&str> {
-        let mut a = vec!["--scep-challenge", CHALLENGE];
-        if let Backend::Postgres(_, url) = self {
-            a.extend(["--database", url.as_str()]);
-        }
-        a
-    }
-
-    fn count(&self, data: &Path, sql: &str) -> i64 {
-        match self {
-            Backend::Sqlite => {
-                let db = rusqlite::Connection::open(data.join("admit.sqlite3")).unwrap();
-                db.query_row(sql, [], |r| r.get(0)).unwrap()
-            }
-            Backend::Postgres(pg, _) => pg.query("admit", sql).parse().unwrap(),
-        }
-    }
-
     fn holds_certificate(&self, data: &Path, der: &[u8]) -> bool {
         let hex = hex::encode(der);
         let sql = match self {
@@ -66,25 +51,8 @@ impl Backend {
     }
 }
 
-/// Send a SCEP request; `None` when the server is gone before answering.
-fn try_send(addr: SocketAddr, req: &scep::http::Request<Vec<u8>>) -> Option<Vec<u8>> {
-    use std::io::{Read, Write};
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let head = format!(
-        "POST /scep?operation=PKIOperation HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/x-pki-message\r\nContent-Length: {}\r\n\r\n",
-        req.body().len()
-    );
-    s.write_all(head.as_bytes()).ok()?;
-    s.write_all(req.body()).ok()?;
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    (!buf.is_empty()).then_some(buf)
-}
-
 fn round(backend: &Backend, data: &Path, dir: &Path, round: u64) {
-    let server = Admitd::start(data, &backend.args());
+    let server = Admitd::start(data, &args(backend));
     let api = Api::new(&server, data, dir);
     // Devices for device auth: preauthorized, so their first request is accepted and answered
     // with a token (a write in the store).
@@ -150,7 +118,7 @@ fn round(backend: &Backend, data: &Path, dir: &Path, round: u64) {
                 let req = tx
                     .to_request(&scep_uri(server.http, "/scep"), true)
                     .unwrap();
-                let Some(raw) = try_send(server.http, &req) else {
+                let Some(raw) = try_exchange(server.http, "/scep", &req) else {
                     break;
                 };
                 let resp = parse_response(&raw);
@@ -206,7 +174,7 @@ fn round(backend: &Backend, data: &Path, dir: &Path, round: u64) {
             .unwrap();
         assert_eq!(check, "ok");
     }
-    let server = Admitd::start(data, &backend.args());
+    let server = Admitd::start(data, &args(backend));
     let api = Api::new(&server, data, dir);
     for der in &certs {
         assert!(
@@ -233,9 +201,7 @@ fn round(backend: &Backend, data: &Path, dir: &Path, round: u64) {
 
 #[test]
 fn sigkill_during_scep_and_device_auth_traffic_loses_nothing() {
-    let pg = testkit::postgres::Postgres::start();
-    let url = pg.create_database("admit");
-    for backend in [Backend::Sqlite, Backend::Postgres(pg, url)] {
+    for backend in Backend::both() {
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");
         for r in 0..ROUNDS {

@@ -7,54 +7,23 @@
 //! The kill comes from the process itself at a failpoint (`ADMITD_FAILPOINT`): it sends itself
 //! SIGKILL just before the database transaction commits, or just after (reply not yet sent).
 
+mod backend;
 mod common;
 mod scep_support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
+use backend::Backend;
 use common::{ADMITD, Admitd};
 use pki::x509_cert::Certificate;
-use scep::{CertRepOptions, CertRepOutcome, Client, http};
+use scep::{CertRepOptions, CertRepOutcome, Client};
 use scep_support::*;
 use testkit::rng;
 
 const PATH: &str = "/scep";
 
-/// Where SCEP's records live in one run: the data directory's SQLite, or a PostgreSQL
-/// database of a private cluster.
-enum Backend {
-    Sqlite,
-    Postgres(testkit::postgres::Postgres, String),
-}
-
 impl Backend {
-    fn name(&self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres(..) => "postgres",
-        }
-    }
-
-    fn args(&self) -> Vec<&str> {
-        match self {
-            Backend::Sqlite => vec![],
-            Backend::Postgres(_, url) => vec!["--database", url],
-        }
-    }
-
-    fn count(&self, data: &Path, sql: &str) -> i64 {
-        match self {
-            Backend::Sqlite => {
-                let db = rusqlite::Connection::open(data.join("admit.sqlite3")).unwrap();
-                db.query_row(sql, [], |r| r.get(0)).unwrap()
-            }
-            Backend::Postgres(pg, _) => pg.query("admit", sql).parse().unwrap(),
-        }
-    }
-
     fn scep_rows(&self, data: &Path) -> i64 {
         self.count(
             data,
@@ -102,29 +71,6 @@ impl Backend {
     }
 }
 
-fn backends() -> Vec<Backend> {
-    let pg = testkit::postgres::Postgres::start();
-    let url = pg.create_database("admit");
-    vec![Backend::Sqlite, Backend::Postgres(pg, url)]
-}
-
-/// Send `req` and read whatever comes back: `None` when the connection closes without an
-/// HTTP answer (the server died).
-fn try_exchange(addr: SocketAddr, req: &http::Request<Vec<u8>>) -> Option<Vec<u8>> {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let head = format!(
-        "POST {PATH}?operation=PKIOperation HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/x-pki-message\r\nContent-Length: {}\r\n\r\n",
-        req.body().len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(req.body()).unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    (!buf.is_empty()).then_some(buf)
-}
-
 fn success(client: &Client, tx: &scep::Transaction, d: &Device, body: &[u8]) -> Certificate {
     let out = client
         .read_cert_rep(
@@ -144,7 +90,7 @@ fn success(client: &Client, tx: &scep::Transaction, d: &Device, body: &[u8]) -> 
 #[test]
 fn sigkill_around_the_commit_loses_nothing() {
     use pki::der::{Decode, Encode};
-    for backend in backends() {
+    for backend in Backend::both() {
         for point in ["scep-before-commit", "scep-after-commit"] {
             let tag = format!("{} {point}", backend.name());
             // A fresh PostgreSQL database each time: start from empty tables.
@@ -165,7 +111,11 @@ fn sigkill_around_the_commit_loses_nothing() {
                 .pkcs_req(d.identity(), &d.csr(Some(&challenge), 2), None, &mut rng(2))
                 .unwrap();
             let req = tx.to_request(&scep_uri(server.http, PATH), true).unwrap();
-            assert_eq!(try_exchange(server.http, &req), None, "{tag}: answered");
+            assert_eq!(
+                try_exchange(server.http, PATH, &req),
+                None,
+                "{tag}: answered"
+            );
             let status = server.wait_exit(Duration::from_secs(20));
             assert_eq!(
                 std::os::unix::process::ExitStatusExt::signal(&status),

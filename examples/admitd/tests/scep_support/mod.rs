@@ -103,6 +103,23 @@ pub fn exchange(addr: SocketAddr, req: &http::Request<Vec<u8>>) -> http::Respons
     parse_response(&buf)
 }
 
+/// POST the PKIOperation `req` to `addr` and read whatever comes back: `None` when the
+/// connection closes without an answer (the server died) or cannot be made.
+pub fn try_exchange(addr: SocketAddr, path: &str, req: &http::Request<Vec<u8>>) -> Option<Vec<u8>> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let head = format!(
+        "POST {path}?operation=PKIOperation HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/x-pki-message\r\nContent-Length: {}\r\n\r\n",
+        req.body().len()
+    );
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(req.body()).ok()?;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    (!buf.is_empty()).then_some(buf)
+}
+
 /// Parse an HTTP/1.1 response with a Content-Length body.
 pub fn parse_response(buf: &[u8]) -> http::Response<Vec<u8>> {
     let end = buf
