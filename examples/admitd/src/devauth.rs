@@ -270,6 +270,11 @@ fn spki_pem(spki: &SubjectPublicKeyInfoOwned) -> Result<String, Error> {
 }
 
 impl Service {
+    /// The admin API's bearer token (shared by every admin route, see [`crate::admin`]).
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
     /// Open (creating on first start) the signing key and admin token under `data`; records
     /// are kept in `store`.
     pub fn open(

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod attest;
 pub mod config;
 pub mod data_dir;
@@ -11,6 +12,7 @@ pub mod failpoint;
 pub mod inspect;
 pub mod mdm;
 pub mod scep;
+pub mod secrets;
 pub mod server;
 pub mod storage;
 
@@ -111,7 +113,11 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
                 database: config.database.as_ref().map(config::DatabaseUrl::expose),
             },
         )?;
+        let admin = admin::Admin::new(devauth.admin_token());
+        let sealer = secrets::Sealer::open_or_create(&data.path)?;
         let state = Arc::new(AppState {
+            admin,
+            sealer,
             data,
             devauth,
             scep,

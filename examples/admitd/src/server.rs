@@ -61,6 +61,10 @@ impl Listener {
 /// What handlers can reach. Later features add their own state here.
 #[derive(Debug)]
 pub struct AppState {
+    /// The admin API's token check.
+    pub admin: crate::admin::Admin,
+    /// Seals secrets stored in the database.
+    pub sealer: crate::secrets::Sealer,
     /// The data directory: CA, TLS identity, database.
     pub data: crate::data_dir::DataDir,
     /// Device authentication (Mender model).
