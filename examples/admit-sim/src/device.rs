@@ -144,6 +144,11 @@ impl Device {
         Ok(d)
     }
 
+    /// The run's shared settings.
+    pub fn options(&self) -> &Arc<Options> {
+        &self.opts
+    }
+
     /// The device's UDID.
     pub fn udid(&self) -> &str {
         &self.state.model.udid
