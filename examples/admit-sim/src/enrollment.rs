@@ -183,3 +183,24 @@ pub fn read_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
     }
     Ok(out)
 }
+
+/// Fetch an enrollment profile from `url` (GET; an invite in the query is sent as is),
+/// trusting `roots` for TLS. Only `url`'s origin is contacted.
+pub async fn fetch(url: &str, roots: &[Vec<u8>], timeout: std::time::Duration) -> Result<Vec<u8>> {
+    use crate::transport::{Allowed, Tls, Transport};
+    let mut allowed = Allowed::default();
+    allowed.allow(url)?;
+    let mut t = Transport::new(Tls::new(roots, None)?, std::sync::Arc::new(allowed), timeout);
+    let req = http::Request::get(url)
+        .body(Vec::new())
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let resp = t.send("enroll", req).await?;
+    if resp.status() != http::StatusCode::OK {
+        return Err(Error::Status {
+            endpoint: "enroll".into(),
+            status: resp.status().as_u16(),
+            body: String::from_utf8_lossy(&resp.body()[..resp.body().len().min(200)]).into_owned(),
+        });
+    }
+    Ok(resp.into_body())
+}

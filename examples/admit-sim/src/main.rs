@@ -22,7 +22,7 @@ use admit_sim::metrics::Metrics;
 use admit_sim::run::{RunOptions, run};
 use admit_sim::scenario::Scenario;
 use admit_sim::state::{Keys, generate_pool, pem_blocks};
-use admit_sim::transport::{Allowed, Tls, Transport};
+use admit_sim::transport::Allowed;
 use admit_sim::{Error, Result};
 use clap::{Parser, Subcommand};
 
@@ -134,24 +134,6 @@ fn pem(der: &[u8], label: &str) -> String {
     s
 }
 
-async fn fetch_profile(url: &str, roots: &[Vec<u8>], timeout: Duration) -> Result<Vec<u8>> {
-    let mut allowed = Allowed::default();
-    allowed.allow(url)?;
-    let mut t = Transport::new(Tls::new(roots, None)?, Arc::new(allowed), timeout);
-    let req = http::Request::get(url)
-        .body(Vec::new())
-        .map_err(|e| Error::Config(e.to_string()))?;
-    let resp = t.send("enroll", req).await?;
-    if resp.status() != http::StatusCode::OK {
-        return Err(Error::Status {
-            endpoint: "enroll".into(),
-            status: resp.status().as_u16(),
-            body: String::from_utf8_lossy(&resp.body()[..resp.body().len().min(200)]).into_owned(),
-        });
-    }
-    Ok(resp.into_body())
-}
-
 async fn run_cmd(a: RunArgs) -> Result<bool> {
     let timeout = Duration::from_secs(a.timeout.max(1));
     let mut roots = Vec::new();
@@ -160,7 +142,7 @@ async fn run_cmd(a: RunArgs) -> Result<bool> {
     }
     let is_url = a.profile.starts_with("https://") || a.profile.starts_with("http://");
     let bytes = if is_url {
-        fetch_profile(&a.profile, &roots, timeout).await?
+        admit_sim::enrollment::fetch(&a.profile, &roots, timeout).await?
     } else {
         read(std::path::Path::new(&a.profile))?
     };
