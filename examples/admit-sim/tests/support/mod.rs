@@ -385,6 +385,11 @@ impl Mini {
         self.ctx.seen.lock().unwrap()
     }
 
+    /// The attestation root the server trusts.
+    pub fn attestation_root(&self) -> Cert {
+        self.ctx.attest_root.clone()
+    }
+
     /// Queue `cmd` on `channel_id`.
     pub fn enqueue(&self, channel_id: &str, cmd: Command) {
         let mut s = self.seen();
