@@ -160,11 +160,12 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         state.scep.set_crl_url(crl_url);
         // Profiles point devices at the HTTPS listener: the configured URL, or the first TLS
         // name and the bound port.
-        let host = config
-            .tls_names
-            .first()
-            .cloned()
-            .unwrap_or_else(|| https.ip().to_string());
+        let bound_ip = https.ip().to_string();
+        let host = if config.tls_names.contains(&bound_ip) {
+            bound_ip
+        } else {
+            config.tls_names.first().cloned().unwrap_or(bound_ip)
+        };
         let host = if host.parse::<std::net::Ipv6Addr>().is_ok() {
             format!("[{host}]")
         } else {

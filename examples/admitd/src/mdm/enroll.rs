@@ -170,10 +170,11 @@ impl Service {
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         let (key, cert) = scep.signer();
         let cert = pki::cert::Cert::from_certificate(cert)?;
-        Ok(mdm_proto::signed::sign_profile(
+        Ok(mdm_proto::signed::sign_profile_with_chain(
             xml,
             key,
             &cert,
+            &self.intermediates,
             scep.provider(),
             &mut rng,
         )?)
