@@ -106,6 +106,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
          at       BIGINT NOT NULL
      );",
     ),
+    (3, crate::mdm::postgres::SCHEMA),
 ];
 
 /// The advisory lock key migrations take (any constant of ours).
@@ -583,6 +584,18 @@ impl ScepStore for PgStore {
                 )
                 .await?;
             Ok(n == 1)
+        })
+    }
+
+    fn issued_by_request_signed_with(&self, serial_hex: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.with(async |c| {
+            Ok(c.query_opt(
+                "SELECT signer_cert_sha256 FROM scep_transactions
+                 WHERE serial = $1 AND status = 'issued'",
+                &[&serial_hex],
+            )
+            .await?
+            .and_then(|r| r.get::<_, Option<Vec<u8>>>(0)))
         })
     }
 
