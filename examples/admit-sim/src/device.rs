@@ -37,10 +37,20 @@ pub const MAX_COMMANDS_PER_SESSION: usize = 256;
 /// Most CertPoll rounds while SCEP says PENDING.
 pub const MAX_SCEP_POLLS: usize = 5;
 
+/// Where devices get their enrollment profile.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// One profile for every device (its SCEP challenge must allow many uses).
+    Profile(Arc<Enrollment>),
+    /// Each device fetches its own profile from this URL when it enrolls (an invite URL: one
+    /// use and one fresh SCEP challenge per device).
+    Url(String),
+}
+
 /// What every device of a run shares.
 pub struct Options {
-    /// The enrollment profile's settings.
-    pub enrollment: Arc<Enrollment>,
+    /// Where the enrollment profile comes from.
+    pub source: Source,
     /// CA certificates (DER) trusted for the servers' TLS.
     pub roots: Vec<Vec<u8>>,
     /// The origins the run may contact.
@@ -58,7 +68,7 @@ pub struct Options {
 impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Options")
-            .field("enrollment", &self.enrollment)
+            .field("source", &self.source)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -101,6 +111,7 @@ pub struct Device {
     pub ddm_reports: Vec<(String, serde_json::Value)>,
     key: Option<Arc<dyn PrivateKey>>,
     cert: Option<Cert>,
+    enrollment: Arc<Enrollment>,
     http: Transport,
     tls: Tls,
     opts: Arc<Options>,
@@ -119,7 +130,15 @@ impl std::fmt::Debug for Device {
 impl Device {
     /// A device from its saved (or new) state.
     pub fn new(index: usize, state: DeviceState, opts: Arc<Options>) -> Result<Device> {
-        let tls = Tls::new(&opts.roots, None)?;
+        let enrollment = match (&state.enrollment, &opts.source) {
+            (Some(e), _) => Arc::new(e.clone()),
+            (None, Source::Profile(e)) => e.clone(),
+            // Not enrolled yet: the profile comes with the enroll step.
+            (None, Source::Url(_)) => Arc::new(Enrollment::placeholder()),
+        };
+        let mut roots = opts.roots.clone();
+        roots.extend(enrollment.roots.iter().cloned());
+        let tls = Tls::new(&roots, None)?;
         let http = Transport::new(tls.clone(), opts.allowed.clone(), opts.timeout);
         let mut d = Device {
             index,
@@ -129,6 +148,7 @@ impl Device {
             ddm_reports: Vec::new(),
             key: None,
             cert: None,
+            enrollment,
             http,
             tls,
             opts,
@@ -170,7 +190,7 @@ impl Device {
     }
 
     fn use_identity(&mut self, key: Arc<dyn PrivateKey>, cert: Cert) -> Result<()> {
-        if !self.opts.enrollment.sign_message {
+        if !self.enrollment.sign_message {
             let der = key.to_pkcs8_der().map_err(Error::internal)?;
             let tls = self.tls.with_identity(vec![cert.der().to_vec()], der.to_vec())?;
             self.http.set_tls(tls);
@@ -203,7 +223,7 @@ impl Device {
     /// 200.
     async fn put(&mut self, endpoint: &str, url: &str, content_type: &str, body: Vec<u8>) -> Result<Vec<u8>> {
         let mut b = http::Request::put(url).header(http::header::CONTENT_TYPE, content_type);
-        if self.opts.enrollment.sign_message {
+        if self.enrollment.sign_message {
             b = b.header("Mdm-Signature", self.mdm_signature(&body)?);
         }
         let req = b.body(body).map_err(|e| Error::Config(e.to_string()))?;
@@ -261,7 +281,7 @@ impl Device {
             d.insert(k, v);
         }
         let body = mdm_proto::value::to_xml(&Value::Dictionary(d));
-        let url = self.opts.enrollment.check_in_url.clone();
+        let url = self.enrollment.check_in_url.clone();
         let endpoint = format!("checkin:{message_type}");
         self.put(&endpoint, &url, mdm_proto::checkin::CONTENT_TYPE, body).await
     }
@@ -272,13 +292,50 @@ impl Device {
         if self.state.enrolled && !self.state.checked_out && self.cert.is_some() {
             return Ok(false);
         }
+        if self.state.checked_out {
+            // A checked-out enrollment is over: a new profile, a new identity.
+            self.state.checked_out = false;
+            self.state.enrollment = None;
+            self.state.identity = None;
+            self.state.key_pkcs8 = None;
+            self.key = None;
+            self.cert = None;
+        }
+        if self.state.enrollment.is_none() {
+            let e = match &self.opts.source {
+                Source::Profile(e) => e.clone(),
+                Source::Url(url) => {
+                    let url = url.clone();
+                    let req = http::Request::get(&url)
+                        .body(Vec::new())
+                        .map_err(|e| Error::Config(e.to_string()))?;
+                    let resp = self.send("enroll", req).await?;
+                    if resp.status() != http::StatusCode::OK {
+                        return Err(Error::Status {
+                            endpoint: "enroll".into(),
+                            status: resp.status().as_u16(),
+                            body: String::from_utf8_lossy(&resp.body()[..resp.body().len().min(200)])
+                                .trim()
+                                .to_owned(),
+                        });
+                    }
+                    Arc::new(Enrollment::parse(resp.body())?)
+                }
+            };
+            let mut roots = self.opts.roots.clone();
+            roots.extend(e.roots.iter().cloned());
+            self.tls = Tls::new(&roots, None)?;
+            self.http.set_tls(self.tls.clone());
+            self.state.enrollment = Some((*e).clone());
+            self.enrollment = e;
+        }
         if self.cert.is_none() {
             let (key, cert) = self.scep().await?;
             self.state.set_key(&key.to_pkcs8_der().map_err(Error::internal)?);
             self.state.set_identity(cert.der());
             self.use_identity(key, cert)?;
         }
-        let e = self.opts.enrollment.clone();
+        let e = self.enrollment.clone();
         let m = self.state.model.clone();
         let mut auth = Dictionary::new();
         for (k, v) in [
@@ -325,7 +382,7 @@ impl Device {
 
     /// TokenUpdate on `on` (a user channel's first TokenUpdate enrolls that channel).
     pub async fn token_update(&mut self, on: On) -> Result<()> {
-        let topic = self.opts.enrollment.topic.clone();
+        let topic = self.enrollment.topic.clone();
         let mut d = Dictionary::new();
         d.insert("Topic".into(), Value::String(topic));
         let (token, magic) = match on {
@@ -353,7 +410,6 @@ impl Device {
 
     async fn scep_get(&mut self, op: &str) -> Result<http::Response<Vec<u8>>> {
         let base: http::Uri = self
-            .opts
             .enrollment
             .scep_url
             .parse()
@@ -379,7 +435,7 @@ impl Device {
 
     /// Get an identity certificate over SCEP with the profile's challenge.
     async fn scep(&mut self) -> Result<(Arc<dyn PrivateKey>, Cert)> {
-        let e = self.opts.enrollment.clone();
+        let e = self.enrollment.clone();
         let caps = self.scep_get("GetCACaps").await?;
         let caps = Capabilities::parse(caps.body());
         let ca = self.scep_get("GetCACert").await?;
@@ -485,7 +541,7 @@ impl Device {
         let mut syncs = Vec::new();
         loop {
             let body = mdm_proto::value::to_xml(&Value::Dictionary(report));
-            let url = self.opts.enrollment.server_url.clone();
+            let url = self.enrollment.server_url.clone();
             let resp = self.put("connect", &url, "application/x-apple-aspen-mdm", body).await?;
             if resp.is_empty() || answered >= MAX_COMMANDS_PER_SESSION {
                 break;
@@ -588,7 +644,7 @@ impl Device {
             body.insert(k, v);
         }
         let bytes = mdm_proto::value::to_xml(&Value::Dictionary(body));
-        let url = self.opts.enrollment.check_in_url.clone();
+        let url = self.enrollment.check_in_url.clone();
         self.put(&label, &url, mdm_proto::checkin::CONTENT_TYPE, bytes).await
     }
 
@@ -635,7 +691,7 @@ impl Device {
 
     /// CheckOut (the MDM profile is removed).
     pub async fn check_out(&mut self) -> Result<()> {
-        let topic = self.opts.enrollment.topic.clone();
+        let topic = self.enrollment.topic.clone();
         let mut d = Dictionary::new();
         d.insert("Topic".into(), Value::String(topic));
         self.check_in(On::Device, "CheckOut", d).await?;

@@ -14,8 +14,9 @@ use mdm_proto::signed;
 
 use crate::error::{Error, Result};
 
-/// What a device takes from an enrollment profile.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a device takes from an enrollment profile (kept in the device's state, so a resumed
+/// device needs no second profile).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Enrollment {
     /// SCEP `URL`.
     pub scep_url: String,
@@ -151,6 +152,26 @@ impl Enrollment {
             uuid: profile.top.payload_uuid.clone(),
             display_name: profile.top.payload_display_name.clone(),
         })
+    }
+
+    /// Settings that point nowhere, for a device that has not fetched its profile yet.
+    pub(crate) fn placeholder() -> Enrollment {
+        Enrollment {
+            scep_url: String::new(),
+            challenge: None,
+            key_bits: 2048,
+            subject: None,
+            server_url: String::new(),
+            check_in_url: String::new(),
+            topic: String::new(),
+            sign_message: false,
+            check_out_when_removed: false,
+            per_user_connections: false,
+            roots: Vec::new(),
+            identifier: String::new(),
+            uuid: String::new(),
+            display_name: None,
+        }
     }
 
     /// The URLs this profile makes a device contact (for the run's allow-list).

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use admit_sim::commands::AttestationCa;
-use admit_sim::device::Options;
+use admit_sim::device::{Options, Source};
 use admit_sim::enrollment::{Enrollment, read_certificates};
 use admit_sim::metrics::Metrics;
 use admit_sim::run::{RunOptions, run};
@@ -98,6 +98,14 @@ struct RunArgs {
     /// Write the stand-in's TLS CA (PEM) here, for the server to trust.
     #[arg(long)]
     apns_ca_out: Option<PathBuf>,
+    /// Another origin devices may contact (a profile's SCEP or server URL elsewhere than the
+    /// profile URL's origin).
+    #[arg(long)]
+    allow: Vec<String>,
+    /// The push topic the APNs stand-in requires (default: the profile file's Topic; none
+    /// checked for a profile URL unless given).
+    #[arg(long)]
+    apns_topic: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -141,17 +149,23 @@ async fn run_cmd(a: RunArgs) -> Result<bool> {
         roots.extend(read_certificates(&read(p)?)?);
     }
     let is_url = a.profile.starts_with("https://") || a.profile.starts_with("http://");
-    let bytes = if is_url {
-        admit_sim::enrollment::fetch(&a.profile, &roots, timeout).await?
-    } else {
-        read(std::path::Path::new(&a.profile))?
-    };
-    let enrollment = Enrollment::parse(&bytes)?;
-    roots.extend(enrollment.roots.iter().cloned());
     let mut allowed = Allowed::default();
-    for u in enrollment.urls() {
+    for u in &a.allow {
         allowed.allow(u)?;
     }
+    let (source, topic) = if is_url {
+        // Each device fetches its own profile (an invite gives each its own SCEP challenge);
+        // the profile's URLs must be on this origin or one given with --allow.
+        allowed.allow(&a.profile)?;
+        (Source::Url(a.profile.clone()), a.apns_topic.clone())
+    } else {
+        let enrollment = Enrollment::parse(&read(std::path::Path::new(&a.profile))?)?;
+        for u in enrollment.urls() {
+            allowed.allow(u)?;
+        }
+        let topic = a.apns_topic.clone().or_else(|| Some(enrollment.topic.clone()));
+        (Source::Profile(Arc::new(enrollment)), topic)
+    };
     let keys = match &a.key_pool {
         Some(p) => Keys::pool_from_pem(&read(p)?)?,
         None => Keys::Generate,
@@ -180,7 +194,7 @@ async fn run_cmd(a: RunArgs) -> Result<bool> {
     let apns = match (&a.apns_listen, &a.apns_client_ca) {
         (Some(listen), Some(ca)) => {
             let cas = read_certificates(&read(ca)?)?;
-            let s = admit_sim::apns::serve(*listen, &cas, Some(enrollment.topic.clone())).await?;
+            let s = admit_sim::apns::serve(*listen, &cas, topic).await?;
             if let Some(out) = &a.apns_ca_out {
                 std::fs::write(out, pem(&s.ca_der, "CERTIFICATE"))
                     .map_err(|e| Error::Config(format!("{}: {e}", out.display())))?;
@@ -192,7 +206,7 @@ async fn run_cmd(a: RunArgs) -> Result<bool> {
     };
     let metrics = Arc::new(Metrics::default());
     let device = Arc::new(Options {
-        enrollment: Arc::new(enrollment),
+        source,
         roots,
         allowed: Arc::new(allowed),
         timeout,

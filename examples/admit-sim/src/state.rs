@@ -56,6 +56,8 @@ pub struct DeviceState {
     pub users: Vec<User>,
     /// Declarative management.
     pub ddm: Ddm,
+    /// The enrollment profile's settings this device enrolled with.
+    pub enrollment: Option<crate::enrollment::Enrollment>,
 }
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -119,6 +121,7 @@ impl DeviceState {
             inventory: Inventory::default(),
             users: Vec::new(),
             ddm: Ddm::default(),
+            enrollment: None,
         }
     }
 

@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use admit_sim::device::Options;
+use admit_sim::device::{Options, Source};
 use admit_sim::enrollment::Enrollment;
 use admit_sim::metrics::{Metrics, Summary};
 use admit_sim::run::{RunOptions, run};
@@ -120,7 +120,7 @@ async fn run_against(mode: Bad) -> Summary {
         state_dir: None,
         device: Arc::new(Options {
             roots: e.roots.clone(),
-            enrollment: Arc::new(e),
+            source: Source::Profile(Arc::new(e)),
             allowed: Arc::new(allowed),
             timeout: Duration::from_secs(1),
             keys: Keys::Generate,

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use admit_sim::device::Options;
+use admit_sim::device::{Options, Source};
 use admit_sim::enrollment::Enrollment;
 use admit_sim::metrics::Metrics;
 use admit_sim::run::{Outcome, RunOptions, run};
@@ -27,7 +27,7 @@ fn options(mini: &Mini, e: Enrollment) -> Arc<Options> {
     let roots = e.roots.clone();
     assert_eq!(roots, vec![mini.tls_ca.clone()], "the profile carries the server CA");
     Arc::new(Options {
-        enrollment: Arc::new(e),
+        source: Source::Profile(Arc::new(e)),
         roots,
         allowed: Arc::new(allowed),
         timeout: Duration::from_secs(20),
