@@ -444,7 +444,7 @@ impl MdmStore for Storage {
 
     fn take_invite(&self, token_sha256: &[u8], now: i64) -> Result<Option<Option<String>>, Error> {
         let mut c = self.lock();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let found: Option<(Option<String>, i64)> = tx
             .query_row(
                 "SELECT owner, uses_left FROM mdm_invites
@@ -541,7 +541,7 @@ impl MdmStore for Storage {
 
     fn authenticate(&self, a: &Authenticated, now: i64) -> Result<Bind, Error> {
         let mut c = self.lock();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let other: Option<String> = tx
             .query_row(
                 "SELECT id FROM mdm_enrollments
@@ -601,7 +601,7 @@ impl MdmStore for Storage {
 
     fn token_update(&self, t: &TokenUpdated, now: i64) -> Result<i64, Error> {
         let mut c = self.lock();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO mdm_enrollments (id, device_id, kind, state, owner, source, topic,
                  push_token, push_magic, unlock_token, token_update_tally, created_at, updated_at)
@@ -633,7 +633,7 @@ impl MdmStore for Storage {
 
     fn check_out(&self, id: &str, now: i64) -> Result<(), Error> {
         let mut c = self.lock();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // A device channel takes its user channels with it.
         tx.execute(
             "UPDATE mdm_enrollments SET state = 'checked_out', push_token = NULL,
@@ -685,7 +685,9 @@ impl MdmStore for Storage {
 
     fn enqueue(&self, ids: &[String], cmd: &NewCommand, now: i64) -> Result<(), EnqueueError> {
         let mut c = self.lock();
-        let tx = c.transaction().map_err(Error::from)?;
+        let tx = c
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(Error::from)?;
         let inserted = tx
             .execute(
                 "INSERT INTO mdm_commands (command_uuid, request_type, body, created_at)
@@ -745,7 +747,7 @@ impl MdmStore for Storage {
 
     fn apply(&self, a: &Applied<'_>, now: i64) -> Result<(), Error> {
         let mut c = self.lock();
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for ch in a.changes {
             match ch {
                 Change::Finish {
