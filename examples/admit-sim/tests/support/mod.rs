@@ -112,23 +112,7 @@ fn der(c: &Certificate) -> Vec<u8> {
 
 /// A profile to install with InstallProfile.
 pub fn wifi_profile() -> Vec<u8> {
-    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-<plist version="1.0"><dict>
-<key>PayloadType</key><string>Configuration</string>
-<key>PayloadIdentifier</key><string>com.example.wifi</string>
-<key>PayloadUUID</key><string>5D0B8E4A-8E0C-4C57-9F3B-1E0F1A2B3C4D</string>
-<key>PayloadVersion</key><integer>1</integer>
-<key>PayloadDisplayName</key><string>Office Wi-Fi</string>
-<key>PayloadContent</key><array><dict>
-<key>PayloadType</key><string>com.apple.wifi.managed</string>
-<key>PayloadIdentifier</key><string>com.example.wifi.office</string>
-<key>PayloadUUID</key><string>0A1B2C3D-4E5F-4061-8273-8495A6B7C8D9</string>
-<key>PayloadVersion</key><integer>1</integer>
-<key>SSID_STR</key><string>office</string>
-</dict></array>
-</dict></plist>"#;
-    xml.as_bytes().to_vec()
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/wifi.mobileconfig")).unwrap()
 }
 
 /// The command batch queued on each device channel's first TokenUpdate: one of every command
