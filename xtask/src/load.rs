@@ -42,6 +42,36 @@ pub fn run(args: &[String]) -> Result<()> {
     run::status(&mut c)
 }
 
+/// `cargo xtask load-mdm`: build `admitd` and the `admit-sim-load` driver in release, then
+/// run the driver (SQLite and PostgreSQL; enrollments, then check-ins; throughput, p99 per
+/// endpoint, admitd's CPU seconds per request). Options after `load-mdm` go to the driver
+/// (`--devices N`, `--rounds R`, `--concurrency C`, `--backends sqlite,postgres`).
+pub fn run_mdm(args: &[String]) -> Result<()> {
+    let root = repo_root();
+    run::status(
+        Command::new("cargo")
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "-p",
+                "admitd",
+                "--bin",
+                "admitd",
+            ])
+            .args(["-p", "admit-sim", "--bin", "admit-sim-load"])
+            .current_dir(&root),
+    )?;
+    let release = target_dir().join("release");
+    run::status(
+        Command::new(release.join("admit-sim-load"))
+            .arg("--admitd")
+            .arg(release.join("admitd"))
+            .args(args)
+            .current_dir(&root),
+    )
+}
+
 fn which(tool: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)

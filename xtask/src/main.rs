@@ -4,6 +4,7 @@
 //! cargo xtask test [--quick] [--no-install]   the whole test suite (what CI runs)
 //! cargo xtask bench-compare                   criterion benches next to OpenSSL
 //! cargo xtask load [driver options]            SCEP load: admitd (each provider) vs scepserver
+//! cargo xtask load-mdm [driver options]        MDM load: admit-sim devices against admitd (SQLite, PostgreSQL)
 //! cargo xtask fuzz-seeds                      fill fuzz/corpus/<target>/ from the vectors
 //! cargo xtask gen-apple                       regenerate mdm-proto/src/generated/ and ddm/src/generated/ from Apple's schema
 //! ```
@@ -37,6 +38,10 @@ commands:
   load            SCEP load in a private network namespace: admitd (aws-lc, rustcrypto)
                   against Debian's scepserver at concurrency 1, 4, 16 (throughput, p50, p99)
       --messages N  --levels 1,4,16  --no-scepserver
+  load-mdm        MDM load with admit-sim: N enrollments (invite, SCEP, Authenticate,
+                  TokenUpdate), then R Idle check-ins per device, on SQLite and PostgreSQL
+                  (throughput, p50/p99 per endpoint, admitd CPU seconds per request)
+      --devices 1000  --rounds 10  --concurrency 32  --backends sqlite,postgres
   fuzz-seeds      copy seed corpora from the vectors into fuzz/corpus/<target>/
   gen-apple       regenerate mdm-proto/src/generated/ and ddm/src/generated/ from Apple's schema
   help            this text
@@ -72,6 +77,7 @@ fn real_main() -> Result<()> {
             bench::compare()
         }
         "load" => load::run(&rest),
+        "load-mdm" => load::run_mdm(&rest),
         "fuzz-seeds" => {
             let vectors = vectors_dir()?;
             fuzz::copy_seeds(&repo_root(), &vectors)

@@ -65,7 +65,13 @@ impl Registry {
     }
 
     /// Decide one push: the answer's status and body.
-    fn push(&self, path: &str, topic: Option<&str>, expected_topic: Option<&str>, body: &[u8]) -> (u16, String) {
+    fn push(
+        &self,
+        path: &str,
+        topic: Option<&str>,
+        expected_topic: Option<&str>,
+        body: &[u8],
+    ) -> (u16, String) {
         let reason = |r: &str| format!("{{\"reason\":\"{r}\"}}");
         let refuse = |status: u16, r: &str| {
             self.refused.fetch_add(1, Ordering::Relaxed);
@@ -88,7 +94,11 @@ impl Registry {
         let Some(magic) = magic else {
             return refuse(400, "PayloadEmpty");
         };
-        let target = self.targets.lock().ok().and_then(|t| t.get(&token).cloned());
+        let target = self
+            .targets
+            .lock()
+            .ok()
+            .and_then(|t| t.get(&token).cloned());
         match target {
             None => refuse(400, "BadDeviceToken"),
             Some(t) if t.magic != magic => refuse(400, "BadMessageId"),
@@ -123,7 +133,11 @@ impl Drop for StandIn {
 /// (the push certificate's issuer, or the push certificate itself when self-signed) and,
 /// when given, `apns-topic: topic`. Its own TLS certificate is made here, for `127.0.0.1`,
 /// `::1` and `localhost`.
-pub async fn serve(listen: SocketAddr, client_cas: &[Vec<u8>], topic: Option<String>) -> Result<StandIn> {
+pub async fn serve(
+    listen: SocketAddr,
+    client_cas: &[Vec<u8>],
+    topic: Option<String>,
+) -> Result<StandIn> {
     let provider = crate::provider();
     let mut rng = crate::rng();
     let now = SystemTime::now();
@@ -133,7 +147,9 @@ pub async fn serve(listen: SocketAddr, client_cas: &[Vec<u8>], topic: Option<Str
     let ca = self_signed_ca(
         provider,
         &*ca_key,
-        "CN=admit-sim APNs stand-in CA".parse().map_err(Error::internal)?,
+        "CN=admit-sim APNs stand-in CA"
+            .parse()
+            .map_err(Error::internal)?,
         now - Duration::from_secs(300),
         now + Duration::from_secs(30 * 86400),
         Some(0),
@@ -146,16 +162,24 @@ pub async fn serve(listen: SocketAddr, client_cas: &[Vec<u8>], topic: Option<Str
     let mut san = SubjectAltNames::new();
     san.dns.push("localhost".into());
     san.ip.push(IpAddr::from([127, 0, 0, 1]));
-    san.ip.push("::1".parse::<IpAddr>().map_err(Error::internal)?);
+    san.ip
+        .push("::1".parse::<IpAddr>().map_err(Error::internal)?);
     let leaf = issue(
         provider,
         &*ca_key,
         Some(&ca),
         leaf_key.spki(),
-        &Template::end_entity(now - Duration::from_secs(300), now + Duration::from_secs(30 * 86400))
-            .with_subject("CN=api.push.apple.com stand-in".parse().map_err(Error::internal)?)
-            .with_san(san)
-            .with_eku(const_oid::db::rfc5280::ID_KP_SERVER_AUTH),
+        &Template::end_entity(
+            now - Duration::from_secs(300),
+            now + Duration::from_secs(30 * 86400),
+        )
+        .with_subject(
+            "CN=api.push.apple.com stand-in"
+                .parse()
+                .map_err(Error::internal)?,
+        )
+        .with_san(san)
+        .with_eku(const_oid::db::rfc5280::ID_KP_SERVER_AUTH),
         &mut rng,
     )
     .map_err(Error::internal)?;
@@ -173,16 +197,21 @@ pub async fn serve(listen: SocketAddr, client_cas: &[Vec<u8>], topic: Option<Str
             .add(CertificateDer::from(c.clone()))
             .map_err(|e| Error::Config(format!("push CA: {e}")))?;
     }
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), rustls_provider.clone())
-            .build()
-            .map_err(|e| Error::Config(format!("push CA: {e}")))?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        rustls_provider.clone(),
+    )
+    .build()
+    .map_err(|e| Error::Config(format!("push CA: {e}")))?;
     let mut config = rustls::ServerConfig::builder_with_provider(rustls_provider)
         .with_safe_default_protocol_versions()
         .map_err(Error::internal)?
         .with_client_cert_verifier(verifier)
         .with_single_cert(
-            vec![CertificateDer::from(leaf_der), CertificateDer::from(ca_der.clone())],
+            vec![
+                CertificateDer::from(leaf_der),
+                CertificateDer::from(ca_der.clone()),
+            ],
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
                 leaf_key.to_pkcs8_der().map_err(Error::internal)?.to_vec(),
             )),
@@ -206,7 +235,9 @@ pub async fn serve(listen: SocketAddr, client_cas: &[Vec<u8>], topic: Option<Str
             let reg = reg.clone();
             let topic = topic.clone();
             tokio::spawn(async move {
-                let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
+                let Ok(Ok(tls)) =
+                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                else {
                     return;
                 };
                 let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
@@ -235,8 +266,10 @@ pub async fn serve(listen: SocketAddr, client_cas: &[Vec<u8>], topic: Option<Str
                             .unwrap_or(hyper::StatusCode::BAD_REQUEST);
                         resp.headers_mut().insert(
                             "apns-id",
-                            hyper::header::HeaderValue::from_str(&mdm_proto::command::new_uuid(&mut crate::rng()))
-                                .unwrap_or(hyper::header::HeaderValue::from_static("0")),
+                            hyper::header::HeaderValue::from_str(&mdm_proto::command::new_uuid(
+                                &mut crate::rng(),
+                            ))
+                            .unwrap_or(hyper::header::HeaderValue::from_static("0")),
                         );
                         Ok::<_, std::convert::Infallible>(resp)
                     }

@@ -240,7 +240,10 @@ pub fn answer(cmd: &Command, inventory: &mut Inventory, cx: &Context<'_>) -> Rep
         CommandPayload::SecurityInfo(_) => Reply::ack(security_info().to_plist(), Effect::None),
         CommandPayload::ProfileList(p) => {
             let managed_only = p.managed_only.unwrap_or(false);
-            Reply::ack(profile_list(inventory, managed_only).to_plist(), Effect::None)
+            Reply::ack(
+                profile_list(inventory, managed_only).to_plist(),
+                Effect::None,
+            )
         }
         CommandPayload::InstallProfile(p) => {
             match Profile::parse(&p.payload.0, &mdm_proto::Limits::default()) {
@@ -264,7 +267,10 @@ pub fn answer(cmd: &Command, inventory: &mut Inventory, cx: &Context<'_>) -> Rep
                 Reply::error(
                     PROFILE_NOT_FOUND,
                     PROFILE_ERROR_DOMAIN,
-                    &format!("The profile \u{201c}{}\u{201d} could not be found.", p.identifier),
+                    &format!(
+                        "The profile \u{201c}{}\u{201d} could not be found.",
+                        p.identifier
+                    ),
                 )
             } else {
                 Reply::ack(RemoveProfileResponse::default().to_plist(), Effect::None)
@@ -300,8 +306,7 @@ pub fn answer(cmd: &Command, inventory: &mut Inventory, cx: &Context<'_>) -> Rep
             let list = apps
                 .into_iter()
                 .filter(|a| {
-                    wanted.is_empty()
-                        || a.identifier.as_ref().is_some_and(|i| wanted.contains(i))
+                    wanted.is_empty() || a.identifier.as_ref().is_some_and(|i| wanted.contains(i))
                 })
                 .collect();
             let r = InstalledApplicationListResponse {
@@ -332,7 +337,10 @@ pub fn answer(cmd: &Command, inventory: &mut Inventory, cx: &Context<'_>) -> Rep
         other => Reply::error(
             UNSUPPORTED_COMMAND,
             MDM_ERROR_DOMAIN,
-            &format!("The command \u{201c}{}\u{201d} is not supported.", other.name()),
+            &format!(
+                "The command \u{201c}{}\u{201d} is not supported.",
+                other.name()
+            ),
         ),
     }
 }
@@ -388,7 +396,8 @@ fn profile_list(inventory: &Inventory, managed_only: bool) -> ProfileListRespons
                     .filter(|(ty, id, _)| !ty.is_empty() && !id.is_empty())
                     .map(|(ty, id, uuid)| PayloadContentItem {
                         payload_type: ty.clone(),
-                        payload_version: mdm_proto::generated::commands::profile_list::PayloadVersion::V1,
+                        payload_version:
+                            mdm_proto::generated::commands::profile_list::PayloadVersion::V1,
                         payload_identifier: id.clone(),
                         payload_uuid: uuid.clone(),
                         payload_display_name: None,
@@ -545,9 +554,12 @@ pub fn attestation_chain(
             extn_value: OctetString::new(bytes.to_vec()).map_err(Error::internal)?,
         })
     };
-    let subject = format!("CN={}", hex::encode(&provider.digest(pki::alg::HashAlg::Sha256, model.udid.as_bytes())[..16]))
-        .parse()
-        .map_err(Error::internal)?;
+    let subject = format!(
+        "CN={}",
+        hex::encode(&provider.digest(pki::alg::HashAlg::Sha256, model.udid.as_bytes())[..16])
+    )
+    .parse()
+    .map_err(Error::internal)?;
     let mut t = Template::end_entity(
         now - Duration::from_secs(60),
         now + Duration::from_secs(7 * 86400),

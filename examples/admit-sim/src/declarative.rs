@@ -78,13 +78,18 @@ pub fn parse_items(body: &[u8]) -> Result<(Items, Option<String>)> {
             continue;
         };
         let list = list.as_array().ok_or_else(|| {
-            Error::malformed("ddm-declaration-items", format!("{} is not an array", kind.items_key()))
+            Error::malformed(
+                "ddm-declaration-items",
+                format!("{} is not an array", kind.items_key()),
+            )
         })?;
         for item in list {
             let id = item.get("Identifier").and_then(Value::as_str);
             let token = item.get("ServerToken").and_then(Value::as_str);
             match (id, token) {
-                (Some(i), Some(t)) => out.push((kind.as_str().to_owned(), i.to_owned(), t.to_owned())),
+                (Some(i), Some(t)) => {
+                    out.push((kind.as_str().to_owned(), i.to_owned(), t.to_owned()))
+                }
                 _ => {
                     return Err(Error::malformed(
                         "ddm-declaration-items",
@@ -117,7 +122,11 @@ pub fn parse_declaration(body: &[u8]) -> Result<Held> {
 /// The status values of a device, by item path, for predicates and reports.
 pub fn snapshot(model: &Model) -> StatusSnapshot {
     let mut s = StatusSnapshot::new();
-    let family = if model.model_name.starts_with("iPad") { "iPadOS" } else { "iOS" };
+    let family = if model.model_name.starts_with("iPad") {
+        "iPadOS"
+    } else {
+        "iOS"
+    };
     for (k, v) in [
         ("device.identifier.serial-number", model.serial.as_str()),
         ("device.identifier.udid", model.udid.as_str()),
@@ -126,7 +135,10 @@ pub fn snapshot(model: &Model) -> StatusSnapshot {
         ("device.model.marketing-name", model.device_name.as_str()),
         ("device.operating-system.family", family),
         ("device.operating-system.version", model.os_version.as_str()),
-        ("device.operating-system.build-version", model.build_version.as_str()),
+        (
+            "device.operating-system.build-version",
+            model.build_version.as_str(),
+        ),
     ] {
         s.set(k, Value::String(v.to_owned()));
     }
@@ -169,11 +181,22 @@ impl Ddm {
                 None => (true, None),
                 Some(p) => match ddm::predicate::parse(p) {
                     Ok(pred) if pred.evaluate(snapshot) => (true, None),
-                    Ok(_) => (false, Some(("Info.ActivationPredicateFailed", "The predicate is false."))),
-                    Err(_) => (false, Some(("Error.InvalidPredicate", "The predicate cannot be parsed."))),
+                    Ok(_) => (
+                        false,
+                        Some(("Info.ActivationPredicateFailed", "The predicate is false.")),
+                    ),
+                    Err(_) => (
+                        false,
+                        Some(("Error.InvalidPredicate", "The predicate cannot be parsed.")),
+                    ),
                 },
             };
-            if active && let Some(list) = h.payload.get("StandardConfigurations").and_then(Value::as_array) {
+            if active
+                && let Some(list) = h
+                    .payload
+                    .get("StandardConfigurations")
+                    .and_then(Value::as_array)
+            {
                 referenced.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
             }
             out.insert(key.clone(), entry(h, active, reason));
@@ -184,11 +207,25 @@ impl Ddm {
             }
             let known = ddm::schema_entry(&h.declaration_type).is_some();
             let e = if !known {
-                let mut e = entry(h, false, Some((ddm::reconcile::UNKNOWN_TYPE_CODE, "Unknown declaration type.")));
+                let mut e = entry(
+                    h,
+                    false,
+                    Some((
+                        ddm::reconcile::UNKNOWN_TYPE_CODE,
+                        "Unknown declaration type.",
+                    )),
+                );
                 e["valid"] = json!("invalid");
                 e
             } else if h.kind == "configuration" && !referenced.contains(&h.identifier) {
-                entry(h, false, Some(("Info.NotReferencedByActivation", "No active activation references it.")))
+                entry(
+                    h,
+                    false,
+                    Some((
+                        "Info.NotReferencedByActivation",
+                        "No active activation references it.",
+                    )),
+                )
             } else {
                 entry(h, true, None)
             };

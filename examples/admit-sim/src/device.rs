@@ -192,7 +192,9 @@ impl Device {
     fn use_identity(&mut self, key: Arc<dyn PrivateKey>, cert: Cert) -> Result<()> {
         if !self.enrollment.sign_message {
             let der = key.to_pkcs8_der().map_err(Error::internal)?;
-            let tls = self.tls.with_identity(vec![cert.der().to_vec()], der.to_vec())?;
+            let tls = self
+                .tls
+                .with_identity(vec![cert.der().to_vec()], der.to_vec())?;
             self.http.set_tls(tls);
         }
         self.key = Some(key);
@@ -221,7 +223,13 @@ impl Device {
 
     /// `PUT` a plist to `url`, signed when the profile says `SignMessage`; the answer must be
     /// 200.
-    async fn put(&mut self, endpoint: &str, url: &str, content_type: &str, body: Vec<u8>) -> Result<Vec<u8>> {
+    async fn put(
+        &mut self,
+        endpoint: &str,
+        url: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>> {
         let mut b = http::Request::put(url).header(http::header::CONTENT_TYPE, content_type);
         if self.enrollment.sign_message {
             b = b.header("Mdm-Signature", self.mdm_signature(&body)?);
@@ -274,7 +282,12 @@ impl Device {
     }
 
     /// Send a check-in message of `message_type` with `keys` on `on`; returns the answer body.
-    pub async fn check_in(&mut self, on: On, message_type: &str, keys: Dictionary) -> Result<Vec<u8>> {
+    pub async fn check_in(
+        &mut self,
+        on: On,
+        message_type: &str,
+        keys: Dictionary,
+    ) -> Result<Vec<u8>> {
         let mut d = self.ids(on);
         d.insert("MessageType".into(), Value::String(message_type.into()));
         for (k, v) in keys {
@@ -283,7 +296,8 @@ impl Device {
         let body = mdm_proto::value::to_xml(&Value::Dictionary(d));
         let url = self.enrollment.check_in_url.clone();
         let endpoint = format!("checkin:{message_type}");
-        self.put(&endpoint, &url, mdm_proto::checkin::CONTENT_TYPE, body).await
+        self.put(&endpoint, &url, mdm_proto::checkin::CONTENT_TYPE, body)
+            .await
     }
 
     /// Enroll: SCEP (unless the state already holds an identity), then Authenticate and
@@ -314,9 +328,11 @@ impl Device {
                         return Err(Error::Status {
                             endpoint: "enroll".into(),
                             status: resp.status().as_u16(),
-                            body: String::from_utf8_lossy(&resp.body()[..resp.body().len().min(200)])
-                                .trim()
-                                .to_owned(),
+                            body: String::from_utf8_lossy(
+                                &resp.body()[..resp.body().len().min(200)],
+                            )
+                            .trim()
+                            .to_owned(),
                         });
                     }
                     Arc::new(Enrollment::parse(resp.body())?)
@@ -331,7 +347,8 @@ impl Device {
         }
         if self.cert.is_none() {
             let (key, cert) = self.scep().await?;
-            self.state.set_key(&key.to_pkcs8_der().map_err(Error::internal)?);
+            self.state
+                .set_key(&key.to_pkcs8_der().map_err(Error::internal)?);
             self.state.set_identity(cert.der());
             self.use_identity(key, cert)?;
         }
@@ -372,7 +389,11 @@ impl Device {
                     display_name: e.display_name.clone(),
                     organization: None,
                     version: 1,
-                    payloads: vec![("com.apple.mdm".into(), format!("{}.mdm", e.identifier), None)],
+                    payloads: vec![(
+                        "com.apple.mdm".into(),
+                        format!("{}.mdm", e.identifier),
+                        None,
+                    )],
                     managed: true,
                 },
             );
@@ -392,7 +413,10 @@ impl Device {
                 self.state.users[i].push_magic.clone(),
             ),
         };
-        d.insert("Token".into(), Data(hex::decode(token).unwrap_or_default()).to_plist());
+        d.insert(
+            "Token".into(),
+            Data(hex::decode(token).unwrap_or_default()).to_plist(),
+        );
         d.insert("PushMagic".into(), Value::String(magic));
         if on == On::Device {
             d.insert(
@@ -439,7 +463,8 @@ impl Device {
         let caps = self.scep_get("GetCACaps").await?;
         let caps = Capabilities::parse(caps.body());
         let ca = self.scep_get("GetCACert").await?;
-        let ca = CaCerts::from_response(&ca).map_err(|err| Error::malformed("scep:GetCACert", err))?;
+        let ca =
+            CaCerts::from_response(&ca).map_err(|err| Error::malformed("scep:GetCACert", err))?;
         let post = caps.post();
         // CertPoll names the issuing CA: the last certificate of GetCACert (RA certificates
         // come first).
@@ -465,8 +490,11 @@ impl Device {
             &*key,
             None,
             key.spki(),
-            &Template::end_entity(now - Duration::from_secs(300), now + Duration::from_secs(86400))
-                .with_subject(subject.clone()),
+            &Template::end_entity(
+                now - Duration::from_secs(300),
+                now + Duration::from_secs(86400),
+            )
+            .with_subject(subject.clone()),
             &mut rng,
         )
         .map_err(Error::internal)?;
@@ -496,17 +524,24 @@ impl Device {
                 return Err(Error::Status {
                     endpoint: "scep:PKIOperation".into(),
                     status: resp.status().as_u16(),
-                    body: String::from_utf8_lossy(&resp.body()[..resp.body().len().min(200)]).into_owned(),
+                    body: String::from_utf8_lossy(&resp.body()[..resp.body().len().min(200)])
+                        .into_owned(),
                 });
             }
             let outcome = client
-                .read_cert_rep(&tx, identity, resp.body(), &CertRepOptions::default(), &mut rng)
+                .read_cert_rep(
+                    &tx,
+                    identity,
+                    resp.body(),
+                    &CertRepOptions::default(),
+                    &mut rng,
+                )
                 .map_err(|err| Error::malformed("scep:PKIOperation", err))?;
             match outcome {
                 CertRepOutcome::Success(_) => {
-                    let cert = outcome
-                        .certificate_for(key.spki())
-                        .ok_or_else(|| Error::Scep("the CertRep holds no certificate for our key".into()))?;
+                    let cert = outcome.certificate_for(key.spki()).ok_or_else(|| {
+                        Error::Scep("the CertRep holds no certificate for our key".into())
+                    })?;
                     let cert = Cert::from_certificate(cert).map_err(Error::internal)?;
                     return Ok((key, cert));
                 }
@@ -519,11 +554,19 @@ impl Device {
                 CertRepOutcome::Pending if poll < MAX_SCEP_POLLS => {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     tx = client
-                        .cert_poll(identity, &issuer, &subject, tx.transaction_id().clone(), &mut rng)
+                        .cert_poll(
+                            identity,
+                            &issuer,
+                            &subject,
+                            tx.transaction_id().clone(),
+                            &mut rng,
+                        )
                         .map_err(|err| Error::Scep(err.to_string()))?;
                 }
                 CertRepOutcome::Pending => {
-                    return Err(Error::Scep(format!("still PENDING after {MAX_SCEP_POLLS} polls")));
+                    return Err(Error::Scep(format!(
+                        "still PENDING after {MAX_SCEP_POLLS} polls"
+                    )));
                 }
                 _ => return Err(Error::malformed("scep:PKIOperation", "unexpected CertRep")),
             }
@@ -542,7 +585,9 @@ impl Device {
         loop {
             let body = mdm_proto::value::to_xml(&Value::Dictionary(report));
             let url = self.enrollment.server_url.clone();
-            let resp = self.put("connect", &url, "application/x-apple-aspen-mdm", body).await?;
+            let resp = self
+                .put("connect", &url, "application/x-apple-aspen-mdm", body)
+                .await?;
             if resp.is_empty() || answered >= MAX_COMMANDS_PER_SESSION {
                 break;
             }
@@ -639,13 +684,17 @@ impl Device {
             None => "ddm".to_owned(),
         };
         let mut body = self.ids(on);
-        body.insert("MessageType".into(), Value::String("DeclarativeManagement".into()));
+        body.insert(
+            "MessageType".into(),
+            Value::String("DeclarativeManagement".into()),
+        );
         for (k, v) in d {
             body.insert(k, v);
         }
         let bytes = mdm_proto::value::to_xml(&Value::Dictionary(body));
         let url = self.enrollment.check_in_url.clone();
-        self.put(&label, &url, mdm_proto::checkin::CONTENT_TYPE, bytes).await
+        self.put(&label, &url, mdm_proto::checkin::CONTENT_TYPE, bytes)
+            .await
     }
 
     /// Sync declarations on `on` and send a status report (full the first time, then only
@@ -656,7 +705,10 @@ impl Device {
         let token = declarative::parse_tokens(&tokens)?;
         let mut ddm = std::mem::take(&mut self.state.ddm);
         let result = self.ddm_fetch(on, &mut ddm, token).await;
-        let report = result.as_ref().ok().and_then(|()| ddm.status_report(&self.state.model));
+        let report = result
+            .as_ref()
+            .ok()
+            .and_then(|()| ddm.status_report(&self.state.model));
         self.state.ddm = ddm;
         result?;
         if let Some(report) = report {
@@ -675,12 +727,17 @@ impl Device {
         let items = self.ddm(on, "declaration-items", None).await?;
         let (items, _) = declarative::parse_items(&items)?;
         for (kind, id) in ddm.plan(&items) {
-            let body = self.ddm(on, &format!("declaration/{kind}/{id}"), None).await?;
+            let body = self
+                .ddm(on, &format!("declaration/{kind}/{id}"), None)
+                .await?;
             let held = declarative::parse_declaration(&body)?;
             if held.identifier != id || held.kind != kind {
                 return Err(Error::malformed(
                     "ddm:declaration",
-                    format!("asked for {kind}/{id}, got {}/{}", held.kind, held.identifier),
+                    format!(
+                        "asked for {kind}/{id}, got {}/{}",
+                        held.kind, held.identifier
+                    ),
                 ));
             }
             ddm.hold(held);

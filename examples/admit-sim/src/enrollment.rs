@@ -94,7 +94,9 @@ impl Enrollment {
             }
         }
         let scep = scep.ok_or_else(|| {
-            Error::Profile("no com.apple.security.scep payload (the simulator enrolls over SCEP)".into())
+            Error::Profile(
+                "no com.apple.security.scep payload (the simulator enrolls over SCEP)".into(),
+            )
         })?;
         let mdm = mdm.ok_or_else(|| Error::Profile("no com.apple.mdm payload".into()))?;
         let scep_url = scep
@@ -141,7 +143,10 @@ impl Enrollment {
             challenge: scep.challenge.clone(),
             key_bits,
             subject,
-            check_in_url: mdm.check_in_url.clone().unwrap_or_else(|| mdm.server_url.clone()),
+            check_in_url: mdm
+                .check_in_url
+                .clone()
+                .unwrap_or_else(|| mdm.server_url.clone()),
             server_url: mdm.server_url.clone(),
             topic: mdm.topic.clone(),
             sign_message: mdm.sign_message.unwrap_or(false),
@@ -211,7 +216,11 @@ pub async fn fetch(url: &str, roots: &[Vec<u8>], timeout: std::time::Duration) -
     use crate::transport::{Allowed, Tls, Transport};
     let mut allowed = Allowed::default();
     allowed.allow(url)?;
-    let mut t = Transport::new(Tls::new(roots, None)?, std::sync::Arc::new(allowed), timeout);
+    let mut t = Transport::new(
+        Tls::new(roots, None)?,
+        std::sync::Arc::new(allowed),
+        timeout,
+    );
     let req = http::Request::get(url)
         .body(Vec::new())
         .map_err(|e| Error::Config(e.to_string()))?;

@@ -27,7 +27,10 @@ use admit_sim::{Error, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "admit-sim", about = "Simulated Apple devices for testing an MDM server")]
+#[command(
+    name = "admit-sim",
+    about = "Simulated Apple devices for testing an MDM server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -163,7 +166,10 @@ async fn run_cmd(a: RunArgs) -> Result<bool> {
         for u in enrollment.urls() {
             allowed.allow(u)?;
         }
-        let topic = a.apns_topic.clone().or_else(|| Some(enrollment.topic.clone()));
+        let topic = a
+            .apns_topic
+            .clone()
+            .or_else(|| Some(enrollment.topic.clone()));
         (Source::Profile(Arc::new(enrollment)), topic)
     };
     let keys = match &a.key_pool {
@@ -174,7 +180,10 @@ async fn run_cmd(a: RunArgs) -> Result<bool> {
         (Some(c), Some(k)) => {
             let chain = read_certificates(&read(c)?)?
                 .iter()
-                .map(|d| pki::cert::Cert::from_der(d).map_err(|e| Error::Config(format!("attestation CA: {e}"))))
+                .map(|d| {
+                    pki::cert::Cert::from_der(d)
+                        .map_err(|e| Error::Config(format!("attestation CA: {e}")))
+                })
                 .collect::<Result<Vec<_>>>()?;
             let key_der = pem_blocks(&read(k)?, "PRIVATE KEY")?
                 .into_iter()
@@ -228,11 +237,18 @@ async fn run_cmd(a: RunArgs) -> Result<bool> {
     .await?;
     let mut summary = outcome.summary;
     if let Some(s) = &apns {
-        summary.counters.insert("apns.pushes".into(), s.registry.pushes());
-        summary.counters.insert("apns.refused".into(), s.registry.refused());
+        summary
+            .counters
+            .insert("apns.pushes".into(), s.registry.pushes());
+        summary
+            .counters
+            .insert("apns.refused".into(), s.registry.refused());
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
     } else {
         print!("{}", summary.to_text());
     }
@@ -241,7 +257,10 @@ async fn run_cmd(a: RunArgs) -> Result<bool> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("admit-sim: {e}");

@@ -90,7 +90,9 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
 
 impl Metrics {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// An answered request to `endpoint` that took `d`.
@@ -199,7 +201,11 @@ impl Summary {
             self.devices,
             self.enrolled,
             self.completed,
-            if self.stopped_early { ", stopped at the run's limit" } else { "" }
+            if self.stopped_early {
+                ", stopped at the run's limit"
+            } else {
+                ""
+            }
         );
         let _ = writeln!(
             s,

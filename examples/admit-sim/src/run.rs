@@ -75,7 +75,13 @@ async fn wait(wake: &Notify, ms: u64) {
     }
 }
 
-async fn steps(dev: &mut Device, scenario: &Scenario, wake: &Notify, stop: &AtomicBool, state: Option<&StateDir>) -> Result<()> {
+async fn steps(
+    dev: &mut Device,
+    scenario: &Scenario,
+    wake: &Notify,
+    stop: &AtomicBool,
+    state: Option<&StateDir>,
+) -> Result<()> {
     let save = |d: &Device| -> Result<()> {
         match state {
             Some(s) => s.save(d.index, &d.state),
@@ -97,7 +103,11 @@ async fn steps(dev: &mut Device, scenario: &Scenario, wake: &Notify, stop: &Atom
                 }
             }
             Step::Busy { commands } => dev.busy += commands,
-            Step::Sessions { rounds, wait_ms, users } => {
+            Step::Sessions {
+                rounds,
+                wait_ms,
+                users,
+            } => {
                 for r in 0..*rounds {
                     if stop.load(Ordering::Relaxed) {
                         break;
@@ -136,7 +146,9 @@ impl Device {
 /// Run the fleet.
 pub async fn run(opts: RunOptions) -> Result<Outcome> {
     if opts.devices == 0 || opts.concurrency == 0 {
-        return Err(Error::Config("--devices and --concurrency must be at least 1".into()));
+        return Err(Error::Config(
+            "--devices and --concurrency must be at least 1".into(),
+        ));
     }
     let state = opts.state_dir.as_deref().map(StateDir::open).transpose()?;
     let metrics = opts.device.metrics.clone();
@@ -148,8 +160,10 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
     let bar = if opts.progress {
         let b = indicatif::ProgressBar::new(opts.devices as u64);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} devices {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} devices {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     } else {
@@ -179,7 +193,11 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
             };
             let resumed = loaded.is_some();
             let mut st = loaded.unwrap_or_else(|| DeviceState::new(index, &mut crate::rng()));
-            st.ensure_users(scenario.device.users, scenario.device.shared_ipad, &mut crate::rng());
+            st.ensure_users(
+                scenario.device.users,
+                scenario.device.shared_ipad,
+                &mut crate::rng(),
+            );
             if resumed {
                 metrics.count("devices.resumed", 1);
             }
@@ -187,7 +205,11 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
             if let Some(reg) = &apns {
                 reg.register(st.push_token_bytes(), st.push_magic.clone(), wake.clone());
                 for u in &st.users {
-                    reg.register(hex::decode(&u.push_token).unwrap_or_default(), u.push_magic.clone(), wake.clone());
+                    reg.register(
+                        hex::decode(&u.push_token).unwrap_or_default(),
+                        u.push_magic.clone(),
+                        wake.clone(),
+                    );
                 }
             }
             let mut dev = match Device::new(index, st, device_opts) {
@@ -258,7 +280,10 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
     }
     bar.finish_and_clear();
     reports.sort_by_key(|r| r.index);
-    let enrolled = reports.iter().filter(|r| r.state.enrolled || r.state.checked_out).count();
+    let enrolled = reports
+        .iter()
+        .filter(|r| r.state.enrolled || r.state.checked_out)
+        .count();
     let _ = enrolled;
     let summary = metrics.summary(start.elapsed(), opts.devices as u64, stopped_early);
     Ok(Outcome {

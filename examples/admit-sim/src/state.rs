@@ -72,7 +72,10 @@ fn mac(rng: &mut dyn CryptoRng) -> String {
     let mut b = [0u8; 6];
     rng.fill_bytes(&mut b);
     b[0] = (b[0] & 0xFC) | 0x02;
-    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 impl DeviceState {
@@ -135,7 +138,10 @@ impl DeviceState {
                 mdm_proto::command::new_uuid(rng)
             };
             let short_name = if shared_ipad {
-                format!("student{i}@{}.example.com", &self.model.serial.to_ascii_lowercase())
+                format!(
+                    "student{i}@{}.example.com",
+                    &self.model.serial.to_ascii_lowercase()
+                )
             } else {
                 format!("user{i}")
             };
@@ -247,7 +253,9 @@ impl Keys {
     pub fn pool_from_pem(pem: &[u8]) -> Result<Keys> {
         let blocks = pem_blocks(pem, "PRIVATE KEY")?;
         if blocks.is_empty() {
-            return Err(Error::Config("the key pool holds no PRIVATE KEY block".into()));
+            return Err(Error::Config(
+                "the key pool holds no PRIVATE KEY block".into(),
+            ));
         }
         Ok(Keys::Pool(Arc::new(Mutex::new(blocks))))
     }
@@ -256,7 +264,10 @@ impl Keys {
     pub fn take(&self, bits: usize) -> Result<Arc<dyn PrivateKey>> {
         let provider = crate::provider();
         if let Keys::Pool(p) = self {
-            let next = p.lock().map_err(|_| Error::internal("key pool lock"))?.pop();
+            let next = p
+                .lock()
+                .map_err(|_| Error::internal("key pool lock"))?
+                .pop();
             if let Some(der) = next {
                 let key = provider
                     .private_key_from_pkcs8_der(&der)

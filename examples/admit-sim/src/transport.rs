@@ -243,7 +243,10 @@ impl Transport {
             };
             let resp = match sent {
                 Ok(r) => r,
-                Err(e) if was_reused && (e.is_canceled() || e.is_closed() || e.is_incomplete_message()) => {
+                Err(e)
+                    if was_reused
+                        && (e.is_canceled() || e.is_closed() || e.is_incomplete_message()) =>
+                {
                     continue;
                 }
                 Err(e) => return Err(hyper_error(endpoint, &e)),

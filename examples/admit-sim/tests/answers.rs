@@ -21,7 +21,10 @@ fn report(udid: &str, uuid: &str, reply: &admit_sim::commands::Reply) -> Vec<u8>
     d.insert("Status".into(), Value::String(reply.status.as_str().into()));
     d.insert("CommandUUID".into(), Value::String(uuid.into()));
     if !reply.error_chain.is_empty() {
-        d.insert("ErrorChain".into(), Value::Array(reply.error_chain.iter().map(ToPlist::to_plist).collect()));
+        d.insert(
+            "ErrorChain".into(),
+            Value::Array(reply.error_chain.iter().map(ToPlist::to_plist).collect()),
+        );
     }
     for (k, v) in &reply.result {
         d.insert(k.clone(), v.clone());
@@ -35,12 +38,28 @@ fn unknown_keys(r: &CommandResponse) -> usize {
     match r {
         R::DeviceInformation(x) => x.unknown.len() + x.query_responses.unknown.len(),
         R::SecurityInfo(x) => x.unknown.len() + x.security_info.unknown.len(),
-        R::ProfileList(x) => x.unknown.len() + x.profile_list.iter().map(|p| p.unknown.len()).sum::<usize>(),
+        R::ProfileList(x) => {
+            x.unknown.len()
+                + x.profile_list
+                    .iter()
+                    .map(|p| p.unknown.len())
+                    .sum::<usize>()
+        }
         R::InstallProfile(x) => x.unknown.len(),
         R::RemoveProfile(x) => x.unknown.len(),
-        R::CertificateList(x) => x.unknown.len() + x.certificate_list.iter().map(|p| p.unknown.len()).sum::<usize>(),
+        R::CertificateList(x) => {
+            x.unknown.len()
+                + x.certificate_list
+                    .iter()
+                    .map(|p| p.unknown.len())
+                    .sum::<usize>()
+        }
         R::InstalledApplicationList(x) => {
-            x.unknown.len() + x.installed_application_list.iter().map(|p| p.unknown.len()).sum::<usize>()
+            x.unknown.len()
+                + x.installed_application_list
+                    .iter()
+                    .map(|p| p.unknown.len())
+                    .sum::<usize>()
         }
         R::DeclarativeManagement(x) => x.unknown.len(),
         R::RestartDevice(x) => x.unknown.len(),
@@ -81,14 +100,20 @@ async fn every_result_decodes_as_the_typed_result() {
             "FrobnicateDevice" => assert_eq!(r.status, Status::CommandFormatError),
             rt => {
                 assert_eq!(r.status, Status::Acknowledged, "{rt}");
-                let t = r.type_result(rt).unwrap().unwrap_or_else(|| panic!("{rt}: untyped"));
+                let t = r
+                    .type_result(rt)
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("{rt}: untyped"));
                 assert_eq!(t.name(), rt);
                 assert_eq!(unknown_keys(t), 0, "{rt}: keys outside the schema");
                 typed += 1;
                 if let CommandResponse::DeviceInformation(di) = t {
                     let q = &di.query_responses;
                     assert_eq!(q.udid.as_deref(), Some(state.model.udid.as_str()));
-                    assert_eq!(q.serial_number.as_deref(), Some(state.model.serial.as_str()));
+                    assert_eq!(
+                        q.serial_number.as_deref(),
+                        Some(state.model.serial.as_str())
+                    );
                     let chain: Vec<pki::cert::Cert> = q
                         .device_properties_attestation
                         .as_ref()
@@ -106,7 +131,8 @@ async fn every_result_decodes_as_the_typed_result() {
                     .with_anchors(&anchors)
                     .with_expected_serial(&state.model.serial)
                     .with_expected_udid(&state.model.udid);
-                    let v = attestation::apple::verify(admit_sim::provider(), &chain, &opts).unwrap();
+                    let v =
+                        attestation::apple::verify(admit_sim::provider(), &chain, &opts).unwrap();
                     assert!(v.freshness_checked());
                     assert_eq!(v.extensions().os_version.as_deref(), Some("17.4"));
                     // A different nonce is refused.
@@ -115,7 +141,9 @@ async fn every_result_decodes_as_the_typed_result() {
                         attestation::apple::FreshnessCode::from_mdm_nonce(&[8u8; 32]),
                     )
                     .with_anchors(&anchors);
-                    assert!(attestation::apple::verify(admit_sim::provider(), &chain, &other).is_err());
+                    assert!(
+                        attestation::apple::verify(admit_sim::provider(), &chain, &other).is_err()
+                    );
                 }
                 if let CommandResponse::CertificateList(cl) = t {
                     assert_eq!(cl.certificate_list[0].data.0, mini.tls_ca);
@@ -127,7 +155,10 @@ async fn every_result_decodes_as_the_typed_result() {
     assert_eq!(typed, 12);
     // RemoveProfile of a profile that is not there is an Error, as on a device.
     let again = mdm_proto::command::Command::new(
-        mdm_proto::generated::commands::RemoveProfile { identifier: "com.example.wifi".into(), ..Default::default() },
+        mdm_proto::generated::commands::RemoveProfile {
+            identifier: "com.example.wifi".into(),
+            ..Default::default()
+        },
         &mut admit_sim::rng(),
     );
     assert_eq!(answer(&again, &mut inventory, &cx).status, Status::Error);
@@ -172,35 +203,76 @@ fn ddm_reports_go_full_then_incremental() {
         "com.apple.activation.simple",
         serde_json::json!({"StandardConfigurations": ["c"], "Predicate": "@status(device.operating-system.version) BEGINSWITH '17.'"}),
     ));
-    d.hold(held("configuration", "c", "com.apple.configuration.passcode.settings", serde_json::json!({"MinimumLength": 6})));
-    d.hold(held("configuration", "x", "com.example.not-a-type", serde_json::json!({})));
+    d.hold(held(
+        "configuration",
+        "c",
+        "com.apple.configuration.passcode.settings",
+        serde_json::json!({"MinimumLength": 6}),
+    ));
+    d.hold(held(
+        "configuration",
+        "x",
+        "com.example.not-a-type",
+        serde_json::json!({}),
+    ));
     let full = d.status_report(model).unwrap();
-    let parsed = ddm::StatusReport::parse(&serde_json::to_vec(&full).unwrap(), &ddm::Limits::default()).unwrap();
+    let parsed =
+        ddm::StatusReport::parse(&serde_json::to_vec(&full).unwrap(), &ddm::Limits::default())
+            .unwrap();
     assert_eq!(parsed.full_report(), Some(true));
     let decl = parsed.declarations().unwrap();
-    let find = |k: ddm::Kind, id: &str| decl.of(k).unwrap().iter().find(|s| s.identifier == id).cloned().unwrap();
+    let find = |k: ddm::Kind, id: &str| {
+        decl.of(k)
+            .unwrap()
+            .iter()
+            .find(|s| s.identifier == id)
+            .cloned()
+            .unwrap()
+    };
     assert!(find(ddm::Kind::Activation, "a").active);
     assert!(find(ddm::Kind::Configuration, "c").active);
     let x = find(ddm::Kind::Configuration, "x");
     assert!(!x.active);
-    assert_eq!(x.reasons.as_ref().unwrap()[0].code, ddm::reconcile::UNKNOWN_TYPE_CODE);
+    assert_eq!(
+        x.reasons.as_ref().unwrap()[0].code,
+        ddm::reconcile::UNKNOWN_TYPE_CODE
+    );
     // The device status items the predicate read are in the full report.
     let snap = snapshot(model);
     let mut from_report = ddm::StatusSnapshot::new();
     from_report.apply(&parsed);
-    for path in ["device.operating-system.version", "device.model.family", "device.identifier.udid"] {
+    for path in [
+        "device.operating-system.version",
+        "device.model.family",
+        "device.identifier.udid",
+    ] {
         assert_eq!(from_report.get(path), snap.get(path), "{path}");
     }
     // Nothing changed: nothing to send.
     assert!(d.status_report(model).is_none());
     // A new unreferenced configuration: an incremental report, declarations only.
-    d.hold(held("configuration", "d", "com.apple.configuration.passcode.settings", serde_json::json!({})));
+    d.hold(held(
+        "configuration",
+        "d",
+        "com.apple.configuration.passcode.settings",
+        serde_json::json!({}),
+    ));
     let inc = d.status_report(model).unwrap();
     assert_eq!(inc["FullReport"], false);
     assert!(inc["StatusItems"].get("device").is_none());
-    let parsed = ddm::StatusReport::parse(&serde_json::to_vec(&inc).unwrap(), &ddm::Limits::default()).unwrap();
+    let parsed =
+        ddm::StatusReport::parse(&serde_json::to_vec(&inc).unwrap(), &ddm::Limits::default())
+            .unwrap();
     let decl = parsed.declarations().unwrap();
-    let dd = decl.of(ddm::Kind::Configuration).unwrap().iter().find(|s| s.identifier == "d").unwrap();
+    let dd = decl
+        .of(ddm::Kind::Configuration)
+        .unwrap()
+        .iter()
+        .find(|s| s.identifier == "d")
+        .unwrap();
     assert!(!dd.active);
-    assert_eq!(dd.reasons.as_ref().unwrap()[0].code, "Info.NotReferencedByActivation");
+    assert_eq!(
+        dd.reasons.as_ref().unwrap()[0].code,
+        "Info.NotReferencedByActivation"
+    );
 }

@@ -27,10 +27,26 @@ fn push_cert() -> PushCert {
     let p = admit_sim::provider();
     let mut rng = admit_sim::rng();
     let now = SystemTime::now();
-    let (nb, na) = (now - Duration::from_secs(60), now + Duration::from_secs(3600));
-    let ca_key = p.generate_key(KeySpec::Ec(pki::alg::Curve::P256), &mut rng).unwrap();
-    let ca = self_signed_ca(p, &*ca_key, "CN=Test Push CA".parse().unwrap(), nb, na, Some(0), &mut rng).unwrap();
-    let key = p.generate_key(KeySpec::Ec(pki::alg::Curve::P256), &mut rng).unwrap();
+    let (nb, na) = (
+        now - Duration::from_secs(60),
+        now + Duration::from_secs(3600),
+    );
+    let ca_key = p
+        .generate_key(KeySpec::Ec(pki::alg::Curve::P256), &mut rng)
+        .unwrap();
+    let ca = self_signed_ca(
+        p,
+        &*ca_key,
+        "CN=Test Push CA".parse().unwrap(),
+        nb,
+        na,
+        Some(0),
+        &mut rng,
+    )
+    .unwrap();
+    let key = p
+        .generate_key(KeySpec::Ec(pki::alg::Curve::P256), &mut rng)
+        .unwrap();
     let cert = issue(
         p,
         &*ca_key,
@@ -51,7 +67,11 @@ fn push_cert() -> PushCert {
 
 type Sender = hyper::client::conn::http2::SendRequest<Full<Bytes>>;
 
-async fn connect(addr: std::net::SocketAddr, server_ca: &[u8], client: Option<&PushCert>) -> Result<Sender, String> {
+async fn connect(
+    addr: std::net::SocketAddr,
+    server_ca: &[u8],
+    client: Option<&PushCert>,
+) -> Result<Sender, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.add(CertificateDer::from(server_ca.to_vec())).unwrap();
@@ -69,24 +89,36 @@ async fn connect(addr: std::net::SocketAddr, server_ca: &[u8], client: Option<&P
         None => b.with_no_client_auth(),
     };
     cfg.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
         .await
         .map_err(|e| e.to_string())?;
-    let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     Ok(send)
 }
 
-async fn push(s: &mut Sender, addr: std::net::SocketAddr, p: &Push) -> Result<(u16, String), String> {
+async fn push(
+    s: &mut Sender,
+    addr: std::net::SocketAddr,
+    p: &Push,
+) -> Result<(u16, String), String> {
     let req = p.to_request(Environment::Production).unwrap();
     let (mut parts, body) = req.into_parts();
-    parts.uri = format!("https://{addr}{}", parts.uri.path()).parse().unwrap();
+    parts.uri = format!("https://{addr}{}", parts.uri.path())
+        .parse()
+        .unwrap();
     let resp = s
-        .send_request(hyper::Request::from_parts(parts, Full::new(Bytes::from(body))))
+        .send_request(hyper::Request::from_parts(
+            parts,
+            Full::new(Bytes::from(body)),
+        ))
         .await
         .map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
@@ -97,31 +129,61 @@ async fn push(s: &mut Sender, addr: std::net::SocketAddr, p: &Push) -> Result<(u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_wakes_its_device() {
     let pc = push_cert();
-    let stand_in = admit_sim::apns::serve("127.0.0.1:0".parse().unwrap(), &[pc.ca.clone()], Some(TOPIC.into()))
-        .await
-        .unwrap();
+    let stand_in = admit_sim::apns::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        &[pc.ca.clone()],
+        Some(TOPIC.into()),
+    )
+    .await
+    .unwrap();
     let wake = Arc::new(Notify::new());
     let token = vec![0xAB; 32];
-    stand_in.registry.register(token.clone(), "MAGIC-1".into(), wake.clone());
-    let mut s = connect(stand_in.addr, &stand_in.ca_der, Some(&pc)).await.unwrap();
+    stand_in
+        .registry
+        .register(token.clone(), "MAGIC-1".into(), wake.clone());
+    let mut s = connect(stand_in.addr, &stand_in.ca_der, Some(&pc))
+        .await
+        .unwrap();
     let mut p = Push::new(token.clone(), "MAGIC-1");
     p.topic = Some(TOPIC.into());
     p.push_type = true;
     let woken = wake.notified();
-    assert_eq!(push(&mut s, stand_in.addr, &p).await.unwrap(), (200, String::new()));
-    tokio::time::timeout(Duration::from_secs(10), woken).await.expect("the device was woken");
+    assert_eq!(
+        push(&mut s, stand_in.addr, &p).await.unwrap(),
+        (200, String::new())
+    );
+    tokio::time::timeout(Duration::from_secs(10), woken)
+        .await
+        .expect("the device was woken");
     assert_eq!(stand_in.registry.pushes(), 1);
 
-    let reason = |r: (u16, String)| (r.0, serde_json::from_str::<serde_json::Value>(&r.1).unwrap()["reason"].as_str().unwrap().to_owned());
+    let reason = |r: (u16, String)| {
+        (
+            r.0,
+            serde_json::from_str::<serde_json::Value>(&r.1).unwrap()["reason"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
+    };
     let mut bad = p.clone();
     bad.push_magic = "MAGIC-2".into();
-    assert_eq!(reason(push(&mut s, stand_in.addr, &bad).await.unwrap()), (400, "BadMessageId".into()));
+    assert_eq!(
+        reason(push(&mut s, stand_in.addr, &bad).await.unwrap()),
+        (400, "BadMessageId".into())
+    );
     let mut bad = p.clone();
     bad.token = vec![0xCD; 32];
-    assert_eq!(reason(push(&mut s, stand_in.addr, &bad).await.unwrap()), (400, "BadDeviceToken".into()));
+    assert_eq!(
+        reason(push(&mut s, stand_in.addr, &bad).await.unwrap()),
+        (400, "BadDeviceToken".into())
+    );
     let mut bad = p.clone();
     bad.topic = Some("com.apple.mgmt.External.other".into());
-    assert_eq!(reason(push(&mut s, stand_in.addr, &bad).await.unwrap()), (400, "TopicDisallowed".into()));
+    assert_eq!(
+        reason(push(&mut s, stand_in.addr, &bad).await.unwrap()),
+        (400, "TopicDisallowed".into())
+    );
     assert_eq!(stand_in.registry.refused(), 3);
     assert_eq!(stand_in.registry.pushes(), 1);
 

@@ -34,7 +34,11 @@ async fn read_request(s: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)
             let head = String::from_utf8_lossy(&buf[..end]).into_owned();
             let len: usize = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
                 .unwrap_or(0);
             while buf.len() < end + 4 + len {
                 let n = s.read(&mut chunk).await.ok()?;
@@ -58,7 +62,9 @@ async fn bad_server(mode: Bad) -> (std::net::SocketAddr, tokio::task::JoinHandle
     let addr = l.local_addr().unwrap();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = l.accept().await else { continue };
+            let Ok((mut s, _)) = l.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
                 while let Some((head, _body)) = read_request(&mut s).await {
                     let answer: &[u8] = match mode {
@@ -98,11 +104,13 @@ async fn run_against(mode: Bad) -> Summary {
         check_out_when_removed: true,
         per_user_connections: false,
         bootstrap_token: false,
-        identity: IdentityPayload::Scep(Box::new(mdm_proto::generated::profiles::security_scep::PayloadContent {
-            url: Some(mini.url("/scep")),
-            challenge: Some(support::CHALLENGE.into()),
-            ..Default::default()
-        })),
+        identity: IdentityPayload::Scep(Box::new(
+            mdm_proto::generated::profiles::security_scep::PayloadContent {
+                url: Some(mini.url("/scep")),
+                challenge: Some(support::CHALLENGE.into()),
+                ..Default::default()
+            },
+        )),
         certificates: vec![CertificatePayload::Root(mini.tls_ca.clone())],
     }
     .build(&mut admit_sim::rng());
@@ -137,7 +145,12 @@ async fn run_against(mode: Bad) -> Summary {
 }
 
 fn only_error(s: &Summary, kind: &str, words: &str) {
-    assert_eq!(s.errors.keys().collect::<Vec<_>>(), [kind], "{:?}", s.errors);
+    assert_eq!(
+        s.errors.keys().collect::<Vec<_>>(),
+        [kind],
+        "{:?}",
+        s.errors
+    );
     let e = &s.errors[kind];
     assert_eq!(e.count, 2);
     assert!(e.example.contains(words), "{}", e.example);

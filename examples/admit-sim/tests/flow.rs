@@ -25,7 +25,11 @@ fn options(mini: &Mini, e: Enrollment) -> Arc<Options> {
         allowed.allow(u).unwrap();
     }
     let roots = e.roots.clone();
-    assert_eq!(roots, vec![mini.tls_ca.clone()], "the profile carries the server CA");
+    assert_eq!(
+        roots,
+        vec![mini.tls_ca.clone()],
+        "the profile carries the server CA"
+    );
     Arc::new(Options {
         source: Source::Profile(Arc::new(e)),
         roots,
@@ -37,7 +41,12 @@ fn options(mini: &Mini, e: Enrollment) -> Arc<Options> {
     })
 }
 
-async fn fleet(mini: &Mini, devices: usize, scenario: Scenario, state: Option<&std::path::Path>) -> Outcome {
+async fn fleet(
+    mini: &Mini,
+    devices: usize,
+    scenario: Scenario,
+    state: Option<&std::path::Path>,
+) -> Outcome {
     let e = Enrollment::parse(&mini.profile_xml).unwrap();
     run(RunOptions {
         devices,
@@ -55,7 +64,8 @@ async fn fleet(mini: &Mini, devices: usize, scenario: Scenario, state: Option<&s
 }
 
 fn example_scenario() -> Scenario {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenario.toml")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenario.toml")).unwrap();
     Scenario::parse(&text).unwrap()
 }
 
@@ -65,9 +75,16 @@ async fn whole_scenario(sign_message: bool) {
     let out = fleet(&mini, n, example_scenario(), None).await;
     let s = &out.summary;
     assert!(s.errors.is_empty(), "errors: {:?}", s.errors);
-    assert_eq!((s.devices, s.completed, s.enrolled), (n as u64, n as u64, n as u64));
+    assert_eq!(
+        (s.devices, s.completed, s.enrolled),
+        (n as u64, n as u64, n as u64)
+    );
     let seen = mini.seen();
-    assert!(seen.problems.is_empty(), "server problems: {:?}", seen.problems);
+    assert!(
+        seen.problems.is_empty(),
+        "server problems: {:?}",
+        seen.problems
+    );
     assert_eq!(seen.scep_issued, n);
     assert_eq!(out.devices.len(), n);
     for d in &out.devices {
@@ -76,45 +93,98 @@ async fn whole_scenario(sign_message: bool) {
         // Enrollment as the server recorded it.
         let (serial, _) = &seen.authenticated[&udid];
         assert_eq!(serial, &m.serial);
-        assert_eq!(seen.tokens[&udid], hex::decode(&d.state.push_token).unwrap());
+        assert_eq!(
+            seen.tokens[&udid],
+            hex::decode(&d.state.push_token).unwrap()
+        );
         let user = &d.state.users[0];
         assert_eq!(user.user_id, mdm_proto::checkin::SHARED_IPAD_USER_ID);
         let user_channel = format!("{udid}:{}", user.short_name);
-        assert_eq!(seen.tokens[&user_channel], hex::decode(&user.push_token).unwrap());
+        assert_eq!(
+            seen.tokens[&user_channel],
+            hex::decode(&user.push_token).unwrap()
+        );
         assert!(seen.checked_out.contains(&udid));
         // Every command the device answered, the server received with the same status, and
         // nothing else.
         let device_saw: BTreeSet<(String, String, String)> = d
             .answered
             .iter()
-            .map(|a| (a.channel_id.clone(), a.command_uuid.clone(), format!("{:?}", a.status)))
+            .map(|a| {
+                (
+                    a.channel_id.clone(),
+                    a.command_uuid.clone(),
+                    format!("{:?}", a.status),
+                )
+            })
             .collect();
         let server_saw: BTreeSet<(String, String, String)> = seen
             .reports
             .iter()
             .filter(|r| r.channel_id == udid || r.channel_id == user_channel)
-            .map(|r| (r.channel_id.clone(), r.command_uuid.clone(), format!("{:?}", r.status)))
+            .map(|r| {
+                (
+                    r.channel_id.clone(),
+                    r.command_uuid.clone(),
+                    format!("{:?}", r.status),
+                )
+            })
             .collect();
         assert_eq!(device_saw, server_saw);
-        let statuses = |st: Status| d.answered.iter().filter(|a| a.status == st).map(|a| a.request_type.clone()).collect::<Vec<_>>();
+        let statuses = |st: Status| {
+            d.answered
+                .iter()
+                .filter(|a| a.status == st)
+                .map(|a| a.request_type.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(statuses(Status::NotNow), ["DeviceInformation"]);
         assert_eq!(statuses(Status::Error), ["ShutDownDevice"]);
         assert_eq!(statuses(Status::CommandFormatError), ["FrobnicateDevice"]);
         let acked: BTreeSet<String> = statuses(Status::Acknowledged).into_iter().collect();
         for rt in [
-            "DeviceInformation", "SecurityInfo", "ProfileList", "InstallProfile", "RemoveProfile",
-            "CertificateList", "InstalledApplicationList", "DeclarativeManagement", "RestartDevice",
-            "DeviceLock", "EraseDevice",
+            "DeviceInformation",
+            "SecurityInfo",
+            "ProfileList",
+            "InstallProfile",
+            "RemoveProfile",
+            "CertificateList",
+            "InstalledApplicationList",
+            "DeclarativeManagement",
+            "RestartDevice",
+            "DeviceLock",
+            "EraseDevice",
         ] {
             assert!(acked.contains(rt), "{rt} not acknowledged");
         }
         // The profile installed then removed; the MDM profile stays.
-        let ids: Vec<&str> = d.state.inventory.profiles.iter().map(|p| p.identifier.as_str()).collect();
+        let ids: Vec<&str> = d
+            .state
+            .inventory
+            .profiles
+            .iter()
+            .map(|p| p.identifier.as_str())
+            .collect();
         assert_eq!(ids, ["com.example.mdm.sim"]);
-        assert_eq!((d.state.inventory.restarts, d.state.inventory.locks, d.state.inventory.erases), (1, 1, 1));
-        assert!(seen.attestations_verified.contains(&udid), "attestation of {udid}");
+        assert_eq!(
+            (
+                d.state.inventory.restarts,
+                d.state.inventory.locks,
+                d.state.inventory.erases
+            ),
+            (1, 1, 1)
+        );
+        assert!(
+            seen.attestations_verified.contains(&udid),
+            "attestation of {udid}"
+        );
         // One full DDM status report (the second sync found nothing new), as the server read it.
-        let reports: Vec<&serde_json::Value> = seen.ddm_reports.iter().filter(|(c, _)| *c == udid).map(|(_, r)| r).collect();
+        let reports: Vec<&serde_json::Value> = seen
+            .ddm_reports
+            .iter()
+            .filter(|(c, _)| *c == udid)
+            .map(|(_, r)| r)
+            .collect();
         assert_eq!(reports.len(), 1, "{udid}: {reports:?}");
         let r = reports[0];
         assert_eq!(r["FullReport"], true);
@@ -133,14 +203,21 @@ async fn whole_scenario(sign_message: bool) {
         assert_eq!(active("configurations", "cfg.passcode"), iphone);
         assert!(!active("configurations", "cfg.unreferenced"));
         assert!(active("management", "mgmt.props"));
-        assert_eq!(r["StatusItems"]["device"]["identifier"]["serial-number"], m.serial.as_str());
+        assert_eq!(
+            r["StatusItems"]["device"]["identifier"]["serial-number"],
+            m.serial.as_str()
+        );
     }
     // Every report the server received decoded as mdm-proto's typed result.
     for r in &seen.reports {
         assert!(r.typed.is_ok(), "{:?}", r);
     }
     // Device 4 is an iPad: the predicate really was evaluated both ways.
-    assert!(out.devices.iter().any(|d| d.state.model.model_name == "iPad"));
+    assert!(
+        out.devices
+            .iter()
+            .any(|d| d.state.model.model_name == "iPad")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,20 +234,40 @@ async fn whole_scenario_over_mdm_signature() {
 async fn second_run_resumes_the_fleet() {
     let mini = Mini::start(false, false).await;
     let dir = tempfile::tempdir().unwrap();
-    let scenario = Scenario::parse("[[step]]\ndo = \"enroll\"\n[[step]]\ndo = \"sessions\"\n").unwrap();
+    let scenario =
+        Scenario::parse("[[step]]\ndo = \"enroll\"\n[[step]]\ndo = \"sessions\"\n").unwrap();
     let first = fleet(&mini, 3, scenario.clone(), Some(dir.path())).await;
-    assert!(first.summary.errors.is_empty(), "{:?}", first.summary.errors);
+    assert!(
+        first.summary.errors.is_empty(),
+        "{:?}",
+        first.summary.errors
+    );
     let second = fleet(&mini, 3, scenario, Some(dir.path())).await;
-    assert!(second.summary.errors.is_empty(), "{:?}", second.summary.errors);
+    assert!(
+        second.summary.errors.is_empty(),
+        "{:?}",
+        second.summary.errors
+    );
     assert_eq!(second.summary.counters.get("devices.resumed"), Some(&3));
-    let udids = |o: &Outcome| o.devices.iter().map(|d| d.state.model.udid.clone()).collect::<Vec<_>>();
+    let udids = |o: &Outcome| {
+        o.devices
+            .iter()
+            .map(|d| d.state.model.udid.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(udids(&first), udids(&second));
     let seen = mini.seen();
     // No second SCEP enrollment, no second Authenticate: the same identities went on.
     assert_eq!(seen.scep_issued, 3);
     assert_eq!(seen.authenticated.len(), 3);
     assert!(second.summary.endpoints.get("scep:PKIOperation").is_none());
-    assert!(second.summary.endpoints.get("checkin:Authenticate").is_none());
+    assert!(
+        second
+            .summary
+            .endpoints
+            .get("checkin:Authenticate")
+            .is_none()
+    );
     assert_eq!(second.summary.endpoints["connect"].answered, 3);
     assert!(seen.problems.is_empty(), "{:?}", seen.problems);
 }
@@ -179,20 +276,30 @@ async fn second_run_resumes_the_fleet() {
 async fn profile_from_an_invite_url() {
     let mini = Mini::start(true, false).await;
     let roots = [mini.tls_ca.clone()];
-    let signed = admit_sim::enrollment::fetch(&mini.url("/mdm/enroll?invite=good"), &roots, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let signed = admit_sim::enrollment::fetch(
+        &mini.url("/mdm/enroll?invite=good"),
+        &roots,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     let e = Enrollment::parse(&signed).unwrap();
     assert_eq!(e, Enrollment::parse(&mini.profile_xml).unwrap());
     assert!(e.sign_message);
     assert_eq!(e.challenge.as_deref(), Some(support::CHALLENGE));
     assert_eq!(e.subject.as_deref(), Some("CN=sim device,O=admit"));
-    let err = admit_sim::enrollment::fetch(&mini.url("/mdm/enroll?invite=spent"), &roots, Duration::from_secs(10))
-        .await
-        .unwrap_err();
+    let err = admit_sim::enrollment::fetch(
+        &mini.url("/mdm/enroll?invite=spent"),
+        &roots,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), "http-403");
     // A URL outside the profile's origin is refused before any connection.
-    let err = admit_sim::enrollment::fetch("https://127.0.0.1:1/x", &[], Duration::from_secs(1)).await.unwrap_err();
+    let err = admit_sim::enrollment::fetch("https://127.0.0.1:1/x", &[], Duration::from_secs(1))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), "connect");
 }
 
@@ -213,7 +320,18 @@ async fn the_binary_prints_a_json_summary() {
     let scenario = dir.path().join("s.toml");
     std::fs::write(&scenario, "[[step]]\ndo = \"enroll\"\n[[step]]\ndo = \"sessions\"\nrounds = 2\n[[step]]\ndo = \"checkout\"\n").unwrap();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_admit-sim"))
-        .args(["run", "--json", "--devices", "2", "--concurrency", "2", "--duration", "60s", "--profile", &url])
+        .args([
+            "run",
+            "--json",
+            "--devices",
+            "2",
+            "--concurrency",
+            "2",
+            "--duration",
+            "60s",
+            "--profile",
+            &url,
+        ])
         .arg("--server-ca")
         .arg(&ca)
         .arg("--key-pool")
@@ -222,7 +340,10 @@ async fn the_binary_prints_a_json_summary() {
         .arg(&scenario)
         .kill_on_drop(true)
         .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), child).await.unwrap().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(120), child)
+        .await
+        .unwrap()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let summary: serde_json::Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
@@ -239,6 +360,13 @@ async fn the_binary_prints_a_json_summary() {
 fn testkit_pem(der: &[u8]) -> String {
     use base64::Engine as _;
     let b = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+    let lines: Vec<&str> = b
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
 }

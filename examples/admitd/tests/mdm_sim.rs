@@ -38,16 +38,37 @@ fn attestation_ca() -> (AttestationCa, Cert) {
     let p = admit_sim::provider();
     let mut rng = admit_sim::rng();
     let now = SystemTime::now();
-    let (nb, na) = (now - Duration::from_secs(3600), now + Duration::from_secs(86400));
-    let root_key = p.generate_key(KeySpec::Ec(pki::alg::Curve::P384), &mut rng).unwrap();
-    let root = self_signed_ca(p, &*root_key, "CN=Test Attestation Root".parse().unwrap(), nb, na, Some(1), &mut rng).unwrap();
-    let sub_key = p.generate_key(KeySpec::Ec(pki::alg::Curve::P384), &mut rng).unwrap();
+    let (nb, na) = (
+        now - Duration::from_secs(3600),
+        now + Duration::from_secs(86400),
+    );
+    let root_key = p
+        .generate_key(KeySpec::Ec(pki::alg::Curve::P384), &mut rng)
+        .unwrap();
+    let root = self_signed_ca(
+        p,
+        &*root_key,
+        "CN=Test Attestation Root".parse().unwrap(),
+        nb,
+        na,
+        Some(1),
+        &mut rng,
+    )
+    .unwrap();
+    let sub_key = p
+        .generate_key(KeySpec::Ec(pki::alg::Curve::P384), &mut rng)
+        .unwrap();
     let sub = issue(
         p,
         &*root_key,
         Some(&root),
         sub_key.spki(),
-        &Template::ca("CN=Test Attestation Sub CA".parse().unwrap(), nb, na, Some(0)),
+        &Template::ca(
+            "CN=Test Attestation Sub CA".parse().unwrap(),
+            nb,
+            na,
+            Some(0),
+        ),
         &mut rng,
     )
     .unwrap();
@@ -60,7 +81,14 @@ fn attestation_ca() -> (AttestationCa, Cert) {
     )
 }
 
-fn fleet(rt: &tokio::runtime::Runtime, srv: &Server, url: &str, scenario: &str, state: &std::path::Path, att: &AttestationCa) -> Outcome {
+fn fleet(
+    rt: &tokio::runtime::Runtime,
+    srv: &Server,
+    url: &str,
+    scenario: &str,
+    state: &std::path::Path,
+    att: &AttestationCa,
+) -> Outcome {
     let roots = read_certificates(&std::fs::read(&srv.root).unwrap()).unwrap();
     let mut allowed = Allowed::default();
     allowed.allow(url).unwrap();
@@ -90,7 +118,11 @@ fn fleet(rt: &tokio::runtime::Runtime, srv: &Server, url: &str, scenario: &str, 
 /// Queue `cmd` on `channels` through the admin API (as a plist, keeping its CommandUUID).
 fn enqueue(srv: &Server, channels: &[String], cmd: &Command) {
     let xml = String::from_utf8(cmd.to_xml()).unwrap();
-    let (st, j) = srv.api("POST", "/api/v1/mdm/commands", Some(&json!({"channels": channels, "plist": xml})));
+    let (st, j) = srv.api(
+        "POST",
+        "/api/v1/mdm/commands",
+        Some(&json!({"channels": channels, "plist": xml})),
+    );
     assert_eq!(st, 201, "{j}");
     assert_eq!(j["command_uuid"], cmd.command_uuid.as_str());
 }
@@ -98,24 +130,52 @@ fn enqueue(srv: &Server, channels: &[String], cmd: &Command) {
 fn commands(nonce: &[u8]) -> Vec<Command> {
     use gc::device_information::QueriesItem as Q;
     let mut rng = admit_sim::rng();
-    let profile = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../admit-sim/tests/wifi.mobileconfig")).unwrap();
+    let profile = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../admit-sim/tests/wifi.mobileconfig"
+    ))
+    .unwrap();
     vec![
         Command::new(
             gc::DeviceInformation {
-                queries: vec![Q::UDID, Q::SerialNumber, Q::OSVersion, Q::ModelName, Q::DevicePropertiesAttestation],
+                queries: vec![
+                    Q::UDID,
+                    Q::SerialNumber,
+                    Q::OSVersion,
+                    Q::ModelName,
+                    Q::DevicePropertiesAttestation,
+                ],
                 device_attestation_nonce: Some(mdm_proto::Data(nonce.to_vec())),
                 ..Default::default()
             },
             &mut rng,
         ),
         Command::new(gc::SecurityInfo::default(), &mut rng),
-        Command::new(gc::InstallProfile { payload: mdm_proto::Data(profile), ..Default::default() }, &mut rng),
+        Command::new(
+            gc::InstallProfile {
+                payload: mdm_proto::Data(profile),
+                ..Default::default()
+            },
+            &mut rng,
+        ),
         Command::new(gc::ProfileList::default(), &mut rng),
-        Command::new(gc::RemoveProfile { identifier: "com.example.wifi".into(), ..Default::default() }, &mut rng),
+        Command::new(
+            gc::RemoveProfile {
+                identifier: "com.example.wifi".into(),
+                ..Default::default()
+            },
+            &mut rng,
+        ),
         Command::new(gc::CertificateList::default(), &mut rng),
         Command::new(gc::InstalledApplicationList::default(), &mut rng),
         Command::new(gc::RestartDevice::default(), &mut rng),
-        Command::new(gc::DeviceLock { message: Some("admit-sim".into()), ..Default::default() }, &mut rng),
+        Command::new(
+            gc::DeviceLock {
+                message: Some("admit-sim".into()),
+                ..Default::default()
+            },
+            &mut rng,
+        ),
         Command::new(gc::EraseDevice::default(), &mut rng),
         Command::new(gc::ShutDownDevice::default(), &mut rng),
         Command::from_dictionary("FrobnicateDevice", Default::default(), &mut rng),
@@ -150,23 +210,38 @@ do = "checkout"
 fn one(backend: &Backend, sign_message: bool) {
     let ctx = format!("{} sign_message={sign_message}", backend.name());
     let dir = tempfile::tempdir().unwrap();
-    let config = format!("[mdm]\ntopic = \"{TOPIC}\"\nsign_message = {sign_message}\nuser_channels = true\n");
+    let config = format!(
+        "[mdm]\ntopic = \"{TOPIC}\"\nsign_message = {sign_message}\nuser_channels = true\n"
+    );
     let srv = Server::start(dir.path(), backend, &config, &[]);
     let url = srv.invite(Some("fleet@example.com"), DEVICES as u32);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let (att, att_root) = attestation_ca();
     let state = dir.path().join("fleet");
 
     // Enrollment: every device its own profile through the invite, SCEP, Authenticate,
     // TokenUpdate on the device and the Shared iPad user channel.
     let first = fleet(&rt, &srv, &url, ENROLL, &state, &att);
-    assert!(first.summary.errors.is_empty(), "{ctx}: {:?}\n{}", first.summary.errors, srv.admitd.log_text());
+    assert!(
+        first.summary.errors.is_empty(),
+        "{ctx}: {:?}\n{}",
+        first.summary.errors,
+        srv.admitd.log_text()
+    );
     assert_eq!(first.summary.enrolled, DEVICES as u64, "{ctx}");
     // The invite is spent.
     assert_eq!(srv.get(&url).0, 403, "{ctx}");
 
     // Queue every command on every device, a ProfileList on every user channel.
-    let udids: Vec<String> = first.devices.iter().map(|d| d.state.model.udid.clone()).collect();
+    let udids: Vec<String> = first
+        .devices
+        .iter()
+        .map(|d| d.state.model.udid.clone())
+        .collect();
     let users: Vec<String> = first
         .devices
         .iter()
@@ -182,38 +257,74 @@ fn one(backend: &Backend, sign_message: bool) {
 
     // The same fleet again: answer everything (one NotNow each), then check out.
     let second = fleet(&rt, &srv, &url, WORK, &state, &att);
-    assert!(second.summary.errors.is_empty(), "{ctx}: {:?}", second.summary.errors);
-    assert_eq!(second.summary.counters.get("devices.resumed"), Some(&(DEVICES as u64)), "{ctx}");
+    assert!(
+        second.summary.errors.is_empty(),
+        "{ctx}: {:?}",
+        second.summary.errors
+    );
+    assert_eq!(
+        second.summary.counters.get("devices.resumed"),
+        Some(&(DEVICES as u64)),
+        "{ctx}"
+    );
     assert_eq!(second.summary.completed, DEVICES as u64, "{ctx}");
 
     // What each device saw, last status per (channel, command).
     let mut device_saw: BTreeMap<(String, String), Status> = BTreeMap::new();
     for d in &second.devices {
-        assert_eq!(d.answered.iter().filter(|a| a.status == Status::NotNow).count(), 1, "{ctx}");
+        assert_eq!(
+            d.answered
+                .iter()
+                .filter(|a| a.status == Status::NotNow)
+                .count(),
+            1,
+            "{ctx}"
+        );
         for a in &d.answered {
             device_saw.insert((a.channel_id.clone(), a.command_uuid.clone()), a.status);
         }
     }
-    assert_eq!(device_saw.len(), DEVICES * (cmds.len() + 1), "{ctx}: every command answered once at least");
+    assert_eq!(
+        device_saw.len(),
+        DEVICES * (cmds.len() + 1),
+        "{ctx}: every command answered once at least"
+    );
 
     // The server's records of each command match, and every result it holds decodes.
-    let serials: BTreeMap<String, String> =
-        second.devices.iter().map(|d| (d.state.model.udid.clone(), d.state.model.serial.clone())).collect();
+    let serials: BTreeMap<String, String> = second
+        .devices
+        .iter()
+        .map(|d| (d.state.model.udid.clone(), d.state.model.serial.clone()))
+        .collect();
     for c in cmds.iter().chain([&user_cmd]) {
-        let (st, j) = srv.api("GET", &format!("/api/v1/mdm/commands/{}", c.command_uuid), None);
+        let (st, j) = srv.api(
+            "GET",
+            &format!("/api/v1/mdm/commands/{}", c.command_uuid),
+            None,
+        );
         assert_eq!(st, 200, "{ctx}: {j}");
         let deliveries = j["deliveries"].as_array().unwrap();
         assert_eq!(deliveries.len(), DEVICES, "{ctx}: {j}");
         for d in deliveries {
             let ch = d["channel"].as_str().unwrap().to_owned();
             let saw = device_saw[&(ch.clone(), c.command_uuid.clone())];
-            assert_eq!(d["status"], saw.as_str(), "{ctx}: {} on {ch}", c.request_type());
+            assert_eq!(
+                d["status"],
+                saw.as_str(),
+                "{ctx}: {} on {ch}",
+                c.request_type()
+            );
             if saw != Status::Acknowledged {
                 continue;
             }
-            let raw = base64::engine::general_purpose::STANDARD.decode(d["raw"].as_str().unwrap()).unwrap();
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(d["raw"].as_str().unwrap())
+                .unwrap();
             let mut r = Report::parse(&raw, &mdm_proto::Limits::default()).unwrap();
-            let typed = r.type_result(c.request_type()).unwrap().unwrap_or_else(|| panic!("{ctx}: {} untyped", c.request_type()));
+            let typed = r
+                .type_result(c.request_type())
+                .unwrap()
+                .unwrap_or_else(|| panic!("{ctx}: {} untyped", c.request_type()));
             if let gc::CommandResponse::DeviceInformation(di) = typed {
                 let q = &di.query_responses;
                 assert_eq!(q.serial_number.as_ref(), serials.get(&ch), "{ctx}");
@@ -225,21 +336,47 @@ fn one(backend: &Backend, sign_message: bool) {
                     .map(|d| Cert::from_der(&d.0).unwrap())
                     .collect();
                 let anchors = [att_root.clone()];
-                let opts = attestation::apple::Options::new(SystemTime::now(), attestation::apple::FreshnessCode::from_mdm_nonce(&nonce))
-                    .with_anchors(&anchors)
-                    .with_expected_serial(&serials[&ch])
-                    .with_expected_udid(&ch);
+                let opts = attestation::apple::Options::new(
+                    SystemTime::now(),
+                    attestation::apple::FreshnessCode::from_mdm_nonce(&nonce),
+                )
+                .with_anchors(&anchors)
+                .with_expected_serial(&serials[&ch])
+                .with_expected_udid(&ch);
                 attestation::apple::verify(admit_sim::provider(), &chain, &opts).unwrap();
             }
         }
     }
     let statuses = |rt: &str| {
-        let uuid = &cmds.iter().find(|c| c.request_type() == rt).unwrap().command_uuid;
-        device_saw.iter().filter(|((_, u), _)| u == uuid).map(|(_, s)| *s).collect::<Vec<_>>()
+        let uuid = &cmds
+            .iter()
+            .find(|c| c.request_type() == rt)
+            .unwrap()
+            .command_uuid;
+        device_saw
+            .iter()
+            .filter(|((_, u), _)| u == uuid)
+            .map(|(_, s)| *s)
+            .collect::<Vec<_>>()
     };
-    assert!(statuses("ShutDownDevice").iter().all(|s| *s == Status::Error), "{ctx}");
-    assert!(statuses("FrobnicateDevice").iter().all(|s| *s == Status::CommandFormatError), "{ctx}");
-    assert!(statuses("RemoveProfile").iter().all(|s| *s == Status::Acknowledged), "{ctx}");
+    assert!(
+        statuses("ShutDownDevice")
+            .iter()
+            .all(|s| *s == Status::Error),
+        "{ctx}"
+    );
+    assert!(
+        statuses("FrobnicateDevice")
+            .iter()
+            .all(|s| *s == Status::CommandFormatError),
+        "{ctx}"
+    );
+    assert!(
+        statuses("RemoveProfile")
+            .iter()
+            .all(|s| *s == Status::Acknowledged),
+        "{ctx}"
+    );
 
     // The devices as the server holds them.
     for d in &second.devices {
@@ -252,7 +389,11 @@ fn one(backend: &Backend, sign_message: bool) {
         let users = j["user_channels"].as_array().unwrap();
         assert_eq!(users.len(), 1, "{ctx}: {j}");
         assert_eq!(d.state.inventory.erases, 1);
-        assert_eq!(d.state.inventory.profiles.len(), 1, "the MDM profile alone remains");
+        assert_eq!(
+            d.state.inventory.profiles.len(),
+            1,
+            "the MDM profile alone remains"
+        );
     }
     let (st, j) = srv.api("GET", "/api/v1/mdm/devices?limit=500", None);
     assert_eq!(st, 200, "{ctx}: {j}");

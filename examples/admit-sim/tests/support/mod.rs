@@ -112,7 +112,11 @@ fn der(c: &Certificate) -> Vec<u8> {
 
 /// A profile to install with InstallProfile.
 pub fn wifi_profile() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/wifi.mobileconfig")).unwrap()
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/wifi.mobileconfig"
+    ))
+    .unwrap()
 }
 
 /// The command batch queued on each device channel's first TokenUpdate: one of every command
@@ -203,11 +207,27 @@ impl Mini {
         let p = provider();
         let mut rng = admit_sim::rng();
         let now = SystemTime::now();
-        let (nb, na) = (now - Duration::from_secs(3600), now + Duration::from_secs(86400));
+        let (nb, na) = (
+            now - Duration::from_secs(3600),
+            now + Duration::from_secs(86400),
+        );
         // TLS: a CA and a leaf for 127.0.0.1.
-        let tls_ca_key = p.generate_key(KeySpec::Ec(pki::alg::Curve::P256), &mut rng).unwrap();
-        let tls_ca = self_signed_ca(p, &*tls_ca_key, "CN=mini MDM TLS CA".parse().unwrap(), nb, na, Some(0), &mut rng).unwrap();
-        let tls_key = p.generate_key(KeySpec::Ec(pki::alg::Curve::P256), &mut rng).unwrap();
+        let tls_ca_key = p
+            .generate_key(KeySpec::Ec(pki::alg::Curve::P256), &mut rng)
+            .unwrap();
+        let tls_ca = self_signed_ca(
+            p,
+            &*tls_ca_key,
+            "CN=mini MDM TLS CA".parse().unwrap(),
+            nb,
+            na,
+            Some(0),
+            &mut rng,
+        )
+        .unwrap();
+        let tls_key = p
+            .generate_key(KeySpec::Ec(pki::alg::Curve::P256), &mut rng)
+            .unwrap();
         let mut san = SubjectAltNames::new();
         san.ip.push(IpAddr::from([127, 0, 0, 1]));
         let tls_leaf = issue(
@@ -223,8 +243,19 @@ impl Mini {
         )
         .unwrap();
         // Device CA and SCEP RA.
-        let device_ca_key = p.generate_key(KeySpec::Ec(pki::alg::Curve::P256), &mut rng).unwrap();
-        let device_ca = self_signed_ca(p, &*device_ca_key, "CN=mini MDM device CA".parse().unwrap(), nb, na, Some(0), &mut rng).unwrap();
+        let device_ca_key = p
+            .generate_key(KeySpec::Ec(pki::alg::Curve::P256), &mut rng)
+            .unwrap();
+        let device_ca = self_signed_ca(
+            p,
+            &*device_ca_key,
+            "CN=mini MDM device CA".parse().unwrap(),
+            nb,
+            na,
+            Some(0),
+            &mut rng,
+        )
+        .unwrap();
         let ra_key = p.generate_key(KeySpec::Rsa(2048), &mut rng).unwrap();
         let ra = issue(
             p,
@@ -246,15 +277,33 @@ impl Mini {
         .unwrap()
         .with_issuance(IssuancePolicy::default());
         // Attestation: a root and an issuing CA, both P-384 like Apple's.
-        let att_root_key = p.generate_key(KeySpec::Ec(pki::alg::Curve::P384), &mut rng).unwrap();
-        let att_root = self_signed_ca(p, &*att_root_key, "CN=Test Enterprise Attestation Root CA".parse().unwrap(), nb, na, Some(1), &mut rng).unwrap();
-        let att_sub_key = p.generate_key(KeySpec::Ec(pki::alg::Curve::P384), &mut rng).unwrap();
+        let att_root_key = p
+            .generate_key(KeySpec::Ec(pki::alg::Curve::P384), &mut rng)
+            .unwrap();
+        let att_root = self_signed_ca(
+            p,
+            &*att_root_key,
+            "CN=Test Enterprise Attestation Root CA".parse().unwrap(),
+            nb,
+            na,
+            Some(1),
+            &mut rng,
+        )
+        .unwrap();
+        let att_sub_key = p
+            .generate_key(KeySpec::Ec(pki::alg::Curve::P384), &mut rng)
+            .unwrap();
         let att_sub = issue(
             p,
             &*att_root_key,
             Some(&att_root),
             att_sub_key.spki(),
-            &Template::ca("CN=Test Enterprise Attestation Sub CA 1".parse().unwrap(), nb, na, Some(0)),
+            &Template::ca(
+                "CN=Test Enterprise Attestation Sub CA 1".parse().unwrap(),
+                nb,
+                na,
+                Some(0),
+            ),
             &mut rng,
         )
         .unwrap();
@@ -278,7 +327,10 @@ impl Mini {
                 mdm_proto::generated::profiles::security_scep::PayloadContent {
                     url: Some(format!("{base}/scep")),
                     challenge: Some(CHALLENGE.into()),
-                    subject: Some(vec![vec![vec!["O".into(), "admit".into()]], vec![vec!["CN".into(), "sim device".into()]]]),
+                    subject: Some(vec![
+                        vec![vec!["O".into(), "admit".into()]],
+                        vec![vec!["CN".into(), "sim device".into()]],
+                    ]),
                     ..Default::default()
                 },
             )),
@@ -286,7 +338,14 @@ impl Mini {
         }
         .build(&mut rng);
         let profile_xml = profile.to_xml();
-        let signed = mdm_proto::signed::sign_profile(&profile_xml, &*tls_key, &Cert::from_certificate(&tls_leaf).unwrap(), p, &mut rng).unwrap();
+        let signed = mdm_proto::signed::sign_profile(
+            &profile_xml,
+            &*tls_key,
+            &Cert::from_certificate(&tls_leaf).unwrap(),
+            p,
+            &mut rng,
+        )
+        .unwrap();
 
         let ctx = Arc::new(Ctx {
             sign_message,
@@ -303,47 +362,65 @@ impl Mini {
         let rp = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         roots.add(CertificateDer::from(der(&device_ca))).unwrap();
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), rp.clone())
-            .allow_unauthenticated()
-            .build()
-            .unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            rp.clone(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .unwrap();
         let config = rustls::ServerConfig::builder_with_provider(rp)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_client_cert_verifier(verifier)
             .with_single_cert(
                 vec![CertificateDer::from(der(&tls_leaf))],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(tls_key.to_pkcs8_der().unwrap().to_vec())),
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                    tls_key.to_pkcs8_der().unwrap().to_vec(),
+                )),
             )
             .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let c2 = ctx.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
                 let acceptor = acceptor.clone();
                 let ctx = c2.clone();
                 tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
                     let peer = tls
                         .get_ref()
                         .1
                         .peer_certificates()
                         .and_then(|c| c.first())
                         .map(|c| c.to_vec());
-                    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                        let ctx = ctx.clone();
-                        let peer = peer.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-                            let req = http::Request::from_parts(parts, body);
-                            let resp = tokio::task::spawn_blocking(move || ctx.handle(&req, peer.as_deref()))
+                    let service =
+                        hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                            let ctx = ctx.clone();
+                            let peer = peer.clone();
+                            async move {
+                                let (parts, body) = req.into_parts();
+                                let body = body
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes().to_vec())
+                                    .unwrap_or_default();
+                                let req = http::Request::from_parts(parts, body);
+                                let resp = tokio::task::spawn_blocking(move || {
+                                    ctx.handle(&req, peer.as_deref())
+                                })
                                 .await
                                 .unwrap_or_else(|_| status(500));
-                            Ok::<_, std::convert::Infallible>(resp.map(|b| Full::new(Bytes::from(b))))
-                        }
-                    });
+                                Ok::<_, std::convert::Infallible>(
+                                    resp.map(|b| Full::new(Bytes::from(b))),
+                                )
+                            }
+                        });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tls), service)
                         .await;
@@ -377,8 +454,14 @@ impl Mini {
     /// Queue `cmd` on `channel_id`.
     pub fn enqueue(&self, channel_id: &str, cmd: Command) {
         let mut s = self.seen();
-        s.sent.insert(cmd.command_uuid.clone(), (channel_id.into(), cmd.request_type().into(), None));
-        s.queues.entry(channel_id.into()).or_default().push_back(cmd);
+        s.sent.insert(
+            cmd.command_uuid.clone(),
+            (channel_id.into(), cmd.request_type().into(), None),
+        );
+        s.queues
+            .entry(channel_id.into())
+            .or_default()
+            .push_back(cmd);
     }
 
     /// The URL of this server's path `p`.
@@ -405,7 +488,10 @@ impl Ctx {
             "/mdm/enroll" => {
                 if req.uri().query() == Some("invite=good") {
                     let mut r = http::Response::new(self.profile.clone());
-                    r.headers_mut().insert("content-type", "application/x-apple-aspen-config".parse().unwrap());
+                    r.headers_mut().insert(
+                        "content-type",
+                        "application/x-apple-aspen-config".parse().unwrap(),
+                    );
                     r
                 } else {
                     status(403)
@@ -429,7 +515,11 @@ impl Ctx {
         }
     }
 
-    fn identity(&self, req: &http::Request<Vec<u8>>, peer: Option<&[u8]>) -> Result<Vec<u8>, String> {
+    fn identity(
+        &self,
+        req: &http::Request<Vec<u8>>,
+        peer: Option<&[u8]>,
+    ) -> Result<Vec<u8>, String> {
         if self.sign_message {
             let h = req
                 .headers()
@@ -442,11 +532,18 @@ impl Ctx {
                 now: SystemTime::now(),
                 policy: pki::verify::Policy::default(),
             };
-            let v = mdm_proto::signed::mdm_signature(h, req.body(), provider(), &pki::verify::Policy::default(), Some(&trust))
-                .map_err(|e| format!("Mdm-Signature: {e}"))?;
+            let v = mdm_proto::signed::mdm_signature(
+                h,
+                req.body(),
+                provider(),
+                &pki::verify::Policy::default(),
+                Some(&trust),
+            )
+            .map_err(|e| format!("Mdm-Signature: {e}"))?;
             Ok(v.signer_der().to_vec())
         } else {
-            peer.map(<[u8]>::to_vec).ok_or_else(|| "no client certificate".to_owned())
+            peer.map(<[u8]>::to_vec)
+                .ok_or_else(|| "no client certificate".to_owned())
         }
     }
 
@@ -458,21 +555,41 @@ impl Ctx {
             ScepIncoming::Refused { response, .. } => return response,
             ScepIncoming::Request(r) => r,
         };
-        let records = ScepRecords { transaction: None, signer: None, approved: false };
+        let records = ScepRecords {
+            transaction: None,
+            signer: None,
+            approved: false,
+        };
         match self.responder.decide(&vreq, &records, now) {
             Decision::Issue(issuance) => {
                 let csr = vreq.certification_request().unwrap();
-                let cert = issue(provider(), &*self.device_ca_key, Some(&self.device_ca), csr.public_key(), &issuance.template, &mut rng).unwrap();
+                let cert = issue(
+                    provider(),
+                    &*self.device_ca_key,
+                    Some(&self.device_ca),
+                    csr.public_key(),
+                    &issuance.template,
+                    &mut rng,
+                )
+                .unwrap();
                 self.seen.lock().unwrap().scep_issued += 1;
-                self.responder.success(&vreq, &[cert, self.device_ca.clone()], &mut rng).unwrap()
+                self.responder
+                    .success(&vreq, &[cert, self.device_ca.clone()], &mut rng)
+                    .unwrap()
             }
-            Decision::Refuse(e) => self.responder.failure(&vreq, e.fail_info(), Some(&e.to_string()), &mut rng).unwrap(),
+            Decision::Refuse(e) => self
+                .responder
+                .failure(&vreq, e.fail_info(), Some(&e.to_string()), &mut rng)
+                .unwrap(),
             other => self.problem(format!("SCEP decision {other:?}")),
         }
     }
 
     fn checkin(&self, req: &http::Request<Vec<u8>>, identity: Vec<u8>) -> http::Response<Vec<u8>> {
-        let ct = req.headers().get("content-type").and_then(|v| v.to_str().ok());
+        let ct = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok());
         let ci = match CheckInRequest::parse_http(ct, req.body(), &mdm_proto::Limits::default()) {
             Ok(c) => c,
             Err(e) => return self.problem(format!("check-in: {e}")),
@@ -483,9 +600,14 @@ impl Ctx {
         let udid = channel.device_id().to_owned();
         let mut s = self.seen.lock().unwrap();
         if !matches!(ci.message, CheckIn::Authenticate(_))
-            && s.authenticated.get(&udid).is_none_or(|(_, id)| *id != identity)
+            && s.authenticated
+                .get(&udid)
+                .is_none_or(|(_, id)| *id != identity)
         {
-            s.problems.push(format!("{udid}: {} from an identity it did not authenticate with", ci.message.message_type()));
+            s.problems.push(format!(
+                "{udid}: {} from an identity it did not authenticate with",
+                ci.message.message_type()
+            ));
             return status(401);
         }
         match ci.message {
@@ -493,7 +615,8 @@ impl Ctx {
                 if a.topic != TOPIC {
                     s.problems.push(format!("Authenticate topic {}", a.topic));
                 }
-                s.authenticated.insert(udid, (a.serial_number.unwrap_or_default(), identity));
+                s.authenticated
+                    .insert(udid, (a.serial_number.unwrap_or_default(), identity));
                 status(200)
             }
             CheckIn::TokenUpdate(t) => {
@@ -503,13 +626,19 @@ impl Ctx {
                     let mut nonce = [0u8; 32];
                     rand_core::Rng::fill_bytes(&mut admit_sim::rng(), &mut nonce);
                     let cmds = if channel.is_user() {
-                        vec![Command::new(gc::ProfileList::default(), &mut admit_sim::rng())]
+                        vec![Command::new(
+                            gc::ProfileList::default(),
+                            &mut admit_sim::rng(),
+                        )]
                     } else {
                         batch(&self.set, &nonce)
                     };
                     for c in cmds {
                         let n = (c.request_type() == "DeviceInformation").then(|| nonce.to_vec());
-                        s.sent.insert(c.command_uuid.clone(), (id.clone(), c.request_type().into(), n));
+                        s.sent.insert(
+                            c.command_uuid.clone(),
+                            (id.clone(), c.request_type().into(), n),
+                        );
                         s.queues.entry(id.clone()).or_default().push_back(c);
                     }
                 }
@@ -529,12 +658,14 @@ impl Ctx {
                 };
                 s.ddm_requests.push((channel.id(), m.endpoint.clone()));
                 if let Some(r) = &c.report {
-                    s.ddm_reports.push((channel.id(), serde_json::Value::Object(r.raw().clone())));
+                    s.ddm_reports
+                        .push((channel.id(), serde_json::Value::Object(r.raw().clone())));
                 }
                 match c.respond(&self.set, SystemTime::now()) {
                     Ok(b) => {
                         let mut r = http::Response::new(b);
-                        r.headers_mut().insert("content-type", "application/json".parse().unwrap());
+                        r.headers_mut()
+                            .insert("content-type", "application/json".parse().unwrap());
                         r
                     }
                     Err(e) => {
@@ -544,7 +675,8 @@ impl Ctx {
                 }
             }
             other => {
-                s.problems.push(format!("unexpected check-in {}", other.message_type()));
+                s.problems
+                    .push(format!("unexpected check-in {}", other.message_type()));
                 status(400)
             }
         }
@@ -558,17 +690,24 @@ impl Ctx {
         let id = report.channel.id();
         let udid = report.channel.device_id().to_owned();
         let mut s = self.seen.lock().unwrap();
-        if s.authenticated.get(&udid).is_none_or(|(_, i)| *i != identity) {
-            s.problems.push(format!("{udid}: report from an identity it did not authenticate with"));
+        if s.authenticated
+            .get(&udid)
+            .is_none_or(|(_, i)| *i != identity)
+        {
+            s.problems.push(format!(
+                "{udid}: report from an identity it did not authenticate with"
+            ));
             return status(401);
         }
         if let Some(uuid) = report.command_uuid.clone() {
             let Some((ch, rt, nonce)) = s.sent.get(&uuid).cloned() else {
-                s.problems.push(format!("report for unknown command {uuid}"));
+                s.problems
+                    .push(format!("report for unknown command {uuid}"));
                 return status(400);
             };
             if ch != id {
-                s.problems.push(format!("report for {uuid} on {id}, sent on {ch}"));
+                s.problems
+                    .push(format!("report for {uuid} on {id}, sent on {ch}"));
             }
             let acked = report.status == Status::Acknowledged;
             let typed = match report.type_result(&rt) {
@@ -578,7 +717,9 @@ impl Ctx {
                 Ok(None) => Err(format!("{rt}: no typed result")),
                 Err(e) => Err(format!("{rt}: {e}")),
             };
-            if let (Some(nonce), Some(gc::CommandResponse::DeviceInformation(di))) = (nonce, &report.typed) {
+            if let (Some(nonce), Some(gc::CommandResponse::DeviceInformation(di))) =
+                (nonce, &report.typed)
+            {
                 let (serial, _) = s.authenticated.get(&udid).cloned().unwrap_or_default();
                 let chain: Vec<Cert> = di
                     .query_responses
@@ -589,10 +730,13 @@ impl Ctx {
                     .map(|d| Cert::from_der(&d.0).unwrap())
                     .collect();
                 let anchors = [self.attest_root.clone()];
-                let opts = attestation::apple::Options::new(SystemTime::now(), attestation::apple::FreshnessCode::from_mdm_nonce(&nonce))
-                    .with_anchors(&anchors)
-                    .with_expected_serial(&serial)
-                    .with_expected_udid(&udid);
+                let opts = attestation::apple::Options::new(
+                    SystemTime::now(),
+                    attestation::apple::FreshnessCode::from_mdm_nonce(&nonce),
+                )
+                .with_anchors(&anchors)
+                .with_expected_serial(&serial)
+                .with_expected_udid(&udid);
                 match attestation::apple::verify(provider(), &chain, &opts) {
                     Ok(_) => s.attestations_verified.push(udid.clone()),
                     Err(e) => s.problems.push(format!("{udid}: attestation: {e}")),
@@ -622,7 +766,8 @@ impl Ctx {
         match s.queues.get(&id).and_then(|q| q.front()) {
             Some(c) => {
                 let mut r = http::Response::new(c.to_xml());
-                r.headers_mut().insert("content-type", "application/xml".parse().unwrap());
+                r.headers_mut()
+                    .insert("content-type", "application/xml".parse().unwrap());
                 r
             }
             None => status(200),
