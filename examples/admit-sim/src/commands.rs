@@ -503,9 +503,7 @@ fn device_information(
             _ => {}
         }
     }
-    let wants_attestation = queries
-        .iter()
-        .any(|q| *q == QueriesItem::DevicePropertiesAttestation);
+    let wants_attestation = queries.contains(&QueriesItem::DevicePropertiesAttestation);
     if let Some(nonce) = nonce.filter(|_| wants_attestation) {
         let ca = cx.attestation.ok_or_else(|| {
             Error::Config("DevicePropertiesAttestation asked but no attestation CA given".into())

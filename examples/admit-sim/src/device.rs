@@ -164,9 +164,9 @@ impl Device {
         Ok(d)
     }
 
-    /// The run's shared settings.
-    pub fn options(&self) -> &Arc<Options> {
-        &self.opts
+    /// The run's shared figures.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.opts.metrics.clone()
     }
 
     /// The device's UDID.

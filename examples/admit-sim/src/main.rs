@@ -39,7 +39,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a fleet through a scenario and print a summary.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Write a pool of RSA keys (PEM) for `run --key-pool`.
     Keys {
         /// How many keys.
@@ -268,7 +268,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Cmd::Run(a) => rt.block_on(run_cmd(a)),
+        Cmd::Run(a) => rt.block_on(run_cmd(*a)),
         Cmd::Keys { count, bits, out } => generate_pool(count, bits).and_then(|p| {
             std::fs::write(&out, p)
                 .map(|()| true)

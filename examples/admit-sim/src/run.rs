@@ -95,7 +95,7 @@ async fn steps(
         match step {
             Step::Enroll => {
                 dev.enroll().await?;
-                dev_metrics(dev).count("devices.enrolled", 1);
+                dev.metrics().count("devices.enrolled", 1);
             }
             Step::Users => {
                 for i in 0..dev.state.users.len() {
@@ -130,17 +130,6 @@ async fn steps(
         save(dev)?;
     }
     Ok(())
-}
-
-fn dev_metrics(dev: &Device) -> Arc<crate::metrics::Metrics> {
-    dev.metrics()
-}
-
-impl Device {
-    /// The run's shared figures.
-    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
-        self.options().metrics.clone()
-    }
 }
 
 /// Run the fleet.
@@ -220,10 +209,10 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
                 }
             };
             let result = steps(&mut dev, &scenario, &wake, &stop, state.as_ref()).await;
-            if let Some(s) = &state {
-                if let Err(e) = s.save(index, &dev.state) {
-                    metrics.error(&e);
-                }
+            if let Some(s) = &state
+                && let Err(e) = s.save(index, &dev.state)
+            {
+                metrics.error(&e);
             }
             let error = match result {
                 Ok(()) if !stop.load(Ordering::Relaxed) => {
@@ -280,11 +269,6 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
     }
     bar.finish_and_clear();
     reports.sort_by_key(|r| r.index);
-    let enrolled = reports
-        .iter()
-        .filter(|r| r.state.enrolled || r.state.checked_out)
-        .count();
-    let _ = enrolled;
     let summary = metrics.summary(start.elapsed(), opts.devices as u64, stopped_early);
     Ok(Outcome {
         summary,

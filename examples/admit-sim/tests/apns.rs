@@ -131,7 +131,7 @@ async fn a_push_wakes_its_device() {
     let pc = push_cert();
     let stand_in = admit_sim::apns::serve(
         "127.0.0.1:0".parse().unwrap(),
-        &[pc.ca.clone()],
+        std::slice::from_ref(&pc.ca),
         Some(TOPIC.into()),
     )
     .await
