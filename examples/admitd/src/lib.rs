@@ -113,6 +113,19 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
                 database: config.database.as_ref().map(config::DatabaseUrl::expose),
             },
         )?;
+        // DDM's records: the same choice of database as device auth's.
+        let ddm_store: Arc<dyn ddm::store::DdmStore> = match &config.database {
+            Some(url) => Arc::new(ddm::postgres::PgDdm::new(Arc::new(
+                scep::postgres::PgStore::open(url.expose(), 4).map_err(data_dir::Error::from)?,
+            ))),
+            None => Arc::new(
+                storage::Storage::open(&scep::database_path(&config.data_dir))
+                    .map_err(data_dir::Error::from)?,
+            ),
+        };
+        // Until the MDM core queues commands, DDM changes are stored and reported as not
+        // queued (`ddm::NoQueue`); the core passes its own `mdm::Commands` here.
+        let ddm = ddm::Server::new(ddm_store, Arc::new(ddm::NoQueue), ::ddm::TokenMode::Content);
         let admin = admin::Admin::new(devauth.admin_token());
         let sealer = secrets::Sealer::open_or_create(&data.path)?;
         let state = Arc::new(AppState {
@@ -121,6 +134,7 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             data,
             devauth,
             scep,
+            ddm,
         });
         let server = Server::bind(config.http, config.https, tls, state.clone(), config.limits)
             .await

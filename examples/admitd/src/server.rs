@@ -71,6 +71,9 @@ pub struct AppState {
     pub devauth: crate::devauth::Service,
     /// SCEP (`/scep`).
     pub scep: crate::scep::Service,
+    /// Declarative Device Management: the admin API under `/api/v1/ddm` and the
+    /// DeclarativeManagement check-in ([`crate::ddm::Server::checkin`]).
+    pub ddm: crate::ddm::Server,
 }
 
 /// Response body type.

@@ -82,6 +82,7 @@ pub const MIGRATIONS: &[Migration] = &[
     crate::scep::store::migration(3),
     crate::scep::store::revocation_migration(4),
     crate::scep::store::pending_migration(5),
+    crate::ddm::store::migration(6),
 ];
 
 /// An open, migrated database.

@@ -7,6 +7,7 @@
 //! | `/api/management/v2/devauth/...` | see `devauth` | HTTPS | |
 //! | `/scep`    | GET, POST | both        | SCEP (RFC 8894), see [`crate::scep`] |
 //! | `/crl/device.crl` | GET | both      | the device CA's CRL (DER) |
+//! | `/api/v1/ddm/...` | see [`crate::ddm::api`] | HTTPS | DDM admin API |
 //! | anything else |        |             | 404        |
 //!
 //! SCEP, MDM and device-auth routes are added here by the features that bring them.
@@ -23,6 +24,8 @@ use super::{AppState, Body, Listener, text};
 pub fn body_limit(path: &str) -> usize {
     match path {
         "/scep" | "/cgi-bin/pkiclient.exe" => 256 * 1024,
+        // A declaration may be as large as `ddm` takes one (1 MiB).
+        p if p.starts_with("/api/v1/ddm/declarations/") => 1024 * 1024 + 4096,
         p if p.starts_with("/api/") => 64 * 1024,
         _ => 1024,
     }
@@ -31,6 +34,9 @@ pub fn body_limit(path: &str) -> usize {
 /// Answer one request whose body has been read.
 pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Response<Body> {
     if let Some(resp) = state.devauth.handle(listener, &req) {
+        return resp;
+    }
+    if let Some(resp) = state.ddm.handle(&state.admin, listener, &req) {
         return resp;
     }
     match req.uri().path() {
