@@ -472,6 +472,14 @@ pub struct RecordedCommands {
 }
 
 impl RecordedCommands {
+    /// A recorder that refuses `unknown` channels as not enrolled.
+    pub fn refusing(unknown: &[&str]) -> RecordedCommands {
+        RecordedCommands {
+            unknown: unknown.iter().map(|s| (*s).to_owned()).collect(),
+            ..RecordedCommands::default()
+        }
+    }
+
     /// Everything queued so far, in order, and forget it.
     pub fn take(&self) -> Vec<(Vec<String>, NewCommand)> {
         std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner()))
