@@ -28,7 +28,7 @@ pub mod store;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use ddm::reconcile::{Decision as Reconciled, Event, Policy, State, reconcile};
+use ddm::reconcile::{Decision as Reconciled, Event, Policy, Resend, State, reconcile};
 use ddm::{DeclarationSet, Endpoint, Limits, StatusReport, TokenMode};
 use serde_json::{Value, json};
 
@@ -198,46 +198,55 @@ impl Server {
             }
         }
         let d = decided.ok_or(DdmError::Busy)?;
-        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-        let mut announced = Vec::with_capacity(d.moved.len());
-        for m in &d.moved {
-            let cmd = ddm::command(&m.set, now, &mut rng);
-            let new = NewCommand {
-                command_uuid: cmd.command_uuid.clone(),
-                request_type: cmd.request_type().to_owned(),
-                body: cmd.to_xml(),
-            };
-            let command = match self
-                .commands
-                .enqueue(std::slice::from_ref(&m.channel_id), &new)
-            {
-                Ok(()) => {
-                    if let Err(e) =
-                        self.record(&m.channel_id, &m.set, Event::CommandSent, None, now)
-                    {
-                        tracing::warn!(channel = %m.channel_id, error = %e,
-                            "DDM: command queued, its state not recorded");
-                    }
-                    Ok(new.command_uuid)
-                }
-                Err(e) => {
-                    if !matches!(e, EnqueueError::UnknownChannel(_)) {
-                        tracing::error!(channel = %m.channel_id, error = %e,
-                            "DDM: DeclarativeManagement command not queued");
-                    }
-                    Err(e.to_string())
-                }
-            };
-            announced.push(Announced {
+        let announced = d
+            .moved
+            .iter()
+            .map(|m| Announced {
                 channel_id: m.channel_id.clone(),
                 declarations_token: m.set.declarations_token(),
-                command,
-            });
-        }
+                command: self.announce(&m.channel_id, &m.set, now),
+            })
+            .collect();
         Ok(Outcome {
             stored: d.stored,
             announced,
         })
+    }
+
+    /// Queue one DeclarativeManagement command (`Data` = the set's TokensResponse) for the
+    /// channel and record it as sent; the `CommandUUID`, or why it was not queued.
+    fn announce(
+        &self,
+        channel_id: &str,
+        set: &DeclarationSet,
+        now: SystemTime,
+    ) -> Result<String, String> {
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        let cmd = ddm::command(set, now, &mut rng);
+        let new = NewCommand {
+            command_uuid: cmd.command_uuid.clone(),
+            request_type: cmd.request_type().to_owned(),
+            body: cmd.to_xml(),
+        };
+        match self
+            .commands
+            .enqueue(std::slice::from_ref(&channel_id.to_owned()), &new)
+        {
+            Ok(()) => {
+                if let Err(e) = self.record(channel_id, set, Event::CommandSent, None, now) {
+                    tracing::warn!(channel = %channel_id, error = %e,
+                        "DDM: command queued, its state not recorded");
+                }
+                Ok(new.command_uuid)
+            }
+            Err(e) => {
+                if !matches!(e, EnqueueError::UnknownChannel(_)) {
+                    tracing::error!(channel = %channel_id, error = %e,
+                        "DDM: DeclarativeManagement command not queued");
+                }
+                Err(e.to_string())
+            }
+        }
     }
 
     /// The set `channel_id` is served now, from the store.
@@ -273,7 +282,10 @@ impl Server {
     /// stored, its `ServerToken` the one `declaration-items` lists); empty for `status`. Answer
     /// 200 with `Content-Type: application/json` (the empty `status` body too).
     /// `declaration-items` and `status` are recorded (the token the device synced to; the
-    /// raw report and the reconciled per-declaration state) before it returns.
+    /// raw report and the reconciled per-declaration state) before it returns. When a report
+    /// leaves something unconfirmed and `ddm::reconcile` says to send again now, a
+    /// DeclarativeManagement command is queued too (through [`Commands`], which wakes the
+    /// device); a failure to queue it is logged, not answered.
     ///
     /// # Errors
     /// [`DdmError::http_status`] gives the answer: 400 for an unknown endpoint, a `status`
@@ -341,7 +353,16 @@ impl Server {
                 )?;
             }
             (Endpoint::Status, Some(report), Some(raw)) => {
-                self.record(channel_id, &set, Event::Report(report), Some(raw), now)?;
+                let d = self.record(channel_id, &set, Event::Report(report), Some(raw), now)?;
+                // Something is still unconfirmed and `ddm` says it is time to tell the device
+                // again (never told, changed since, or the backoff has passed): queue the
+                // command now; the device's answer does not wait on it.
+                if d.resend == Resend::Now
+                    && let Err(e) = self.announce(channel_id, &set, now)
+                {
+                    tracing::info!(channel = %channel_id, error = %e,
+                        "DDM: resend after a status report not queued");
+                }
             }
             _ => {}
         }

@@ -59,6 +59,7 @@ const CASES: &[(&str, Case)] = &[
     ("checkin_errors", checkin_errors),
     ("status_reports_reconciled", status_reports_reconciled),
     ("deletes_and_conflicts", deletes_and_conflicts),
+    ("status_report_resends", status_report_resends),
     ("stale_decision_is_refused", stale_decision_is_refused),
 ];
 
@@ -605,4 +606,42 @@ fn stale_decision_is_refused(open: Open<'_>) {
         (r.version, r.report.as_deref(), r.report_at),
         (2, Some(&b"{}"[..]), Some(5))
     );
+}
+
+/// A set assigned before the channel enrolled (no command could be queued) is announced when
+/// the device's first report shows it holds something else; a second such report within the
+/// resend interval queues nothing more.
+fn status_report_resends(open: Open<'_>) {
+    let early = Server::new(
+        open(),
+        Arc::new(RecordedCommands::refusing(&["UDID-S"])),
+        TokenMode::Content,
+    );
+    put(&early, &vector("decl.configuration.test.token-v2.json")).unwrap();
+    put_set(&early, "a", &["com.example.test"]).unwrap();
+    let out = assign(&early, "a", "UDID-S").unwrap();
+    assert!(out.announced[0].command.is_err());
+
+    let (s, commands) = server(open, TokenMode::Content);
+    // The device reports com.example.test at another revision (KMFDDM's token).
+    let report = testkit::vector("ddm/kmfddm/test/e2e/testdata/status.D0.error.json");
+    s.checkin("UDID-S", "status", Some(&report)).unwrap();
+    let queued = commands.take();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].0, vec!["UDID-S".to_owned()]);
+    let want = independent(
+        Channel::Device,
+        TokenMode::Content,
+        &[&vector("decl.configuration.test.token-v2.json")],
+    );
+    assert_eq!(command_token(&queued[0].1), want.declarations_token());
+    let view = s.channel_view("UDID-S", SystemTime::now()).unwrap();
+    assert_eq!(view["declarations"][0]["state"], "superseded");
+    assert_eq!(
+        view["declarations"][0]["reported_token"],
+        "7c6d85989e823101"
+    );
+    assert_eq!(view["attempts"], 1);
+    s.checkin("UDID-S", "status", Some(&report)).unwrap();
+    assert!(commands.take().is_empty());
 }
