@@ -125,7 +125,11 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         };
         // Until the MDM core queues commands, DDM changes are stored and reported as not
         // queued (`ddm::NoQueue`); the core passes its own `mdm::Commands` here.
-        let ddm = ddm::Server::new(ddm_store, Arc::new(ddm::NoQueue), ::ddm::TokenMode::Content);
+        let ddm = ddm::Server::new(
+            ddm_store,
+            Arc::new(ddm::NoQueue),
+            config.ddm_token_mode.to_ddm(),
+        );
         let admin = admin::Admin::new(devauth.admin_token());
         let sealer = secrets::Sealer::open_or_create(&data.path)?;
         let state = Arc::new(AppState {

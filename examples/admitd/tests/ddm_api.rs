@@ -370,3 +370,35 @@ fn run(backend: &Backend) {
     assert_eq!(count("ddm_declarations"), 1);
     server.stop();
 }
+
+/// `--ddm-token-mode kmfddm`: the ServerToken KMFDDM stored is kept and the channel's
+/// DeclarationsToken is the one in KMFDDM's quickstart. (The token mode does not touch
+/// storage, so one backend is enough here; the module suite covers both.)
+#[test]
+fn kmfddm_token_mode_over_the_api() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Admitd::start(&data, &["--ddm-token-mode", "kmfddm"]);
+    let api = Api::new(&server, &data, tmp.path());
+    let decl = "decl.configuration.test.token-v2.json";
+    let a = api.put_file("/declarations/com.example.test", &vector_path(decl));
+    assert_eq!(a.status, 200, "{a:?}");
+    let given: Value = serde_json::from_slice(&vector(decl)).unwrap();
+    assert_eq!(a.json()["server_token"], given["ServerToken"]);
+    let a = api.call("GET", "/declarations/com.example.test", None);
+    assert_eq!(
+        a.json(),
+        serde_json::from_slice::<Value>(&vector(
+            "declaration-endpoint.configuration.com.example.test.json"
+        ))
+        .unwrap()
+    );
+    api.put_json("/sets/q", &json!({"declarations": ["com.example.test"]}));
+    let a = api.call("PUT", "/sets/q/channels/UDID-K", None);
+    let tokens: Value = serde_json::from_slice(&vector("tokens-response.1decl.json")).unwrap();
+    assert_eq!(
+        a.json()["channels"][0]["declarations_token"],
+        tokens["SyncTokens"]["DeclarationsToken"]
+    );
+    server.stop();
+}
