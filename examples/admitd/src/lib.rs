@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod api_client;
 pub mod attest;
 pub mod config;
 pub mod data_dir;
