@@ -470,16 +470,49 @@ fn unix(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// A [`Commands`] for a server without the MDM core: every enqueue answers that the channel
-/// is not enrolled, so changes are stored and reported as not queued.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoQueue;
+/// The MDM core's [`Commands`] through a weak reference: the core holds DDM (as its
+/// [`crate::mdm::Declarative`] hook) and DDM queues through the core, and neither keeps the
+/// other alive. Once the core is gone, enqueues fail as storage errors.
+#[derive(Debug)]
+pub struct WeakCommands<T>(std::sync::Weak<T>);
 
-impl Commands for NoQueue {
-    fn enqueue(&self, channel_ids: &[String], _command: &NewCommand) -> Result<(), EnqueueError> {
-        Err(EnqueueError::UnknownChannel(
-            channel_ids.first().cloned().unwrap_or_default(),
-        ))
+impl<T> WeakCommands<T> {
+    /// Queue through `core` while it lives.
+    pub fn new(core: &Arc<T>) -> Self {
+        WeakCommands(Arc::downgrade(core))
+    }
+}
+
+impl<T: Commands> Commands for WeakCommands<T> {
+    fn enqueue(&self, channel_ids: &[String], command: &NewCommand) -> Result<(), EnqueueError> {
+        match self.0.upgrade() {
+            Some(core) => core.enqueue(channel_ids, command),
+            None => Err(EnqueueError::Storage(crate::storage::Error::Connection(
+                "the MDM core has shut down".into(),
+            ))),
+        }
+    }
+}
+
+/// The MDM core's DeclarativeManagement hook: [`Server::checkin`], its errors as the status
+/// and message to answer (a store failure is logged here and answered with a generic 500).
+impl crate::mdm::Declarative for Server {
+    fn checkin(
+        &self,
+        channel_id: &str,
+        endpoint: &str,
+        data: Option<&[u8]>,
+    ) -> Result<Vec<u8>, (u16, String)> {
+        Server::checkin(self, channel_id, endpoint, data).map_err(|e| {
+            let status = e.http_status();
+            if status >= 500 {
+                tracing::error!(channel = %channel_id, endpoint, error = %e,
+                    "DDM check-in failed");
+                (status, "internal error".to_owned())
+            } else {
+                (status, e.to_string())
+            }
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod api_client;
 pub mod attest;
 pub mod config;
 pub mod data_dir;
@@ -84,7 +85,15 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         "data directory ready"
     );
     let tls_slot = Arc::new(server::tls::CertSlot::new(&data.tls)?);
-    let tls = Arc::new(server::tls::server_config(tls_slot.clone())?);
+    // Devices' identity certificates come from the device CA: its subject is the hint.
+    let device_ca_subject = {
+        use pki::der::Encode as _;
+        data.ca.device.tbs_certificate().subject().to_der().ok()
+    };
+    let tls = Arc::new(server::tls::server_config(
+        tls_slot.clone(),
+        device_ca_subject,
+    )?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -113,7 +122,17 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
                 database: config.database.as_ref().map(config::DatabaseUrl::expose),
             },
         )?;
-        // DDM's records: the same choice of database as device auth's.
+        // MDM's records: with the other features' in SQLite, or in PostgreSQL.
+        let mdm_store: Arc<dyn mdm::store::MdmStore> = match &config.database {
+            Some(url) => Arc::new(mdm::postgres::PgMdm::new(Arc::new(
+                scep::postgres::PgStore::open(url.expose(), 8).map_err(data_dir::Error::from)?,
+            ))),
+            None => Arc::new(
+                storage::Storage::open(&scep::database_path(&config.data_dir))
+                    .map_err(data_dir::Error::from)?,
+            ),
+        };
+        // DDM's records: the same choice of database.
         let ddm_store: Arc<dyn ddm::store::DdmStore> = match &config.database {
             Some(url) => Arc::new(ddm::postgres::PgDdm::new(Arc::new(
                 scep::postgres::PgStore::open(url.expose(), 4).map_err(data_dir::Error::from)?,
@@ -123,13 +142,18 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
                     .map_err(data_dir::Error::from)?,
             ),
         };
-        // Until the MDM core queues commands, DDM changes are stored and reported as not
-        // queued (`ddm::NoQueue`); the core passes its own `mdm::Commands` here.
-        let ddm = ddm::Server::new(
+        let mdm = Arc::new(mdm::Service::new(mdm_store, config.mdm.clone(), &data)?);
+        // DDM queues its DeclarativeManagement commands through the core, and the core hands
+        // it DeclarativeManagement check-ins (a weak link back, so neither keeps the other).
+        let ddm = Arc::new(ddm::Server::new(
             ddm_store,
-            Arc::new(ddm::NoQueue),
+            Arc::new(ddm::WeakCommands::new(&mdm)),
             config.ddm_token_mode.to_ddm(),
-        );
+        ));
+        mdm.set_hooks(mdm::Hooks {
+            declarative: Some(ddm.clone()),
+            ..mdm::Hooks::default()
+        });
         let admin = admin::Admin::new(devauth.admin_token());
         let sealer = secrets::Sealer::open_or_create(&data.path)?;
         let state = Arc::new(AppState {
@@ -138,6 +162,7 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             data,
             devauth,
             scep,
+            mdm,
             ddm,
         });
         let server = Server::bind(config.http, config.https, tls, state.clone(), config.limits)
@@ -156,6 +181,22 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             None => format!("http://{http}{}", scep::CRL_PATH),
         };
         state.scep.set_crl_url(crl_url);
+        // Profiles point devices at the HTTPS listener: the configured URL, or the first TLS
+        // name and the bound port.
+        let bound_ip = https.ip().to_string();
+        let host = if config.tls_names.contains(&bound_ip) {
+            bound_ip
+        } else {
+            config.tls_names.first().cloned().unwrap_or(bound_ip)
+        };
+        let host = if host.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        state
+            .mdm
+            .set_default_url(format!("https://{host}:{}", https.port()));
         // The TLS certificate is renewed while running, before it runs out.
         let renew_state = state.clone();
         let renew = move || {

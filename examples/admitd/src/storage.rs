@@ -82,7 +82,8 @@ pub const MIGRATIONS: &[Migration] = &[
     crate::scep::store::migration(3),
     crate::scep::store::revocation_migration(4),
     crate::scep::store::pending_migration(5),
-    crate::ddm::store::migration(6),
+    crate::mdm::store::migration(6),
+    crate::ddm::store::migration(7),
 ];
 
 /// An open, migrated database.

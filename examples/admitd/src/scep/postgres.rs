@@ -107,8 +107,9 @@ const MIGRATIONS: &[(i32, &str)] = &[
          at       BIGINT NOT NULL
      );",
     ),
+    (3, crate::mdm::postgres::SCHEMA),
     // Declarative Device Management (`crate::ddm::postgres`).
-    (3, crate::ddm::postgres::SCHEMA),
+    (4, crate::ddm::postgres::SCHEMA),
 ];
 
 /// The advisory lock key migrations take (any constant of ours).
@@ -586,6 +587,18 @@ impl ScepStore for PgStore {
                 )
                 .await?;
             Ok(n == 1)
+        })
+    }
+
+    fn issued_by_request_signed_with(&self, serial_hex: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.with(async |c| {
+            Ok(c.query_opt(
+                "SELECT signer_cert_sha256 FROM scep_transactions
+                 WHERE serial = $1 AND status = 'issued'",
+                &[&serial_hex],
+            )
+            .await?
+            .and_then(|r| r.get::<_, Option<Vec<u8>>>(0)))
         })
     }
 
