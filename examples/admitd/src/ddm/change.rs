@@ -347,3 +347,62 @@ fn check_name(what: &str, s: &str) -> Result<(), DdmError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use mdm_proto::checkin::Channel as MdmChannel;
+
+    use super::*;
+
+    /// The kind read from a channel ID agrees with `ddm`'s reading of the channel itself, for
+    /// every kind of enrollment channel `mdm-proto` resolves.
+    #[test]
+    fn channel_kind_agrees_with_ddm() {
+        let channels = [
+            MdmChannel::Device {
+                udid: "UDID".into(),
+            },
+            MdmChannel::User {
+                udid: "UDID".into(),
+                user_id: "B5D4C7E2-0000-4000-8000-000000000001".into(),
+            },
+            MdmChannel::SharedIpadUser {
+                udid: "UDID".into(),
+                user_short_name: "alice@example.com".into(),
+            },
+            MdmChannel::UserEnrollmentDevice {
+                enrollment_id: "ENROLLMENT".into(),
+            },
+            MdmChannel::UserEnrollmentUser {
+                enrollment_id: "ENROLLMENT".into(),
+                enrollment_user_id: "USER".into(),
+            },
+        ];
+        for c in channels {
+            assert_eq!(channel_kind(&c.id()), Channel::of(&c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn nothing_moves_without_channels() {
+        let d = Declaration::parse(
+            br#"{"Type": "com.apple.configuration.management.test", "Identifier": "t", "Payload": {"Echo": "x"}}"#,
+            &Limits::default(),
+        )
+        .unwrap();
+        let before = Config::default();
+        let decision = decide(
+            &before,
+            3,
+            &Op::PutDeclaration(Box::new(d)),
+            TokenMode::Content,
+        )
+        .unwrap();
+        assert_eq!(decision.expected_revision, 3);
+        assert!(decision.moved.is_empty());
+        assert_eq!(decision.changes.len(), 1);
+        let stored = decision.stored.unwrap();
+        assert_eq!(stored.server_token.len(), 64);
+        assert!(stored.body.contains(&stored.server_token));
+    }
+}
