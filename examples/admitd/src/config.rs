@@ -284,6 +284,7 @@ struct File {
     limits: FileLimits,
     #[serde(default)]
     devauth: crate::devauth::FileSettings,
+    #[serde(default)]
     mdm: crate::mdm::Settings,
 }
 
