@@ -414,6 +414,54 @@ impl Server {
         }
     }
 
+    /// Send the DeclarativeManagement command again to every channel where `ddm::reconcile`
+    /// says it is due: something unconfirmed (pending, superseded, or the device on another
+    /// token) and never announced, or the backoff since the last send has passed. Nothing
+    /// else is stored; returns how many commands were queued. Run it periodically
+    /// ([`Server::keep_resending`]).
+    ///
+    /// # Errors
+    /// [`DdmError::Storage`] when the channel list cannot be read; a failure for one channel
+    /// is logged and the others go on.
+    pub fn tick_at(&self, now: SystemTime) -> Result<usize, DdmError> {
+        let mut queued = 0;
+        for channel_id in self.store.channel_ids()? {
+            let due = self.channel_set(&channel_id).and_then(|set| {
+                let (_, last) = self.load_state(&channel_id)?;
+                let d = reconcile(&set, &last, Event::Tick, unix(now), &self.policy);
+                Ok((d.resend == Resend::Now).then_some(set))
+            });
+            match due {
+                Ok(Some(set)) => {
+                    if self.announce(&channel_id, &set, now).is_ok() {
+                        queued += 1;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(channel = %channel_id, error = %e,
+                    "DDM: resend check failed"),
+            }
+        }
+        Ok(queued)
+    }
+
+    /// Run [`Server::tick_at`] every `every` on the blocking pool, for as long as the
+    /// runtime runs.
+    pub async fn keep_resending(self: Arc<Self>, every: std::time::Duration) {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let server = self.clone();
+            match tokio::task::spawn_blocking(move || server.tick_at(SystemTime::now())).await {
+                Ok(Ok(n)) if n > 0 => tracing::info!(commands = n, "DDM: commands resent"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "DDM: resend pass failed"),
+                Err(e) => tracing::error!(error = %e, "DDM: resend pass panicked"),
+            }
+        }
+    }
+
     /// The channel as the admin API shows it: its sets, its DeclarationsToken, the token the
     /// device last synced to, and each declaration's state as the device's reports left it
     /// (reconciled against the current set, not stored), with the latest raw report.

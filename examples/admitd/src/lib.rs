@@ -197,6 +197,14 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         state
             .mdm
             .set_default_url(format!("https://{host}:{}", https.port()));
+        // DDM sends the DeclarativeManagement command again where it is due (backoff per
+        // `ddm::reconcile::Policy`).
+        tokio::spawn(
+            state
+                .ddm
+                .clone()
+                .keep_resending(std::time::Duration::from_secs(60)),
+        );
         // The TLS certificate is renewed while running, before it runs out.
         let renew_state = state.clone();
         let renew = move || {

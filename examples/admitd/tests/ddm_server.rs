@@ -60,6 +60,7 @@ const CASES: &[(&str, Case)] = &[
     ("status_reports_reconciled", status_reports_reconciled),
     ("deletes_and_conflicts", deletes_and_conflicts),
     ("status_report_resends", status_report_resends),
+    ("tick_resends_with_backoff", tick_resends_with_backoff),
     ("stale_decision_is_refused", stale_decision_is_refused),
 ];
 
@@ -643,5 +644,46 @@ fn status_report_resends(open: Open<'_>) {
     );
     assert_eq!(view["attempts"], 1);
     s.checkin("UDID-S", "status", Some(&report)).unwrap();
+    assert!(commands.take().is_empty());
+}
+
+/// The periodic pass: a channel never told (enqueue refused before it enrolled) is told on the
+/// next pass; a pending one again once the resend interval has passed, then after twice that;
+/// nothing when everything is confirmed.
+fn tick_resends_with_backoff(open: Open<'_>) {
+    let t0 = kmfddm_now();
+    let early = Server::new(
+        open(),
+        Arc::new(RecordedCommands::refusing(&["UDID-T"])),
+        TokenMode::Kmfddm,
+    );
+    let report = testkit::vector("ddm/kmfddm/test/e2e/testdata/status.D0.error.json");
+    let reported = body_json(&report);
+    let r = &reported["StatusItems"]["management"]["declarations"]["configurations"][0];
+    let decl = json!({
+        "Type": "com.apple.configuration.management.test",
+        "Identifier": r["identifier"],
+        "ServerToken": r["server-token"],
+        "Payload": {"Echo": "KMFDDM"},
+    });
+    put(&early, decl.to_string().as_bytes()).unwrap();
+    put_set(&early, "t", &["com.example.test"]).unwrap();
+    assign(&early, "t", "UDID-T").unwrap();
+    assert_eq!(early.tick_at(t0).unwrap(), 0);
+
+    let (s, commands) = server(open, TokenMode::Kmfddm);
+    let at = |secs: u64| t0 + Duration::from_secs(secs);
+    assert_eq!(s.tick_at(at(0)).unwrap(), 1);
+    assert_eq!(commands.take()[0].0, vec!["UDID-T".to_owned()]);
+    // Default policy: again after 600 s, then after 1200 s more.
+    assert_eq!(s.tick_at(at(599)).unwrap(), 0);
+    assert_eq!(s.tick_at(at(600)).unwrap(), 1);
+    assert_eq!(s.tick_at(at(600 + 1199)).unwrap(), 0);
+    assert_eq!(s.tick_at(at(600 + 1200)).unwrap(), 1);
+    assert_eq!(commands.take().len(), 2);
+    // The device reports the declaration (inactive, not pending): nothing more to send.
+    s.checkin_at("UDID-T", "status", Some(&report), at(2000))
+        .unwrap();
+    assert_eq!(s.tick_at(at(100_000)).unwrap(), 0);
     assert!(commands.take().is_empty());
 }

@@ -278,6 +278,20 @@ impl DdmStore for PgDdm {
         })
     }
 
+    fn channel_ids(&self) -> Result<Vec<String>, StoreError> {
+        self.pg.with_any(async |c| {
+            let rows = c
+                .query(
+                    "SELECT channel_id FROM ddm_set_channels
+                     UNION SELECT channel_id FROM ddm_channels ORDER BY 1",
+                    &[],
+                )
+                .await
+                .map_err(pg_err)?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
     fn channel(&self, channel_id: &str) -> Result<Option<ChannelRecord>, StoreError> {
         self.pg.with_any(async |c| {
             let row = c

@@ -194,6 +194,8 @@ pub trait DdmStore: Send + Sync + std::fmt::Debug {
     fn channel_declarations(&self, channel_id: &str) -> Result<Vec<String>, StoreError>;
     /// The sets assigned to `channel_id`, by name.
     fn channel_sets(&self, channel_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Every channel with a set assigned or a reconciliation record, each once.
+    fn channel_ids(&self) -> Result<Vec<String>, StoreError>;
     /// The channel's reconciliation record.
     fn channel(&self, channel_id: &str) -> Result<Option<ChannelRecord>, StoreError>;
     /// Store the channel's new state (`version`, `state`) if its stored version is still
@@ -378,6 +380,16 @@ impl DdmStore for Storage {
             "SELECT set_name FROM ddm_set_channels WHERE channel_id = ?1 ORDER BY set_name",
         )?;
         let rows = st.query_map([channel_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn channel_ids(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT channel_id FROM ddm_set_channels UNION SELECT channel_id FROM ddm_channels
+             ORDER BY 1",
+        )?;
+        let rows = st.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
