@@ -12,6 +12,7 @@
 //! MDM core, check-in MessageType=DeclarativeManagement ──▶ Server::checkin(channel, Endpoint, Data)
 //!     tokens | declaration-items | declaration/<kind>/<id> ──▶ ddm::CheckIn::respond(channel's set)
 //!     status ──▶ raw report stored + ddm::reconcile::reconcile ──▶ per-declaration state
+//! every minute (keep_resending) ──▶ reconcile(Tick) ──▶ command again where it is due
 //! ```
 //!
 //! The DeclarationsToken is `ddm`'s, in the configured [`TokenMode`]: `Content` (default:
