@@ -10,7 +10,7 @@
 //! scep_pending           (transaction_id TEXT PRIMARY KEY, key_sha256 BYTEA, request BYTEA,
 //!                         subject, status, reason, created_at BIGINT)
 //! devauth_*              device auth's tables (migration 2; see `devauth::postgres`)
-//! ddm_*                  DDM's tables (migration 3; see `ddm::postgres`)
+//! ddm_*                  DDM's tables (migration 4; see `ddm::postgres`)
 //! ```
 //!
 //! The migrations (`scep_schema_migrations`, named for the first domain that had tables here)
