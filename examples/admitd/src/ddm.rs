@@ -240,12 +240,13 @@ impl Server {
                 }
                 Ok(new.command_uuid)
             }
+            // A channel not enrolled (yet) is the operator's to know; our own failures are
+            // logged and named only generically.
+            Err(e @ EnqueueError::UnknownChannel(_)) => Err(e.to_string()),
             Err(e) => {
-                if !matches!(e, EnqueueError::UnknownChannel(_)) {
-                    tracing::error!(channel = %channel_id, error = %e,
-                        "DDM: DeclarativeManagement command not queued");
-                }
-                Err(e.to_string())
+                tracing::error!(channel = %channel_id, error = %e,
+                    "DDM: DeclarativeManagement command not queued");
+                Err("not queued: internal error (see the server log)".to_owned())
             }
         }
     }
