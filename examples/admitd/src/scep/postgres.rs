@@ -10,6 +10,7 @@
 //! scep_pending           (transaction_id TEXT PRIMARY KEY, key_sha256 BYTEA, request BYTEA,
 //!                         subject, status, reason, created_at BIGINT)
 //! devauth_*              device auth's tables (migration 2; see `devauth::postgres`)
+//! ade_*                  ADE tokens, sync state and devices (migration 3; see `ade::postgres`)
 //! ```
 //!
 //! The migrations (`scep_schema_migrations`, named for the first domain that had tables here)
@@ -106,6 +107,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
          at       BIGINT NOT NULL
      );",
     ),
+    // ADE tokens, sync state and devices (`crate::ade::postgres`).
+    (3, crate::ade::postgres::SCHEMA),
 ];
 
 /// The advisory lock key migrations take (any constant of ours).
