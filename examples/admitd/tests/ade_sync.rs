@@ -1,0 +1,409 @@
+//! admitd's ADE sync against the scripted Apple service (`ade_support`), on SQLite and
+//! PostgreSQL: `admitd ade keypair`, a server token sealed to that certificate by
+//! `openssl smime -encrypt` and imported with `admitd ade token import` (no secret in the
+//! database afterwards), then the server's background sync. Round 1: account, profile
+//! definition, a fetch whose session expires mid-way, a rotated session token, and an
+//! assignment with a throttled device retried after `retry_after_seconds`. Round 2, after a
+//! restart: continues with sync from the stored cursor and the kept session token. Round 3
+//! (asked for through the admin API): a 429, honoured; round 4 follows by itself after the
+//! `Retry-After`, not the hour-long interval.
+
+mod ade_support;
+mod backend;
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use ade_support::{Answer, Apple, TOKEN, answer, page, session_ok};
+use backend::Backend;
+use common::{ADMITD, Admitd, openssl, run};
+use serde_json::{Value, json};
+
+/// Run `admitd --data-dir DATA ARGS...`; returns (success, stdout, stderr).
+fn admitd(data: &Path, backend: &Backend, args: &[&str]) -> (bool, String, String) {
+    let out = run(Command::new(ADMITD)
+        .arg("--data-dir")
+        .arg(data)
+        .args(backend.args())
+        .args(args));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// An admin API call: (status, JSON body).
+fn api(server: &Admitd, data: &Path, method: &str, path: &str) -> (u16, Value) {
+    let token = std::fs::read_to_string(data.join("devauth/admin-token")).unwrap();
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "--max-time",
+        "20",
+        "--cacert",
+        data.join("ca/root.pem").to_str().unwrap(),
+        "-H",
+        &format!("Authorization: Bearer {}", token.trim()),
+        "-X",
+        method,
+        "-w",
+        "\n%{http_code}",
+        &format!("https://127.0.0.1:{}{path}", server.https.port()),
+    ]));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').expect("status line");
+    let status = code.trim().parse().expect("status code");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// Wait (bounded) until the token has finished `rounds` rounds; returns its listing.
+fn wait_rounds(server: &Admitd, data: &Path, rounds: i64) -> Value {
+    for _ in 0..600 {
+        let (status, v) = api(server, data, "GET", "/api/v1/ade/tokens");
+        assert_eq!(status, 200, "{v}");
+        let t = &v["tokens"][0];
+        if t["sync"]["rounds"].as_i64().unwrap_or(0) >= rounds {
+            return t.clone();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("round {rounds} did not finish; log:\n{}", server.log_text());
+}
+
+/// Make the server token file Apple would send: the token JSON in a MIME part between
+/// BEGIN/END MESSAGE, S/MIME-encrypted (RSA key transport, AES-128-CBC) to `cert` by openssl.
+fn make_p7m(dir: &Path, cert: &Path) -> std::path::PathBuf {
+    let message = format!(
+        "Content-Type: text/plain;charset=UTF-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n\
+         -----BEGIN MESSAGE-----\n{}\n-----END MESSAGE-----\n",
+        String::from_utf8_lossy(TOKEN)
+    );
+    std::fs::write(dir.join("message.txt"), message).unwrap();
+    openssl(
+        dir,
+        &[
+            "smime",
+            "-encrypt",
+            "-aes128",
+            "-in",
+            "message.txt",
+            "-out",
+            "token.p7m",
+            cert.to_str().unwrap(),
+        ],
+    );
+    dir.join("token.p7m")
+}
+
+/// Secrets that must never be stored in the clear.
+const SECRETS: &[&str] = &["CS_scripted", "AT_scripted", "AS_scripted", "S2-rotated"];
+
+/// Every byte the database holds about ADE secrets, as text to search.
+fn stored_bytes(backend: &Backend, data: &Path) -> Vec<u8> {
+    match backend {
+        Backend::Sqlite => {
+            let mut all = Vec::new();
+            for f in ["admit.sqlite3", "admit.sqlite3-wal"] {
+                all.extend(std::fs::read(data.join(f)).unwrap_or_default());
+            }
+            all
+        }
+        Backend::Postgres(pg, _) => pg
+            .query(
+                "admit",
+                "SELECT string_agg(encode(t.sealed, 'escape') || ' ' || \
+                 coalesce(encode(s.session_sealed, 'escape'), ''), ' ') \
+                 FROM ade_tokens t JOIN ade_sync s ON s.token = t.name",
+            )
+            .into_bytes(),
+    }
+}
+
+fn assert_no_secret(backend: &Backend, data: &Path) {
+    let bytes = stored_bytes(backend, data);
+    assert!(!bytes.is_empty(), "{}: nothing read", backend.name());
+    for s in SECRETS {
+        assert!(
+            !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+            "{}: {s} stored in the clear",
+            backend.name()
+        );
+    }
+}
+
+fn rotated(mut a: Answer, token: &str) -> Answer {
+    a.headers.push(("X-ADM-Auth-Session", token.into()));
+    a
+}
+
+fn devices_by_serial(server: &Admitd, data: &Path, query: &str) -> Vec<Value> {
+    let (status, v) = api(server, data, "GET", &format!("/api/v1/ade/devices{query}"));
+    assert_eq!(status, 200, "{v}");
+    v["devices"].as_array().unwrap().clone()
+}
+
+fn scenario(backend: &Backend, rt: &tokio::runtime::Runtime) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+
+    // The key pair and the certificate to upload.
+    let (ok, out, err) = admitd(&data, backend, &["ade", "keypair"]);
+    assert!(ok, "{err}");
+    let cert = std::path::PathBuf::from(out.trim());
+    assert_eq!(cert, data.join("ade/server.pem"));
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(data.join("ade/server.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // openssl reads what we wrote: an RSA-2048 certificate.
+    let text = openssl(
+        dir,
+        &["x509", "-in", cert.to_str().unwrap(), "-noout", "-text"],
+    );
+    assert!(text.contains("Public-Key: (2048 bit)"), "{text}");
+
+    // A token encrypted to it, imported; nothing secret reaches the database.
+    let p7m = make_p7m(dir, &cert);
+    let (ok, out, err) = admitd(
+        &data,
+        backend,
+        &[
+            "ade",
+            "token",
+            "import",
+            p7m.to_str().unwrap(),
+            "--name",
+            "abm1",
+        ],
+    );
+    assert!(ok, "{err}");
+    let imported: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(imported["consumer_key"], "CK_scripted");
+    assert_eq!(imported["access_token_expiry"], "2030-01-01T00:00:00Z");
+    for s in SECRETS {
+        assert!(!out.contains(s) && !err.contains(s), "{s} printed");
+    }
+    assert_no_secret(backend, &data);
+    // A token sealed for another key is refused with the reason.
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.pem",
+            "-subj",
+            "/CN=other",
+            "-days",
+            "2",
+        ],
+    );
+    std::fs::create_dir_all(dir.join("other")).unwrap();
+    let other = make_p7m(&dir.join("other"), &dir.join("other.pem"));
+    let (ok, _, err) = admitd(
+        &data,
+        backend,
+        &[
+            "ade",
+            "token",
+            "import",
+            other.to_str().unwrap(),
+            "--name",
+            "x",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("recipient"), "{err}");
+
+    // Round 1 at start: account, profile, a fetch with a session expiry and a rotation, and
+    // an assignment with one device throttled.
+    let apple = rt.block_on(Apple::start_for(
+        vec![
+            session_ok("S1"),
+            answer(
+                200,
+                r#"{"server_name":"scripted-mdm","org_name":"Admit Test Org"}"#,
+            ),
+            answer(200, r#"{"profile_uuid":"P-test","devices":{}}"#),
+            page("c1", true, &["A1", "A2"]),
+            answer(401, "UNAUTHORIZED"),
+            session_ok("S2"),
+            rotated(page("c2", false, &["A3", "A4"]), "S2-rotated"),
+            answer(
+                200,
+                json!({"profile_uuid":"P-test","devices":{"A1":"SUCCESS","A2":"THROTTLED",
+                    "A3":"SUCCESS","A4":"NOT_ACCESSIBLE"},"retry_after_seconds":1})
+                .to_string(),
+            ),
+            answer(
+                200,
+                r#"{"profile_uuid":"P-test","devices":{"A2":"SUCCESS"}}"#,
+            ),
+        ],
+        admitd::ade::USER_AGENT,
+    ));
+    let config = dir.join("admitd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[ade]\nurl = \"http://{}\"\nsync_interval_s = 3600\npage_limit = 2\n\
+             [ade.profile]\nprofile_name = \"admit test\"\n\
+             url = \"https://127.0.0.1/mdm/enroll/ade\"\nis_supervised = true\n",
+            apple.addr
+        ),
+    )
+    .unwrap();
+    let mut args = vec!["--config", config.to_str().unwrap()];
+    args.extend(backend.args());
+    let server = Admitd::start(&data, &args);
+    let t = wait_rounds(&server, &data, 1);
+    assert_eq!(t["sync"]["last_error"], Value::Null, "{t}");
+    assert_eq!(t["name"], "abm1");
+    assert_eq!(t["server_name"], "scripted-mdm");
+    assert_eq!(t["sync"]["mode"], "sync");
+    assert_eq!(t["sync"]["has_cursor"], true);
+    assert_eq!(t["sync"]["session_cached"], true);
+    assert_eq!(t["sync"]["profile_uuid"], "P-test");
+    assert_eq!(
+        apple.log(),
+        [
+            "GET /session",
+            "GET /account [S1]",
+            "POST /profile [S1]",
+            "POST /server/devices [S1]",
+            "POST /server/devices [S1]",
+            "GET /session",
+            "POST /server/devices [S2]",
+            "POST /profile/devices [S2-rotated]",
+            "POST /profile/devices [S2-rotated]",
+        ]
+    );
+    assert_eq!(
+        apple.bodies(),
+        [
+            json!({"profile_name":"admit test","url":"https://127.0.0.1/mdm/enroll/ade","is_supervised":true}),
+            json!({"limit":2}),
+            json!({"cursor":"c1","limit":2}),
+            json!({"cursor":"c1","limit":2}),
+            json!({"profile_uuid":"P-test","devices":["A1","A2","A3","A4"]}),
+            json!({"profile_uuid":"P-test","devices":["A2"]}),
+        ]
+    );
+    apple.assert_script_used();
+    let devices = devices_by_serial(&server, &data, "");
+    let states: Vec<(&str, &str, &str)> = devices
+        .iter()
+        .map(|d| {
+            (
+                d["serial"].as_str().unwrap(),
+                d["assign_state"].as_str().unwrap_or("-"),
+                d["profile_uuid"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("A1", "assigned", "P-test"),
+            ("A2", "assigned", "P-test"),
+            ("A3", "assigned", "P-test"),
+            ("A4", "not_accessible", "-"),
+        ]
+    );
+    assert_eq!(devices[0]["model"], "iPhone");
+    assert_eq!(devices[0]["op_type"], "added");
+    assert_eq!(devices[0]["profile_status"], "assigned");
+    let a4 = devices_by_serial(&server, &data, "?serial=A4");
+    assert_eq!(a4.len(), 1);
+    assert_eq!(a4[0]["serial"], "A4");
+    let assigned = devices_by_serial(&server, &data, "?profile_status=assigned&limit=2");
+    assert_eq!(assigned.len(), 2);
+    let (status, v) = api(&server, &data, "GET", "/api/v1/ade/devices?limit=x");
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = api(&server, &data, "POST", "/api/v1/ade/tokens/nope/sync");
+    assert_eq!(status, 404, "{v}");
+    server.stop();
+    assert_no_secret(backend, &data);
+
+    // Round 2 after a restart: sync from the stored cursor, with the kept session token; no
+    // new session, no account, no profile definition.
+    apple.push(vec![
+        page("c3", false, &["B1"]),
+        answer(
+            200,
+            r#"{"profile_uuid":"P-test","devices":{"B1":"SUCCESS"}}"#,
+        ),
+    ]);
+    let server = Admitd::start(&data, &args);
+    let t = wait_rounds(&server, &data, 2);
+    assert_eq!(t["sync"]["last_error"], Value::Null, "{t}");
+    let log = apple.log();
+    assert_eq!(
+        log[9..],
+        [
+            "POST /devices/sync [S2-rotated]",
+            "POST /profile/devices [S2-rotated]"
+        ]
+    );
+    let bodies = apple.bodies();
+    assert_eq!(
+        bodies[6..],
+        [
+            json!({"cursor":"c2","limit":2}),
+            json!({"profile_uuid":"P-test","devices":["B1"]}),
+        ]
+    );
+    apple.assert_script_used();
+    let b1 = devices_by_serial(&server, &data, "?serial=B1");
+    assert_eq!(b1[0]["assign_state"], "assigned");
+
+    // Round 3 on request: Apple throttles the page (429, Retry-After 1). The cursor stays;
+    // round 4 runs after the Retry-After by itself.
+    let mut throttled = answer(429, "");
+    throttled.headers.push(("Retry-After", "1".into()));
+    apple.push(vec![throttled, page("c4", false, &[])]);
+    let (status, v) = api(&server, &data, "POST", "/api/v1/ade/tokens/abm1/sync");
+    assert_eq!(status, 202, "{v}");
+    let t = wait_rounds(&server, &data, 3);
+    let error = t["sync"]["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("throttled"), "{t}");
+    let t = wait_rounds(&server, &data, 4);
+    assert_eq!(t["sync"]["last_error"], Value::Null, "{t}");
+    let log = apple.log();
+    assert_eq!(
+        log[11..],
+        [
+            "POST /devices/sync [S2-rotated]",
+            "POST /devices/sync [S2-rotated]"
+        ]
+    );
+    let bodies = apple.bodies();
+    assert_eq!(
+        bodies[8..],
+        [
+            json!({"cursor":"c3","limit":2}),
+            json!({"cursor":"c3","limit":2})
+        ]
+    );
+    apple.assert_script_used();
+    server.stop();
+    assert_no_secret(backend, &data);
+}
+
+#[test]
+fn ade_sync_on_both_backends() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for backend in Backend::both() {
+        scenario(&backend, &rt);
+    }
+}
