@@ -264,6 +264,7 @@ struct File {
     limits: FileLimits,
     #[serde(default)]
     devauth: crate::devauth::FileSettings,
+    mdm: crate::mdm::Settings,
     #[serde(default)]
     ade: crate::ade::Settings,
 }
@@ -341,6 +342,8 @@ pub struct Config {
     pub limits: Limits,
     /// Device auth (`[devauth]` table).
     pub devauth: crate::devauth::Settings,
+    /// Apple MDM (`[mdm]` table).
+    pub mdm: crate::mdm::Settings,
     /// SCEP static challenge; `None` selects one-time challenges.
     pub scep_challenge: Option<crate::scep::StaticSecret>,
     /// SCEP: lifetime of issued certificates.
@@ -371,6 +374,7 @@ impl Default for Config {
             tls_cert_validity: Duration::from_secs(397 * 24 * 3600),
             limits: Limits::default(),
             devauth: crate::devauth::Settings::default(),
+            mdm: crate::mdm::Settings::default(),
             scep_challenge: None,
             scep_cert_validity: Duration::from_secs(365 * 24 * 3600),
             scep_renewal_window: Duration::from_secs(14 * 24 * 3600),
@@ -470,6 +474,7 @@ impl Config {
                 flags.devauth_tenant_key.clone(),
                 file.devauth,
             ),
+            mdm: file.mdm,
             scep_challenge: flags.scep_challenge.clone().or(file.scep_challenge),
             scep_cert_validity: flags
                 .scep_cert_validity_s
@@ -497,6 +502,7 @@ impl Config {
 
     fn check(&self) -> Result<(), Error> {
         self.devauth.check()?;
+        self.mdm.check()?;
         self.ade.check()?;
         if let Some(url) = &self.database
             && !(url.expose().starts_with("postgres://")

@@ -1,7 +1,7 @@
 //! ADE records on PostgreSQL, for several `admitd` processes sharing one database.
 //!
 //! The tables are those of the SQLite store ([`super::store`]), created by the shared
-//! PostgreSQL migrations (`crate::scep::postgres`, migration 3). A page and its cursor are
+//! PostgreSQL migrations (`crate::scep::postgres`, migration 4). A page and its cursor are
 //! written in one transaction that first locks the token's sync row (`FOR UPDATE`), so the
 //! compare-and-set on the cursor holds across processes.
 
@@ -16,7 +16,7 @@ use super::store::{
 };
 use crate::scep::postgres::PgStore;
 
-/// The PostgreSQL schema (migration 3 of the shared list).
+/// The PostgreSQL schema (migration 4 of the shared list).
 pub const SCHEMA: &str = "
 CREATE TABLE ade_tokens (
     name                TEXT PRIMARY KEY,
