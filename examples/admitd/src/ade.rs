@@ -12,7 +12,7 @@
 //! GET  /api/v1/ade/tokens              tokens with their sync status       (admin, HTTPS)
 //! POST /api/v1/ade/tokens/{name}/sync  run a round now (202)
 //! GET  /api/v1/ade/devices             ?serial= &profile_status= &token= &limit= &offset=
-//! Service::check_enrollment            the gate for the enrollment URL (see gate.rs)
+//! GET|POST /mdm/enroll/ade             the gate (gate.rs), then the enrollment profile
 //! ```
 //!
 //! Settings: the `[ade]` table of the config file.
@@ -33,6 +33,7 @@
 //! ```
 
 pub mod client;
+pub mod enroll;
 pub mod gate;
 pub mod postgres;
 pub mod store;

@@ -264,6 +264,7 @@ struct File {
     limits: FileLimits,
     #[serde(default)]
     devauth: crate::devauth::FileSettings,
+    #[serde(default)]
     mdm: crate::mdm::Settings,
     #[serde(default)]
     ade: crate::ade::Settings,

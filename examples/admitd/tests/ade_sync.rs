@@ -407,3 +407,271 @@ fn ade_sync_on_both_backends() {
         scenario(&backend, &rt);
     }
 }
+
+/// A test device CA (standing in for Apple's), another CA, and a device certificate from each.
+fn device_cas(dir: &Path) {
+    for (name, subj) in [("root", "/CN=Test Device CA"), ("other", "/CN=Other CA")] {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-sha256",
+                "-days",
+                "2",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-subj",
+                subj,
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("dev-{name}.key"),
+                "-out",
+                &format!("dev-{name}.csr"),
+                "-subj",
+                "/CN=Test Device",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("dev-{name}.csr"),
+                "-CA",
+                &format!("{name}.pem"),
+                "-CAkey",
+                &format!("{name}.key"),
+                "-days",
+                "2",
+                "-set_serial",
+                "42",
+                "-out",
+                &format!("dev-{name}.pem"),
+            ],
+        );
+    }
+}
+
+/// A MachineInfo plist (written by Python's plistlib) for `serial`, signed by `openssl cms`
+/// with the device certificate `signer` (`root` or `other`); returns the DER.
+fn machine_info(dir: &Path, serial: &str, signer: &str) -> Vec<u8> {
+    let plist = dir.join(format!("mi-{serial}.plist"));
+    let script = format!(
+        "import plistlib\nopen({plist:?}, 'wb').write(plistlib.dumps({{'UDID': \
+         '00008030-001A2B3C4D5E802E', 'SERIAL': {serial:?}, 'PRODUCT': 'iPhone12,1', \
+         'VERSION': '21A329', 'LANGUAGE': 'en-US'}}))\n"
+    );
+    let out = run(Command::new("python3").args(["-c", &script]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let der = dir.join(format!("mi-{serial}-{signer}.der"));
+    openssl(
+        dir,
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-nodetach",
+            "-in",
+            plist.to_str().unwrap(),
+            "-signer",
+            &format!("dev-{signer}.pem"),
+            "-inkey",
+            &format!("dev-{signer}.key"),
+            "-outform",
+            "DER",
+            "-out",
+            der.to_str().unwrap(),
+        ],
+    );
+    std::fs::read(der).unwrap()
+}
+
+/// `/mdm/enroll/ade` with the MachineInfo in the header (or, with `post`, as the body):
+/// (status, content type, body).
+fn enroll(
+    server: &Admitd,
+    data: &Path,
+    dir: &Path,
+    mi: Option<&[u8]>,
+    post: bool,
+) -> (u16, String, Vec<u8>) {
+    use base64::Engine as _;
+    let out_file = dir.join("answer.bin");
+    let _ = std::fs::remove_file(&out_file);
+    let mut args: Vec<String> = vec![
+        "-sS".into(),
+        "--max-time".into(),
+        "20".into(),
+        "--cacert".into(),
+        data.join("ca/root.pem").display().to_string(),
+        "-o".into(),
+        out_file.display().to_string(),
+        "-w".into(),
+        "%{http_code} %{content_type}".into(),
+    ];
+    match (mi, post) {
+        (Some(mi), false) => {
+            args.push("-H".into());
+            args.push(format!(
+                "x-apple-aspen-deviceinfo: {}",
+                base64::engine::general_purpose::STANDARD.encode(mi)
+            ));
+        }
+        (Some(mi), true) => {
+            std::fs::write(dir.join("body.der"), mi).unwrap();
+            args.extend([
+                "-H".into(),
+                "Content-Type: application/pkcs7-signature".into(),
+                "--data-binary".into(),
+                format!("@{}", dir.join("body.der").display()),
+            ]);
+        }
+        (None, _) => {}
+    }
+    args.push(format!(
+        "https://127.0.0.1:{}/mdm/enroll/ade",
+        server.https.port()
+    ));
+    let out = run(Command::new("curl").args(&args));
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let w = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (code, ct) = w.split_once(' ').unwrap_or((&w, ""));
+    (
+        code.parse().unwrap(),
+        ct.to_owned(),
+        std::fs::read(&out_file).unwrap_or_default(),
+    )
+}
+
+fn enrollment_gate(backend: &Backend, rt: &tokio::runtime::Runtime) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    let (ok, out, err) = admitd(&data, backend, &["ade", "keypair"]);
+    assert!(ok, "{err}");
+    let p7m = make_p7m(dir, Path::new(out.trim()));
+    let (ok, _, err) = admitd(
+        &data,
+        backend,
+        &["ade", "token", "import", p7m.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    device_cas(dir);
+    let known = machine_info(dir, "F2LXK0AAHG7F", "root");
+    let unknown = machine_info(dir, "C02UNKNOWN01", "root");
+    let foreign = machine_info(dir, "F2LXK0AAHG7F", "other");
+    // The serial changed inside the signed content (same length): the plist still reads,
+    // the signature does not verify.
+    let mut forged = known.clone();
+    let at = forged
+        .windows(12)
+        .position(|w| w == b"F2LXK0AAHG7F")
+        .expect("serial in the content");
+    forged[at] = b'G';
+
+    // The sync lists the known device (no profile configured: nothing is assigned).
+    let apple = rt.block_on(Apple::start_for(
+        vec![
+            session_ok("S1"),
+            answer(200, r#"{"server_name":"scripted-mdm"}"#),
+            page("c1", false, &["F2LXK0AAHG7F"]),
+        ],
+        admitd::ade::USER_AGENT,
+    ));
+    let config = dir.join("admitd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[ade]\nurl = \"http://{}\"\nsync_interval_s = 3600\ndevice_ca = {:?}\n",
+            apple.addr,
+            dir.join("root.pem")
+        ),
+    )
+    .unwrap();
+    let mut args = vec!["--config", config.to_str().unwrap()];
+    args.extend(backend.args());
+    let server = Admitd::start(&data, &args);
+    let t = wait_rounds(&server, &data, 1);
+    assert_eq!(t["sync"]["last_error"], Value::Null, "{t}");
+    apple.assert_script_used();
+
+    // Known, signed by the device CA: the signed enrollment profile, header or body.
+    for post in [false, true] {
+        let (status, ct, body) = enroll(&server, &data, dir, Some(&known), post);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(ct, "application/x-apple-aspen-config");
+        std::fs::write(dir.join("profile.der"), &body).unwrap();
+        openssl(
+            dir,
+            &[
+                "cms",
+                "-verify",
+                "-binary",
+                "-noverify",
+                "-inform",
+                "DER",
+                "-in",
+                "profile.der",
+                "-out",
+                "profile.xml",
+            ],
+        );
+        let xml = std::fs::read_to_string(dir.join("profile.xml")).unwrap();
+        assert!(xml.contains("com.apple.mdm"), "{xml}");
+        assert!(xml.contains("com.apple.security.scep"), "{xml}");
+    }
+    // Refusals, each 403 with its reason.
+    let cases: [(Option<&[u8]>, &str); 4] = [
+        (
+            Some(&unknown),
+            "C02UNKNOWN01 is not assigned to this MDM server",
+        ),
+        (Some(&forged), "signature does not verify"),
+        (Some(&foreign), "not signed by the trusted device CA"),
+        (None, "no MachineInfo"),
+    ];
+    for (mi, reason) in cases {
+        let (status, _, body) = enroll(&server, &data, dir, mi, false);
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, 403, "{reason}: {text}");
+        assert!(text.contains(reason), "{reason}: {text}");
+    }
+    server.stop();
+}
+
+#[test]
+fn ade_enrollment_gate_on_both_backends() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for backend in Backend::both() {
+        enrollment_gate(&backend, &rt);
+    }
+}

@@ -8,6 +8,7 @@
 //! | `/scep`    | GET, POST | both        | SCEP (RFC 8894), see [`crate::scep`] |
 //! | `/crl/device.crl` | GET | both      | the device CA's CRL (DER) |
 //! | `/api/v1/ade/...` | see [`crate::ade`] | HTTPS | ADE tokens, sync, devices (admin) |
+//! | `/mdm/enroll/ade` | GET, POST | HTTPS | ADE enrollment: MachineInfo checked, see [`crate::ade::enroll`] |
 //! | `/mdm/enroll`, `/mdm/ota`, `/mdm/ota/phase2` | GET, POST | HTTPS | enrollment, see [`crate::mdm::enroll`] |
 //! | `/mdm/checkin`, `/mdm/connect` | PUT | HTTPS | MDM, see [`crate::mdm::checkin`], [`crate::mdm::connect`] |
 //! | `/api/v1/mdm/...` | see there | HTTPS | MDM admin API, see [`crate::mdm::api`] |
@@ -31,6 +32,7 @@ pub fn body_limit(path: &str) -> usize {
         "/mdm/connect" => 4 << 20,
         "/mdm/checkin" => 1 << 20,
         "/mdm/ota/phase2" => 64 * 1024,
+        crate::ade::enroll::PATH => crate::ade::enroll::MAX_BODY,
         p if p.starts_with("/api/") => 64 * 1024,
         _ => 1024,
     }
@@ -52,6 +54,7 @@ pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Respo
         "/mdm/checkin" => crate::mdm::checkin::checkin(state, listener, &req),
         "/mdm/connect" => crate::mdm::connect::connect(state, listener, &req),
         "/mdm/enroll" => crate::mdm::enroll::enroll(state, listener, &req),
+        crate::ade::enroll::PATH => crate::ade::enroll::enroll(state, listener, &req),
         "/mdm/ota" => crate::mdm::enroll::ota_phase1(state, listener, &req),
         "/mdm/ota/phase2" => crate::mdm::enroll::ota_phase2(state, listener, &req),
         "/scep" | "/cgi-bin/pkiclient.exe" => scep(state, req),
