@@ -378,25 +378,24 @@ impl Service {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let v = percent_decode(v);
-            let number = |v: &str| {
-                v.parse::<u32>().map_err(|_| {
-                    admin::error(
-                        StatusCode::BAD_REQUEST,
-                        &format!("{k} must be a non-negative integer"),
-                    )
-                })
+            let number = |v: &str| v.parse::<u32>().ok();
+            let not_a_number = || {
+                admin::error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("{k} must be a non-negative integer"),
+                )
             };
             match k {
                 "serial" => f.serial = Some(v),
                 "profile_status" => f.profile_status = Some(v),
                 "token" => f.token = Some(v),
                 "limit" => match number(&v) {
-                    Ok(n) => f.limit = Some(n),
-                    Err(r) => return r,
+                    Some(n) => f.limit = Some(n),
+                    None => return not_a_number(),
                 },
                 "offset" => match number(&v) {
-                    Ok(n) => f.offset = Some(n),
-                    Err(r) => return r,
+                    Some(n) => f.offset = Some(n),
+                    None => return not_a_number(),
                 },
                 other => {
                     return admin::error(
@@ -632,4 +631,46 @@ fn token_json(t: &ade_client::ServerToken) -> zeroize::Zeroizing<String> {
         })
         .to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<Settings, String> {
+        #[derive(Deserialize)]
+        struct File {
+            ade: Settings,
+        }
+        toml::from_str::<File>(toml_text)
+            .map(|f| f.ade)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let s = parse("[ade]\nurl = \"http://127.0.0.1:9\"\n[ade.profile]\nprofile_name = \"p\"\nurl = \"https://mdm/enroll\"\nis_supervised = true\n").unwrap();
+        s.check().unwrap();
+        assert_eq!(s.sync_interval_s, 3600);
+        assert!(s.known_devices_only);
+        let p = s.profile.as_ref().unwrap();
+        assert_eq!(p.profile().is_supervised, Some(true));
+        // The hash follows the content.
+        let other =
+            parse("[ade.profile]\nprofile_name = \"q\"\nurl = \"https://mdm/enroll\"\n").unwrap();
+        assert_ne!(p.hash(), other.profile.unwrap().hash());
+        for (bad, name) in [
+            ("[ade]\nurl = \"ftp://x\"\n", "ade.url"),
+            ("[ade]\nsync_interval_s = 0\n", "ade.sync_interval_s"),
+            ("[ade]\npage_limit = 0\n", "ade.page_limit"),
+            ("[ade.profile]\nprofile_name = \"no url\"\n", "ade.profile"),
+        ] {
+            let s = parse(bad).unwrap();
+            assert!(
+                matches!(s.check(), Err(crate::config::Error::Invalid { name: n, .. }) if n == name),
+                "{bad}"
+            );
+        }
+        assert!(parse("[ade]\nsync_interval = 5\n").is_err());
+    }
 }

@@ -675,3 +675,118 @@ impl AdeStore for Storage {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(serial: &str, json: &str) -> Device {
+        let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v["serial_number"] = serial.into();
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn store_with_token() -> Storage {
+        let s = Storage::in_memory(crate::storage::MIGRATIONS).unwrap();
+        s.put_token(&TokenRecord {
+            name: "t".into(),
+            consumer_key: "CK".into(),
+            sealed: vec![1, 2, 3],
+            access_token_expiry: "2030-01-01T00:00:00Z".into(),
+            expires_at: Some(1_893_456_000),
+            server_name: None,
+            imported_at: 1,
+        })
+        .unwrap();
+        s
+    }
+
+    fn commit(from: &Checkpoint, cursor: &str) -> Commit {
+        Commit {
+            expected: from.clone(),
+            next: Checkpoint {
+                cursor: Some(cursor.into()),
+                mode: Mode::Sync,
+                cursor_at: Some(100),
+            },
+        }
+    }
+
+    #[test]
+    fn a_page_lands_only_on_the_cursor_it_started_from() {
+        let s = store_with_token();
+        let start = s.sync_state("t").unwrap().checkpoint;
+        assert_eq!(start, Checkpoint::default());
+        let a = [device("A", r#"{"op_type":"added"}"#)];
+        s.apply_page("t", &a, &commit(&start, "c1"), Mode::Fetch, true, 10)
+            .unwrap();
+        // A second writer that started from the same checkpoint is refused, and writes nothing.
+        let b = [device("B", r#"{"op_type":"added"}"#)];
+        assert!(matches!(
+            s.apply_page("t", &b, &commit(&start, "c9"), Mode::Fetch, true, 11),
+            Err(StoreError::Stale)
+        ));
+        let st = s.sync_state("t").unwrap();
+        assert_eq!(st.checkpoint.cursor.as_deref(), Some("c1"));
+        assert_eq!(st.last_fetch_at, Some(10));
+        let all = s.devices(&DeviceFilter::default()).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].assign_state.as_deref(), Some("pending"));
+        assert!(matches!(
+            s.apply_page("nope", &b, &commit(&start, "c1"), Mode::Fetch, true, 11),
+            Err(StoreError::UnknownToken(_))
+        ));
+    }
+
+    #[test]
+    fn assignments_follow_apple_and_throttling() {
+        let s = store_with_token();
+        let start = s.sync_state("t").unwrap().checkpoint;
+        let page = [
+            device("A", r#"{"op_type":"added"}"#),
+            device("B", r#"{"op_type":"added","profile_status":"empty"}"#),
+            device(
+                "C",
+                r#"{"op_type":"added","profile_uuid":"OTHER","profile_status":"assigned"}"#,
+            ),
+            device("D", r#"{"op_type":"deleted"}"#),
+        ];
+        s.apply_page("t", &page, &commit(&start, "c1"), Mode::Fetch, true, 10)
+            .unwrap();
+        assert_eq!(s.pending_assignments("t", 10, 10).unwrap(), ["A", "B"]);
+        s.record_assignments(
+            "P",
+            &[
+                ("A".into(), Assignment::Assigned),
+                ("B".into(), Assignment::Throttled { after: 20 }),
+            ],
+        )
+        .unwrap();
+        assert!(s.pending_assignments("t", 19, 10).unwrap().is_empty());
+        assert_eq!(s.pending_assignments("t", 20, 10).unwrap(), ["B"]);
+        let a = &s
+            .devices(&DeviceFilter {
+                serial: Some("A".into()),
+                ..DeviceFilter::default()
+            })
+            .unwrap()[0];
+        assert_eq!(a.profile_uuid.as_deref(), Some("P"));
+        assert_eq!(a.profile_status.as_deref(), Some("assigned"));
+        // Someone assigned B another profile meanwhile: no longer ours to assign. A deleted
+        // device is not known to the gate.
+        let now = s.sync_state("t").unwrap().checkpoint;
+        let b = [device(
+            "B",
+            r#"{"op_type":"modified","profile_uuid":"X","profile_status":"assigned"}"#,
+        )];
+        s.apply_page("t", &b, &commit(&now, "c2"), Mode::Sync, true, 30)
+            .unwrap();
+        assert!(s.pending_assignments("t", 40, 10).unwrap().is_empty());
+        assert!(s.is_known("A").unwrap());
+        assert!(!s.is_known("D").unwrap());
+        assert!(!s.is_known("Z").unwrap());
+        let st = s.sync_state("t").unwrap();
+        assert_eq!(st.last_sync_at, Some(30));
+        assert_eq!(st.checkpoint.mode, Mode::Sync);
+    }
+}
