@@ -675,3 +675,48 @@ fn ade_enrollment_gate_on_both_backends() {
         enrollment_gate(&backend, &rt);
     }
 }
+
+/// The sender to Apple over HTTPS, tried on admitd's own HTTPS listener: it verifies the
+/// server against the roots it was given (admitd's CA passes, another CA does not).
+#[test]
+fn ade_transport_speaks_https_with_the_given_roots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Admitd::start(&data, &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = format!("https://127.0.0.1:{}/healthz", server.https.port());
+    let get = |t: &admitd::ade::client::Transport| {
+        let req = ade_client::http::Request::get(&url)
+            .body(Vec::new())
+            .unwrap();
+        rt.block_on(t.send(req))
+    };
+    let ours = admitd::ade::client::Transport::with_roots(&data.join("ca/root.pem")).unwrap();
+    let resp = get(&ours).unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.body(), b"ok");
+    openssl(
+        tmp.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.pem",
+            "-subj",
+            "/CN=other",
+            "-days",
+            "2",
+        ],
+    );
+    let other = admitd::ade::client::Transport::with_roots(&tmp.path().join("other.pem")).unwrap();
+    let err = get(&other).unwrap_err().to_string();
+    assert!(err.contains("TLS handshake"), "{err}");
+    let none = admitd::ade::client::Transport::without_tls("no roots".into());
+    assert!(get(&none).unwrap_err().to_string().contains("no roots"));
+    server.stop();
+}

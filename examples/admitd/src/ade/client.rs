@@ -47,13 +47,13 @@ fn io(what: &'static str, reason: impl std::fmt::Display) -> TransportError {
 /// Sends requests to Apple (or to whatever `ade.url` names).
 #[derive(Clone)]
 pub struct Transport {
-    tls: Option<tokio_rustls::TlsConnector>,
+    tls: Result<tokio_rustls::TlsConnector, String>,
 }
 
 impl core::fmt::Debug for Transport {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Transport")
-            .field("tls", &self.tls.is_some())
+            .field("tls", &self.tls.is_ok())
             .finish()
     }
 }
@@ -61,7 +61,13 @@ impl core::fmt::Debug for Transport {
 impl Transport {
     /// Plain HTTP only (tests, or a local proxy).
     pub fn plain() -> Transport {
-        Transport { tls: None }
+        Self::without_tls("https is not configured".into())
+    }
+
+    /// Plain HTTP only; an `https` request fails with `why` (the TLS roots that could not be
+    /// read), so a server that never syncs still starts.
+    pub fn without_tls(why: String) -> Transport {
+        Transport { tls: Err(why) }
     }
 
     /// HTTP and HTTPS, with the trust anchors in the PEM bundle `roots` (the system's bundle
@@ -95,7 +101,7 @@ impl Transport {
         .with_root_certificates(store)
         .with_no_client_auth();
         Ok(Transport {
-            tls: Some(tokio_rustls::TlsConnector::from(Arc::new(config))),
+            tls: Ok(tokio_rustls::TlsConnector::from(Arc::new(config))),
         })
     }
 
@@ -133,12 +139,10 @@ impl Transport {
             .await
             .map_err(|e| io("connecting", format_args!("{host}:{port}: {e}")))?;
         if https {
-            let tls = self.tls.as_ref().ok_or_else(|| {
-                io(
-                    "connecting",
-                    format_args!("https is not configured (no TLS roots)"),
-                )
-            })?;
+            let tls = self
+                .tls
+                .as_ref()
+                .map_err(|why| io("connecting over https", why))?;
             let name =
                 rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| bad_url())?;
             let stream = tls
