@@ -302,6 +302,20 @@ impl Service {
         gate.check(headers, body, known, now)
     }
 
+    /// What ADE says about a serial number, for device records (`null` when the sync never
+    /// listed it): the ADE device row (profile status, profile UUID, op type and date, our
+    /// assignment state, first and last seen).
+    pub fn status_json(&self, serial: &str) -> Result<serde_json::Value, StoreError> {
+        let found = self.store.devices(&DeviceFilter {
+            serial: Some(serial.to_owned()),
+            ..DeviceFilter::default()
+        })?;
+        Ok(found
+            .into_iter()
+            .next()
+            .map_or(serde_json::Value::Null, |d| json!(d)))
+    }
+
     /// Run a round of `name` now (or right after the one in progress).
     pub fn trigger(&self, name: &str) {
         let t = self.triggers.lock().unwrap_or_else(|p| p.into_inner());

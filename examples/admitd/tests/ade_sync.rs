@@ -11,6 +11,8 @@
 mod ade_support;
 mod backend;
 mod common;
+mod mdm_support;
+mod scep_support;
 
 use std::path::Path;
 use std::process::Command;
@@ -473,13 +475,16 @@ fn device_cas(dir: &Path) {
     }
 }
 
+/// The UDID in every test MachineInfo.
+const UDID: &str = "00008030-001A2B3C4D5E802E";
+
 /// A MachineInfo plist (written by Python's plistlib) for `serial`, signed by `openssl cms`
 /// with the device certificate `signer` (`root` or `other`); returns the DER.
 fn machine_info(dir: &Path, serial: &str, signer: &str) -> Vec<u8> {
     let plist = dir.join(format!("mi-{serial}.plist"));
     let script = format!(
         "import plistlib\nopen({plist:?}, 'wb').write(plistlib.dumps({{'UDID': \
-         '00008030-001A2B3C4D5E802E', 'SERIAL': {serial:?}, 'PRODUCT': 'iPhone12,1', \
+         {UDID:?}, 'SERIAL': {serial:?}, 'PRODUCT': 'iPhone12,1', \
          'VERSION': '21A329', 'LANGUAGE': 'en-US'}}))\n"
     );
     let out = run(Command::new("python3").args(["-c", &script]));
@@ -607,26 +612,24 @@ fn enrollment_gate(backend: &Backend, rt: &tokio::runtime::Runtime) {
         ],
         admitd::ade::USER_AGENT,
     ));
-    let config = dir.join("admitd.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let srv = mdm_support::Server::start(
+        dir,
+        backend,
+        &format!(
             "[ade]\nurl = \"http://{}\"\nsync_interval_s = 3600\ndevice_ca = {:?}\n",
             apple.addr,
             dir.join("root.pem")
         ),
-    )
-    .unwrap();
-    let mut args = vec!["--config", config.to_str().unwrap()];
-    args.extend(backend.args());
-    let server = Admitd::start(&data, &args);
-    let t = wait_rounds(&server, &data, 1);
+        &[],
+    );
+    let server = &srv.admitd;
+    let t = wait_rounds(server, &data, 1);
     assert_eq!(t["sync"]["last_error"], Value::Null, "{t}");
     apple.assert_script_used();
 
     // Known, signed by the device CA: the signed enrollment profile, header or body.
     for post in [false, true] {
-        let (status, ct, body) = enroll(&server, &data, dir, Some(&known), post);
+        let (status, ct, body) = enroll(server, &data, dir, Some(&known), post);
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         assert_eq!(ct, "application/x-apple-aspen-config");
         std::fs::write(dir.join("profile.der"), &body).unwrap();
@@ -648,6 +651,34 @@ fn enrollment_gate(backend: &Backend, rt: &tokio::runtime::Runtime) {
         let xml = std::fs::read_to_string(dir.join("profile.xml")).unwrap();
         assert!(xml.contains("com.apple.mdm"), "{xml}");
         assert!(xml.contains("com.apple.security.scep"), "{xml}");
+        if post {
+            continue;
+        }
+        // The device enrolls with it (SCEP, Authenticate, TokenUpdate): its record is an ADE
+        // enrollment and shows what the ADE sync knows about it.
+        let dev = mdm_support::enroll_profile(&srv, &body, UDID, 7);
+        let (st, b) = mdm_support::put(
+            &srv,
+            "/mdm/checkin",
+            &mdm_support::authenticate(&dev, "F2LXK0AAHG7F"),
+            &dev,
+            mdm_support::Via::Tls,
+        );
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+        let (st, b) = mdm_support::put(
+            &srv,
+            "/mdm/checkin",
+            &mdm_support::token_update(&dev),
+            &dev,
+            mdm_support::Via::Tls,
+        );
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+        let (st, j) = srv.api("GET", &format!("/api/v1/mdm/devices/{UDID}"), None);
+        assert_eq!(st, 200, "{j}");
+        assert_eq!(j["source"], "ade", "{j}");
+        assert_eq!(j["ade"]["serial"], "F2LXK0AAHG7F", "{j}");
+        assert_eq!(j["ade"]["op_type"], "added", "{j}");
+        assert_eq!(j["ade"]["token"], "default", "{j}");
     }
     // Refusals, each 403 with its reason.
     let cases: [(Option<&[u8]>, &str); 4] = [
@@ -660,12 +691,12 @@ fn enrollment_gate(backend: &Backend, rt: &tokio::runtime::Runtime) {
         (None, "no MachineInfo"),
     ];
     for (mi, reason) in cases {
-        let (status, _, body) = enroll(&server, &data, dir, mi, false);
+        let (status, _, body) = enroll(server, &data, dir, mi, false);
         let text = String::from_utf8_lossy(&body);
         assert_eq!(status, 403, "{reason}: {text}");
         assert!(text.contains(reason), "{reason}: {text}");
     }
-    server.stop();
+    srv.admitd.stop();
 }
 
 #[test]
