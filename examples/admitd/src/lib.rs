@@ -4,6 +4,7 @@
 
 pub mod ade;
 pub mod admin;
+pub mod api_client;
 pub mod attest;
 pub mod config;
 pub mod data_dir;

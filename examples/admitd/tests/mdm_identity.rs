@@ -244,5 +244,50 @@ fn admin_api_needs_the_token_over_https() {
     assert_eq!(st, 400, "{j}");
     let (st, _) = srv.api("GET", "/api/v1/mdm/nothing-here", None);
     assert_eq!(st, 404);
+
+    // The CLI goes through the same API.
+    let cli = |args: &[&str]| {
+        let mut c = std::process::Command::new(common::ADMITD);
+        c.args([
+            "--data-dir",
+            srv.data.to_str().unwrap(),
+            "mdm",
+            "--server",
+            &srv.base(),
+        ]);
+        c.args(args);
+        common::run(&mut c)
+    };
+    let out = cli(&["invite", "--owner", "bob@example.com", "--uses", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["owner"], "bob@example.com", "{j}");
+    assert_eq!(j["uses"], 2, "{j}");
+    assert!(
+        j["url"].as_str().unwrap().contains("/mdm/enroll?invite="),
+        "{j}"
+    );
+    let out = cli(&["devices"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["devices"], serde_json::json!([]), "{j}");
+    let out = cli(&[
+        "send",
+        "--channel",
+        "NOPE",
+        "--json",
+        r#"{"RequestType":"ProfileList"}"#,
+    ]);
+    assert!(!out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(j["error"].as_str().unwrap().contains("NOPE"), "{j}");
     srv.admitd.stop();
 }

@@ -64,7 +64,20 @@ impl Server {
 
     /// An admin API call: (status, JSON body or `null`).
     pub fn api(&self, method: &str, path: &str, body: Option<&Json>) -> (u16, Json) {
-        let out = self.work.join("api-out");
+        self.try_api(method, path, body, "api-out")
+            .unwrap_or_else(|| panic!("curl {method} {path} failed"))
+    }
+
+    /// [`Server::api`], `None` when no answer came (the server is gone); `out` names the
+    /// scratch file, so threads do not share one.
+    pub fn try_api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Json>,
+        out: &str,
+    ) -> Option<(u16, Json)> {
+        let out = self.work.join(out);
         let url = format!("{}{path}", self.base());
         let auth = format!("Authorization: Bearer {}", self.token);
         let body_s = body.map(|b| b.to_string());
@@ -85,10 +98,12 @@ impl Server {
         }
         args.push(url.as_str());
         let (ok, status) = curl(&args);
-        assert!(ok, "curl {method} {path}: {status}");
+        if !ok {
+            return None;
+        }
         let bytes = std::fs::read(&out).unwrap_or_default();
         let json = serde_json::from_slice(&bytes).unwrap_or(Json::Null);
-        (status.trim().parse().unwrap(), json)
+        Some((status.trim().parse().ok()?, json))
     }
 
     /// A new invite's enrollment URL.
@@ -346,6 +361,17 @@ pub fn s(v: &str) -> Value {
 
 /// PUT `body` to `path` as `dev` would (identity `via`, using `as_dev`'s files): (status, body).
 pub fn put(s: &Server, path: &str, body: &[u8], as_dev: &Dev, via: Via) -> (u16, Vec<u8>) {
+    try_put(s, path, body, as_dev, via).unwrap_or_else(|| panic!("curl PUT {path} failed"))
+}
+
+/// [`put`], `None` when no answer came (the server is gone).
+pub fn try_put(
+    s: &Server,
+    path: &str,
+    body: &[u8],
+    as_dev: &Dev,
+    via: Via,
+) -> Option<(u16, Vec<u8>)> {
     let dir = &as_dev.dir;
     std::fs::write(dir.join("body"), body).unwrap();
     let out = dir.join("resp");
@@ -404,11 +430,13 @@ pub fn put(s: &Server, path: &str, body: &[u8], as_dev: &Dev, via: Via) -> (u16,
     args.push(url);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let (ok, status) = curl(&refs);
-    assert!(ok, "curl PUT {path}: {status}");
-    (
-        status.trim().parse().unwrap(),
+    if !ok {
+        return None;
+    }
+    Some((
+        status.trim().parse().ok()?,
         std::fs::read(&out).unwrap_or_default(),
-    )
+    ))
 }
 
 /// Authenticate for `dev` (a synthetic message, macOS-like).
