@@ -751,3 +751,161 @@ fn ade_transport_speaks_https_with_the_given_roots() {
     assert!(get(&none).unwrap_err().to_string().contains("no roots"));
     server.stop();
 }
+
+/// The store's rules, the same on both backends: a page lands only on the cursor it started
+/// from (a second writer from the same checkpoint is refused and writes nothing), devices
+/// without a profile wait for ours, throttled ones come back when due, removed ones are not
+/// known to the gate. Through the library, two handles on one database.
+#[test]
+fn ade_store_rules_on_both_backends() {
+    use ade_client::{Checkpoint, Commit, Mode};
+    use admitd::ade::store::{AdeStore, Assignment, DeviceFilter, StoreError, TokenRecord};
+    use std::sync::Arc;
+
+    fn dev(serial: &str, extra: Value) -> ade_client::model::Device {
+        let mut v = extra;
+        v["serial_number"] = serial.into();
+        serde_json::from_value(v).unwrap()
+    }
+    fn commit(from: &Checkpoint, cursor: &str) -> Commit {
+        Commit {
+            expected: from.clone(),
+            next: Checkpoint {
+                cursor: Some(cursor.into()),
+                mode: Mode::Sync,
+                cursor_at: Some(100),
+            },
+        }
+    }
+    for backend in Backend::both() {
+        let tmp = tempfile::tempdir().unwrap();
+        let open = || -> Arc<dyn AdeStore> {
+            match &backend {
+                Backend::Sqlite => Arc::new(
+                    admitd::storage::Storage::open(&tmp.path().join("admit.sqlite3")).unwrap(),
+                ),
+                Backend::Postgres(_, url) => Arc::new(admitd::ade::postgres::PgAde::new(Arc::new(
+                    admitd::scep::postgres::PgStore::open(url, 2).unwrap(),
+                ))),
+            }
+        };
+        let (a, b) = (open(), open());
+        let name = backend.name();
+        a.put_token(&TokenRecord {
+            name: "t".into(),
+            consumer_key: "CK".into(),
+            sealed: vec![1, 2, 3],
+            access_token_expiry: "2030-01-01T00:00:00Z".into(),
+            expires_at: Some(1_893_456_000),
+            server_name: None,
+            imported_at: 1,
+        })
+        .unwrap();
+        let start = b.sync_state("t").unwrap().checkpoint;
+        let page = [
+            dev("A", json!({"op_type": "added"})),
+            dev("B", json!({"op_type": "added", "profile_status": "empty"})),
+            dev(
+                "C",
+                json!({"op_type": "added", "profile_uuid": "X", "profile_status": "assigned"}),
+            ),
+            dev("D", json!({"op_type": "deleted"})),
+        ];
+        a.apply_page("t", &page, &commit(&start, "c1"), Mode::Fetch, true, 10)
+            .unwrap();
+        let late = [dev("E", json!({"op_type": "added"}))];
+        assert!(
+            matches!(
+                b.apply_page("t", &late, &commit(&start, "c9"), Mode::Fetch, true, 11),
+                Err(StoreError::Stale)
+            ),
+            "{name}"
+        );
+        let st = b.sync_state("t").unwrap();
+        assert_eq!(st.checkpoint.cursor.as_deref(), Some("c1"), "{name}");
+        assert_eq!(st.last_fetch_at, Some(10), "{name}");
+        assert_eq!(
+            b.devices(&DeviceFilter::default()).unwrap().len(),
+            4,
+            "{name}"
+        );
+        assert_eq!(
+            b.pending_assignments("t", 10, 10).unwrap(),
+            ["A", "B"],
+            "{name}"
+        );
+        b.record_assignments(
+            "P",
+            &[
+                ("A".into(), Assignment::Assigned),
+                ("B".into(), Assignment::Throttled { after: 20 }),
+            ],
+        )
+        .unwrap();
+        assert!(
+            a.pending_assignments("t", 19, 10).unwrap().is_empty(),
+            "{name}"
+        );
+        assert_eq!(a.pending_assignments("t", 20, 10).unwrap(), ["B"], "{name}");
+        let assigned = a
+            .devices(&DeviceFilter {
+                profile_status: Some("assigned".into()),
+                ..DeviceFilter::default()
+            })
+            .unwrap();
+        let serials: Vec<&str> = assigned.iter().map(|d| d.serial.as_str()).collect();
+        assert_eq!(serials, ["A", "C"], "{name}");
+        // A later page from Apple keeps what it does not repeat (first seen, model) and moves
+        // a pending device out of our hands once it has another profile.
+        let now = a.sync_state("t").unwrap().checkpoint;
+        let b_again = [dev(
+            "B",
+            json!({"op_type": "modified", "profile_uuid": "X", "profile_status": "assigned"}),
+        )];
+        a.apply_page("t", &b_again, &commit(&now, "c2"), Mode::Sync, true, 30)
+            .unwrap();
+        assert!(
+            b.pending_assignments("t", 40, 10).unwrap().is_empty(),
+            "{name}"
+        );
+        let bd = &b
+            .devices(&DeviceFilter {
+                serial: Some("B".into()),
+                ..DeviceFilter::default()
+            })
+            .unwrap()[0];
+        assert_eq!((bd.first_seen, bd.last_seen), (10, 30), "{name}");
+        assert_eq!(bd.op_type.as_deref(), Some("modified"), "{name}");
+        assert!(b.is_known("A").unwrap() && !b.is_known("D").unwrap() && !b.is_known("Z").unwrap());
+        let st = a.sync_state("t").unwrap();
+        assert_eq!(
+            (st.last_sync_at, st.checkpoint.mode),
+            (Some(30), Mode::Sync),
+            "{name}"
+        );
+        // Rounds and errors.
+        a.finish_round("t", Some("Apple: throttled"), 50).unwrap();
+        a.finish_round("t", None, 60).unwrap();
+        let st = b.sync_state("t").unwrap();
+        assert_eq!(
+            (st.rounds, st.last_error, st.last_error_at),
+            (2, None, Some(50)),
+            "{name}"
+        );
+        assert!(matches!(
+            b.sync_state("nope"),
+            Err(StoreError::UnknownToken(_))
+        ));
+
+        // Without a device CA the gate refuses everyone, saying why.
+        let provider = pki::provider::compiled()[0];
+        let service =
+            admitd::ade::Service::open(&admitd::ade::Settings::default(), a.clone(), provider)
+                .unwrap();
+        let refusal = service
+            .check_enrollment(&Default::default(), b"", &[], std::time::SystemTime::now())
+            .unwrap_err();
+        assert_eq!(refusal, admitd::ade::gate::Refusal::NotConfigured);
+        assert_eq!(refusal.status(), 403);
+    }
+}
