@@ -37,6 +37,14 @@
 //! admin_token = "a long random string"
 //! allow_plain_http = false            # device requests on the HTTP listener too
 //! tenant_key = "/etc/admit/tenant.pub.pem"  # absent: no tenants, tenant tokens ignored
+//!
+//! [ade]                               # see crate::ade for every key
+//! url = "https://mdmenrollment.apple.com"
+//! sync_interval_s = 3600
+//! device_ca = "/etc/admit/device-ca.pem"
+//! [ade.profile]
+//! profile_name = "admit"
+//! url = "https://mdm.example.com/mdm/enroll/ade"
 //! ```
 
 use std::net::SocketAddr;
@@ -286,6 +294,8 @@ struct File {
     devauth: crate::devauth::FileSettings,
     #[serde(default)]
     mdm: crate::mdm::Settings,
+    #[serde(default)]
+    ade: crate::ade::Settings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -376,6 +386,8 @@ pub struct Config {
     /// PostgreSQL URL for SCEP's and device auth's records; `None`: SQLite in the data
     /// directory.
     pub database: Option<DatabaseUrl>,
+    /// Automated Device Enrollment (`[ade]` table; see [`crate::ade`]).
+    pub ade: crate::ade::Settings,
     /// DDM's token mode.
     pub ddm_token_mode: DdmTokenMode,
 }
@@ -400,6 +412,7 @@ impl Default for Config {
             scep_manual_approval: false,
             scep_crl_url: None,
             database: None,
+            ade: crate::ade::Settings::default(),
             ddm_token_mode: DdmTokenMode::Content,
         }
     }
@@ -509,6 +522,7 @@ impl Config {
                 || file.scep_manual_approval.unwrap_or(d.scep_manual_approval),
             scep_crl_url: flags.scep_crl_url.clone().or(file.scep_crl_url),
             database: flags.database.clone().or(file.database),
+            ade: file.ade,
             ddm_token_mode: flags
                 .ddm_token_mode
                 .or(file.ddm_token_mode)
@@ -525,6 +539,7 @@ impl Config {
     fn check(&self) -> Result<(), Error> {
         self.devauth.check()?;
         self.mdm.check()?;
+        self.ade.check()?;
         if let Some(url) = &self.database
             && !(url.expose().starts_with("postgres://")
                 || url.expose().starts_with("postgresql://"))

@@ -95,7 +95,7 @@ fn sigkill_around_the_commit_loses_nothing() {
             let tag = format!("{} {point}", backend.name());
             // A fresh PostgreSQL database each time: start from empty tables.
             if let Backend::Postgres(pg, _) = &backend {
-                // Every feature's tables go (MDM's, DDM's, ...), not only SCEP's.
+                // Every domain's tables (SCEP, device auth, MDM, ADE, ...) and the migrations.
                 pg.query("admit", "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
             }
             let tmp = tempfile::tempdir().unwrap();

@@ -1,7 +1,7 @@
 //! DDM's records on PostgreSQL, for several `admitd` processes sharing one database.
 //!
 //! The tables are those of the SQLite store ([`super::store`]), created by the shared
-//! PostgreSQL migrations (`crate::scep::postgres`, migration 4, [`SCHEMA`]). The same rules,
+//! PostgreSQL migrations (`crate::scep::postgres`, migration 5, [`SCHEMA`]). The same rules,
 //! safe across processes: a snapshot is one `REPEATABLE READ` transaction; `apply` bumps the
 //! revision with `UPDATE … WHERE revision = $expected` first, so of two servers deciding from
 //! the same revision the second waits for the first's commit, then finds no row and is told
