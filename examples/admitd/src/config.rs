@@ -19,6 +19,7 @@
 //! scep_renewal_window_s = 1209600      # renewal without a challenge in the last 14 days; 0 = any time
 //! scep_manual_approval = false         # true: new enrollments wait for `admitd scep approve`
 //! scep_crl_url = "http://ca.example/crl/device.crl"  # default: http://<HTTP listener>/crl/device.crl
+//! ddm_token_mode = "content"  # DDM ServerTokens from content; "kmfddm": as uploaded, KMFDDM's tokens
 //!
 //! [limits]
 //! max_body_bytes = 1048576
@@ -36,6 +37,14 @@
 //! admin_token = "a long random string"
 //! allow_plain_http = false            # device requests on the HTTP listener too
 //! tenant_key = "/etc/admit/tenant.pub.pem"  # absent: no tenants, tenant tokens ignored
+//!
+//! [ade]                               # see crate::ade for every key
+//! url = "https://mdmenrollment.apple.com"
+//! sync_interval_s = 3600
+//! device_ca = "/etc/admit/device-ca.pem"
+//! [ade.profile]
+//! profile_name = "admit"
+//! url = "https://mdm.example.com/mdm/enroll/ade"
 //! ```
 
 use std::net::SocketAddr;
@@ -139,6 +148,29 @@ pub enum CaKeyType {
     Rsa,
 }
 
+/// How DDM makes its tokens (`ddm::TokenMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DdmTokenMode {
+    /// ServerTokens from each declaration's content; re-uploading the same content changes
+    /// nothing (the default).
+    #[default]
+    Content,
+    /// KMFDDM-compatible: a ServerToken in the uploaded declaration is kept, and the
+    /// DeclarationsToken is KMFDDM's (for servers migrating from KMFDDM).
+    Kmfddm,
+}
+
+impl DdmTokenMode {
+    /// The `ddm` crate's mode.
+    pub fn to_ddm(self) -> ddm::TokenMode {
+        match self {
+            DdmTokenMode::Content => ddm::TokenMode::Content,
+            DdmTokenMode::Kmfddm => ddm::TokenMode::Kmfddm,
+        }
+    }
+}
+
 /// Server settings as the command line gives them; `None` means "not given".
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Flags {
@@ -232,6 +264,9 @@ pub struct Flags {
     /// several admitd processes can share them; default: SQLite in the data directory.
     #[arg(long, value_name = "URL")]
     pub database: Option<DatabaseUrl>,
+    /// DDM: how ServerTokens and DeclarationsTokens are made (default `content`).
+    #[arg(long, value_enum)]
+    pub ddm_token_mode: Option<DdmTokenMode>,
 }
 
 /// The config file's shape.
@@ -252,11 +287,15 @@ struct File {
     scep_manual_approval: Option<bool>,
     scep_crl_url: Option<String>,
     database: Option<DatabaseUrl>,
+    ddm_token_mode: Option<DdmTokenMode>,
     #[serde(default)]
     limits: FileLimits,
     #[serde(default)]
     devauth: crate::devauth::FileSettings,
+    #[serde(default)]
     mdm: crate::mdm::Settings,
+    #[serde(default)]
+    ade: crate::ade::Settings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -347,6 +386,10 @@ pub struct Config {
     /// PostgreSQL URL for SCEP's and device auth's records; `None`: SQLite in the data
     /// directory.
     pub database: Option<DatabaseUrl>,
+    /// Automated Device Enrollment (`[ade]` table; see [`crate::ade`]).
+    pub ade: crate::ade::Settings,
+    /// DDM's token mode.
+    pub ddm_token_mode: DdmTokenMode,
 }
 
 impl Default for Config {
@@ -369,6 +412,8 @@ impl Default for Config {
             scep_manual_approval: false,
             scep_crl_url: None,
             database: None,
+            ade: crate::ade::Settings::default(),
+            ddm_token_mode: DdmTokenMode::Content,
         }
     }
 }
@@ -477,6 +522,11 @@ impl Config {
                 || file.scep_manual_approval.unwrap_or(d.scep_manual_approval),
             scep_crl_url: flags.scep_crl_url.clone().or(file.scep_crl_url),
             database: flags.database.clone().or(file.database),
+            ade: file.ade,
+            ddm_token_mode: flags
+                .ddm_token_mode
+                .or(file.ddm_token_mode)
+                .unwrap_or(d.ddm_token_mode),
         };
         config.check()?;
         Ok(config)
@@ -489,6 +539,7 @@ impl Config {
     fn check(&self) -> Result<(), Error> {
         self.devauth.check()?;
         self.mdm.check()?;
+        self.ade.check()?;
         if let Some(url) = &self.database
             && !(url.expose().starts_with("postgres://")
                 || url.expose().starts_with("postgresql://"))

@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod ade;
 pub mod admin;
+pub mod api_client;
 pub mod attest;
 pub mod config;
 pub mod data_dir;
@@ -131,16 +133,55 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
                     .map_err(data_dir::Error::from)?,
             ),
         };
-        let mdm = mdm::Service::new(mdm_store, config.mdm.clone(), &data)?;
+        // DDM's records: the same choice of database.
+        let ddm_store: Arc<dyn ddm::store::DdmStore> = match &config.database {
+            Some(url) => Arc::new(ddm::postgres::PgDdm::new(Arc::new(
+                scep::postgres::PgStore::open(url.expose(), 4).map_err(data_dir::Error::from)?,
+            ))),
+            None => Arc::new(
+                storage::Storage::open(&scep::database_path(&config.data_dir))
+                    .map_err(data_dir::Error::from)?,
+            ),
+        };
+        let mdm = Arc::new(mdm::Service::new(mdm_store, config.mdm.clone(), &data)?);
+        // DDM queues its DeclarativeManagement commands through the core, and the core hands
+        // it DeclarativeManagement check-ins (a weak link back, so neither keeps the other).
+        let ddm = Arc::new(ddm::Server::new(
+            ddm_store,
+            Arc::new(ddm::WeakCommands::new(&mdm)),
+            config.ddm_token_mode.to_ddm(),
+        ));
+        mdm.set_hooks(mdm::Hooks {
+            declarative: Some(ddm.clone()),
+            ..mdm::Hooks::default()
+        });
         let admin = admin::Admin::new(devauth.admin_token());
         let sealer = secrets::Sealer::open_or_create(&data.path)?;
+        // ADE's records: the same database as device auth's.
+        let ade_store: Arc<dyn ade::store::AdeStore> = match &config.database {
+            Some(url) => Arc::new(ade::postgres::PgAde::new(Arc::new(
+                scep::postgres::PgStore::open(url.expose(), 4).map_err(data_dir::Error::from)?,
+            ))),
+            None => Arc::new(
+                storage::Storage::open(&scep::database_path(&config.data_dir))
+                    .map_err(data_dir::Error::from)?,
+            ),
+        };
+        let ade = ade::Service::open(&config.ade, ade_store, provider).map_err(|e| {
+            config::Error::Invalid {
+                name: "ade",
+                reason: e.to_string(),
+            }
+        })?;
         let state = Arc::new(AppState {
             admin,
+            ade,
             sealer,
             data,
             devauth,
             scep,
             mdm,
+            ddm,
         });
         let server = Server::bind(config.http, config.https, tls, state.clone(), config.limits)
             .await
@@ -174,6 +215,14 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         state
             .mdm
             .set_default_url(format!("https://{host}:{}", https.port()));
+        // DDM sends the DeclarativeManagement command again where it is due (backoff per
+        // `ddm::reconcile::Policy`).
+        tokio::spawn(
+            state
+                .ddm
+                .clone()
+                .keep_resending(std::time::Duration::from_secs(60)),
+        );
         // The TLS certificate is renewed while running, before it runs out.
         let renew_state = state.clone();
         let renew = move || {
@@ -187,6 +236,8 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             })
         };
         tokio::spawn(server::tls::keep_renewed(tls_slot, tls_validity, renew));
+        // One ADE sync task per imported token.
+        ade::spawn_sync(state.clone());
         // Handlers are installed before the address line, so a signal sent by whoever reads
         // that line is never the default (fatal) action.
         let shutdown = shutdown_signal().map_err(io_err("installing signal handlers"))?;

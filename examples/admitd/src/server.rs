@@ -63,6 +63,8 @@ impl Listener {
 pub struct AppState {
     /// The admin API's token check.
     pub admin: crate::admin::Admin,
+    /// Automated Device Enrollment: sync, admin API, enrollment gate.
+    pub ade: crate::ade::Service,
     /// Seals secrets stored in the database.
     pub sealer: crate::secrets::Sealer,
     /// The data directory: CA, TLS identity, database.
@@ -72,7 +74,11 @@ pub struct AppState {
     /// SCEP (`/scep`).
     pub scep: crate::scep::Service,
     /// Apple MDM (`/mdm/...`, `/api/v1/mdm/...`).
-    pub mdm: crate::mdm::Service,
+    pub mdm: Arc<crate::mdm::Service>,
+    /// Declarative Device Management: the admin API under `/api/v1/ddm` and the
+    /// DeclarativeManagement check-in ([`crate::ddm::Server::checkin`], the core's
+    /// [`crate::mdm::Declarative`] hook).
+    pub ddm: Arc<crate::ddm::Server>,
 }
 
 /// Response body type.

@@ -83,6 +83,12 @@ pub const MIGRATIONS: &[Migration] = &[
     crate::scep::store::revocation_migration(4),
     crate::scep::store::pending_migration(5),
     crate::mdm::store::migration(6),
+    Migration {
+        version: 7,
+        name: "ade",
+        sql: crate::ade::store::SCHEMA,
+    },
+    crate::ddm::store::migration(8),
 ];
 
 /// An open, migrated database.

@@ -10,6 +10,8 @@
 //! scep_pending           (transaction_id TEXT PRIMARY KEY, key_sha256 BYTEA, request BYTEA,
 //!                         subject, status, reason, created_at BIGINT)
 //! devauth_*              device auth's tables (migration 2; see `devauth::postgres`)
+//! ade_*                  ADE tokens, sync state and devices (migration 4; see `ade::postgres`)
+//! ddm_*                  DDM's tables (migration 5; see `ddm::postgres`)
 //! ```
 //!
 //! The migrations (`scep_schema_migrations`, named for the first domain that had tables here)
@@ -107,6 +109,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
      );",
     ),
     (3, crate::mdm::postgres::SCHEMA),
+    // ADE tokens, sync state and devices (`crate::ade::postgres`).
+    (4, crate::ade::postgres::SCHEMA),
+    // Declarative Device Management (`crate::ddm::postgres`).
+    (5, crate::ddm::postgres::SCHEMA),
 ];
 
 /// The advisory lock key migrations take (any constant of ours).

@@ -7,9 +7,12 @@
 //! | `/api/management/v2/devauth/...` | see `devauth` | HTTPS | |
 //! | `/scep`    | GET, POST | both        | SCEP (RFC 8894), see [`crate::scep`] |
 //! | `/crl/device.crl` | GET | both      | the device CA's CRL (DER) |
+//! | `/api/v1/ade/...` | see [`crate::ade`] | HTTPS | ADE tokens, sync, devices (admin) |
+//! | `/mdm/enroll/ade` | GET, POST | HTTPS | ADE enrollment: MachineInfo checked, see [`crate::ade::enroll`] |
 //! | `/mdm/enroll`, `/mdm/ota`, `/mdm/ota/phase2` | GET, POST | HTTPS | enrollment, see [`crate::mdm::enroll`] |
 //! | `/mdm/checkin`, `/mdm/connect` | PUT | HTTPS | MDM, see [`crate::mdm::checkin`], [`crate::mdm::connect`] |
 //! | `/api/v1/mdm/...` | see there | HTTPS | MDM admin API, see [`crate::mdm::api`] |
+//! | `/api/v1/ddm/...` | see [`crate::ddm::api`] | HTTPS | DDM admin API |
 //! | anything else |        |             | 404        |
 //!
 //! SCEP, MDM and device-auth routes are added here by the features that bring them.
@@ -26,10 +29,13 @@ use super::{AppState, Body, Listener, text};
 pub fn body_limit(path: &str) -> usize {
     match path {
         "/scep" | "/cgi-bin/pkiclient.exe" => 256 * 1024,
+        // A declaration may be as large as `ddm` takes one (1 MiB).
+        p if p.starts_with("/api/v1/ddm/declarations/") => 1024 * 1024 + 4096,
         // Command results (installed applications, profiles) can be large.
         "/mdm/connect" => 4 << 20,
         "/mdm/checkin" => 1 << 20,
         "/mdm/ota/phase2" => 64 * 1024,
+        crate::ade::enroll::PATH => crate::ade::enroll::MAX_BODY,
         p if p.starts_with("/api/") => 64 * 1024,
         _ => 1024,
     }
@@ -40,6 +46,12 @@ pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Respo
     if let Some(resp) = state.devauth.handle(listener, &req) {
         return resp;
     }
+    if let Some(resp) = state.ade.handle(&state.admin, listener, &req) {
+        return resp;
+    }
+    if let Some(resp) = state.ddm.handle(&state.admin, listener, &req) {
+        return resp;
+    }
     let path = req.uri().path();
     if path.starts_with(crate::mdm::api::PREFIX) {
         return crate::mdm::api::handle(state, listener, &req);
@@ -48,6 +60,7 @@ pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Respo
         "/mdm/checkin" => crate::mdm::checkin::checkin(state, listener, &req),
         "/mdm/connect" => crate::mdm::connect::connect(state, listener, &req),
         "/mdm/enroll" => crate::mdm::enroll::enroll(state, listener, &req),
+        crate::ade::enroll::PATH => crate::ade::enroll::enroll(state, listener, &req),
         "/mdm/ota" => crate::mdm::enroll::ota_phase1(state, listener, &req),
         "/mdm/ota/phase2" => crate::mdm::enroll::ota_phase2(state, listener, &req),
         "/scep" | "/cgi-bin/pkiclient.exe" => scep(state, req),

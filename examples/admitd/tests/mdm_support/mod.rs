@@ -64,7 +64,20 @@ impl Server {
 
     /// An admin API call: (status, JSON body or `null`).
     pub fn api(&self, method: &str, path: &str, body: Option<&Json>) -> (u16, Json) {
-        let out = self.work.join("api-out");
+        self.try_api(method, path, body, "api-out")
+            .unwrap_or_else(|| panic!("curl {method} {path} failed"))
+    }
+
+    /// [`Server::api`], `None` when no answer came (the server is gone); `out` names the
+    /// scratch file, so threads do not share one.
+    pub fn try_api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Json>,
+        out: &str,
+    ) -> Option<(u16, Json)> {
+        let out = self.work.join(out);
         let url = format!("{}{path}", self.base());
         let auth = format!("Authorization: Bearer {}", self.token);
         let body_s = body.map(|b| b.to_string());
@@ -85,10 +98,12 @@ impl Server {
         }
         args.push(url.as_str());
         let (ok, status) = curl(&args);
-        assert!(ok, "curl {method} {path}: {status}");
+        if !ok {
+            return None;
+        }
         let bytes = std::fs::read(&out).unwrap_or_default();
         let json = serde_json::from_slice(&bytes).unwrap_or(Json::Null);
-        (status.trim().parse().unwrap(), json)
+        Some((status.trim().parse().ok()?, json))
     }
 
     /// A new invite's enrollment URL.
@@ -148,6 +163,8 @@ pub struct Dev {
     pub dir: PathBuf,
     /// The enrollment profile as `openssl cms -verify` read it.
     pub profile: Dictionary,
+    /// The key, with the identity certificate as its `cert` (what a SCEP renewal signs with).
+    pub scep: scep_support::Device,
 }
 
 /// The payload of `ty` in a profile.
@@ -164,11 +181,16 @@ pub fn payload<'a>(profile: &'a Dictionary, ty: &str) -> &'a Dictionary {
 /// Fetch the profile at `url`, check its signature with `openssl cms -verify` against the
 /// root, get an identity over SCEP with its challenge and subject, and keep it as `udid`.
 pub fn enroll(s: &Server, url: &str, udid: &str, seed: u64) -> Dev {
-    let dir = s.work.join(format!("dev-{udid}"));
-    std::fs::create_dir_all(&dir).unwrap();
     let (st, body) = s.get(url);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    std::fs::write(dir.join("profile.der"), &body).unwrap();
+    enroll_profile(s, &body, udid, seed)
+}
+
+/// [`enroll`] with a profile fetched some other way (the ADE enrollment URL).
+pub fn enroll_profile(s: &Server, body: &[u8], udid: &str, seed: u64) -> Dev {
+    let dir = s.work.join(format!("dev-{udid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("profile.der"), body).unwrap();
     // The peer's view: OpenSSL verifies the signature and the signer's chain to our root.
     testkit::openssl(
         &dir,
@@ -225,10 +247,25 @@ pub fn enroll(s: &Server, url: &str, udid: &str, seed: u64) -> Dev {
     };
     use pki::der::Encode as _;
     let cert_der = certs[0].to_der().unwrap();
+    let scep = scep_support::Device {
+        key: device.key.clone(),
+        cert: certs[0].clone(),
+        cn,
+    };
+    keep(udid, dir, cert_der, profile, scep)
+}
+
+fn keep(
+    udid: &str,
+    dir: PathBuf,
+    cert_der: Vec<u8>,
+    profile: Dictionary,
+    scep: scep_support::Device,
+) -> Dev {
     let cert = dir.join("identity.pem");
     let key = dir.join("identity.key");
     std::fs::write(&cert, scep_support::pem("CERTIFICATE", &cert_der)).unwrap();
-    let key_der = device.key.to_pkcs8_der().unwrap();
+    let key_der = scep.key.to_pkcs8_der().unwrap();
     std::fs::write(&key, scep_support::pem("PRIVATE KEY", &key_der)).unwrap();
     Dev {
         udid: udid.to_owned(),
@@ -237,6 +274,67 @@ pub fn enroll(s: &Server, url: &str, udid: &str, seed: u64) -> Dev {
         cert_der,
         dir,
         profile,
+        scep,
+    }
+}
+
+/// Renew `dev`'s identity over SCEP (a request signed with the current certificate, no
+/// challenge); the same device with the new certificate, its files in `dir_name`.
+pub fn renew(s: &Server, dev: &Dev, dir_name: &str, seed: u64) -> Dev {
+    let client = scep_support::client(s.admitd.http, "/scep");
+    let out = scep_support::enrol(&client, s.admitd.http, "/scep", &dev.scep, None, true, seed);
+    let scep::CertRepOutcome::Success(certs) = out else {
+        panic!("SCEP renewal failed: {out:?}");
+    };
+    use pki::der::Encode as _;
+    let dir = s.work.join(dir_name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let scep = scep_support::Device {
+        key: dev.scep.key.clone(),
+        cert: certs[0].clone(),
+        cn: dev.scep.cn.clone(),
+    };
+    keep(
+        &dev.udid,
+        dir,
+        certs[0].to_der().unwrap(),
+        dev.profile.clone(),
+        scep,
+    )
+}
+
+/// A device with a self-signed certificate of its own (made by openssl), claiming `udid`.
+pub fn self_signed(s: &Server, udid: &str) -> Dev {
+    let dir = s.work.join(format!("selfsigned-{udid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    testkit::openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=intruder",
+            "-days",
+            "1",
+            "-keyout",
+            "identity.key",
+            "-out",
+            "identity.pem",
+        ],
+    );
+    let pem = std::fs::read(dir.join("identity.pem")).unwrap();
+    let cert = pki::cert::Cert::from_pem(&pem).unwrap();
+    Dev {
+        udid: udid.to_owned(),
+        cert: dir.join("identity.pem"),
+        key: dir.join("identity.key"),
+        cert_der: cert.der().to_vec(),
+        dir,
+        profile: Dictionary::new(),
+        scep: scep_support::Device::new("unused", 1),
     }
 }
 
@@ -263,6 +361,17 @@ pub fn s(v: &str) -> Value {
 
 /// PUT `body` to `path` as `dev` would (identity `via`, using `as_dev`'s files): (status, body).
 pub fn put(s: &Server, path: &str, body: &[u8], as_dev: &Dev, via: Via) -> (u16, Vec<u8>) {
+    try_put(s, path, body, as_dev, via).unwrap_or_else(|| panic!("curl PUT {path} failed"))
+}
+
+/// [`put`], `None` when no answer came (the server is gone).
+pub fn try_put(
+    s: &Server,
+    path: &str,
+    body: &[u8],
+    as_dev: &Dev,
+    via: Via,
+) -> Option<(u16, Vec<u8>)> {
     let dir = &as_dev.dir;
     std::fs::write(dir.join("body"), body).unwrap();
     let out = dir.join("resp");
@@ -321,11 +430,13 @@ pub fn put(s: &Server, path: &str, body: &[u8], as_dev: &Dev, via: Via) -> (u16,
     args.push(url);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let (ok, status) = curl(&refs);
-    assert!(ok, "curl PUT {path}: {status}");
-    (
-        status.trim().parse().unwrap(),
+    if !ok {
+        return None;
+    }
+    Some((
+        status.trim().parse().ok()?,
         std::fs::read(&out).unwrap_or_default(),
-    )
+    ))
 }
 
 /// Authenticate for `dev` (a synthetic message, macOS-like).
@@ -382,5 +493,53 @@ pub fn command_of(body: &[u8]) -> (String, String) {
             .as_string()
             .unwrap()
             .to_owned(),
+    )
+}
+
+/// `Mdm-Signature` (base64 DER, made by `openssl cms -sign`) of `body` by `dev`.
+pub fn signature(dev: &Dev, body: &[u8]) -> String {
+    std::fs::write(dev.dir.join("to-sign"), body).unwrap();
+    testkit::openssl(
+        &dev.dir,
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-in",
+            "to-sign",
+            "-signer",
+            dev.cert.to_str().unwrap(),
+            "-inkey",
+            dev.key.to_str().unwrap(),
+            "-outform",
+            "DER",
+            "-out",
+            "to-sign.sig",
+        ],
+    );
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(dev.dir.join("to-sign.sig")).unwrap())
+}
+
+/// A raw request to `url` with `extra` curl arguments: (status, body).
+pub fn raw(s: &Server, url: &str, extra: &[&str]) -> (u16, Vec<u8>) {
+    let out = s.work.join("raw-out");
+    let _ = std::fs::remove_file(&out);
+    let mut args = vec![
+        "--cacert",
+        s.root.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-w",
+        "%{http_code}",
+    ];
+    args.extend(extra);
+    args.push(url);
+    let (ok, status) = curl(&args);
+    assert!(ok, "curl {url}: {status}");
+    (
+        status.trim().parse().unwrap(),
+        std::fs::read(&out).unwrap_or_default(),
     )
 }
