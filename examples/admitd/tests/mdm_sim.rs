@@ -2,7 +2,9 @@
 //! PostgreSQL, over mTLS and Mdm-Signature: 20 devices enroll through one invite each use
 //! (each its own profile and SCEP challenge), with a Shared iPad user each; every command the
 //! simulator answers is queued through the admin API and answered (one NotNow spell each);
-//! the devices check out. The server's records (admin API) must match what the devices saw.
+//! a DDM round (declarations in a set assigned to every device: the DeclarativeManagement
+//! command, the sync, a status report evaluated against the activation's predicate); the
+//! devices check out. The server's records (admin API) must match what the devices saw.
 
 mod backend;
 mod common;
@@ -182,6 +184,14 @@ fn commands(nonce: &[u8]) -> Vec<Command> {
     ]
 }
 
+// Configurations before the activation that names them.
+const DECLARATIONS: [&str; 4] = [
+    r#"{"Type":"com.apple.configuration.passcode.settings","Identifier":"cfg.passcode","Payload":{"MinimumLength":6}}"#,
+    r#"{"Type":"com.apple.configuration.passcode.settings","Identifier":"cfg.unreferenced","Payload":{"MinimumLength":8}}"#,
+    r#"{"Type":"com.apple.management.properties","Identifier":"mgmt.props","Payload":{"fleet":"sim"}}"#,
+    r#"{"Type":"com.apple.activation.simple","Identifier":"act.iphone","Payload":{"StandardConfigurations":["cfg.passcode"],"Predicate":"@status(device.model.family) == \"iPhone\""}}"#,
+];
+
 const ENROLL: &str = r#"
 [device]
 users = 1
@@ -203,6 +213,8 @@ commands = 1
 do = "sessions"
 rounds = 3
 users = true
+[[step]]
+do = "ddm"
 [[step]]
 do = "checkout"
 "#;
@@ -254,6 +266,34 @@ fn one(backend: &Backend, sign_message: bool) {
     }
     let user_cmd = Command::new(gc::ProfileList::default(), &mut admit_sim::rng());
     enqueue(&srv, &users, &user_cmd);
+    // A DDM round: declarations in a set assigned to every device (admitd queues the
+    // DeclarativeManagement command itself).
+    for d in DECLARATIONS {
+        let j: serde_json::Value = serde_json::from_str(d).unwrap();
+        let id = j["Identifier"].as_str().unwrap().to_owned();
+        let (st, r) = srv.api("PUT", &format!("/api/v1/ddm/declarations/{id}"), Some(&j));
+        assert_eq!(st, 200, "{ctx}: {r}");
+    }
+    let ids: Vec<String> = DECLARATIONS
+        .iter()
+        .map(|d| {
+            serde_json::from_str::<serde_json::Value>(d).unwrap()["Identifier"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let (st, r) = srv.api(
+        "PUT",
+        "/api/v1/ddm/sets/fleet",
+        Some(&json!({"declarations": ids})),
+    );
+    assert_eq!(st, 200, "{ctx}: {r}");
+    for u in &udids {
+        let (st, r) = srv.api("PUT", &format!("/api/v1/ddm/sets/fleet/channels/{u}"), None);
+        assert_eq!(st, 200, "{ctx}: {r}");
+        assert!(r["channels"][0]["command_uuid"].is_string(), "{ctx}: {r}");
+    }
 
     // The same fleet again: answer everything (one NotNow each), then check out.
     let second = fleet(&rt, &srv, &url, WORK, &state, &att);
@@ -286,7 +326,7 @@ fn one(backend: &Backend, sign_message: bool) {
     }
     assert_eq!(
         device_saw.len(),
-        DEVICES * (cmds.len() + 1),
+        DEVICES * (cmds.len() + 2),
         "{ctx}: every command answered once at least"
     );
 
@@ -376,6 +416,44 @@ fn one(backend: &Backend, sign_message: bool) {
             .iter()
             .all(|s| *s == Status::Acknowledged),
         "{ctx}"
+    );
+
+    // The DDM round: what each device reported is what admitd holds, and admitd's view of each
+    // declaration follows from the device's model (the activation's predicate).
+    for d in &second.devices {
+        let m = &d.state.model;
+        let (st, v) = srv.api("GET", &format!("/api/v1/ddm/channels/{}", m.udid), None);
+        assert_eq!(st, 200, "{ctx}: {v}");
+        let reports: Vec<&serde_json::Value> = d.ddm_reports.iter().map(|(_, r)| r).collect();
+        assert_eq!(
+            reports.len(),
+            1,
+            "{ctx}: one full report, nothing changed after it"
+        );
+        assert_eq!(reports[0]["FullReport"], true);
+        assert_eq!(&v["report"], reports[0], "{ctx}");
+        assert_eq!(v["device_token"], v["declarations_token"], "{ctx}: {v}");
+        let state = |id: &str| {
+            v["declarations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["identifier"] == id)
+                .map(|x| x["state"].as_str().unwrap().to_owned())
+                .unwrap()
+        };
+        let iphone = m.model_name == "iPhone";
+        let on = |yes: bool| if yes { "verified" } else { "inactive" };
+        assert_eq!(state("act.iphone"), on(iphone), "{ctx}: {v}");
+        assert_eq!(state("cfg.passcode"), on(iphone), "{ctx}: {v}");
+        assert_eq!(state("cfg.unreferenced"), "inactive", "{ctx}: {v}");
+        assert_eq!(state("mgmt.props"), "verified", "{ctx}: {v}");
+    }
+    assert!(
+        second
+            .devices
+            .iter()
+            .any(|d| d.state.model.model_name == "iPad")
     );
 
     // The devices as the server holds them.
