@@ -202,3 +202,94 @@ async fn a_push_wakes_its_device() {
     assert!(refused, "a client with a foreign certificate got through");
     assert_eq!(stand_in.registry.pushes(), 1);
 }
+
+mod support;
+
+/// A fleet that waits for pushes between rounds: each device's second round starts when the
+/// server pushes to its token (the wait is far longer than the run, so without the push the
+/// run would stop at its limit with the devices unfinished).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_wait_for_their_push() {
+    use admit_sim::device::{Options, Source};
+    use admit_sim::enrollment::Enrollment;
+    use admit_sim::metrics::Metrics;
+    use admit_sim::run::{RunOptions, run};
+    use admit_sim::scenario::Scenario;
+    use admit_sim::state::Keys;
+    use admit_sim::transport::Allowed;
+
+    let mini = support::Mini::start(false, false).await;
+    let pc = push_cert();
+    let stand_in = admit_sim::apns::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        std::slice::from_ref(&pc.ca),
+        Some(support::TOPIC.into()),
+    )
+    .await
+    .unwrap();
+    let e = Enrollment::parse(&mini.profile_xml).unwrap();
+    let mut allowed = Allowed::default();
+    for u in e.urls() {
+        allowed.allow(u).unwrap();
+    }
+    let scenario = Scenario::parse(
+        "[[step]]\ndo = \"enroll\"\n[[step]]\ndo = \"sessions\"\nrounds = 2\nwait_ms = 3600000\n",
+    )
+    .unwrap();
+    let fleet = tokio::spawn(run(RunOptions {
+        devices: 2,
+        concurrency: 2,
+        duration: Duration::from_secs(120),
+        max_requests: None,
+        scenario,
+        state_dir: None,
+        device: Arc::new(Options {
+            roots: e.roots.clone(),
+            source: Source::Profile(Arc::new(e)),
+            allowed: Arc::new(allowed),
+            timeout: Duration::from_secs(20),
+            keys: Keys::Generate,
+            attestation: None,
+            metrics: Arc::new(Metrics::default()),
+        }),
+        apns: Some(stand_in.registry.clone()),
+        progress: false,
+    }));
+    // The server side: once a device's TokenUpdate is in, push to it with what it sent.
+    let mut sender = connect(stand_in.addr, &stand_in.ca_der, Some(&pc))
+        .await
+        .unwrap();
+    let mut pushed = std::collections::BTreeSet::new();
+    for _ in 0..1200 {
+        let targets: Vec<(String, Vec<u8>, String)> = {
+            let seen = mini.seen();
+            seen.tokens
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone(), seen.magics[k].clone()))
+                .collect()
+        };
+        for (udid, token, magic) in targets {
+            // Push once the device sent its first Idle (its first round is done).
+            let idle = mini.seen().idles.iter().any(|c| *c == udid);
+            if !idle || pushed.contains(&udid) {
+                continue;
+            }
+            let mut p = Push::new(token, magic);
+            p.topic = Some(support::TOPIC.into());
+            assert_eq!(push(&mut sender, stand_in.addr, &p).await.unwrap().0, 200);
+            pushed.insert(udid);
+        }
+        if pushed.len() == 2 || fleet.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = fleet.await.unwrap().unwrap();
+    assert_eq!(pushed.len(), 2);
+    assert!(out.summary.errors.is_empty(), "{:?}", out.summary.errors);
+    assert!(!out.summary.stopped_early, "the devices did not wake");
+    assert_eq!(out.summary.completed, 2);
+    assert_eq!(stand_in.registry.pushes(), 2);
+    // Two rounds each: two Idle reports per device.
+    assert_eq!(out.summary.endpoints["connect"].answered, 4);
+}

@@ -57,7 +57,11 @@ pub struct Seen {
     pub authenticated: HashMap<String, (String, Vec<u8>)>,
     /// Channel ID → push token.
     pub tokens: HashMap<String, Vec<u8>>,
+    /// Channel ID → PushMagic.
+    pub magics: HashMap<String, String>,
     pub checked_out: Vec<String>,
+    /// Channel IDs, once per Idle report.
+    pub idles: Vec<String>,
     pub reports: Vec<SeenReport>,
     /// Channel ID → commands waiting.
     pub queues: HashMap<String, VecDeque<Command>>,
@@ -622,6 +626,7 @@ impl Ctx {
             CheckIn::TokenUpdate(t) => {
                 let id = channel.id();
                 let first = s.tokens.insert(id.clone(), t.token.0.clone()).is_none();
+                s.magics.insert(id.clone(), t.push_magic.clone());
                 if first && self.queue_batch {
                     let mut nonce = [0u8; 32];
                     rand_core::Rng::fill_bytes(&mut admit_sim::rng(), &mut nonce);
@@ -698,6 +703,9 @@ impl Ctx {
                 "{udid}: report from an identity it did not authenticate with"
             ));
             return status(401);
+        }
+        if report.status == Status::Idle {
+            s.idles.push(id.clone());
         }
         if let Some(uuid) = report.command_uuid.clone() {
             let Some((ch, rt, nonce)) = s.sent.get(&uuid).cloned() else {
