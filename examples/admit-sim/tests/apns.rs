@@ -270,7 +270,7 @@ async fn devices_wait_for_their_push() {
         };
         for (udid, token, magic) in targets {
             // Push once the device sent its first Idle (its first round is done).
-            let idle = mini.seen().idles.iter().any(|c| *c == udid);
+            let idle = mini.seen().idles.contains(&udid);
             if !idle || pushed.contains(&udid) {
                 continue;
             }
