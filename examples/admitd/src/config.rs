@@ -36,6 +36,14 @@
 //! admin_token = "a long random string"
 //! allow_plain_http = false            # device requests on the HTTP listener too
 //! tenant_key = "/etc/admit/tenant.pub.pem"  # absent: no tenants, tenant tokens ignored
+//!
+//! [inventory]
+//! approve_self_enrolled = false       # true: self-enrolled devices need no approval
+//! idp_self_enrollment = false         # true: accept identity-provider self-enrollment
+//! deactivation = "suspend"            # or "keep": device access of an inactive owner
+//! high_assurance_for = ["device_auth_token"]  # purposes that need an attested device
+//! org = "admit"                       # import bodies name the owner as "<org>:identity"
+//! scim_token = "a long random string" # absent: generated into DATA/scim-token
 //! ```
 
 use std::net::SocketAddr;
@@ -256,6 +264,8 @@ struct File {
     limits: FileLimits,
     #[serde(default)]
     devauth: crate::devauth::FileSettings,
+    #[serde(default)]
+    inventory: crate::inventory::Settings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -331,6 +341,8 @@ pub struct Config {
     pub limits: Limits,
     /// Device auth (`[devauth]` table).
     pub devauth: crate::devauth::Settings,
+    /// The device inventory and SCIM (`[inventory]` table).
+    pub inventory: crate::inventory::Settings,
     /// SCEP static challenge; `None` selects one-time challenges.
     pub scep_challenge: Option<crate::scep::StaticSecret>,
     /// SCEP: lifetime of issued certificates.
@@ -359,6 +371,7 @@ impl Default for Config {
             tls_cert_validity: Duration::from_secs(397 * 24 * 3600),
             limits: Limits::default(),
             devauth: crate::devauth::Settings::default(),
+            inventory: crate::inventory::Settings::default(),
             scep_challenge: None,
             scep_cert_validity: Duration::from_secs(365 * 24 * 3600),
             scep_renewal_window: Duration::from_secs(14 * 24 * 3600),
@@ -457,6 +470,7 @@ impl Config {
                 flags.devauth_tenant_key.clone(),
                 file.devauth,
             ),
+            inventory: file.inventory,
             scep_challenge: flags.scep_challenge.clone().or(file.scep_challenge),
             scep_cert_validity: flags
                 .scep_cert_validity_s
@@ -483,6 +497,7 @@ impl Config {
 
     fn check(&self) -> Result<(), Error> {
         self.devauth.check()?;
+        self.inventory.check()?;
         if let Some(url) = &self.database
             && !(url.expose().starts_with("postgres://")
                 || url.expose().starts_with("postgresql://"))

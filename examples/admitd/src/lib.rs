@@ -10,8 +10,11 @@ pub mod ddm;
 pub mod devauth;
 pub mod failpoint;
 pub mod inspect;
+pub mod inventory;
 pub mod mdm;
+pub mod records;
 pub mod scep;
+pub mod scim;
 pub mod secrets;
 pub mod server;
 pub mod storage;
@@ -92,15 +95,31 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
     let drain = rt.block_on(async {
         // Device auth's records: a connection of its own to the data directory's SQLite
         // database, or the PostgreSQL database (shared by every admitd using it).
-        let devauth_store: Arc<dyn devauth::store::DevauthStore> = match &config.database {
-            Some(url) => Arc::new(devauth::postgres::PgDevauth::new(Arc::new(
-                scep::postgres::PgStore::open(url.expose(), 8).map_err(data_dir::Error::from)?,
-            ))),
-            None => Arc::new(
-                storage::Storage::open(&scep::database_path(&config.data_dir))
-                    .map_err(data_dir::Error::from)?,
-            ),
-        };
+        // The inventory and the SCIM directory share one portable handle on the same
+        // database (their own connection or pool).
+        let (devauth_store, records_db): (Arc<dyn devauth::store::DevauthStore>, records::Db) =
+            match &config.database {
+                Some(url) => {
+                    let pg = Arc::new(
+                        scep::postgres::PgStore::open(url.expose(), 8)
+                            .map_err(data_dir::Error::from)?,
+                    );
+                    (
+                        Arc::new(devauth::postgres::PgDevauth::new(pg.clone())),
+                        records::Db::Postgres {
+                            pg,
+                            lock: records::INVENTORY_LOCK,
+                        },
+                    )
+                }
+                None => {
+                    let open = || {
+                        storage::Storage::open(&scep::database_path(&config.data_dir))
+                            .map_err(data_dir::Error::from)
+                    };
+                    (Arc::new(open()?), records::Db::Sqlite(Arc::new(open()?)))
+                }
+            };
         let devauth =
             devauth::Service::open(&config.data_dir, devauth_store, provider, &config.devauth)?;
         let scep = scep::Service::open(
@@ -115,12 +134,20 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         )?;
         let admin = admin::Admin::new(devauth.admin_token());
         let sealer = secrets::Sealer::open_or_create(&data.path)?;
+        let scim_token = match &config.inventory.scim_token {
+            Some(t) => t.clone(),
+            None => inventory::load_or_create_scim_token(&config.data_dir)?,
+        };
+        let scim = scim::Service::new(records_db.clone(), &scim_token);
+        let inventory = inventory::Service::new(records_db, config.inventory.clone());
         let state = Arc::new(AppState {
             admin,
             sealer,
             data,
             devauth,
             scep,
+            inventory,
+            scim,
         });
         let server = Server::bind(config.http, config.https, tls, state.clone(), config.limits)
             .await

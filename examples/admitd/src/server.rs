@@ -71,6 +71,11 @@ pub struct AppState {
     pub devauth: crate::devauth::Service,
     /// SCEP (`/scep`).
     pub scep: crate::scep::Service,
+    /// The device inventory and its access decision (`/api/v1/collections/...`,
+    /// `/api/v1/inventory/...`).
+    pub inventory: crate::inventory::Service,
+    /// SCIM 2.0 (`/scim/v2/...`).
+    pub scim: crate::scim::Service,
 }
 
 /// Response body type.

@@ -82,6 +82,11 @@ pub const MIGRATIONS: &[Migration] = &[
     crate::scep::store::migration(3),
     crate::scep::store::revocation_migration(4),
     crate::scep::store::pending_migration(5),
+    Migration {
+        version: 6,
+        name: "device inventory and SCIM directory",
+        sql: crate::inventory::store::SCHEMA,
+    },
 ];
 
 /// An open, migrated database.

@@ -106,6 +106,9 @@ const MIGRATIONS: &[(i32, &str)] = &[
          at       BIGINT NOT NULL
      );",
     ),
+    // The device inventory and the SCIM directory (`crate::inventory::store`), one text for
+    // both backends.
+    (3, crate::inventory::store::SCHEMA),
 ];
 
 /// The advisory lock key migrations take (any constant of ours).

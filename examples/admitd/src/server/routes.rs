@@ -7,6 +7,8 @@
 //! | `/api/management/v2/devauth/...` | see `devauth` | HTTPS | |
 //! | `/scep`    | GET, POST | both        | SCEP (RFC 8894), see [`crate::scep`] |
 //! | `/crl/device.crl` | GET | both      | the device CA's CRL (DER) |
+//! | `/scim/v2/...` | see [`crate::scim`] | HTTPS | SCIM 2.0 users and groups |
+//! | `/api/v1/collections/...`, `/api/v1/inventory/...` | see [`crate::inventory`] | HTTPS | device inventory |
 //! | anything else |        |             | 404        |
 //!
 //! SCEP, MDM and device-auth routes are added here by the features that bring them.
@@ -23,7 +25,9 @@ use super::{AppState, Body, Listener, text};
 pub fn body_limit(path: &str) -> usize {
     match path {
         "/scep" | "/cgi-bin/pkiclient.exe" => 256 * 1024,
+        crate::inventory::api::IMPORT_PATH => 2 * 1024 * 1024,
         p if p.starts_with("/api/") => 64 * 1024,
+        p if p.starts_with(crate::scim::BASE) => 1024 * 1024,
         _ => 1024,
     }
 }
@@ -31,6 +35,12 @@ pub fn body_limit(path: &str) -> usize {
 /// Answer one request whose body has been read.
 pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Response<Body> {
     if let Some(resp) = state.devauth.handle(listener, &req) {
+        return resp;
+    }
+    if let Some(resp) = state.scim.handle(listener, &req) {
+        return resp;
+    }
+    if let Some(resp) = state.inventory.handle(&state.admin, listener, &req) {
         return resp;
     }
     match req.uri().path() {

@@ -1,0 +1,409 @@
+//! The device inventory in the Smallstep model: storage, the admin API and the access
+//! decision every device-facing feature asks.
+//!
+//! ```text
+//!  PUT  /api/v1/collections/{slug}/instances/{instanceID}   create or update (API import)
+//!  GET  /api/v1/collections/{slug}/instances/{instanceID}   one device
+//!  POST /api/v1/collections/{slug}/instances/{instanceID}/approve
+//!  POST /api/v1/inventory/import[?collection=slug]          bulk, CSV or JSON, per-row report
+//!  GET  /api/v1/inventory/dashboard                         recent devices, counts
+//!
+//!  SCEP issuance, renewal, MDM enrollment, device-auth token ──▶ Service::decide(id, purpose)
+//!      ──▶ inventory::decide(record, owner standing from SCIM, demand, policy)
+//! ```
+//!
+//! The rules live in the `inventory` crate; this module reads and writes records and maps
+//! answers onto HTTP. The instance ID in a path is percent-encoded (EK URIs contain `/`, `+`
+//! and `=`).
+
+pub mod api;
+pub mod store;
+
+use std::path::Path;
+
+use ::inventory::{
+    Collection, DeactivationPolicy, Decision, Demand, Device, InstanceId, Owner, OwnerStanding,
+    Policy, Purpose, Source,
+};
+use serde::Deserialize;
+
+use crate::records::{Db, DbError, now_unix};
+pub use store::Record;
+
+/// `[inventory]` in the config file.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Approve self-enrolled devices at once (default: they wait for an administrator).
+    pub approve_self_enrolled: bool,
+    /// Accept identity-provider self-enrollment (default: off).
+    pub idp_self_enrollment: bool,
+    /// `suspend` (default) or `keep`: what an inactive owner means for device access.
+    pub deactivation: String,
+    /// The purposes that demand a high-assurance device: any of `scep_issuance`, `renewal`,
+    /// `mdm_enrollment`, `device_auth_token`. Default: none.
+    pub high_assurance_for: Vec<String>,
+    /// The organisation's name: the import body's owner key is `"<org>:identity"`.
+    pub org: String,
+    /// The SCIM bearer token; absent: generated on first start into `DATA/scim-token`.
+    pub scim_token: Option<String>,
+}
+
+impl core::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Settings")
+            .field("approve_self_enrolled", &self.approve_self_enrolled)
+            .field("idp_self_enrollment", &self.idp_self_enrollment)
+            .field("deactivation", &self.deactivation)
+            .field("high_assurance_for", &self.high_assurance_for)
+            .field("org", &self.org)
+            .field("scim_token", &self.scim_token.as_ref().map(|_| "(set)"))
+            .finish()
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            approve_self_enrolled: false,
+            idp_self_enrollment: false,
+            deactivation: "suspend".into(),
+            high_assurance_for: Vec::new(),
+            org: "admit".into(),
+            scim_token: None,
+        }
+    }
+}
+
+fn purpose(name: &str) -> Option<Purpose> {
+    [
+        Purpose::ScepIssuance,
+        Purpose::Renewal,
+        Purpose::MdmEnrollment,
+        Purpose::DeviceAuthToken,
+    ]
+    .into_iter()
+    .find(|p| p.as_str() == name)
+}
+
+impl Settings {
+    /// Refuse settings that cannot work.
+    pub fn check(&self) -> Result<(), crate::config::Error> {
+        let invalid = |name, reason: &str| crate::config::Error::Invalid {
+            name,
+            reason: reason.into(),
+        };
+        if !matches!(self.deactivation.as_str(), "suspend" | "keep") {
+            return Err(invalid(
+                "inventory.deactivation",
+                "must be \"suspend\" or \"keep\"",
+            ));
+        }
+        if let Some(p) = self
+            .high_assurance_for
+            .iter()
+            .find(|p| purpose(p).is_none())
+        {
+            return Err(invalid(
+                "inventory.high_assurance_for",
+                &format!(
+                    "{p:?} is not one of scep_issuance, renewal, mdm_enrollment, device_auth_token"
+                ),
+            ));
+        }
+        if self.org.is_empty() || self.org.contains(':') {
+            return Err(invalid("inventory.org", "must be non-empty without ':'"));
+        }
+        if let Some(t) = &self.scim_token
+            && t.trim().len() < 16
+        {
+            return Err(invalid(
+                "inventory.scim_token",
+                "must be at least 16 characters",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The rules' policy.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            approve_self_enrolled: self.approve_self_enrolled,
+            idp_self_enrollment: self.idp_self_enrollment,
+            deactivation: if self.deactivation == "keep" {
+                DeactivationPolicy::Keep
+            } else {
+                DeactivationPolicy::Suspend
+            },
+        }
+    }
+}
+
+/// Why an inventory step failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input broke a rule (400, or 403 for a disabled source).
+    #[error(transparent)]
+    Rule(#[from] ::inventory::Error),
+    /// The instance ID is recorded in another collection (409).
+    #[error("instance {id} is already in collection {collection:?}")]
+    OtherCollection {
+        /// The instance ID.
+        id: String,
+        /// The collection that holds it.
+        collection: String,
+    },
+    /// No such device (404).
+    #[error("no device {0} in the inventory")]
+    NotFound(String),
+    /// The database failed (500).
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new record.
+    Created,
+    /// An existing record changed (or was already as asked).
+    Updated,
+}
+
+/// The inventory service.
+#[derive(Debug)]
+pub struct Service {
+    db: Db,
+    settings: Settings,
+    policy: Policy,
+}
+
+/// How many times a write is decided again after a concurrent change.
+const RETRIES: usize = 5;
+
+impl Service {
+    /// The service over `db` (the data directory's SQLite database or PostgreSQL).
+    pub fn new(db: Db, settings: Settings) -> Service {
+        let policy = settings.policy();
+        Service {
+            db,
+            settings,
+            policy,
+        }
+    }
+
+    /// The database (the SCIM directory shares it).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The rules' policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The record of `id`.
+    pub fn device(&self, id: &InstanceId) -> Result<Option<Record>, DbError> {
+        store::device(&self.db, id)
+    }
+
+    /// The owner's standing in the SCIM directory.
+    pub fn owner_standing(&self, owner: Option<&Owner>) -> Result<OwnerStanding, DbError> {
+        match owner {
+            None => Ok(OwnerStanding::Unknown),
+            Some(o) => crate::scim::store::owner_standing(&self.db, o.as_str()),
+        }
+    }
+
+    /// The access decision for device `id` asking for `purpose`: approved, owner active (under
+    /// the `suspend` policy) and high-assurance when the settings demand it for `purpose`.
+    /// A refusal is logged with the rule that failed. `Err` only when the database fails.
+    pub fn decide(&self, id: &InstanceId, purpose: Purpose) -> Result<Decision, DbError> {
+        let record = self.device(id)?;
+        let device = record.as_ref().map(|r| &r.device);
+        let standing = self.owner_standing(device.and_then(|d| d.owner.as_ref()))?;
+        let demand = if self
+            .settings
+            .high_assurance_for
+            .iter()
+            .any(|p| p == purpose.as_str())
+        {
+            Demand::HighAssurance
+        } else {
+            Demand::Any
+        };
+        let decision = ::inventory::decide(device, standing, demand, &self.policy);
+        if let Decision::Refuse(r) = &decision {
+            tracing::warn!(
+                instance = %id,
+                purpose = purpose.as_str(),
+                rule = r.rule.as_str(),
+                "inventory refused access: {}",
+                r.message
+            );
+        }
+        Ok(decision)
+    }
+
+    /// Record a manual MDM enrollment of the device with Apple serial `serial`: an invite
+    /// issued for a named `owner` counts as an API import (approved at once), one without as a
+    /// self-enrollment (pending unless the policy approves those). A device already recorded
+    /// keeps its record; an owner-named invite approves it.
+    pub fn record_mdm_enrollment(
+        &self,
+        serial: &str,
+        owner: Option<&str>,
+    ) -> Result<(Record, Outcome), Error> {
+        let id = InstanceId::parse(serial)?;
+        let source = ::inventory::admission::mdm_enrollment_source(owner);
+        self.record_arrival(&id, owner, source)
+    }
+
+    /// Record a device arriving from `source` (self-enrollment, identity-provider
+    /// self-enrollment, MDM/ADE sync): new records get the approval the rules give; a known
+    /// device is only ever approved further, never un-approved.
+    pub fn record_arrival(
+        &self,
+        id: &InstanceId,
+        owner: Option<&str>,
+        source: Source,
+    ) -> Result<(Record, Outcome), Error> {
+        let owner = owner
+            .filter(|o| !o.trim().is_empty())
+            .map(Owner::parse)
+            .transpose()?;
+        self.write(id, |old| match old {
+            None => Ok(Device::new(
+                id.clone(),
+                owner.as_ref().map(|o| o.as_str().to_owned()),
+                None,
+                source,
+                &self.policy,
+            )?),
+            Some(r) => Ok(r.device.seen_again(source, owner.clone(), &self.policy)),
+        })
+    }
+
+    /// API import of `id` into `collection` for `owner`: created approved, or updated (owner
+    /// replaced, approved). An instance ID recorded in another collection is refused.
+    pub fn import(
+        &self,
+        collection: &Collection,
+        id: &InstanceId,
+        owner: Option<Owner>,
+    ) -> Result<(Record, Outcome), Error> {
+        self.write(id, |old| match old {
+            None => {
+                let mut d = Device::new(
+                    id.clone(),
+                    None,
+                    Some(collection.clone()),
+                    Source::ApiImport,
+                    &self.policy,
+                )?;
+                d.owner = owner.clone();
+                Ok(d)
+            }
+            Some(r) if &r.device.collection != collection => Err(Error::OtherCollection {
+                id: id.to_string(),
+                collection: r.device.collection.as_str().to_owned(),
+            }),
+            Some(r) => Ok(r.device.imported(owner.clone(), collection.clone())),
+        })
+    }
+
+    /// An administrator approves `id`.
+    pub fn approve(&self, id: &InstanceId) -> Result<Record, Error> {
+        self.write(id, |old| match old {
+            None => Err(Error::NotFound(id.to_string())),
+            Some(r) => Ok(r.device.approved()),
+        })
+        .map(|(r, _)| r)
+    }
+
+    /// A verified attestation from the device recorded as `id` proved the instance ID
+    /// `attested`: the device becomes high-assurance, or, when the IDs differ, nothing
+    /// changes and the mismatch is logged and returned.
+    pub fn attested(&self, id: &InstanceId, attested: &InstanceId) -> Result<Record, Error> {
+        let r = self.write(id, |old| match old {
+            None => Err(Error::NotFound(id.to_string())),
+            Some(r) => Ok(r.device.attested(attested)?),
+        });
+        if let Err(Error::Rule(e @ ::inventory::Error::InstanceMismatch { .. })) = &r {
+            tracing::warn!(instance = %id, attested = %attested, "attestation refused: {e}");
+        }
+        r.map(|(r, _)| r)
+    }
+
+    /// Read, decide with `f`, write under compare-and-set; decide again when another writer
+    /// got there first.
+    fn write(
+        &self,
+        id: &InstanceId,
+        f: impl Fn(Option<&Record>) -> Result<Device, Error>,
+    ) -> Result<(Record, Outcome), Error> {
+        for _ in 0..RETRIES {
+            let old = self.device(id)?;
+            let new = f(old.as_ref())?;
+            let now = now_unix();
+            let (stmt, outcome) = match &old {
+                Some(r) if r.device == new => return Ok((r.clone(), Outcome::Updated)),
+                Some(r) => (store::update(r, &new, now), Outcome::Updated),
+                None => (store::insert(&new, now), Outcome::Created),
+            };
+            match self.db.write(&[stmt]) {
+                Ok(()) => {
+                    let rec = self
+                        .device(id)?
+                        .ok_or_else(|| Error::NotFound(id.to_string()))?;
+                    return Ok((rec, outcome));
+                }
+                Err(DbError::Stale | DbError::Unique(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Db(DbError::Stale))
+    }
+}
+
+/// `DATA/scim-token`: the SCIM bearer token generated on first start when the config names
+/// none.
+pub fn scim_token_path(data: &Path) -> std::path::PathBuf {
+    data.join("scim-token")
+}
+
+/// The SCIM token from `DATA/scim-token`, created (32 random bytes, hex, mode 0600) on first
+/// start.
+pub fn load_or_create_scim_token(data: &Path) -> Result<String, crate::data_dir::Error> {
+    let path = scim_token_path(data);
+    let io = |source| crate::data_dir::Error::Io {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    let token = hex::encode(b);
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io)?;
+    f.write_all(token.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    Ok(token)
+}
