@@ -232,7 +232,9 @@ pub fn intake(rt: &Resource, body: &Value) -> Result<Map<String, Value>, ScimErr
                 format!("unknown attribute {k:?} for a {}", rt.name),
             ));
         };
-        if a.read_only() {
+        // Read-only attributes are the server's; write-only ones (the password) are never
+        // stored: this server keeps no credentials.
+        if a.read_only() || a.mutability == "writeOnly" {
             continue;
         }
         if let Some(c) = check_value(a, v, true)? {
