@@ -154,6 +154,10 @@ fn check_extension(attrs: &[Attr], urn: &str, v: &Value) -> Result<Option<Value>
     };
     let mut out = Map::new();
     for (k, sv) in o {
+        // Some clients repeat the extension's `schemas` inside it.
+        if k.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
         let Some(a) = attrs.iter().find(|a| a.name.eq_ignore_ascii_case(k)) else {
             return Err(ScimError::bad(
                 "invalidSyntax",
