@@ -45,7 +45,8 @@ CREATE TABLE scim_users (
     resource     TEXT NOT NULL,
     created_at   BIGINT NOT NULL,
     updated_at   BIGINT NOT NULL,
-    version      BIGINT NOT NULL
+    version      BIGINT NOT NULL,
+    seq          BIGINT NOT NULL UNIQUE
 );
 CREATE UNIQUE INDEX scim_users_name ON scim_users(user_name_lc) WHERE deleted = 0;
 CREATE UNIQUE INDEX scim_users_uid ON scim_users(uid) WHERE deleted = 0;
@@ -57,7 +58,8 @@ CREATE TABLE scim_groups (
     resource     TEXT NOT NULL,
     created_at   BIGINT NOT NULL,
     updated_at   BIGINT NOT NULL,
-    version      BIGINT NOT NULL
+    version      BIGINT NOT NULL,
+    seq          BIGINT NOT NULL UNIQUE
 );
 CREATE UNIQUE INDEX scim_groups_name ON scim_groups(display_name);
 CREATE UNIQUE INDEX scim_groups_gid ON scim_groups(gid);

@@ -8,7 +8,8 @@
 //!
 //! POSIX IDs: taken from the directory when it supplies them (unique among live users, else
 //! 409); otherwise the user keeps the ID it had, a re-created user gets its tombstone's ID
-//! back, and a new one gets one above every ID ever handed out (from 100000). A user's `gid`
+//! back, and a new one gets one above every ID from 100000 up ever handed out (IDs the
+//! directory supplied below that do not count). A user's `gid`
 //! defaults to its `uid`; a group's to the next free group ID.
 
 use ::inventory::OwnerStanding;
@@ -115,10 +116,9 @@ pub fn user(db: &Db, id: &str) -> Result<Option<User>, DbError> {
         .transpose()
 }
 
-/// Every live user, in a stable order (creation, then id).
+/// Every live user, in creation order (a stable order for paging).
 pub fn users(db: &Db) -> Result<Vec<User>, DbError> {
-    let sql =
-        format!("SELECT {USER_COLUMNS} FROM scim_users WHERE deleted = 0 ORDER BY created_at, id");
+    let sql = format!("SELECT {USER_COLUMNS} FROM scim_users WHERE deleted = 0 ORDER BY seq");
     db.query(&sql, &[])?.iter().map(user_from).collect()
 }
 
@@ -160,12 +160,13 @@ pub fn insert_user(
     db.write(&[
         Stmt::new(
             "INSERT INTO scim_users (id, user_name, user_name_lc, email_lc, external_id, active,
-                 deleted, uid, gid, resource, created_at, updated_at, version)
+                 deleted, uid, gid, resource, created_at, updated_at, version, seq)
              VALUES ($1, $2, $3, $4, $5, $6, 0,
                  COALESCE(CAST($7 AS BIGINT),
                      (SELECT MAX(t.uid) FROM scim_users t WHERE t.user_name_lc = $3 AND t.deleted = 1),
-                     (SELECT COALESCE(MAX(a.uid), $8) + 1 FROM scim_users a)),
-                 COALESCE(CAST($9 AS BIGINT), -1), $10, $11, $11, 1)",
+                     (SELECT COALESCE(MAX(a.uid), $8) + 1 FROM scim_users a WHERE a.uid >= $8)),
+                 COALESCE(CAST($9 AS BIGINT), -1), $10, $11, $11, 1,
+                 (SELECT COALESCE(MAX(s.seq), 0) + 1 FROM scim_users s))",
             vec![
                 id.into(),
                 f.user_name.as_str().into(),
@@ -254,9 +255,9 @@ pub fn group(db: &Db, id: &str) -> Result<Option<Group>, DbError> {
         .transpose()
 }
 
-/// Every group, in a stable order.
+/// Every group, in creation order.
 pub fn groups(db: &Db) -> Result<Vec<Group>, DbError> {
-    let sql = format!("SELECT {GROUP_COLUMNS} FROM scim_groups ORDER BY created_at, id");
+    let sql = format!("SELECT {GROUP_COLUMNS} FROM scim_groups ORDER BY seq");
     db.query(&sql, &[])?.iter().map(group_from).collect()
 }
 
@@ -305,9 +306,10 @@ pub fn insert_group(
     now: i64,
 ) -> Result<(), DbError> {
     let mut stmts = vec![Stmt::new(
-        "INSERT INTO scim_groups (id, display_name, gid, resource, created_at, updated_at, version)
-         VALUES ($1, $2, COALESCE(CAST($3 AS BIGINT), (SELECT COALESCE(MAX(a.gid), $4) + 1 FROM scim_groups a)),
-             $5, $6, $6, 1)",
+        "INSERT INTO scim_groups (id, display_name, gid, resource, created_at, updated_at, version,
+             seq)
+         VALUES ($1, $2, COALESCE(CAST($3 AS BIGINT), (SELECT COALESCE(MAX(a.gid), $4) + 1 FROM scim_groups a WHERE a.gid >= $4)),
+             $5, $6, $6, 1, (SELECT COALESCE(MAX(s.seq), 0) + 1 FROM scim_groups s))",
         vec![
             id.into(),
             display_name.into(),
