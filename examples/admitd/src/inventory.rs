@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod store;
+pub mod tpm;
 
 use std::path::Path;
 
@@ -47,6 +48,10 @@ pub struct Settings {
     pub org: String,
     /// The SCIM bearer token; absent: generated on first start into `DATA/scim-token`.
     pub scim_token: Option<String>,
+    /// PEM files of TPM vendor roots (and intermediates) that EK certificates must chain to.
+    pub tpm_roots: Vec<std::path::PathBuf>,
+    /// Refuse TPM agents that send only the EK public key, without its certificate.
+    pub tpm_require_ek_cert: bool,
 }
 
 impl core::fmt::Debug for Settings {
@@ -58,6 +63,8 @@ impl core::fmt::Debug for Settings {
             .field("high_assurance_for", &self.high_assurance_for)
             .field("org", &self.org)
             .field("scim_token", &self.scim_token.as_ref().map(|_| "(set)"))
+            .field("tpm_roots", &self.tpm_roots)
+            .field("tpm_require_ek_cert", &self.tpm_require_ek_cert)
             .finish()
     }
 }
@@ -71,6 +78,8 @@ impl Default for Settings {
             high_assurance_for: Vec::new(),
             org: "admit".into(),
             scim_token: None,
+            tpm_roots: Vec::new(),
+            tpm_require_ek_cert: false,
         }
     }
 }
@@ -177,6 +186,7 @@ pub struct Service {
     db: Db,
     settings: Settings,
     policy: Policy,
+    tpm: Option<tpm::Tpm>,
 }
 
 /// How many times a write is decided again after a concurrent change.
@@ -190,7 +200,35 @@ impl Service {
             db,
             settings,
             policy,
+            tpm: None,
         }
+    }
+
+    /// Turn on TPM attestation with `provider`, loading the EK vendor roots the settings
+    /// name.
+    pub fn with_tpm(
+        mut self,
+        provider: &'static dyn pki::provider::CryptoProvider,
+    ) -> Result<Service, crate::config::Error> {
+        let mut roots = Vec::new();
+        for path in &self.settings.tpm_roots {
+            let pem = std::fs::read(path).map_err(|e| crate::config::Error::Invalid {
+                name: "inventory.tpm_roots",
+                reason: format!("{}: {e}", path.display()),
+            })?;
+            roots.extend(pki::cert::Cert::from_pem_chain(&pem).map_err(|e| {
+                crate::config::Error::Invalid {
+                    name: "inventory.tpm_roots",
+                    reason: format!("{}: {e}", path.display()),
+                }
+            })?);
+        }
+        self.tpm = Some(tpm::Tpm {
+            provider,
+            roots,
+            require_ek_cert: self.settings.tpm_require_ek_cert,
+        });
+        Ok(self)
     }
 
     /// The database (the SCIM directory shares it).

@@ -139,7 +139,8 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             None => inventory::load_or_create_scim_token(&config.data_dir)?,
         };
         let scim = scim::Service::new(records_db.clone(), &scim_token);
-        let inventory = inventory::Service::new(records_db, config.inventory.clone());
+        let inventory =
+            inventory::Service::new(records_db, config.inventory.clone()).with_tpm(provider)?;
         let state = Arc::new(AppState {
             admin,
             sealer,

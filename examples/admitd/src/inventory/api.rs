@@ -66,6 +66,9 @@ impl Service {
         req: &Request<Bytes>,
     ) -> Option<Response<Body>> {
         let path = req.uri().path();
+        if path == super::tpm::CHALLENGE_PATH || path == super::tpm::VERIFY_PATH {
+            return Some(self.tpm_route(listener, req));
+        }
         if !(path.starts_with(COLLECTIONS) || path == IMPORT_PATH || path == DASHBOARD) {
             return None;
         }
@@ -84,6 +87,36 @@ impl Service {
                 error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
             }
             _ => self.instance(req),
+        }
+    }
+
+    /// The TPM agent's two steps: HTTPS, no admin token (the TPM's evidence is the proof).
+    fn tpm_route(&self, listener: Listener, req: &Request<Bytes>) -> Response<Body> {
+        use super::tpm::TpmError;
+        if listener != Listener::Https {
+            return error(
+                StatusCode::FORBIDDEN,
+                "attestation is served on the HTTPS listener only",
+            );
+        }
+        if req.method() != Method::POST {
+            return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        }
+        let body: Value = match admin::body(req) {
+            Ok(b) => b,
+            Err(resp) => return resp,
+        };
+        let result = if req.uri().path() == super::tpm::CHALLENGE_PATH {
+            self.tpm_challenge(&body)
+        } else {
+            self.tpm_verify(&body).map(|r| device_json(&r))
+        };
+        match result {
+            Ok(v) => admin::json(StatusCode::OK, &v),
+            Err(TpmError::Bad(m)) => error(StatusCode::BAD_REQUEST, &m),
+            Err(TpmError::NotFound(m)) => error(StatusCode::NOT_FOUND, &m),
+            Err(TpmError::Refused(m)) => error(StatusCode::FORBIDDEN, &m),
+            Err(TpmError::Db(e)) => fail(&Error::Db(e)),
         }
     }
 

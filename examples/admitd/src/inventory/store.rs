@@ -4,6 +4,8 @@
 //! inventory_devices (instance_id TEXT PRIMARY KEY, kind, owner, collection, source, approval,
 //!                    assurance, attested_at BIGINT, created_at BIGINT, updated_at BIGINT,
 //!                    version BIGINT)
+//! inventory_tpm_challenges (id TEXT PRIMARY KEY, instance_id, ak_public (TPM2B_PUBLIC, base64),
+//!                    secret_sha256 (hex), nonce (hex), expires_at BIGINT)   -- one use each
 //! ```
 //!
 //! Every change is a compare-and-set on `version` (or an insert that the primary key makes
@@ -32,6 +34,14 @@ CREATE TABLE inventory_devices (
 );
 CREATE INDEX inventory_devices_owner ON inventory_devices(owner);
 CREATE INDEX inventory_devices_updated ON inventory_devices(updated_at);
+CREATE TABLE inventory_tpm_challenges (
+    id            TEXT PRIMARY KEY,
+    instance_id   TEXT NOT NULL,
+    ak_public     TEXT NOT NULL,
+    secret_sha256 TEXT NOT NULL,
+    nonce         TEXT NOT NULL,
+    expires_at    BIGINT NOT NULL
+);
 CREATE TABLE scim_users (
     id           TEXT PRIMARY KEY,
     user_name    TEXT NOT NULL,
