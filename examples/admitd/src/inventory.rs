@@ -52,6 +52,10 @@ pub struct Settings {
     pub tpm_roots: Vec<std::path::PathBuf>,
     /// Refuse TPM agents that send only the EK public key, without its certificate.
     pub tpm_require_ek_cert: bool,
+    /// The purposes whose callers ask the inventory before they act: any of `scep_issuance`,
+    /// `renewal`, `mdm_enrollment`, `device_auth_token`. Default: none (every caller keeps its
+    /// own admission only).
+    pub enforce: Vec<String>,
 }
 
 impl core::fmt::Debug for Settings {
@@ -65,6 +69,7 @@ impl core::fmt::Debug for Settings {
             .field("scim_token", &self.scim_token.as_ref().map(|_| "(set)"))
             .field("tpm_roots", &self.tpm_roots)
             .field("tpm_require_ek_cert", &self.tpm_require_ek_cert)
+            .field("enforce", &self.enforce)
             .finish()
     }
 }
@@ -80,6 +85,7 @@ impl Default for Settings {
             scim_token: None,
             tpm_roots: Vec::new(),
             tpm_require_ek_cert: false,
+            enforce: Vec::new(),
         }
     }
 }
@@ -111,10 +117,11 @@ impl Settings {
         if let Some(p) = self
             .high_assurance_for
             .iter()
+            .chain(&self.enforce)
             .find(|p| purpose(p).is_none())
         {
             return Err(invalid(
-                "inventory.high_assurance_for",
+                "inventory.high_assurance_for / inventory.enforce",
                 &format!(
                     "{p:?} is not one of scep_issuance, renewal, mdm_enrollment, device_auth_token"
                 ),
@@ -169,6 +176,70 @@ pub enum Error {
     /// The database failed (500).
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+/// The inventory's answer to a device-facing feature ([`Service::gate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// Go ahead (allowed, or this purpose is not enforced).
+    Allow,
+    /// Refused: the text names the device and the rule that failed (for the device's answer).
+    Refuse(String),
+    /// The database failed: answer as a server error.
+    Failed(String),
+}
+
+/// The attribute values of an RFC 4514 name, unescaped (`\+`, `\=`, `\,` ...);
+/// hex-encoded (`#...`) values are left out.
+fn rfc4514_values(dn: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let (mut key, mut val) = (String::new(), String::new());
+    let (mut in_val, mut esc) = (false, false);
+    for c in dn.chars() {
+        if esc {
+            if in_val {
+                val.push(c);
+            } else {
+                key.push(c);
+            }
+            esc = false;
+            continue;
+        }
+        match c {
+            '\\' => esc = true,
+            '=' if !in_val => in_val = true,
+            ',' | '+' if in_val => {
+                if !val.starts_with('#') {
+                    out.push((key.trim().to_owned(), val.trim().to_owned()));
+                }
+                key.clear();
+                val.clear();
+                in_val = false;
+            }
+            c if in_val => val.push(c),
+            c => key.push(c),
+        }
+    }
+    if in_val && !val.starts_with('#') {
+        out.push((key.trim().to_owned(), val.trim().to_owned()));
+    }
+    out
+}
+
+/// The instance IDs a certificate subject (RFC 4514) may carry: `serialNumber` first, then
+/// `CN`.
+pub fn subject_candidates(dn: &str) -> Vec<String> {
+    let attrs = rfc4514_values(dn);
+    let pick = |names: &[&str]| -> Vec<String> {
+        attrs
+            .iter()
+            .filter(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let mut v = pick(&["serialNumber", "2.5.4.5"]);
+    v.extend(pick(&["CN", "commonName"]));
+    v
 }
 
 /// What a write did.
@@ -287,6 +358,40 @@ impl Service {
             );
         }
         Ok(decision)
+    }
+
+    /// Whether callers for `purpose` must ask (the `enforce` setting).
+    pub fn enforces(&self, purpose: Purpose) -> bool {
+        self.settings.enforce.iter().any(|p| p == purpose.as_str())
+    }
+
+    /// The check a device-facing feature makes before it acts for `purpose`: when the
+    /// purpose is enforced, the first of `candidates` that is an instance ID names the device
+    /// and [`Service::decide`] answers; none at all is a refusal (the device is not in the
+    /// inventory). Purposes not enforced are allowed without a read.
+    pub fn gate(&self, candidates: &[String], purpose: Purpose) -> Gate {
+        if !self.enforces(purpose) {
+            return Gate::Allow;
+        }
+        let Some(id) = candidates.iter().find_map(|c| InstanceId::parse(c).ok()) else {
+            tracing::warn!(
+                purpose = purpose.as_str(),
+                ?candidates,
+                "inventory refused access: no instance ID"
+            );
+            return Gate::Refuse(
+                "the request names no device instance ID (Apple serial or EK URI) (unknown_device)"
+                    .into(),
+            );
+        };
+        match self.decide(&id, purpose) {
+            Ok(Decision::Allow) => Gate::Allow,
+            Ok(Decision::Refuse(r)) => Gate::Refuse(r.to_string()),
+            Err(e) => {
+                tracing::error!(error = %e, "inventory decision failed");
+                Gate::Failed(e.to_string())
+            }
+        }
     }
 
     /// Record a manual MDM enrollment of the device with Apple serial `serial`: an invite
@@ -444,4 +549,21 @@ pub fn load_or_create_scim_token(data: &Path) -> Result<String, crate::data_dir:
     f.write_all(token.as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)?;
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn subject_candidates_unescape() {
+        // As x509-cert prints a name: escaped '+' and '=' inside values.
+        let dn = "CN=urn:ek:sha256:ab\\+c/d\\=,O=Acme\\, Inc.,serialNumber=C02XK1ABJG5J";
+        assert_eq!(
+            super::subject_candidates(dn),
+            vec![
+                "C02XK1ABJG5J".to_owned(),
+                "urn:ek:sha256:ab+c/d=".to_owned()
+            ]
+        );
+        assert!(super::subject_candidates("CN=#0403616263").is_empty());
+    }
 }

@@ -139,8 +139,12 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             None => inventory::load_or_create_scim_token(&config.data_dir)?,
         };
         let scim = scim::Service::new(records_db.clone(), &scim_token);
-        let inventory =
-            inventory::Service::new(records_db, config.inventory.clone()).with_tpm(provider)?;
+        let inventory = Arc::new(
+            inventory::Service::new(records_db, config.inventory.clone()).with_tpm(provider)?,
+        );
+        // SCEP and device auth ask the inventory before they issue (for what it enforces).
+        scep.set_inventory(inventory.clone());
+        devauth.set_inventory(inventory.clone());
         let state = Arc::new(AppState {
             admin,
             sealer,

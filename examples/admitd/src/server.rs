@@ -73,7 +73,7 @@ pub struct AppState {
     pub scep: crate::scep::Service,
     /// The device inventory and its access decision (`/api/v1/collections/...`,
     /// `/api/v1/inventory/...`).
-    pub inventory: crate::inventory::Service,
+    pub inventory: std::sync::Arc<crate::inventory::Service>,
     /// SCIM 2.0 (`/scim/v2/...`).
     pub scim: crate::scim::Service,
 }
