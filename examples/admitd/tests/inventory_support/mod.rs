@@ -58,6 +58,16 @@ pub const SCIM_TOKEN: &str = "scim-token-0123456789abcdef";
 impl Server {
     /// Start admitd on `backend` with `[inventory]` settings `inventory_toml` (lines of TOML).
     pub fn start(root: &Path, backend: &Backend, inventory_toml: &str) -> Server {
+        Self::start_with(root, backend, inventory_toml, &[])
+    }
+
+    /// [`Server::start`] with more admitd flags.
+    pub fn start_with(
+        root: &Path,
+        backend: &Backend,
+        inventory_toml: &str,
+        flags: &[&str],
+    ) -> Server {
         let data = root.join("data");
         let dir = root.join("scratch");
         std::fs::create_dir_all(&dir).unwrap();
@@ -71,6 +81,7 @@ impl Server {
         .unwrap();
         let mut extra = vec!["--config", config.to_str().unwrap()];
         extra.extend(backend.args());
+        extra.extend_from_slice(flags);
         let admitd = Admitd::start(&data, &extra);
         let admin_token = std::fs::read_to_string(data.join("devauth/admin-token"))
             .unwrap()
