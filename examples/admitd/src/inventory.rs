@@ -17,6 +17,7 @@
 //! and `=`).
 
 pub mod api;
+pub mod apple;
 pub mod store;
 pub mod tpm;
 
@@ -56,6 +57,9 @@ pub struct Settings {
     /// `renewal`, `mdm_enrollment`, `device_auth_token`. Default: none (every caller keeps its
     /// own admission only).
     pub enforce: Vec<String>,
+    /// PEM files of the roots Apple attestations must chain to; empty: Apple's Enterprise
+    /// Attestation Root CA (tests name their own).
+    pub apple_attestation_roots: Vec<std::path::PathBuf>,
 }
 
 impl core::fmt::Debug for Settings {
@@ -70,6 +74,7 @@ impl core::fmt::Debug for Settings {
             .field("tpm_roots", &self.tpm_roots)
             .field("tpm_require_ek_cert", &self.tpm_require_ek_cert)
             .field("enforce", &self.enforce)
+            .field("apple_attestation_roots", &self.apple_attestation_roots)
             .finish()
     }
 }
@@ -86,6 +91,7 @@ impl Default for Settings {
             tpm_roots: Vec::new(),
             tpm_require_ek_cert: false,
             enforce: Vec::new(),
+            apple_attestation_roots: Vec::new(),
         }
     }
 }
@@ -275,25 +281,25 @@ impl Service {
         }
     }
 
+    /// The anchors for Apple attestations: the configured roots, or `None` for Apple's.
+    pub fn apple_anchors(&self) -> Result<Option<Vec<pki::cert::Cert>>, crate::config::Error> {
+        if self.settings.apple_attestation_roots.is_empty() {
+            return Ok(None);
+        }
+        load_pems(
+            &self.settings.apple_attestation_roots,
+            "inventory.apple_attestation_roots",
+        )
+        .map(Some)
+    }
+
     /// Turn on TPM attestation with `provider`, loading the EK vendor roots the settings
     /// name.
     pub fn with_tpm(
         mut self,
         provider: &'static dyn pki::provider::CryptoProvider,
     ) -> Result<Service, crate::config::Error> {
-        let mut roots = Vec::new();
-        for path in &self.settings.tpm_roots {
-            let pem = std::fs::read(path).map_err(|e| crate::config::Error::Invalid {
-                name: "inventory.tpm_roots",
-                reason: format!("{}: {e}", path.display()),
-            })?;
-            roots.extend(pki::cert::Cert::from_pem_chain(&pem).map_err(|e| {
-                crate::config::Error::Invalid {
-                    name: "inventory.tpm_roots",
-                    reason: format!("{}: {e}", path.display()),
-                }
-            })?);
-        }
+        let roots = load_pems(&self.settings.tpm_roots, "inventory.tpm_roots")?;
         self.tpm = Some(tpm::Tpm {
             provider,
             roots,
@@ -513,6 +519,23 @@ impl Service {
         }
         Err(Error::Db(DbError::Stale))
     }
+}
+
+/// Every certificate in the PEM files `paths` (a setting named `name`).
+fn load_pems(
+    paths: &[std::path::PathBuf],
+    name: &'static str,
+) -> Result<Vec<pki::cert::Cert>, crate::config::Error> {
+    let mut out = Vec::new();
+    for path in paths {
+        let invalid = |reason: String| crate::config::Error::Invalid {
+            name,
+            reason: format!("{}: {reason}", path.display()),
+        };
+        let pem = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+        out.extend(pki::cert::Cert::from_pem_chain(&pem).map_err(|e| invalid(e.to_string()))?);
+    }
+    Ok(out)
 }
 
 /// `DATA/scim-token`: the SCIM bearer token generated on first start when the config names

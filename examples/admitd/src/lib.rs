@@ -145,6 +145,11 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         // SCEP and device auth ask the inventory before they issue (for what it enforces).
         scep.set_inventory(inventory.clone());
         devauth.set_inventory(inventory.clone());
+        let apple_attestation = Arc::new(inventory::apple::AppleAttestation::new(
+            inventory.clone(),
+            provider,
+            inventory.apple_anchors()?,
+        ));
         let state = Arc::new(AppState {
             admin,
             sealer,
@@ -153,6 +158,7 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             scep,
             inventory,
             scim,
+            apple_attestation,
         });
         let server = Server::bind(config.http, config.https, tls, state.clone(), config.limits)
             .await

@@ -76,6 +76,9 @@ pub struct AppState {
     pub inventory: std::sync::Arc<crate::inventory::Service>,
     /// SCIM 2.0 (`/scim/v2/...`).
     pub scim: crate::scim::Service,
+    /// Apple Managed Device Attestation: builds the `DeviceInformation` request and, as the
+    /// MDM core's [`crate::mdm::ResultHook`], verifies the answers.
+    pub apple_attestation: std::sync::Arc<crate::inventory::apple::AppleAttestation>,
 }
 
 /// Response body type.

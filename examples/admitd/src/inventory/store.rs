@@ -4,6 +4,8 @@
 //! inventory_devices (instance_id TEXT PRIMARY KEY, kind, owner, collection, source, approval,
 //!                    assurance, attested_at BIGINT, created_at BIGINT, updated_at BIGINT,
 //!                    version BIGINT)
+//! inventory_mda_requests (command_uuid TEXT PRIMARY KEY, channel_id, instance_id, nonce (hex),
+//!                    issued_at BIGINT)   -- Apple attestation requests, one use each
 //! inventory_tpm_challenges (id TEXT PRIMARY KEY, instance_id, ak_public (TPM2B_PUBLIC, base64),
 //!                    secret_sha256 (hex), nonce (hex), expires_at BIGINT)   -- one use each
 //! ```
@@ -34,6 +36,13 @@ CREATE TABLE inventory_devices (
 );
 CREATE INDEX inventory_devices_owner ON inventory_devices(owner);
 CREATE INDEX inventory_devices_updated ON inventory_devices(updated_at);
+CREATE TABLE inventory_mda_requests (
+    command_uuid TEXT PRIMARY KEY,
+    channel_id   TEXT NOT NULL,
+    instance_id  TEXT NOT NULL,
+    nonce        TEXT NOT NULL,
+    issued_at    BIGINT NOT NULL
+);
 CREATE TABLE inventory_tpm_challenges (
     id            TEXT PRIMARY KEY,
     instance_id   TEXT NOT NULL,
