@@ -44,6 +44,13 @@
 //! high_assurance_for = ["device_auth_token"]  # purposes that need an attested device
 //! org = "admit"                       # import bodies name the owner as "<org>:identity"
 //! scim_token = "a long random string" # absent: generated into DATA/scim-token
+//! [ade]                               # see crate::ade for every key
+//! url = "https://mdmenrollment.apple.com"
+//! sync_interval_s = 3600
+//! device_ca = "/etc/admit/device-ca.pem"
+//! [ade.profile]
+//! profile_name = "admit"
+//! url = "https://mdm.example.com/mdm/enroll/ade"
 //! ```
 
 use std::net::SocketAddr;
@@ -266,6 +273,10 @@ struct File {
     devauth: crate::devauth::FileSettings,
     #[serde(default)]
     inventory: crate::inventory::Settings,
+    #[serde(default)]
+    mdm: crate::mdm::Settings,
+    #[serde(default)]
+    ade: crate::ade::Settings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -343,6 +354,8 @@ pub struct Config {
     pub devauth: crate::devauth::Settings,
     /// The device inventory and SCIM (`[inventory]` table).
     pub inventory: crate::inventory::Settings,
+    /// Apple MDM (`[mdm]` table).
+    pub mdm: crate::mdm::Settings,
     /// SCEP static challenge; `None` selects one-time challenges.
     pub scep_challenge: Option<crate::scep::StaticSecret>,
     /// SCEP: lifetime of issued certificates.
@@ -356,6 +369,8 @@ pub struct Config {
     /// PostgreSQL URL for SCEP's and device auth's records; `None`: SQLite in the data
     /// directory.
     pub database: Option<DatabaseUrl>,
+    /// Automated Device Enrollment (`[ade]` table; see [`crate::ade`]).
+    pub ade: crate::ade::Settings,
 }
 
 impl Default for Config {
@@ -372,12 +387,14 @@ impl Default for Config {
             limits: Limits::default(),
             devauth: crate::devauth::Settings::default(),
             inventory: crate::inventory::Settings::default(),
+            mdm: crate::mdm::Settings::default(),
             scep_challenge: None,
             scep_cert_validity: Duration::from_secs(365 * 24 * 3600),
             scep_renewal_window: Duration::from_secs(14 * 24 * 3600),
             scep_manual_approval: false,
             scep_crl_url: None,
             database: None,
+            ade: crate::ade::Settings::default(),
         }
     }
 }
@@ -471,6 +488,7 @@ impl Config {
                 file.devauth,
             ),
             inventory: file.inventory,
+            mdm: file.mdm,
             scep_challenge: flags.scep_challenge.clone().or(file.scep_challenge),
             scep_cert_validity: flags
                 .scep_cert_validity_s
@@ -486,6 +504,7 @@ impl Config {
                 || file.scep_manual_approval.unwrap_or(d.scep_manual_approval),
             scep_crl_url: flags.scep_crl_url.clone().or(file.scep_crl_url),
             database: flags.database.clone().or(file.database),
+            ade: file.ade,
         };
         config.check()?;
         Ok(config)
@@ -498,6 +517,8 @@ impl Config {
     fn check(&self) -> Result<(), Error> {
         self.devauth.check()?;
         self.inventory.check()?;
+        self.mdm.check()?;
+        self.ade.check()?;
         if let Some(url) = &self.database
             && !(url.expose().starts_with("postgres://")
                 || url.expose().starts_with("postgresql://"))

@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod ade;
 pub mod admin;
+pub mod api_client;
 pub mod attest;
 pub mod config;
 pub mod data_dir;
@@ -87,7 +89,15 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         "data directory ready"
     );
     let tls_slot = Arc::new(server::tls::CertSlot::new(&data.tls)?);
-    let tls = Arc::new(server::tls::server_config(tls_slot.clone())?);
+    // Devices' identity certificates come from the device CA: its subject is the hint.
+    let device_ca_subject = {
+        use pki::der::Encode as _;
+        data.ca.device.tbs_certificate().subject().to_der().ok()
+    };
+    let tls = Arc::new(server::tls::server_config(
+        tls_slot.clone(),
+        device_ca_subject,
+    )?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -132,6 +142,17 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
                 database: config.database.as_ref().map(config::DatabaseUrl::expose),
             },
         )?;
+        // MDM's records: with the other features' in SQLite, or in PostgreSQL.
+        let mdm_store: Arc<dyn mdm::store::MdmStore> = match &config.database {
+            Some(url) => Arc::new(mdm::postgres::PgMdm::new(Arc::new(
+                scep::postgres::PgStore::open(url.expose(), 8).map_err(data_dir::Error::from)?,
+            ))),
+            None => Arc::new(
+                storage::Storage::open(&scep::database_path(&config.data_dir))
+                    .map_err(data_dir::Error::from)?,
+            ),
+        };
+        let mdm = mdm::Service::new(mdm_store, config.mdm.clone(), &data)?;
         let admin = admin::Admin::new(devauth.admin_token());
         let sealer = secrets::Sealer::open_or_create(&data.path)?;
         let scim_token = match &config.inventory.scim_token {
@@ -150,8 +171,25 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             provider,
             inventory.apple_anchors()?,
         ));
+        // ADE's records: the same database as device auth's.
+        let ade_store: Arc<dyn ade::store::AdeStore> = match &config.database {
+            Some(url) => Arc::new(ade::postgres::PgAde::new(Arc::new(
+                scep::postgres::PgStore::open(url.expose(), 4).map_err(data_dir::Error::from)?,
+            ))),
+            None => Arc::new(
+                storage::Storage::open(&scep::database_path(&config.data_dir))
+                    .map_err(data_dir::Error::from)?,
+            ),
+        };
+        let ade = ade::Service::open(&config.ade, ade_store, provider).map_err(|e| {
+            config::Error::Invalid {
+                name: "ade",
+                reason: e.to_string(),
+            }
+        })?;
         let state = Arc::new(AppState {
             admin,
+            ade,
             sealer,
             data,
             devauth,
@@ -159,6 +197,7 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             inventory,
             scim,
             apple_attestation,
+            mdm,
         });
         let server = Server::bind(config.http, config.https, tls, state.clone(), config.limits)
             .await
@@ -176,6 +215,22 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             None => format!("http://{http}{}", scep::CRL_PATH),
         };
         state.scep.set_crl_url(crl_url);
+        // Profiles point devices at the HTTPS listener: the configured URL, or the first TLS
+        // name and the bound port.
+        let bound_ip = https.ip().to_string();
+        let host = if config.tls_names.contains(&bound_ip) {
+            bound_ip
+        } else {
+            config.tls_names.first().cloned().unwrap_or(bound_ip)
+        };
+        let host = if host.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        state
+            .mdm
+            .set_default_url(format!("https://{host}:{}", https.port()));
         // The TLS certificate is renewed while running, before it runs out.
         let renew_state = state.clone();
         let renew = move || {
@@ -189,6 +244,8 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             })
         };
         tokio::spawn(server::tls::keep_renewed(tls_slot, tls_validity, renew));
+        // One ADE sync task per imported token.
+        ade::spawn_sync(state.clone());
         // Handlers are installed before the address line, so a signal sent by whoever reads
         // that line is never the default (fatal) action.
         let shutdown = shutdown_signal().map_err(io_err("installing signal handlers"))?;

@@ -82,8 +82,14 @@ pub const MIGRATIONS: &[Migration] = &[
     crate::scep::store::migration(3),
     crate::scep::store::revocation_migration(4),
     crate::scep::store::pending_migration(5),
+    crate::mdm::store::migration(6),
     Migration {
-        version: 6,
+        version: 7,
+        name: "ade",
+        sql: crate::ade::store::SCHEMA,
+    },
+    Migration {
+        version: 8,
         name: "device inventory and SCIM directory",
         sql: crate::inventory::store::SCHEMA,
     },

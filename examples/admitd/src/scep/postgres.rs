@@ -10,6 +10,7 @@
 //! scep_pending           (transaction_id TEXT PRIMARY KEY, key_sha256 BYTEA, request BYTEA,
 //!                         subject, status, reason, created_at BIGINT)
 //! devauth_*              device auth's tables (migration 2; see `devauth::postgres`)
+//! ade_*                  ADE tokens, sync state and devices (migration 4; see `ade::postgres`)
 //! ```
 //!
 //! The migrations (`scep_schema_migrations`, named for the first domain that had tables here)
@@ -106,9 +107,12 @@ const MIGRATIONS: &[(i32, &str)] = &[
          at       BIGINT NOT NULL
      );",
     ),
+    (3, crate::mdm::postgres::SCHEMA),
+    // ADE tokens, sync state and devices (`crate::ade::postgres`).
+    (4, crate::ade::postgres::SCHEMA),
     // The device inventory and the SCIM directory (`crate::inventory::store`), one text for
     // both backends.
-    (3, crate::inventory::store::SCHEMA),
+    (5, crate::inventory::store::SCHEMA),
 ];
 
 /// The advisory lock key migrations take (any constant of ours).
@@ -586,6 +590,18 @@ impl ScepStore for PgStore {
                 )
                 .await?;
             Ok(n == 1)
+        })
+    }
+
+    fn issued_by_request_signed_with(&self, serial_hex: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.with(async |c| {
+            Ok(c.query_opt(
+                "SELECT signer_cert_sha256 FROM scep_transactions
+                 WHERE serial = $1 AND status = 'issued'",
+                &[&serial_hex],
+            )
+            .await?
+            .and_then(|r| r.get::<_, Option<Vec<u8>>>(0)))
         })
     }
 

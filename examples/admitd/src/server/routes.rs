@@ -9,6 +9,11 @@
 //! | `/crl/device.crl` | GET | both      | the device CA's CRL (DER) |
 //! | `/scim/v2/...` | see [`crate::scim`] | HTTPS | SCIM 2.0 users and groups |
 //! | `/api/v1/collections/...`, `/api/v1/inventory/...` | see [`crate::inventory`] | HTTPS | device inventory |
+//! | `/api/v1/ade/...` | see [`crate::ade`] | HTTPS | ADE tokens, sync, devices (admin) |
+//! | `/mdm/enroll/ade` | GET, POST | HTTPS | ADE enrollment: MachineInfo checked, see [`crate::ade::enroll`] |
+//! | `/mdm/enroll`, `/mdm/ota`, `/mdm/ota/phase2` | GET, POST | HTTPS | enrollment, see [`crate::mdm::enroll`] |
+//! | `/mdm/checkin`, `/mdm/connect` | PUT | HTTPS | MDM, see [`crate::mdm::checkin`], [`crate::mdm::connect`] |
+//! | `/api/v1/mdm/...` | see there | HTTPS | MDM admin API, see [`crate::mdm::api`] |
 //! | anything else |        |             | 404        |
 //!
 //! SCEP, MDM and device-auth routes are added here by the features that bring them.
@@ -26,6 +31,11 @@ pub fn body_limit(path: &str) -> usize {
     match path {
         "/scep" | "/cgi-bin/pkiclient.exe" => 256 * 1024,
         crate::inventory::api::IMPORT_PATH => 2 * 1024 * 1024,
+        // Command results (installed applications, profiles) can be large.
+        "/mdm/connect" => 4 << 20,
+        "/mdm/checkin" => 1 << 20,
+        "/mdm/ota/phase2" => 64 * 1024,
+        crate::ade::enroll::PATH => crate::ade::enroll::MAX_BODY,
         p if p.starts_with("/api/") => 64 * 1024,
         p if p.starts_with(crate::scim::BASE) => 1024 * 1024,
         _ => 1024,
@@ -43,7 +53,20 @@ pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Respo
     if let Some(resp) = state.inventory.handle(&state.admin, listener, &req) {
         return resp;
     }
-    match req.uri().path() {
+    if let Some(resp) = state.ade.handle(&state.admin, listener, &req) {
+        return resp;
+    }
+    let path = req.uri().path();
+    if path.starts_with(crate::mdm::api::PREFIX) {
+        return crate::mdm::api::handle(state, listener, &req);
+    }
+    match path {
+        "/mdm/checkin" => crate::mdm::checkin::checkin(state, listener, &req),
+        "/mdm/connect" => crate::mdm::connect::connect(state, listener, &req),
+        "/mdm/enroll" => crate::mdm::enroll::enroll(state, listener, &req),
+        crate::ade::enroll::PATH => crate::ade::enroll::enroll(state, listener, &req),
+        "/mdm/ota" => crate::mdm::enroll::ota_phase1(state, listener, &req),
+        "/mdm/ota/phase2" => crate::mdm::enroll::ota_phase2(state, listener, &req),
         "/scep" | "/cgi-bin/pkiclient.exe" => scep(state, req),
         crate::scep::CRL_PATH => match *req.method() {
             Method::GET | Method::HEAD => {
