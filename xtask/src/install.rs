@@ -12,7 +12,7 @@ use crate::run;
 /// for network namespaces); `xxhash` (xxhsum) and `python3-yaml` are the independent sides of
 /// the `ddm` tests (KMFDDM's token hash, synthetic declarations built from the schema), and
 /// `gobjc` + `libgnustep-base-dev` + `gnustep-make` build GNUstep's NSPredicate for its
-/// predicate tests.
+/// predicate tests; `python3-venv` holds the Python peers of [`PYTHON_PACKAGES`].
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "openssl",
     "libssl-dev",
@@ -34,7 +34,16 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "gobjc",
     "libgnustep-base-dev",
     "gnustep-make",
+    "python3-venv",
 ];
+
+/// Python packages (from PyPI, pinned) the tests run as independent peers, installed into the
+/// virtual environment [`PYTHON_VENV`]: `scim2-tester` checks admitd's SCIM server.
+pub const PYTHON_PACKAGES: &[&str] = &["scim2-tester[httpx2]==0.5.2"];
+
+/// The tests' Python virtual environment, relative to the workspace root (the tests find it
+/// there, or where `ADMIT_PYTHON_VENV` says).
+pub const PYTHON_VENV: &str = ".venv-test";
 
 /// Cargo subcommands the test suite runs: (subcommand, crate to install).
 pub const CARGO_TOOLS: &[(&str, &str)] = &[("fuzz", "cargo-fuzz"), ("deny", "cargo-deny")];
@@ -46,6 +55,7 @@ const COMPONENTS: &[(&str, &str)] = &[("fmt", "rustfmt"), ("clippy", "clippy")];
 /// cargo tools. `need_cargo_tools` is false for `--quick`, which runs neither deny nor fuzz.
 pub fn ensure(need_cargo_tools: bool) -> Result<()> {
     ensure_debian_packages()?;
+    ensure_python_packages()?;
     for (sub, component) in COMPONENTS {
         if !run::succeeds(Command::new("cargo").args([sub, "--version"])) {
             run::status(Command::new("rustup").args(["component", "add", component]))?;
@@ -142,4 +152,39 @@ fn ensure_debian_packages() -> Result<()> {
 
 fn is_root() -> bool {
     run::output(Command::new("id").arg("-u")).is_ok_and(|s| s.trim() == "0")
+}
+
+/// Create the tests' virtual environment if needed and install [`PYTHON_PACKAGES`] into it
+/// (pip skips what is already there at the pinned version).
+fn ensure_python_packages() -> Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let venv = root.join(PYTHON_VENV);
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        run::status(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    let present = PYTHON_PACKAGES.iter().all(|p| {
+        let name = p.split(['[', '=']).next().unwrap_or(p);
+        let version = p.rsplit("==").next().unwrap_or("");
+        run::output(Command::new(&python).args(["-m", "pip", "show", name]))
+            .is_ok_and(|o| o.lines().any(|l| l.trim() == format!("Version: {version}")))
+    });
+    if present {
+        println!("Python packages: all present");
+        return Ok(());
+    }
+    run::status(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(PYTHON_PACKAGES),
+    )
 }

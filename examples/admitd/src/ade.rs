@@ -196,6 +196,8 @@ pub struct Service {
     transport: client::Transport,
     wake: tokio::sync::Notify,
     triggers: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+    /// The inventory synced devices are recorded in (approved: an MDM/ADE sync).
+    inventory: std::sync::OnceLock<Arc<crate::inventory::Service>>,
 }
 
 impl core::fmt::Debug for Service {
@@ -209,6 +211,16 @@ impl core::fmt::Debug for Service {
 }
 
 impl Service {
+    /// Record every device a sync stores in `inventory` (set once, at start).
+    pub fn set_inventory(&self, inventory: Arc<crate::inventory::Service>) {
+        let _ = self.inventory.set(inventory);
+    }
+
+    /// The inventory synced devices go to, if set.
+    pub(crate) fn inventory(&self) -> Option<&Arc<crate::inventory::Service>> {
+        self.inventory.get()
+    }
+
     /// Set up from the settings: reads the device CA and, for an `https` url, the TLS roots.
     pub fn open(
         settings: &Settings,
@@ -256,6 +268,7 @@ impl Service {
             gate,
             transport,
             wake: tokio::sync::Notify::new(),
+            inventory: std::sync::OnceLock::new(),
             triggers: Mutex::new(HashMap::new()),
         })
     }

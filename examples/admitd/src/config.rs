@@ -38,6 +38,13 @@
 //! allow_plain_http = false            # device requests on the HTTP listener too
 //! tenant_key = "/etc/admit/tenant.pub.pem"  # absent: no tenants, tenant tokens ignored
 //!
+//! [inventory]
+//! approve_self_enrolled = false       # true: self-enrolled devices need no approval
+//! idp_self_enrollment = false         # true: accept identity-provider self-enrollment
+//! deactivation = "suspend"            # or "keep": device access of an inactive owner
+//! high_assurance_for = ["device_auth_token"]  # purposes that need an attested device
+//! org = "admit"                       # import bodies name the owner as "<org>:identity"
+//! scim_token = "a long random string" # absent: generated into DATA/scim-token
 //! [ade]                               # see crate::ade for every key
 //! url = "https://mdmenrollment.apple.com"
 //! sync_interval_s = 3600
@@ -293,6 +300,8 @@ struct File {
     #[serde(default)]
     devauth: crate::devauth::FileSettings,
     #[serde(default)]
+    inventory: crate::inventory::Settings,
+    #[serde(default)]
     mdm: crate::mdm::Settings,
     #[serde(default)]
     ade: crate::ade::Settings,
@@ -371,6 +380,8 @@ pub struct Config {
     pub limits: Limits,
     /// Device auth (`[devauth]` table).
     pub devauth: crate::devauth::Settings,
+    /// The device inventory and SCIM (`[inventory]` table).
+    pub inventory: crate::inventory::Settings,
     /// Apple MDM (`[mdm]` table).
     pub mdm: crate::mdm::Settings,
     /// SCEP static challenge; `None` selects one-time challenges.
@@ -405,6 +416,7 @@ impl Default for Config {
             tls_cert_validity: Duration::from_secs(397 * 24 * 3600),
             limits: Limits::default(),
             devauth: crate::devauth::Settings::default(),
+            inventory: crate::inventory::Settings::default(),
             mdm: crate::mdm::Settings::default(),
             scep_challenge: None,
             scep_cert_validity: Duration::from_secs(365 * 24 * 3600),
@@ -506,6 +518,7 @@ impl Config {
                 flags.devauth_tenant_key.clone(),
                 file.devauth,
             ),
+            inventory: file.inventory,
             mdm: file.mdm,
             scep_challenge: flags.scep_challenge.clone().or(file.scep_challenge),
             scep_cert_validity: flags
@@ -538,6 +551,7 @@ impl Config {
 
     fn check(&self) -> Result<(), Error> {
         self.devauth.check()?;
+        self.inventory.check()?;
         self.mdm.check()?;
         self.ade.check()?;
         if let Some(url) = &self.database

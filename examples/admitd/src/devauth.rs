@@ -209,6 +209,8 @@ pub struct Service {
     issuer: IssuerConfig,
     allow_plain_http: bool,
     tenants: Option<TenantVerifier<'static>>,
+    /// The device inventory, asked before a token is issued (when it enforces that).
+    inventory: std::sync::OnceLock<Arc<crate::inventory::Service>>,
 }
 
 impl core::fmt::Debug for Service {
@@ -367,6 +369,7 @@ impl Service {
             issuer: IssuerConfig::default().with_lifetime(settings.token_lifetime_s),
             allow_plain_http: settings.allow_plain_http,
             tenants,
+            inventory: std::sync::OnceLock::new(),
         })
     }
 
@@ -446,6 +449,33 @@ impl Service {
                 }
             },
         };
+        // The device inventory: refused before anything is stored.
+        if let Some(inventory) = self.inventory.get() {
+            let attrs = req.identity().to_json();
+            let candidates: Vec<String> = ["instance_id", "serial_number", "serial", "ek_uri"]
+                .iter()
+                .filter_map(|k| attrs.get(*k))
+                .flat_map(|v| match v {
+                    serde_json::Value::Array(a) => a.clone(),
+                    v => vec![v.clone()],
+                })
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            match inventory.gate(&candidates, ::inventory::Purpose::DeviceAuthToken) {
+                crate::inventory::Gate::Allow => {}
+                crate::inventory::Gate::Refuse(why) => {
+                    tracing::info!(request_id = rid, %why, "auth request refused by the inventory");
+                    return json_error(
+                        StatusCode::UNAUTHORIZED,
+                        &format!("refused by the device inventory: {why}"),
+                        &rid,
+                    );
+                }
+                crate::inventory::Gate::Failed(_) => {
+                    return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error", &rid);
+                }
+            }
+        }
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         let decided = self
             .store()
@@ -479,6 +509,13 @@ impl Service {
             );
         }
         from_devauth(api::auth_response(&answer, &rid))
+    }
+
+    /// Ask `inventory` before every token from now on (when it enforces
+    /// `device_auth_token`); the device is named by its identity attribute `instance_id`,
+    /// `serial_number`, `serial` or `ek_uri`. Set once at start.
+    pub fn set_inventory(&self, inventory: Arc<crate::inventory::Service>) {
+        let _ = self.inventory.set(inventory);
     }
 
     /// The gateway check: `Authorization: Bearer JWT`.

@@ -12,8 +12,11 @@ pub mod ddm;
 pub mod devauth;
 pub mod failpoint;
 pub mod inspect;
+pub mod inventory;
 pub mod mdm;
+pub mod records;
 pub mod scep;
+pub mod scim;
 pub mod secrets;
 pub mod server;
 pub mod storage;
@@ -102,15 +105,31 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
     let drain = rt.block_on(async {
         // Device auth's records: a connection of its own to the data directory's SQLite
         // database, or the PostgreSQL database (shared by every admitd using it).
-        let devauth_store: Arc<dyn devauth::store::DevauthStore> = match &config.database {
-            Some(url) => Arc::new(devauth::postgres::PgDevauth::new(Arc::new(
-                scep::postgres::PgStore::open(url.expose(), 8).map_err(data_dir::Error::from)?,
-            ))),
-            None => Arc::new(
-                storage::Storage::open(&scep::database_path(&config.data_dir))
-                    .map_err(data_dir::Error::from)?,
-            ),
-        };
+        // The inventory and the SCIM directory share one portable handle on the same
+        // database (their own connection or pool).
+        let (devauth_store, records_db): (Arc<dyn devauth::store::DevauthStore>, records::Db) =
+            match &config.database {
+                Some(url) => {
+                    let pg = Arc::new(
+                        scep::postgres::PgStore::open(url.expose(), 8)
+                            .map_err(data_dir::Error::from)?,
+                    );
+                    (
+                        Arc::new(devauth::postgres::PgDevauth::new(pg.clone())),
+                        records::Db::Postgres {
+                            pg,
+                            lock: records::INVENTORY_LOCK,
+                        },
+                    )
+                }
+                None => {
+                    let open = || {
+                        storage::Storage::open(&scep::database_path(&config.data_dir))
+                            .map_err(data_dir::Error::from)
+                    };
+                    (Arc::new(open()?), records::Db::Sqlite(Arc::new(open()?)))
+                }
+            };
         let devauth =
             devauth::Service::open(&config.data_dir, devauth_store, provider, &config.devauth)?;
         let scep = scep::Service::open(
@@ -151,12 +170,31 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             Arc::new(ddm::WeakCommands::new(&mdm)),
             config.ddm_token_mode.to_ddm(),
         ));
-        mdm.set_hooks(mdm::Hooks {
-            declarative: Some(ddm.clone()),
-            ..mdm::Hooks::default()
-        });
         let admin = admin::Admin::new(devauth.admin_token());
         let sealer = secrets::Sealer::open_or_create(&data.path)?;
+        let scim_token = match &config.inventory.scim_token {
+            Some(t) => t.clone(),
+            None => inventory::load_or_create_scim_token(&config.data_dir)?,
+        };
+        let scim = scim::Service::new(records_db.clone(), &scim_token);
+        let inventory = Arc::new(
+            inventory::Service::new(records_db, config.inventory.clone()).with_tpm(provider)?,
+        );
+        // SCEP and device auth ask the inventory before they issue (for what it enforces).
+        scep.set_inventory(inventory.clone());
+        devauth.set_inventory(inventory.clone());
+        let apple_attestation = Arc::new(inventory::apple::AppleAttestation::new(
+            inventory.clone(),
+            provider,
+            inventory.apple_anchors()?,
+        ));
+        // The features beside the MDM core, set once: DDM answers DeclarativeManagement
+        // check-ins; the inventory verifies Managed Device Attestation results.
+        mdm.set_hooks(mdm::Hooks {
+            declarative: Some(ddm.clone()),
+            results: vec![apple_attestation.clone()],
+            ..mdm::Hooks::default()
+        });
         // ADE's records: the same database as device auth's.
         let ade_store: Arc<dyn ade::store::AdeStore> = match &config.database {
             Some(url) => Arc::new(ade::postgres::PgAde::new(Arc::new(
@@ -173,6 +211,7 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
                 reason: e.to_string(),
             }
         })?;
+        ade.set_inventory(inventory.clone());
         let state = Arc::new(AppState {
             admin,
             ade,
@@ -180,6 +219,9 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             data,
             devauth,
             scep,
+            inventory,
+            scim,
+            apple_attestation,
             mdm,
             ddm,
         });

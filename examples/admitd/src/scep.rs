@@ -116,6 +116,8 @@ pub struct Service {
     crl_url: std::sync::OnceLock<String>,
     /// The last CRL made, and when.
     crl_cache: std::sync::Mutex<Option<(SystemTime, Vec<u8>)>>,
+    /// The device inventory, asked before issuing or renewing (when it enforces those).
+    inventory: std::sync::OnceLock<Arc<crate::inventory::Service>>,
     /// The RA key and certificate, which also sign enrollment profiles.
     ra_signer: (Arc<dyn pki::key::Signer>, Certificate),
 }
@@ -241,6 +243,7 @@ impl Service {
             manual_approval: settings.manual_approval,
             crl_url: std::sync::OnceLock::new(),
             crl_cache: std::sync::Mutex::new(None),
+            inventory: std::sync::OnceLock::new(),
             ra_signer,
         })
     }
@@ -425,6 +428,33 @@ impl Service {
                 return internal_error("unexpected SCEP decision", &format!("{other:?}"));
             }
         };
+        // The device inventory: approved, owner active, assurance (when it enforces these).
+        if let Some(inventory) = self.inventory.get() {
+            let purpose = if issuance.admission == Admission::Renewal {
+                ::inventory::Purpose::Renewal
+            } else {
+                ::inventory::Purpose::ScepIssuance
+            };
+            let subject = issuance
+                .template
+                .subject
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            match inventory.gate(&crate::inventory::subject_candidates(&subject), purpose) {
+                crate::inventory::Gate::Allow => {}
+                crate::inventory::Gate::Refuse(why) => {
+                    return fail(
+                        FailInfo::BadRequest,
+                        &format!("refused by the device inventory: {why}"),
+                        rng,
+                    );
+                }
+                crate::inventory::Gate::Failed(e) => {
+                    return internal_error("asking the device inventory failed", &e);
+                }
+            }
+        }
         if let Some(http_req) = hold
             && issuance.admission == Admission::Challenge
         {
@@ -597,6 +627,13 @@ impl Service {
             }
             Err(e) => internal_error("building the CRL failed", &e),
         }
+    }
+
+    /// Ask `inventory` before every issuance (`scep_issuance`) and renewal (`renewal`) from
+    /// now on, for the purposes it enforces; the device is named by the CSR subject's
+    /// `serialNumber` or `CN`. Set once at start; later calls are ignored.
+    pub fn set_inventory(&self, inventory: Arc<crate::inventory::Service>) {
+        let _ = self.inventory.set(inventory);
     }
 
     /// Name `url` as the CRL distribution point of every certificate issued from now on

@@ -73,6 +73,14 @@ pub struct AppState {
     pub devauth: crate::devauth::Service,
     /// SCEP (`/scep`).
     pub scep: crate::scep::Service,
+    /// The device inventory and its access decision (`/api/v1/collections/...`,
+    /// `/api/v1/inventory/...`).
+    pub inventory: std::sync::Arc<crate::inventory::Service>,
+    /// SCIM 2.0 (`/scim/v2/...`).
+    pub scim: crate::scim::Service,
+    /// Apple Managed Device Attestation: builds the `DeviceInformation` request and, as the
+    /// MDM core's [`crate::mdm::ResultHook`], verifies the answers.
+    pub apple_attestation: std::sync::Arc<crate::inventory::apple::AppleAttestation>,
     /// Apple MDM (`/mdm/...`, `/api/v1/mdm/...`).
     pub mdm: Arc<crate::mdm::Service>,
     /// Declarative Device Management: the admin API under `/api/v1/ddm` and the

@@ -89,6 +89,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: crate::ade::store::SCHEMA,
     },
     crate::ddm::store::migration(8),
+    Migration {
+        version: 9,
+        name: "device inventory and SCIM directory",
+        sql: crate::inventory::store::SCHEMA,
+    },
 ];
 
 /// An open, migrated database.

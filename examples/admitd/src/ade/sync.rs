@@ -290,11 +290,30 @@ async fn run(service: &Service, sealer: &Sealer, name: &str) -> Result<RoundOutc
         if let Progress::Page(devices) = round.handle(page)? {
             let commit = round.stored()?;
             outcome.devices += devices.len();
+            let serials: Vec<String> = devices
+                .iter()
+                .filter(|d| d.op_type != Some(ade_client::model::OpType::Deleted))
+                .map(|d| d.serial_number.clone())
+                .collect();
             let n = name.to_owned();
             db(service.store(), move |s| {
                 s.apply_page(&n, &devices, &commit, mode, assign, super::unix_now())
             })
             .await?;
+            // Devices from the organisation's ADE account are approved in the inventory.
+            if let Some(inv) = service.inventory().cloned() {
+                let _ = tokio::task::spawn_blocking(move || {
+                    for serial in serials {
+                        let recorded = ::inventory::InstanceId::parse(&serial)
+                            .map_err(crate::inventory::Error::from)
+                            .and_then(|id| inv.record_arrival(&id, None, ::inventory::Source::MdmSync));
+                        if let Err(e) = recorded {
+                            tracing::warn!(serial, error = %e, "ADE device not recorded in the inventory");
+                        }
+                    }
+                })
+                .await;
+            }
         }
     }
     for w in round.warnings() {

@@ -390,6 +390,46 @@ fn authenticate(
         }
         Ok(_) => {}
     }
+    // The inventory learns of the device (an invite naming its owner counts as an import and is
+    // approved; one without, as self-enrollment; ADE, as an MDM sync), then decides whether it
+    // may enroll (when the inventory enforces MDM enrollment).
+    if let Some(serial) = a.serial_number.as_deref() {
+        let recorded = if ticket.source == "ade" {
+            ::inventory::InstanceId::parse(serial)
+                .map_err(crate::inventory::Error::from)
+                .and_then(|i| {
+                    state
+                        .inventory
+                        .record_arrival(&i, None, ::inventory::Source::MdmSync)
+                })
+        } else {
+            state
+                .inventory
+                .record_mdm_enrollment(serial, ticket.owner.as_deref())
+        };
+        match recorded {
+            Ok(_) => {}
+            Err(crate::inventory::Error::Db(e)) => return internal("recording a device", &e),
+            Err(e) => {
+                tracing::info!(device = %id, error = %e, "device not recorded in the inventory")
+            }
+        }
+    }
+    let candidates: Vec<String> = a.serial_number.iter().cloned().collect();
+    match state
+        .inventory
+        .gate(&candidates, ::inventory::Purpose::MdmEnrollment)
+    {
+        crate::inventory::Gate::Allow => {}
+        crate::inventory::Gate::Refuse(why) => {
+            tracing::info!(device = %id, reason = %why, "MDM enrollment refused by the inventory");
+            return plain(
+                StatusCode::FORBIDDEN,
+                format!("enrollment refused: {why}\n"),
+            );
+        }
+        crate::inventory::Gate::Failed(e) => return internal("asking the inventory", &e),
+    }
     if let Err(e) = mdm.checkin_event(msg, None) {
         return internal("recording a webhook event", &e);
     }

@@ -113,6 +113,9 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, crate::ade::postgres::SCHEMA),
     // Declarative Device Management (`crate::ddm::postgres`).
     (5, crate::ddm::postgres::SCHEMA),
+    // The device inventory and the SCIM directory (`crate::inventory::store`), one text for
+    // both backends.
+    (6, crate::inventory::store::SCHEMA),
 ];
 
 /// The advisory lock key migrations take (any constant of ours).

@@ -7,6 +7,8 @@
 //! | `/api/management/v2/devauth/...` | see `devauth` | HTTPS | |
 //! | `/scep`    | GET, POST | both        | SCEP (RFC 8894), see [`crate::scep`] |
 //! | `/crl/device.crl` | GET | both      | the device CA's CRL (DER) |
+//! | `/scim/v2/...` | see [`crate::scim`] | HTTPS | SCIM 2.0 users and groups |
+//! | `/api/v1/collections/...`, `/api/v1/inventory/...` | see [`crate::inventory`] | HTTPS | device inventory |
 //! | `/api/v1/ade/...` | see [`crate::ade`] | HTTPS | ADE tokens, sync, devices (admin) |
 //! | `/mdm/enroll/ade` | GET, POST | HTTPS | ADE enrollment: MachineInfo checked, see [`crate::ade::enroll`] |
 //! | `/mdm/enroll`, `/mdm/ota`, `/mdm/ota/phase2` | GET, POST | HTTPS | enrollment, see [`crate::mdm::enroll`] |
@@ -31,12 +33,14 @@ pub fn body_limit(path: &str) -> usize {
         "/scep" | "/cgi-bin/pkiclient.exe" => 256 * 1024,
         // A declaration may be as large as `ddm` takes one (1 MiB).
         p if p.starts_with("/api/v1/ddm/declarations/") => 1024 * 1024 + 4096,
+        crate::inventory::api::IMPORT_PATH => 2 * 1024 * 1024,
         // Command results (installed applications, profiles) can be large.
         "/mdm/connect" => 4 << 20,
         "/mdm/checkin" => 1 << 20,
         "/mdm/ota/phase2" => 64 * 1024,
         crate::ade::enroll::PATH => crate::ade::enroll::MAX_BODY,
         p if p.starts_with("/api/") => 64 * 1024,
+        p if p.starts_with(crate::scim::BASE) => 1024 * 1024,
         _ => 1024,
     }
 }
@@ -44,6 +48,12 @@ pub fn body_limit(path: &str) -> usize {
 /// Answer one request whose body has been read.
 pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Response<Body> {
     if let Some(resp) = state.devauth.handle(listener, &req) {
+        return resp;
+    }
+    if let Some(resp) = state.scim.handle(listener, &req) {
+        return resp;
+    }
+    if let Some(resp) = state.inventory.handle(&state.admin, listener, &req) {
         return resp;
     }
     if let Some(resp) = state.ade.handle(&state.admin, listener, &req) {
