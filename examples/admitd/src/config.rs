@@ -36,6 +36,17 @@
 //! admin_token = "a long random string"
 //! allow_plain_http = false            # device requests on the HTTP listener too
 //! tenant_key = "/etc/admit/tenant.pub.pem"  # absent: no tenants, tenant tokens ignored
+//!
+//! [mdm]
+//! apns = "production"                 # or "sandbox", or "https://host:port" (a test endpoint)
+//! apns_ca_file = "/etc/admit/apns-ca.pem"  # trust for the APNs endpoint (default: the system's)
+//! apns_max_attempts = 5               # per push: 429, 5xx and no answer are retried
+//! apns_retry_base_ms = 1000           # first wait; doubled per attempt, at most 5 minutes
+//! apns_timeout_ms = 30000             # one attempt, connecting included
+//! webhook_urls = ["https://hooks.example/mdm"]  # every check-in and report, as JSON
+//! webhook_ca_file = "/etc/admit/hooks-ca.pem"   # trust for https:// receivers (default: the system's)
+//! webhook_retry_base_ms = 1000        # first wait after a failure; doubled, at most 5 minutes
+//! webhook_timeout_ms = 10000          # one POST, connecting included
 //! ```
 
 use std::net::SocketAddr;
@@ -256,6 +267,64 @@ struct File {
     limits: FileLimits,
     #[serde(default)]
     devauth: crate::devauth::FileSettings,
+    #[serde(default)]
+    mdm: FileMdm,
+}
+
+/// The `[mdm]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMdm {
+    // APNs: `crate::mdm::push::PushSettings`.
+    apns: Option<String>,
+    apns_ca_file: Option<PathBuf>,
+    apns_max_attempts: Option<u32>,
+    apns_retry_base_ms: Option<u64>,
+    apns_timeout_ms: Option<u64>,
+    // Webhooks: `crate::mdm::webhook::WebhookSettings`.
+    webhook_urls: Option<Vec<String>>,
+    webhook_ca_file: Option<PathBuf>,
+    webhook_retry_base_ms: Option<u64>,
+    webhook_timeout_ms: Option<u64>,
+}
+
+impl FileMdm {
+    fn push(&self) -> Result<crate::mdm::push::PushSettings, Error> {
+        let d = crate::mdm::push::PushSettings::default();
+        Ok(crate::mdm::push::PushSettings {
+            endpoint: match &self.apns {
+                Some(s) => {
+                    crate::mdm::push::ApnsEndpoint::parse(s).map_err(|reason| Error::Invalid {
+                        name: "mdm.apns",
+                        reason,
+                    })?
+                }
+                None => d.endpoint,
+            },
+            ca_file: self.apns_ca_file.clone(),
+            max_attempts: self.apns_max_attempts.unwrap_or(d.max_attempts),
+            retry_base: self
+                .apns_retry_base_ms
+                .map_or(d.retry_base, Duration::from_millis),
+            timeout: self
+                .apns_timeout_ms
+                .map_or(d.timeout, Duration::from_millis),
+        })
+    }
+
+    fn webhooks(&self) -> crate::mdm::webhook::WebhookSettings {
+        let d = crate::mdm::webhook::WebhookSettings::default();
+        crate::mdm::webhook::WebhookSettings {
+            urls: self.webhook_urls.clone().unwrap_or(d.urls),
+            ca_file: self.webhook_ca_file.clone(),
+            retry_base: self
+                .webhook_retry_base_ms
+                .map_or(d.retry_base, Duration::from_millis),
+            timeout: self
+                .webhook_timeout_ms
+                .map_or(d.timeout, Duration::from_millis),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -344,6 +413,10 @@ pub struct Config {
     /// PostgreSQL URL for SCEP's and device auth's records; `None`: SQLite in the data
     /// directory.
     pub database: Option<DatabaseUrl>,
+    /// APNs pushes (`[mdm]` keys `apns*`).
+    pub push: crate::mdm::push::PushSettings,
+    /// Webhooks (`[mdm]` keys `webhook_*`).
+    pub webhooks: crate::mdm::webhook::WebhookSettings,
 }
 
 impl Default for Config {
@@ -365,6 +438,8 @@ impl Default for Config {
             scep_manual_approval: false,
             scep_crl_url: None,
             database: None,
+            push: crate::mdm::push::PushSettings::default(),
+            webhooks: crate::mdm::webhook::WebhookSettings::default(),
         }
     }
 }
@@ -472,6 +547,8 @@ impl Config {
                 || file.scep_manual_approval.unwrap_or(d.scep_manual_approval),
             scep_crl_url: flags.scep_crl_url.clone().or(file.scep_crl_url),
             database: flags.database.clone().or(file.database),
+            push: file.mdm.push()?,
+            webhooks: file.mdm.webhooks(),
         };
         config.check()?;
         Ok(config)
@@ -483,6 +560,27 @@ impl Config {
 
     fn check(&self) -> Result<(), Error> {
         self.devauth.check()?;
+        if self.push.max_attempts == 0 {
+            return Err(Error::Invalid {
+                name: "mdm.apns_max_attempts",
+                reason: "must be at least 1".into(),
+            });
+        }
+        for (name, value) in [
+            ("mdm.apns_timeout_ms", self.push.timeout),
+            ("mdm.webhook_timeout_ms", self.webhooks.timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::Invalid {
+                    name,
+                    reason: "must be above zero".into(),
+                });
+            }
+        }
+        self.webhooks.check().map_err(|reason| Error::Invalid {
+            name: "mdm.webhook_urls",
+            reason,
+        })?;
         if let Some(url) = &self.database
             && !(url.expose().starts_with("postgres://")
                 || url.expose().starts_with("postgresql://"))

@@ -115,12 +115,50 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         )?;
         let admin = admin::Admin::new(devauth.admin_token());
         let sealer = secrets::Sealer::open_or_create(&data.path)?;
+        // APNs push results and the webhook outbox: in the same database as the rest.
+        let (push_results, outbox_store): (
+            Arc<dyn mdm::push::PushResults>,
+            Arc<dyn mdm::webhook::OutboxStore>,
+        ) = match &config.database {
+            Some(url) => {
+                let pg = Arc::new(
+                    scep::postgres::PgStore::open(url.expose(), 4)
+                        .map_err(data_dir::Error::from)?,
+                );
+                (pg.clone(), pg)
+            }
+            None => {
+                let db = Arc::new(
+                    storage::Storage::open(&scep::database_path(&config.data_dir))
+                        .map_err(data_dir::Error::from)?,
+                );
+                (db.clone(), db)
+            }
+        };
+        let runtime = tokio::runtime::Handle::current();
+        // The MDM core's store replaces `NoTargets` once it is wired in (it implements
+        // `mdm::PushTargets`).
+        let push = Arc::new(mdm::push::Pusher::start(
+            &runtime,
+            config.push.clone(),
+            config.data_dir.clone(),
+            provider,
+            Arc::new(mdm::push::NoTargets),
+            push_results,
+        ));
+        let events = Arc::new(mdm::webhook::Outbox::start(
+            &runtime,
+            config.webhooks.clone(),
+            outbox_store,
+        )?);
         let state = Arc::new(AppState {
             admin,
             sealer,
             data,
             devauth,
             scep,
+            push,
+            events,
         });
         let server = Server::bind(config.http, config.https, tls, state.clone(), config.limits)
             .await

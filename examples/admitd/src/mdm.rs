@@ -11,6 +11,8 @@
 //! ```
 
 pub mod inspect;
+pub mod push;
+pub mod webhook;
 
 use std::fmt::Debug;
 

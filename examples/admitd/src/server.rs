@@ -71,6 +71,10 @@ pub struct AppState {
     pub devauth: crate::devauth::Service,
     /// SCEP (`/scep`).
     pub scep: crate::scep::Service,
+    /// APNs pushes: the MDM core wakes channels through it (`Arc<dyn mdm::Wake>`).
+    pub push: Arc<crate::mdm::push::Pusher>,
+    /// The webhook outbox: the MDM core records events in it (`Arc<dyn mdm::Events>`).
+    pub events: Arc<crate::mdm::webhook::Outbox>,
 }
 
 /// Response body type.

@@ -82,6 +82,16 @@ pub const MIGRATIONS: &[Migration] = &[
     crate::scep::store::migration(3),
     crate::scep::store::revocation_migration(4),
     crate::scep::store::pending_migration(5),
+    Migration {
+        version: 6,
+        name: "mdm push results",
+        sql: crate::mdm::push::store::SCHEMA,
+    },
+    Migration {
+        version: 7,
+        name: "webhook outbox",
+        sql: crate::mdm::webhook::store::SCHEMA,
+    },
 ];
 
 /// An open, migrated database.

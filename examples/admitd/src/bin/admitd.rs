@@ -46,10 +46,38 @@ enum Command {
     /// Hardware attestation evidence.
     #[command(subcommand)]
     Attest(admitd::attest::Command),
+    /// Apple MDM administration.
+    Mdm {
+        #[command(subcommand)]
+        command: MdmCommand,
+    },
     /// SCEP administration.
     Scep {
         #[command(subcommand)]
         command: ScepCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MdmCommand {
+    /// The APNs push certificate.
+    #[command(subcommand)]
+    PushCert(PushCertCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PushCertCommand {
+    /// Check and store a push certificate: a `.p12` (certificate and key), or a PEM
+    /// certificate with `--key`. The running server uses it from its next APNs connection.
+    Import {
+        /// The `.p12`, or the PEM certificate (chain after it, if any).
+        file: PathBuf,
+        /// The `.p12` password (default: empty).
+        #[arg(long, value_name = "PASSWORD")]
+        password: Option<String>,
+        /// The private key, PKCS#8 PEM, for a PEM certificate.
+        #[arg(long, value_name = "KEYFILE")]
+        key: Option<PathBuf>,
     },
 }
 
@@ -101,6 +129,14 @@ fn main() -> ExitCode {
             &cli.flags,
         ),
         Some(Command::Attest(command)) => admitd::attest::run(command),
+        Some(Command::Mdm {
+            command:
+                MdmCommand::PushCert(PushCertCommand::Import {
+                    file,
+                    password,
+                    key,
+                }),
+        }) => push_cert_import(&cli.flags, &file, password.as_deref(), key.as_deref()),
         Some(Command::Scep {
             command: ScepCommand::Challenge { ttl_secs },
         }) => scep_challenge(&cli.flags, ttl_secs),
@@ -139,6 +175,45 @@ fn main() -> ExitCode {
             admitd::scep::decide_pending(dir, &transaction_id, false, reason.as_deref())
         }),
         Some(Command::Serve) | None => serve(&cli.flags),
+    }
+}
+
+fn push_cert_import(
+    flags: &admitd::config::Flags,
+    file: &std::path::Path,
+    password: Option<&str>,
+    key: Option<&std::path::Path>,
+) -> ExitCode {
+    let config = match admitd::config::Config::load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("admitd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(provider) = pki::provider::by_name(&config.crypto_provider) else {
+        eprintln!(
+            "admitd: crypto provider {:?} is not compiled in",
+            config.crypto_provider
+        );
+        return ExitCode::from(2);
+    };
+    match admitd::mdm::push::cert::import(
+        &config.data_dir,
+        file,
+        password,
+        key,
+        provider,
+        std::time::SystemTime::now(),
+    ) {
+        Ok(identity) => {
+            println!("{}", identity.describe());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("admitd mdm push-cert import: {}: {e}", file.display());
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 //! scep_pending           (transaction_id TEXT PRIMARY KEY, key_sha256 BYTEA, request BYTEA,
 //!                         subject, status, reason, created_at BIGINT)
 //! devauth_*              device auth's tables (migration 2; see `devauth::postgres`)
+//! mdm_push_results       APNs push results (migration 3; see `mdm::push::store`)
+//! webhook_outbox         undelivered webhook events (migration 4; see `mdm::webhook::store`)
 //! ```
 //!
 //! The migrations (`scep_schema_migrations`, named for the first domain that had tables here)
@@ -106,6 +108,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
          at       BIGINT NOT NULL
      );",
     ),
+    (3, crate::mdm::push::store::PG_SCHEMA),
+    (4, crate::mdm::webhook::store::PG_SCHEMA),
 ];
 
 /// The advisory lock key migrations take (any constant of ours).

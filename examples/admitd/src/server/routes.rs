@@ -7,6 +7,7 @@
 //! | `/api/management/v2/devauth/...` | see `devauth` | HTTPS | |
 //! | `/scep`    | GET, POST | both        | SCEP (RFC 8894), see [`crate::scep`] |
 //! | `/crl/device.crl` | GET | both      | the device CA's CRL (DER) |
+//! | `/api/v1/mdm/push-cert`, `/api/v1/mdm/devices/{id}/push`, `.../pushes` | see [`crate::mdm::push`] | HTTPS (admin) | |
 //! | anything else |        |             | 404        |
 //!
 //! SCEP, MDM and device-auth routes are added here by the features that bring them.
@@ -31,6 +32,9 @@ pub fn body_limit(path: &str) -> usize {
 /// Answer one request whose body has been read.
 pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Response<Body> {
     if let Some(resp) = state.devauth.handle(listener, &req) {
+        return resp;
+    }
+    if let Some(resp) = crate::mdm::push::handle(state, listener, &req) {
         return resp;
     }
     match req.uri().path() {
