@@ -39,7 +39,7 @@ pub fn handle(
 ) -> Option<Response<Body>> {
     let path = req.uri().path();
     if path == "/api/v1/mdm/push-cert" {
-        return Some(admin_only(state, listener, req, |s, r| push_cert(s, r)));
+        return Some(admin_only(state, listener, req, push_cert));
     }
     let rest = path.strip_prefix("/api/v1/mdm/devices/")?;
     let (id, tail) = rest.split_once('/')?;
