@@ -89,7 +89,12 @@ impl Queue {
 
     /// Decide what a report means for this queue, without changing it.
     pub fn decide(&self, body: &[u8], limits: &Limits) -> Result<Decision> {
-        let mut report = Report::parse(body, limits)?;
+        self.decide_report(Report::parse(body, limits)?)
+    }
+
+    /// [`Queue::decide`] for a report already decoded (a server reads the channel from it
+    /// before it loads that channel's queue).
+    pub fn decide_report(&self, mut report: Report) -> Result<Decision> {
         let mut changes = Vec::new();
         let mut unknown_command = false;
         let entry = report

@@ -257,9 +257,26 @@ pub fn sign_profile(
     provider: &dyn CryptoProvider,
     rng: &mut dyn CryptoRng,
 ) -> Result<Vec<u8>> {
+    sign_profile_with_chain(profile_xml, key, certificate, &[], provider, rng)
+}
+
+/// [`sign_profile`], also including `chain` (the signer's issuing CAs), so a device that
+/// trusts only the root can build the signer's path.
+pub fn sign_profile_with_chain(
+    profile_xml: &[u8],
+    key: &dyn Signer,
+    certificate: &Cert,
+    chain: &[Cert],
+    provider: &dyn CryptoProvider,
+    rng: &mut dyn CryptoRng,
+) -> Result<Vec<u8>> {
     let scheme = key.default_scheme();
-    SignedDataBuilder::new(pki::alg::oid::DATA, profile_xml)
-        .certificate(certificate.certificate().clone())
+    let mut builder = SignedDataBuilder::new(pki::alg::oid::DATA, profile_xml)
+        .certificate(certificate.certificate().clone());
+    for c in chain {
+        builder = builder.certificate(c.certificate().clone());
+    }
+    builder
         .signer(SignerInfoBuilder::new(
             key,
             certificate.certificate(),

@@ -271,10 +271,13 @@ struct File {
     mdm: FileMdm,
 }
 
-/// The `[mdm]` table.
+/// The `[mdm]` table: the core's keys, then APNs and webhook keys. (Unknown keys are refused
+/// by the core's settings, which take every key not named here.)
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileMdm {
+    /// The core's keys (enrollment profile, invites): `crate::mdm::Settings`.
+    #[serde(flatten)]
+    core: crate::mdm::Settings,
     // APNs: `crate::mdm::push::PushSettings`.
     apns: Option<String>,
     apns_ca_file: Option<PathBuf>,
@@ -400,6 +403,8 @@ pub struct Config {
     pub limits: Limits,
     /// Device auth (`[devauth]` table).
     pub devauth: crate::devauth::Settings,
+    /// Apple MDM (`[mdm]` table).
+    pub mdm: crate::mdm::Settings,
     /// SCEP static challenge; `None` selects one-time challenges.
     pub scep_challenge: Option<crate::scep::StaticSecret>,
     /// SCEP: lifetime of issued certificates.
@@ -432,6 +437,7 @@ impl Default for Config {
             tls_cert_validity: Duration::from_secs(397 * 24 * 3600),
             limits: Limits::default(),
             devauth: crate::devauth::Settings::default(),
+            mdm: crate::mdm::Settings::default(),
             scep_challenge: None,
             scep_cert_validity: Duration::from_secs(365 * 24 * 3600),
             scep_renewal_window: Duration::from_secs(14 * 24 * 3600),
@@ -532,6 +538,7 @@ impl Config {
                 flags.devauth_tenant_key.clone(),
                 file.devauth,
             ),
+            mdm: file.mdm.core.clone(),
             scep_challenge: flags.scep_challenge.clone().or(file.scep_challenge),
             scep_cert_validity: flags
                 .scep_cert_validity_s
@@ -560,6 +567,7 @@ impl Config {
 
     fn check(&self) -> Result<(), Error> {
         self.devauth.check()?;
+        self.mdm.check()?;
         if self.push.max_attempts == 0 {
             return Err(Error::Invalid {
                 name: "mdm.apns_max_attempts",

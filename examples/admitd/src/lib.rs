@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod api_client;
 pub mod attest;
 pub mod config;
 pub mod data_dir;
@@ -84,7 +85,15 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         "data directory ready"
     );
     let tls_slot = Arc::new(server::tls::CertSlot::new(&data.tls)?);
-    let tls = Arc::new(server::tls::server_config(tls_slot.clone())?);
+    // Devices' identity certificates come from the device CA: its subject is the hint.
+    let device_ca_subject = {
+        use pki::der::Encode as _;
+        data.ca.device.tbs_certificate().subject().to_der().ok()
+    };
+    let tls = Arc::new(server::tls::server_config(
+        tls_slot.clone(),
+        device_ca_subject,
+    )?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -113,6 +122,17 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
                 database: config.database.as_ref().map(config::DatabaseUrl::expose),
             },
         )?;
+        // MDM's records: with the other features' in SQLite, or in PostgreSQL.
+        let mdm_store: Arc<dyn mdm::store::MdmStore> = match &config.database {
+            Some(url) => Arc::new(mdm::postgres::PgMdm::new(Arc::new(
+                scep::postgres::PgStore::open(url.expose(), 8).map_err(data_dir::Error::from)?,
+            ))),
+            None => Arc::new(
+                storage::Storage::open(&scep::database_path(&config.data_dir))
+                    .map_err(data_dir::Error::from)?,
+            ),
+        };
+        let mdm = mdm::Service::new(mdm_store, config.mdm.clone(), &data)?;
         let admin = admin::Admin::new(devauth.admin_token());
         let sealer = secrets::Sealer::open_or_create(&data.path)?;
         // APNs push results and the webhook outbox: in the same database as the rest.
@@ -136,14 +156,13 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             }
         };
         let runtime = tokio::runtime::Handle::current();
-        // The MDM core's store replaces `NoTargets` once it is wired in (it implements
-        // `mdm::PushTargets`).
+        // Pushes go to the targets the core's TokenUpdates stored.
         let push = Arc::new(mdm::push::Pusher::start(
             &runtime,
             config.push.clone(),
             config.data_dir.clone(),
             provider,
-            Arc::new(mdm::push::NoTargets),
+            mdm.push_targets(),
             push_results,
         ));
         let events = Arc::new(mdm::webhook::Outbox::start(
@@ -151,12 +170,18 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             config.webhooks.clone(),
             outbox_store,
         )?);
+        mdm.set_hooks(mdm::Hooks {
+            wake: Some(push.clone()),
+            events: Some(events.clone()),
+            ..mdm::Hooks::default()
+        });
         let state = Arc::new(AppState {
             admin,
             sealer,
             data,
             devauth,
             scep,
+            mdm,
             push,
             events,
         });
@@ -176,6 +201,22 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             None => format!("http://{http}{}", scep::CRL_PATH),
         };
         state.scep.set_crl_url(crl_url);
+        // Profiles point devices at the HTTPS listener: the configured URL, or the first TLS
+        // name and the bound port.
+        let bound_ip = https.ip().to_string();
+        let host = if config.tls_names.contains(&bound_ip) {
+            bound_ip
+        } else {
+            config.tls_names.first().cloned().unwrap_or(bound_ip)
+        };
+        let host = if host.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        state
+            .mdm
+            .set_default_url(format!("https://{host}:{}", https.port()));
         // The TLS certificate is renewed while running, before it runs out.
         let renew_state = state.clone();
         let renew = move || {

@@ -116,6 +116,8 @@ pub struct Service {
     crl_url: std::sync::OnceLock<String>,
     /// The last CRL made, and when.
     crl_cache: std::sync::Mutex<Option<(SystemTime, Vec<u8>)>>,
+    /// The RA key and certificate, which also sign enrollment profiles.
+    ra_signer: (Arc<dyn pki::key::Signer>, Certificate),
 }
 
 impl core::fmt::Debug for Service {
@@ -206,6 +208,7 @@ impl Service {
             .with_renewal_window(settings.renewal_window)
             .with_reserved_subjects(reserved);
         let signer: Arc<dyn Signer> = ra.key.clone();
+        let ra_signer = (signer.clone(), ra.certificate.clone());
         let decrypter: Arc<dyn Decrypter> = ra.key.clone();
         let responder = Responder::new(
             ca.provider,
@@ -238,7 +241,45 @@ impl Service {
             manual_approval: settings.manual_approval,
             crl_url: std::sync::OnceLock::new(),
             crl_cache: std::sync::Mutex::new(None),
+            ra_signer,
         })
+    }
+
+    /// Store a fresh one-time challenge valid for `ttl` (what an enrollment profile carries).
+    pub fn mint_challenge(&self, ttl: Duration) -> Result<String, crate::storage::Error> {
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        self.db.add_challenge(SystemTime::now(), ttl, &mut rng)
+    }
+
+    /// What the records say of the certificate with this serial (lowercase hex of the DER
+    /// INTEGER contents): issued over SCEP, revoked; `None` when we never issued it.
+    pub fn certificate_record(
+        &self,
+        serial_hex: &str,
+    ) -> Result<Option<::scep::issuance::IssuedRecord>, crate::storage::Error> {
+        self.db.issued_record(serial_hex)
+    }
+
+    /// SHA-256 of the certificate whose signed request obtained `serial_hex` (for a renewal:
+    /// the certificate it replaces).
+    pub fn renewed_from(&self, serial_hex: &str) -> Result<Option<Vec<u8>>, crate::storage::Error> {
+        self.db.issued_by_request_signed_with(serial_hex)
+    }
+
+    /// The key and certificate that sign what the server hands out (SCEP replies,
+    /// enrollment profiles): the RA identity, issued by the device CA.
+    pub fn signer(&self) -> (&dyn pki::key::Signer, &Certificate) {
+        (&*self.ra_signer.0, &self.ra_signer.1)
+    }
+
+    /// The device CA's certificate (the issuer of device identities).
+    pub fn device_ca(&self) -> &Certificate {
+        &self.issuer
+    }
+
+    /// The crypto provider.
+    pub fn provider(&self) -> &'static dyn pki::provider::CryptoProvider {
+        self.provider
     }
 
     /// Answer one SCEP HTTP request: verify, read the records, decide, issue and build the

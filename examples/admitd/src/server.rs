@@ -71,6 +71,8 @@ pub struct AppState {
     pub devauth: crate::devauth::Service,
     /// SCEP (`/scep`).
     pub scep: crate::scep::Service,
+    /// Apple MDM (`/mdm/...`, `/api/v1/mdm/...`).
+    pub mdm: crate::mdm::Service,
     /// APNs pushes: the MDM core wakes channels through it (`Arc<dyn mdm::Wake>`).
     pub push: Arc<crate::mdm::push::Pusher>,
     /// The webhook outbox: the MDM core records events in it (`Arc<dyn mdm::Events>`).
@@ -181,7 +183,7 @@ impl Server {
                     };
                     let Some(slot) = slots.take() else { continue };
                     let activity = Activity::new();
-                    let svc = service(self.state.clone(), limits, Listener::Http, activity.clone());
+                    let svc = service(self.state.clone(), limits, Listener::Http, activity.clone(), None);
                     let conn = http1.serve_connection(TokioIo::new(stream), svc);
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
@@ -206,7 +208,8 @@ impl Server {
                     let auto = auto.clone();
                     let watcher = graceful.watcher();
                     let activity = Activity::new();
-                    let svc = service(self.state.clone(), limits, Listener::Https, activity.clone());
+                    let state = self.state.clone();
+                    let conn_activity = activity.clone();
                     tokio::spawn(async move {
                         let _slot = slot;
                         let serve = async {
@@ -217,6 +220,15 @@ impl Server {
                                     return;
                                 }
                             };
+                            // The client certificate, if one was sent, for MDM's identity check
+                            // (the TLS layer only checked that the client holds its key).
+                            let client_cert = tls
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|c| c.first())
+                                .map(|c| crate::mdm::identity::PeerCertificate(Arc::new(c.to_vec())));
+                            let svc = service(state, limits, Listener::Https, conn_activity, client_cert);
                             let conn = auto.serve_connection(TokioIo::new(tls), svc);
                             if let Err(e) = watcher.watch(conn).await {
                                 tracing::debug!(%peer, error = %e, "https connection ended with an error");
@@ -273,13 +285,17 @@ fn service(
     limits: Limits,
     listener: Listener,
     activity: Arc<Activity>,
+    peer: Option<crate::mdm::identity::PeerCertificate>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<Body>,
     Error = Infallible,
     Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send,
 > + Clone {
-    hyper::service::service_fn(move |req| {
+    hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        if let Some(p) = &peer {
+            req.extensions_mut().insert(p.clone());
+        }
         let in_flight = activity.begin();
         let state = state.clone();
         async move {

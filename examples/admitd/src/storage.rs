@@ -82,13 +82,14 @@ pub const MIGRATIONS: &[Migration] = &[
     crate::scep::store::migration(3),
     crate::scep::store::revocation_migration(4),
     crate::scep::store::pending_migration(5),
+    crate::mdm::store::migration(6),
     Migration {
-        version: 6,
+        version: 7,
         name: "mdm push results",
         sql: crate::mdm::push::store::SCHEMA,
     },
     Migration {
-        version: 7,
+        version: 8,
         name: "webhook outbox",
         sql: crate::mdm::webhook::store::SCHEMA,
     },

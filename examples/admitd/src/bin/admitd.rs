@@ -46,8 +46,11 @@ enum Command {
     /// Hardware attestation evidence.
     #[command(subcommand)]
     Attest(admitd::attest::Command),
-    /// Apple MDM administration.
+    /// Apple MDM administration, through the running server's admin API.
     Mdm {
+        /// The server's HTTPS base URL (default: the configured HTTPS address).
+        #[arg(long, value_name = "URL", global = true)]
+        server: Option<String>,
         #[command(subcommand)]
         command: MdmCommand,
     },
@@ -60,7 +63,58 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum MdmCommand {
-    /// The APNs push certificate.
+    /// Issue an enrollment invite and print it with its URLs (JSON).
+    Invite {
+        /// The owner (email) enrolled devices will belong to.
+        #[arg(long)]
+        owner: Option<String>,
+        /// How many devices may enroll with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// How long it stays valid, in seconds (default: the config's `mdm.invite_ttl_s`).
+        #[arg(long, value_name = "SECONDS")]
+        ttl_s: Option<u64>,
+    },
+    /// List enrolled devices (JSON).
+    Devices {
+        /// Only devices in this state: pending, enrolled or checked_out.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Show one device with its facts (JSON).
+    Device {
+        /// Its UDID (or enrollment ID).
+        id: String,
+    },
+    /// Queue a command for devices and push them: `--json '{"RequestType": ...}'` or
+    /// `--plist FILE`.
+    Send {
+        /// A channel to send it to (repeat for more).
+        #[arg(long = "channel", required = true)]
+        channels: Vec<String>,
+        /// The command as JSON (checked against Apple's schema).
+        #[arg(long, conflicts_with = "plist")]
+        json: Option<String>,
+        /// The command as a plist file.
+        #[arg(long)]
+        plist: Option<PathBuf>,
+    },
+    /// Show a command's status and results (JSON).
+    Command {
+        /// Its CommandUUID.
+        uuid: String,
+    },
+    /// Push a device now (APNs), so it checks in.
+    Push {
+        /// Its UDID (or enrollment ID).
+        id: String,
+    },
+    /// Show a device's latest push results, newest first (JSON).
+    Pushes {
+        /// Its UDID (or enrollment ID).
+        id: String,
+    },
+    /// The APNs push certificate (in the data directory; the server need not run).
     #[command(subcommand)]
     PushCert(PushCertCommand),
 }
@@ -129,14 +183,6 @@ fn main() -> ExitCode {
             &cli.flags,
         ),
         Some(Command::Attest(command)) => admitd::attest::run(command),
-        Some(Command::Mdm {
-            command:
-                MdmCommand::PushCert(PushCertCommand::Import {
-                    file,
-                    password,
-                    key,
-                }),
-        }) => push_cert_import(&cli.flags, &file, password.as_deref(), key.as_deref()),
         Some(Command::Scep {
             command: ScepCommand::Challenge { ttl_secs },
         }) => scep_challenge(&cli.flags, ttl_secs),
@@ -174,23 +220,17 @@ fn main() -> ExitCode {
         }) => scep_admin(&cli.flags, |dir| {
             admitd::scep::decide_pending(dir, &transaction_id, false, reason.as_deref())
         }),
+        Some(Command::Mdm { server, command }) => mdm(&cli.flags, server.as_deref(), command),
         Some(Command::Serve) | None => serve(&cli.flags),
     }
 }
 
 fn push_cert_import(
-    flags: &admitd::config::Flags,
+    config: &admitd::config::Config,
     file: &std::path::Path,
     password: Option<&str>,
     key: Option<&std::path::Path>,
 ) -> ExitCode {
-    let config = match admitd::config::Config::load(flags) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("admitd: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let Some(provider) = pki::provider::by_name(&config.crypto_provider) else {
         eprintln!(
             "admitd: crypto provider {:?} is not compiled in",
@@ -247,6 +287,93 @@ fn scep_admin(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("admitd scep: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn mdm(flags: &admitd::config::Flags, server: Option<&str>, command: MdmCommand) -> ExitCode {
+    use serde_json::json;
+    let config = match admitd::config::Config::load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("admitd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (method, path, body) = match command {
+        MdmCommand::Invite { owner, uses, ttl_s } => (
+            "POST",
+            "/api/v1/mdm/invites".to_owned(),
+            Some(json!({"owner": owner, "uses": uses, "ttl_s": ttl_s})),
+        ),
+        MdmCommand::Devices { state } => (
+            "GET",
+            match state {
+                Some(s) => format!("/api/v1/mdm/devices?state={s}"),
+                None => "/api/v1/mdm/devices".to_owned(),
+            },
+            None,
+        ),
+        MdmCommand::Device { id } => ("GET", format!("/api/v1/mdm/devices/{id}"), None),
+        MdmCommand::Command { uuid } => ("GET", format!("/api/v1/mdm/commands/{uuid}"), None),
+        MdmCommand::Push { id } => ("POST", format!("/api/v1/mdm/devices/{id}/push"), None),
+        MdmCommand::Pushes { id } => ("GET", format!("/api/v1/mdm/devices/{id}/pushes"), None),
+        MdmCommand::PushCert(PushCertCommand::Import {
+            file,
+            password,
+            key,
+        }) => {
+            return push_cert_import(&config, &file, password.as_deref(), key.as_deref());
+        }
+        MdmCommand::Send {
+            channels,
+            json: j,
+            plist,
+        } => {
+            let body = match (j, plist) {
+                (Some(j), None) => match serde_json::from_str::<serde_json::Value>(&j) {
+                    Ok(cmd) => json!({"channels": channels, "command": cmd}),
+                    Err(e) => {
+                        eprintln!("admitd mdm send: --json is not JSON: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+                (None, Some(p)) => match std::fs::read_to_string(&p) {
+                    Ok(x) => json!({"channels": channels, "plist": x}),
+                    Err(e) => {
+                        eprintln!("admitd mdm send: {}: {e}", p.display());
+                        return ExitCode::from(2);
+                    }
+                },
+                _ => {
+                    eprintln!("admitd mdm send: give --json or --plist");
+                    return ExitCode::from(2);
+                }
+            };
+            ("POST", "/api/v1/mdm/commands".to_owned(), Some(body))
+        }
+    };
+    let token = match admitd::api_client::admin_token(&config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("admitd mdm: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let url = admitd::api_client::server_url(&config, server);
+    match admitd::api_client::call(&config.data_dir, &url, &token, method, &path, body.as_ref()) {
+        Ok((status, answer)) => {
+            println!("{answer}");
+            if (200..300).contains(&status) {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("admitd mdm: the server answered {status}");
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("admitd mdm: {url}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -527,7 +527,7 @@ impl TlsIdentity {
     /// it can swap in a renewed certificate while running.
     pub fn rustls_config(&self) -> Result<rustls::ServerConfig, Error> {
         let slot = Arc::new(crate::server::tls::CertSlot::new(self)?);
-        crate::server::tls::server_config(slot)
+        crate::server::tls::server_config(slot, None)
     }
 }
 

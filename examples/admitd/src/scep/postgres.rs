@@ -10,8 +10,8 @@
 //! scep_pending           (transaction_id TEXT PRIMARY KEY, key_sha256 BYTEA, request BYTEA,
 //!                         subject, status, reason, created_at BIGINT)
 //! devauth_*              device auth's tables (migration 2; see `devauth::postgres`)
-//! mdm_push_results       APNs push results (migration 3; see `mdm::push::store`)
-//! webhook_outbox         undelivered webhook events (migration 4; see `mdm::webhook::store`)
+//! mdm_push_results       APNs push results (migration 4; see `mdm::push::store`)
+//! webhook_outbox         undelivered webhook events (migration 5; see `mdm::webhook::store`)
 //! ```
 //!
 //! The migrations (`scep_schema_migrations`, named for the first domain that had tables here)
@@ -108,8 +108,9 @@ const MIGRATIONS: &[(i32, &str)] = &[
          at       BIGINT NOT NULL
      );",
     ),
-    (3, crate::mdm::push::store::PG_SCHEMA),
-    (4, crate::mdm::webhook::store::PG_SCHEMA),
+    (3, crate::mdm::postgres::SCHEMA),
+    (4, crate::mdm::push::store::PG_SCHEMA),
+    (5, crate::mdm::webhook::store::PG_SCHEMA),
 ];
 
 /// The advisory lock key migrations take (any constant of ours).
@@ -587,6 +588,18 @@ impl ScepStore for PgStore {
                 )
                 .await?;
             Ok(n == 1)
+        })
+    }
+
+    fn issued_by_request_signed_with(&self, serial_hex: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.with(async |c| {
+            Ok(c.query_opt(
+                "SELECT signer_cert_sha256 FROM scep_transactions
+                 WHERE serial = $1 AND status = 'issued'",
+                &[&serial_hex],
+            )
+            .await?
+            .and_then(|r| r.get::<_, Option<Vec<u8>>>(0)))
         })
     }
 

@@ -563,6 +563,9 @@ pub trait ScepStore: Send + Sync + std::fmt::Debug {
     fn revoke(&self, serial_hex: &str, now: SystemTime) -> Result<bool, Error>;
     /// See [`revoked`].
     fn revoked(&self) -> Result<Vec<(String, i64)>, Error>;
+    /// SHA-256 of the certificate that signed the request which issued `serial_hex`: for a
+    /// renewal, the certificate it replaces.
+    fn issued_by_request_signed_with(&self, serial_hex: &str) -> Result<Option<Vec<u8>>, Error>;
 }
 
 impl ScepStore for Storage {
@@ -621,6 +624,18 @@ impl ScepStore for Storage {
     }
     fn revoked(&self) -> Result<Vec<(String, i64)>, Error> {
         revoked(self)
+    }
+    fn issued_by_request_signed_with(&self, serial_hex: &str) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT signer_cert_sha256 FROM scep_transactions
+                 WHERE serial = ?1 AND status = 'issued'",
+                [serial_hex],
+                |r| r.get::<_, Option<Vec<u8>>>(0),
+            )
+            .optional()?
+            .flatten())
     }
 }
 

@@ -7,6 +7,9 @@
 //! | `/api/management/v2/devauth/...` | see `devauth` | HTTPS | |
 //! | `/scep`    | GET, POST | both        | SCEP (RFC 8894), see [`crate::scep`] |
 //! | `/crl/device.crl` | GET | both      | the device CA's CRL (DER) |
+//! | `/mdm/enroll`, `/mdm/ota`, `/mdm/ota/phase2` | GET, POST | HTTPS | enrollment, see [`crate::mdm::enroll`] |
+//! | `/mdm/checkin`, `/mdm/connect` | PUT | HTTPS | MDM, see [`crate::mdm::checkin`], [`crate::mdm::connect`] |
+//! | `/api/v1/mdm/...` | see there | HTTPS | MDM admin API, see [`crate::mdm::api`] |
 //! | `/api/v1/mdm/push-cert`, `/api/v1/mdm/devices/{id}/push`, `.../pushes` | see [`crate::mdm::push`] | HTTPS (admin) | |
 //! | anything else |        |             | 404        |
 //!
@@ -24,6 +27,10 @@ use super::{AppState, Body, Listener, text};
 pub fn body_limit(path: &str) -> usize {
     match path {
         "/scep" | "/cgi-bin/pkiclient.exe" => 256 * 1024,
+        // Command results (installed applications, profiles) can be large.
+        "/mdm/connect" => 4 << 20,
+        "/mdm/checkin" => 1 << 20,
+        "/mdm/ota/phase2" => 64 * 1024,
         p if p.starts_with("/api/") => 64 * 1024,
         _ => 1024,
     }
@@ -37,7 +44,16 @@ pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Respo
     if let Some(resp) = crate::mdm::push::handle(state, listener, &req) {
         return resp;
     }
-    match req.uri().path() {
+    let path = req.uri().path();
+    if path.starts_with(crate::mdm::api::PREFIX) {
+        return crate::mdm::api::handle(state, listener, &req);
+    }
+    match path {
+        "/mdm/checkin" => crate::mdm::checkin::checkin(state, listener, &req),
+        "/mdm/connect" => crate::mdm::connect::connect(state, listener, &req),
+        "/mdm/enroll" => crate::mdm::enroll::enroll(state, listener, &req),
+        "/mdm/ota" => crate::mdm::enroll::ota_phase1(state, listener, &req),
+        "/mdm/ota/phase2" => crate::mdm::enroll::ota_phase2(state, listener, &req),
         "/scep" | "/cgi-bin/pkiclient.exe" => scep(state, req),
         crate::scep::CRL_PATH => match *req.method() {
             Method::GET | Method::HEAD => {

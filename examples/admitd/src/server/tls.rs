@@ -49,17 +49,83 @@ impl ResolvesServerCert for CertSlot {
     }
 }
 
+/// Asks every client for a certificate and accepts any, or none: the TLS layer checks only
+/// that a client holds the key of the certificate it sends. Whether the certificate means
+/// anything is decided per route (MDM: [`crate::mdm::identity`]), so a device with a wrong
+/// certificate gets an HTTP 401 rather than a failed handshake, and other routes ignore it.
+#[derive(Debug)]
+struct AnyClientCertificate {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+    hints: Vec<rustls::DistinguishedName>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for AnyClientCertificate {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
 /// A rustls server configuration presenting whatever `slot` holds (aws-lc-rs, TLS 1.2 and
-/// 1.3, ALPN h2 and http/1.1).
-pub fn server_config(slot: Arc<CertSlot>) -> Result<rustls::ServerConfig, Error> {
+/// 1.3, ALPN h2 and http/1.1). Clients may send a certificate; `client_ca_subject` (DER of
+/// the device CA's subject) is offered as the hint for which one.
+pub fn server_config(
+    slot: Arc<CertSlot>,
+    client_ca_subject: Option<Vec<u8>>,
+) -> Result<rustls::ServerConfig, Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = Arc::new(AnyClientCertificate {
+        algorithms: provider.signature_verification_algorithms,
+        hints: client_ca_subject
+            .into_iter()
+            .map(rustls::DistinguishedName::from)
+            .collect(),
+    });
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::BadFile {
             path: "tls/server.pem".into(),
             reason: format!("rustls: {e}"),
         })?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_cert_resolver(slot);
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
