@@ -122,39 +122,35 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
                 database: config.database.as_ref().map(config::DatabaseUrl::expose),
             },
         )?;
-        // MDM's records: with the other features' in SQLite, or in PostgreSQL.
-        let mdm_store: Arc<dyn mdm::store::MdmStore> = match &config.database {
-            Some(url) => Arc::new(mdm::postgres::PgMdm::new(Arc::new(
-                scep::postgres::PgStore::open(url.expose(), 8).map_err(data_dir::Error::from)?,
-            ))),
-            None => Arc::new(
-                storage::Storage::open(&scep::database_path(&config.data_dir))
-                    .map_err(data_dir::Error::from)?,
-            ),
-        };
-        let mdm = mdm::Service::new(mdm_store, config.mdm.clone(), &data)?;
-        let admin = admin::Admin::new(devauth.admin_token());
-        let sealer = secrets::Sealer::open_or_create(&data.path)?;
-        // APNs push results and the webhook outbox: in the same database as the rest.
-        let (push_results, outbox_store): (
+        // MDM's records, APNs push results and the webhook outbox: one SQLite connection (so
+        // their writers queue on its lock, never on SQLite's), or one PostgreSQL pool.
+        let (mdm_store, push_results, outbox_store): (
+            Arc<dyn mdm::store::MdmStore>,
             Arc<dyn mdm::push::PushResults>,
             Arc<dyn mdm::webhook::OutboxStore>,
         ) = match &config.database {
             Some(url) => {
                 let pg = Arc::new(
-                    scep::postgres::PgStore::open(url.expose(), 4)
+                    scep::postgres::PgStore::open(url.expose(), 8)
                         .map_err(data_dir::Error::from)?,
                 );
-                (pg.clone(), pg)
+                (
+                    Arc::new(mdm::postgres::PgMdm::new(pg.clone())),
+                    pg.clone(),
+                    pg,
+                )
             }
             None => {
                 let db = Arc::new(
                     storage::Storage::open(&scep::database_path(&config.data_dir))
                         .map_err(data_dir::Error::from)?,
                 );
-                (db.clone(), db)
+                (db.clone(), db.clone(), db)
             }
         };
+        let mdm = mdm::Service::new(mdm_store, config.mdm.clone(), &data)?;
+        let admin = admin::Admin::new(devauth.admin_token());
+        let sealer = secrets::Sealer::open_or_create(&data.path)?;
         let runtime = tokio::runtime::Handle::current();
         // Pushes go to the targets the core's TokenUpdates stored.
         let push = Arc::new(mdm::push::Pusher::start(

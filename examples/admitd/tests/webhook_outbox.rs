@@ -7,115 +7,22 @@
 //! next outbox on the same database.
 
 mod backend;
+mod common;
+mod push_support;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use admitd::mdm::Events as _;
 use admitd::mdm::webhook::{Outbox, OutboxStore, WebhookSettings};
 use backend::Backend;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::TokioIo;
 use mdm_proto::checkin::CheckInRequest;
 use mdm_proto::command::Report;
 use mdm_proto::webhook::{EventContext, checkin_event, report_event};
-
-/// A receiver: answers 500 while `refuse` is set or `fail_next` is above zero, else 200.
-#[derive(Default)]
-struct Receiver {
-    /// Every request: (status answered, body).
-    got: Mutex<Vec<(u16, serde_json::Value)>>,
-    fail_next: AtomicU32,
-    refuse: AtomicBool,
-}
-
-impl Receiver {
-    fn accepted(&self) -> Vec<serde_json::Value> {
-        self.got
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(s, _)| *s == 200)
-            .map(|(_, b)| b.clone())
-            .collect()
-    }
-
-    fn requests(&self) -> usize {
-        self.got.lock().unwrap().len()
-    }
-}
-
-fn start_receiver(rt: &tokio::runtime::Runtime) -> (String, Arc<Receiver>) {
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let state = Arc::new(Receiver::default());
-    let st = state.clone();
-    rt.spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let st = st.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                    let st = st.clone();
-                    async move {
-                        assert_eq!(req.method(), hyper::Method::POST);
-                        assert_eq!(req.uri().path(), "/hook");
-                        let ct = req.headers().get("content-type").cloned();
-                        assert_eq!(ct.unwrap(), "application/json");
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let fail = st.refuse.load(Ordering::SeqCst)
-                            || st
-                                .fail_next
-                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                                    n.checked_sub(1)
-                                })
-                                .is_ok();
-                        let status = if fail { 500 } else { 200 };
-                        st.got
-                            .lock()
-                            .unwrap()
-                            .push((status, serde_json::from_slice(&body).unwrap()));
-                        Ok::<_, std::convert::Infallible>(
-                            hyper::Response::builder()
-                                .status(status)
-                                .body(Full::new(Bytes::new()))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), svc)
-                    .await;
-            });
-        }
-    });
-    (format!("http://{addr}/hook"), state)
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use push_support::{runtime, start_receiver, wait_for};
 
 fn store(rt: &tokio::runtime::Runtime, backend: &Backend, data: &Path) -> Arc<dyn OutboxStore> {
     rt.block_on(async {
