@@ -271,13 +271,18 @@ struct File {
     mdm: FileMdm,
 }
 
-/// The `[mdm]` table: the core's keys, then APNs and webhook keys. (Unknown keys are refused
-/// by the core's settings, which take every key not named here.)
-#[derive(Debug, Default, Deserialize)]
+/// The `[mdm]` table: the core's keys (`crate::mdm::Settings`, which refuses unknown ones),
+/// and the APNs and webhook keys ([`FileMdmExt`]).
+#[derive(Debug, Default)]
 struct FileMdm {
-    /// The core's keys (enrollment profile, invites): `crate::mdm::Settings`.
-    #[serde(flatten)]
     core: crate::mdm::Settings,
+    ext: FileMdmExt,
+}
+
+/// The APNs and webhook keys of the `[mdm]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMdmExt {
     // APNs: `crate::mdm::push::PushSettings`.
     apns: Option<String>,
     apns_ca_file: Option<PathBuf>,
@@ -291,7 +296,41 @@ struct FileMdm {
     webhook_timeout_ms: Option<u64>,
 }
 
-impl FileMdm {
+impl FileMdmExt {
+    const KEYS: &[&str] = &[
+        "apns",
+        "apns_ca_file",
+        "apns_max_attempts",
+        "apns_retry_base_ms",
+        "apns_timeout_ms",
+        "webhook_urls",
+        "webhook_ca_file",
+        "webhook_retry_base_ms",
+        "webhook_timeout_ms",
+    ];
+}
+
+impl<'de> Deserialize<'de> for FileMdm {
+    /// Split the table: the APNs and webhook keys to [`FileMdmExt`], the rest to the core's
+    /// settings (so a misspelt key is still refused).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut core = toml::Table::deserialize(d)?;
+        let mut ext = toml::Table::new();
+        for k in FileMdmExt::KEYS {
+            if let Some(v) = core.remove(*k) {
+                ext.insert((*k).to_owned(), v);
+            }
+        }
+        Ok(FileMdm {
+            core: crate::mdm::Settings::deserialize(toml::Value::Table(core))
+                .map_err(D::Error::custom)?,
+            ext: FileMdmExt::deserialize(toml::Value::Table(ext)).map_err(D::Error::custom)?,
+        })
+    }
+}
+
+impl FileMdmExt {
     fn push(&self) -> Result<crate::mdm::push::PushSettings, Error> {
         let d = crate::mdm::push::PushSettings::default();
         Ok(crate::mdm::push::PushSettings {
@@ -554,8 +593,8 @@ impl Config {
                 || file.scep_manual_approval.unwrap_or(d.scep_manual_approval),
             scep_crl_url: flags.scep_crl_url.clone().or(file.scep_crl_url),
             database: flags.database.clone().or(file.database),
-            push: file.mdm.push()?,
-            webhooks: file.mdm.webhooks(),
+            push: file.mdm.ext.push()?,
+            webhooks: file.mdm.ext.webhooks(),
         };
         config.check()?;
         Ok(config)
@@ -709,6 +748,57 @@ mod tests {
         assert_eq!(file.limits.max_body_bytes, Some(10));
         assert!(Config::parse_file("nonsense = 1\n").is_err());
         assert!(Config::parse_file("[limits]\nmax_body_bytes = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn mdm_table_holds_core_apns_and_webhook_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admitd.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(&Flags {
+                config: Some(path.clone()),
+                crypto_provider: Some(pki::provider::compiled()[0].name().into()),
+                ..Flags::default()
+            })
+        };
+        let c = load(
+            "[mdm]\norganization = \"Example\"\napns = \"https://127.0.0.1:2197\"\n\
+             apns_max_attempts = 2\nwebhook_urls = [\"http://127.0.0.1:9/hook\"]\n\
+             webhook_retry_base_ms = 50\n",
+        )
+        .unwrap();
+        assert_eq!(c.mdm.organization, "Example");
+        assert_eq!(
+            c.push.endpoint,
+            crate::mdm::push::ApnsEndpoint::Url {
+                host: "127.0.0.1".into(),
+                port: 2197
+            }
+        );
+        assert_eq!(c.push.max_attempts, 2);
+        assert_eq!(c.webhooks.urls, ["http://127.0.0.1:9/hook"]);
+        assert_eq!(c.webhooks.retry_base, Duration::from_millis(50));
+        let defaults = load("").unwrap();
+        assert_eq!(defaults.push, crate::mdm::push::PushSettings::default());
+        assert!(defaults.webhooks.urls.is_empty());
+        for (text, name) in [
+            ("[mdm]\napns = \"http://h\"\n", "mdm.apns"),
+            ("[mdm]\napns_max_attempts = 0\n", "mdm.apns_max_attempts"),
+            (
+                "[mdm]\nwebhook_urls = [\"ftp://h/x\"]\n",
+                "mdm.webhook_urls",
+            ),
+        ] {
+            assert!(
+                matches!(load(text), Err(Error::Invalid { name: n, .. }) if n == name),
+                "{text}"
+            );
+        }
+        assert!(matches!(
+            load("[mdm]\napns_typo = 1\n"),
+            Err(Error::Parse { .. })
+        ));
     }
 
     #[test]

@@ -405,3 +405,40 @@ where
     conn.abort();
     Ok(status)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_are_the_device_of_the_event() {
+        let e = serde_json::json!({"topic": "mdm.Connect", "acknowledge_event": {"udid": "U1"}});
+        assert_eq!(lane_of(&e), "U1");
+        let e = serde_json::json!({"topic": "mdm.TokenUpdate",
+            "checkin_event": {"enrollment_id": "E1", "ids": {"id": "E1"}}});
+        assert_eq!(lane_of(&e), "E1");
+        assert_eq!(
+            lane_of(&serde_json::json!({"topic": "mdm.GetBootstrapToken"})),
+            ""
+        );
+    }
+
+    #[test]
+    fn webhook_urls_are_checked() {
+        let ok = WebhookSettings {
+            urls: vec![
+                "http://127.0.0.1:9/x".into(),
+                "https://h.example/hook?k=v".into(),
+            ],
+            ..WebhookSettings::default()
+        };
+        assert!(ok.check().is_ok());
+        for bad in ["ftp://h/x", "/relative", "not a url"] {
+            let s = WebhookSettings {
+                urls: vec![bad.into()],
+                ..WebhookSettings::default()
+            };
+            assert!(s.check().is_err(), "{bad:?}");
+        }
+    }
+}

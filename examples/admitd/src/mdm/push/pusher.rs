@@ -506,3 +506,51 @@ fn client_config(
     cfg.alpn_protocols = vec![b"h2".to_vec()];
     Ok(cfg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            ApnsEndpoint::parse("production").unwrap().host_port(),
+            ("api.push.apple.com".into(), 443)
+        );
+        assert_eq!(
+            ApnsEndpoint::parse("sandbox").unwrap().host_port(),
+            ("api.sandbox.push.apple.com".into(), 443)
+        );
+        assert_eq!(
+            ApnsEndpoint::parse("https://127.0.0.1:8443").unwrap(),
+            ApnsEndpoint::Url {
+                host: "127.0.0.1".into(),
+                port: 8443
+            }
+        );
+        assert_eq!(
+            ApnsEndpoint::parse("https://[::1]/").unwrap().host_port(),
+            ("::1".into(), 443)
+        );
+        for bad in [
+            "http://127.0.0.1:1",
+            "https://h/3/device",
+            "https://h/?x=1",
+            "prod",
+            "",
+        ] {
+            assert!(ApnsEndpoint::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let s = PushSettings {
+            retry_base: Duration::from_millis(100),
+            ..PushSettings::default()
+        };
+        let waits: Vec<u128> = (0..4).map(|a| s.backoff(a).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 800]);
+        assert_eq!(s.backoff(40), MAX_BACKOFF);
+    }
+}
