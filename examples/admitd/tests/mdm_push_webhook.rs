@@ -129,6 +129,29 @@ fn commands_push_and_check_ins_post_events_across_a_kill() {
         assert_eq!(st, 202, "{name}: pushes resume after a new TokenUpdate");
         wait_for("the push after TokenUpdate", || pushes(&srv).len() == 4);
         assert_eq!(apns.seen_for(&path).len(), seen_before + 1, "{name}");
+        // The same through the CLI.
+        let out = common::run(std::process::Command::new(common::ADMITD).args([
+            "--data-dir",
+            srv.data.to_str().unwrap(),
+            "mdm",
+            "--server",
+            &srv.base(),
+            "pushes",
+            &udid,
+        ]));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let statuses: Vec<u64> = listed["pushes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["status"].as_u64().unwrap())
+            .collect();
+        assert_eq!(statuses, [200, 410, 200, 200], "{name}: newest first");
 
         // Webhooks: Authenticate, TokenUpdate, TokenUpdate so far, all valid.
         wait_for("three check-in events", || hooks.accepted().len() == 3);
