@@ -148,7 +148,22 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
                 (db.clone(), db.clone(), db)
             }
         };
-        let mdm = mdm::Service::new(mdm_store, config.mdm.clone(), &data)?;
+        // Profiles carry the push certificate's topic unless the config names one.
+        let mut mdm_settings = config.mdm.clone();
+        match mdm::push::PushIdentity::load(&config.data_dir, provider) {
+            Ok(id) if mdm_settings.topic == mdm::Settings::default().topic => {
+                mdm_settings.topic = id.topic;
+            }
+            Ok(id) if mdm_settings.topic != id.topic => tracing::warn!(
+                configured = %mdm_settings.topic,
+                push_certificate = %id.topic,
+                "mdm.topic is not the push certificate's topic: pushes to devices enrolled \
+                 with it will be refused by APNs"
+            ),
+            Ok(_) | Err(mdm::push::CertError::Missing) => {}
+            Err(e) => tracing::warn!(error = %e, "the imported push certificate is unusable"),
+        }
+        let mdm = mdm::Service::new(mdm_store, mdm_settings, &data)?;
         let admin = admin::Admin::new(devauth.admin_token());
         let sealer = secrets::Sealer::open_or_create(&data.path)?;
         let runtime = tokio::runtime::Handle::current();

@@ -173,6 +173,17 @@ fn commands_push_and_check_ins_post_events_across_a_kill() {
         assert!(backend.count(&srv.data, "SELECT COUNT(*) FROM webhook_outbox") >= 1);
         hooks.refuse.store(false, Ordering::SeqCst);
         srv = Server::start(dir.path(), &backend, &config, &[]);
+        // Started with a push certificate and no `mdm.topic`: profiles carry its topic.
+        let topic = |d: &mdm_support::Dev| {
+            mdm_support::payload(&d.profile, "com.apple.mdm")["Topic"]
+                .as_string()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(topic(&dev), "com.apple.mgmt.External.admitd-unconfigured");
+        let url = srv.invite(None, 1);
+        let dev2 = enroll(&srv, &url, &format!("PUSH-{name}-0002"), 60 + n as u64);
+        assert_eq!(topic(&dev2), push_support::TOPIC, "{name}");
         wait_for("the report event after the restart", || {
             hooks.accepted().len() == 4
         });

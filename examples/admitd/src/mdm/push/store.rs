@@ -39,6 +39,9 @@ CREATE TABLE mdm_push_results (
 CREATE INDEX mdm_push_results_channel ON mdm_push_results(channel_id, id);
 ";
 
+/// Results kept per channel: recording one more drops the oldest beyond this many.
+pub const KEEP_PER_CHANNEL: usize = 500;
+
 /// What one push attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PushResult {
@@ -56,7 +59,7 @@ pub struct PushResult {
 
 /// Where push results are kept. [`Storage`] (SQLite) and [`PgStore`] implement it.
 pub trait PushResults: Send + Sync + std::fmt::Debug {
-    /// Keep one result.
+    /// Keep one result (and at most [`KEEP_PER_CHANNEL`] for its channel).
     fn record(&self, result: &PushResult) -> Result<(), StorageError>;
     /// The channel's latest `limit` results, newest first.
     fn for_channel(&self, channel_id: &str, limit: usize) -> Result<Vec<PushResult>, StorageError>;
@@ -68,11 +71,20 @@ fn limit_i64(limit: usize) -> i64 {
 
 impl PushResults for Storage {
     fn record(&self, r: &PushResult) -> Result<(), StorageError> {
-        self.lock().execute(
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
             "INSERT INTO mdm_push_results (channel_id, at_ms, status, apns_id, reason)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             rusqlite::params![r.channel_id, r.at_ms, r.status, r.apns_id, r.reason],
         )?;
+        tx.execute(
+            "DELETE FROM mdm_push_results WHERE channel_id = ?1 AND id <= (
+                 SELECT id FROM mdm_push_results WHERE channel_id = ?1
+                 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+            rusqlite::params![r.channel_id, limit_i64(KEEP_PER_CHANNEL)],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -98,13 +110,23 @@ impl PushResults for Storage {
 impl PushResults for PgStore {
     fn record(&self, r: &PushResult) -> Result<(), StorageError> {
         let status = i32::from(r.status);
+        let keep = limit_i64(KEEP_PER_CHANNEL);
         self.with(async |c| {
-            c.execute(
+            let tx = c.transaction().await?;
+            tx.execute(
                 "INSERT INTO mdm_push_results (channel_id, at_ms, status, apns_id, reason)
                  VALUES ($1, $2, $3, $4, $5)",
                 &[&r.channel_id, &r.at_ms, &status, &r.apns_id, &r.reason],
             )
             .await?;
+            tx.execute(
+                "DELETE FROM mdm_push_results WHERE channel_id = $1 AND id <= (
+                     SELECT id FROM mdm_push_results WHERE channel_id = $1
+                     ORDER BY id DESC LIMIT 1 OFFSET $2)",
+                &[&r.channel_id, &keep],
+            )
+            .await?;
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -194,5 +216,33 @@ impl PushTargets for NoTargets {
 
     fn mark_token_dead(&self, _: &str, _: &[u8]) -> Result<(), StorageError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_kept_newest_first_and_bounded_per_channel() {
+        let db = Storage::in_memory(crate::storage::MIGRATIONS).unwrap();
+        let result = |ch: &str, n: i64| PushResult {
+            channel_id: ch.into(),
+            at_ms: n,
+            status: 200,
+            apns_id: Some(format!("id-{n}")),
+            reason: None,
+        };
+        let extra = 3;
+        for n in 0..(KEEP_PER_CHANNEL as i64 + extra) {
+            db.record(&result("A", n)).unwrap();
+        }
+        db.record(&result("B", 0)).unwrap();
+        let a = db.for_channel("A", usize::MAX).unwrap();
+        assert_eq!(a.len(), KEEP_PER_CHANNEL);
+        assert_eq!(a[0], result("A", KEEP_PER_CHANNEL as i64 + extra - 1));
+        assert_eq!(a.last().unwrap().at_ms, extra);
+        assert_eq!(db.for_channel("B", 10).unwrap(), vec![result("B", 0)]);
+        assert!(db.for_channel("C", 10).unwrap().is_empty());
     }
 }
