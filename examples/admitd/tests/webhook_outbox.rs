@@ -1,6 +1,6 @@
 //! The webhook outbox on both storage backends: events built by `mdm_proto::webhook` from the
-//! real check-in and report plists in `../shared/vectors/mdm/nanomdm/mdm/testdata` reach a
-//! local HTTP receiver, each valid against NanoMDM's event JSON Schema
+//! real check-in and report plists in `../shared/vectors/mdm/nanomdm/mdm/testdata` reach
+//! local HTTP and HTTPS receivers, each valid against NanoMDM's event JSON Schema
 //! (`nanomdm/service/webhook/event.json`, checked with the `jsonschema` crate); a receiver that
 //! fails first gets the events once it accepts, in order per device; events recorded before
 //! the outbox stopped (its runtime dropped mid-retry, as a crash would) are delivered by the
@@ -22,7 +22,7 @@ use backend::Backend;
 use mdm_proto::checkin::CheckInRequest;
 use mdm_proto::command::Report;
 use mdm_proto::webhook::{EventContext, checkin_event, report_event};
-use push_support::{runtime, start_receiver, wait_for};
+use push_support::{Certs, runtime, start_receiver, start_receiver_tls, wait_for};
 
 fn store(rt: &tokio::runtime::Runtime, backend: &Backend, data: &Path) -> Arc<dyn OutboxStore> {
     rt.block_on(async {
@@ -112,25 +112,36 @@ fn events_reach_receivers_valid_in_order_and_across_restarts() {
     let mut bad = events[0].clone();
     bad["topic"] = "mdm.Nonsense".into();
     assert!(!validator.is_valid(&bad));
+    let certs = Certs::make();
     for backend in Backend::both() {
-        outbox_on(&backend, &validator, &events);
+        outbox_on(&backend, &validator, &events, &certs);
     }
 }
 
-fn outbox_on(backend: &Backend, validator: &jsonschema::Validator, events: &[serde_json::Value]) {
+fn outbox_on(
+    backend: &Backend,
+    validator: &jsonschema::Validator,
+    events: &[serde_json::Value],
+    certs: &Certs,
+) {
     let name = backend.name();
     let work = tempfile::tempdir().unwrap();
     let data = work.path();
     let rt = runtime();
-    let (ok_url, ok) = start_receiver(&rt);
+    let (ok_url, ok) = start_receiver_tls(&rt, certs);
+    assert!(ok_url.starts_with("https://"));
     let (flaky_url, flaky) = start_receiver(&rt);
     let count = |sql: &str| backend.count(data, sql);
 
-    // Two receivers; one fails its first three requests.
+    // Two receivers, one over HTTPS (trusting the test CA); the other fails its first three
+    // requests.
     flaky.fail_next.store(3, Ordering::SeqCst);
     let outbox = Outbox::start(
         rt.handle(),
-        settings(vec![ok_url.clone(), flaky_url.clone()]),
+        WebhookSettings {
+            ca_file: Some(certs.path("ca.pem")),
+            ..settings(vec![ok_url.clone(), flaky_url.clone()])
+        },
         store(&rt, backend, data),
     )
     .unwrap();

@@ -252,7 +252,31 @@ impl Receiver {
     }
 }
 
+/// A webhook receiver on plain HTTP: `http://127.0.0.1:PORT/hook`.
 pub fn start_receiver(rt: &tokio::runtime::Runtime) -> (String, Arc<Receiver>) {
+    serve_receiver(rt, None)
+}
+
+/// A webhook receiver on HTTPS with the test CA's 127.0.0.1 certificate:
+/// `https://127.0.0.1:PORT/hook`.
+pub fn start_receiver_tls(rt: &tokio::runtime::Runtime, certs: &Certs) -> (String, Arc<Receiver>) {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certs.der("server.key")));
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![CertificateDer::from(certs.der("server.pem"))], key)
+        .unwrap();
+    serve_receiver(rt, Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg))))
+}
+
+fn serve_receiver(
+    rt: &tokio::runtime::Runtime,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (String, Arc<Receiver>) {
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -264,7 +288,7 @@ pub fn start_receiver(rt: &tokio::runtime::Runtime) -> (String, Arc<Receiver>) {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
-            let st = st.clone();
+            let (st, tls) = (st.clone(), tls.clone());
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                     let st = st.clone();
@@ -294,13 +318,22 @@ pub fn start_receiver(rt: &tokio::runtime::Runtime) -> (String, Arc<Receiver>) {
                         )
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), svc)
-                    .await;
+                let http1 = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    None => {
+                        let _ = http1.serve_connection(TokioIo::new(tcp), svc).await;
+                    }
+                    Some(acceptor) => {
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let _ = http1.serve_connection(TokioIo::new(tls), svc).await;
+                    }
+                }
             });
         }
     });
-    (format!("http://{addr}/hook"), state)
+    (format!("{scheme}://{addr}/hook"), state)
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
