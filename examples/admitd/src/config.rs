@@ -47,6 +47,13 @@
 //! webhook_ca_file = "/etc/admit/hooks-ca.pem"   # trust for https:// receivers (default: the system's)
 //! webhook_retry_base_ms = 1000        # first wait after a failure; doubled, at most 5 minutes
 //! webhook_timeout_ms = 10000          # one POST, connecting included
+//! [ade]                               # see crate::ade for every key
+//! url = "https://mdmenrollment.apple.com"
+//! sync_interval_s = 3600
+//! device_ca = "/etc/admit/device-ca.pem"
+//! [ade.profile]
+//! profile_name = "admit"
+//! url = "https://mdm.example.com/mdm/enroll/ade"
 //! ```
 
 use std::net::SocketAddr;
@@ -269,6 +276,8 @@ struct File {
     devauth: crate::devauth::FileSettings,
     #[serde(default)]
     mdm: FileMdm,
+    #[serde(default)]
+    ade: crate::ade::Settings,
 }
 
 /// The `[mdm]` table: the core's keys (`crate::mdm::Settings`, which refuses unknown ones),
@@ -461,6 +470,8 @@ pub struct Config {
     pub push: crate::mdm::push::PushSettings,
     /// Webhooks (`[mdm]` keys `webhook_*`).
     pub webhooks: crate::mdm::webhook::WebhookSettings,
+    /// Automated Device Enrollment (`[ade]` table; see [`crate::ade`]).
+    pub ade: crate::ade::Settings,
 }
 
 impl Default for Config {
@@ -485,6 +496,7 @@ impl Default for Config {
             database: None,
             push: crate::mdm::push::PushSettings::default(),
             webhooks: crate::mdm::webhook::WebhookSettings::default(),
+            ade: crate::ade::Settings::default(),
         }
     }
 }
@@ -595,6 +607,7 @@ impl Config {
             database: flags.database.clone().or(file.database),
             push: file.mdm.ext.push()?,
             webhooks: file.mdm.ext.webhooks(),
+            ade: file.ade,
         };
         config.check()?;
         Ok(config)
@@ -628,6 +641,7 @@ impl Config {
             name: "mdm.webhook_urls",
             reason,
         })?;
+        self.ade.check()?;
         if let Some(url) = &self.database
             && !(url.expose().starts_with("postgres://")
                 || url.expose().starts_with("postgresql://"))

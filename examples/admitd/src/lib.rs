@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod ade;
 pub mod admin;
 pub mod api_client;
 pub mod attest;
@@ -186,8 +187,25 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             events: Some(events.clone()),
             ..mdm::Hooks::default()
         });
+        // ADE's records: the same database as device auth's.
+        let ade_store: Arc<dyn ade::store::AdeStore> = match &config.database {
+            Some(url) => Arc::new(ade::postgres::PgAde::new(Arc::new(
+                scep::postgres::PgStore::open(url.expose(), 4).map_err(data_dir::Error::from)?,
+            ))),
+            None => Arc::new(
+                storage::Storage::open(&scep::database_path(&config.data_dir))
+                    .map_err(data_dir::Error::from)?,
+            ),
+        };
+        let ade = ade::Service::open(&config.ade, ade_store, provider).map_err(|e| {
+            config::Error::Invalid {
+                name: "ade",
+                reason: e.to_string(),
+            }
+        })?;
         let state = Arc::new(AppState {
             admin,
+            ade,
             sealer,
             data,
             devauth,
@@ -241,6 +259,8 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             })
         };
         tokio::spawn(server::tls::keep_renewed(tls_slot, tls_validity, renew));
+        // One ADE sync task per imported token.
+        ade::spawn_sync(state.clone());
         // Handlers are installed before the address line, so a signal sent by whoever reads
         // that line is never the default (fatal) action.
         let shutdown = shutdown_signal().map_err(io_err("installing signal handlers"))?;

@@ -63,6 +63,8 @@ impl Listener {
 pub struct AppState {
     /// The admin API's token check.
     pub admin: crate::admin::Admin,
+    /// Automated Device Enrollment: sync, admin API, enrollment gate.
+    pub ade: crate::ade::Service,
     /// Seals secrets stored in the database.
     pub sealer: crate::secrets::Sealer,
     /// The data directory: CA, TLS identity, database.

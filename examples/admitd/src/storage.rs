@@ -85,11 +85,16 @@ pub const MIGRATIONS: &[Migration] = &[
     crate::mdm::store::migration(6),
     Migration {
         version: 7,
+        name: "ade",
+        sql: crate::ade::store::SCHEMA,
+    },
+    Migration {
+        version: 8,
         name: "mdm push results",
         sql: crate::mdm::push::store::SCHEMA,
     },
     Migration {
-        version: 8,
+        version: 9,
         name: "webhook outbox",
         sql: crate::mdm::webhook::store::SCHEMA,
     },

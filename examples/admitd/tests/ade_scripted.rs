@@ -6,172 +6,21 @@
 //! client made, in order: session expiry mid-sync, a rotated session token, 403 FORBIDDEN,
 //! terms not signed, an expired cursor, an unchanged cursor, throttled devices and a 429.
 
-use std::collections::VecDeque;
+mod ade_support;
+
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use ade_client::endpoints::{self, AssignMethod};
 use ade_client::http::{Request, Response};
 use ade_client::{
-    Call, Checkpoint, Config, Error, ErrorCode, Mode, Progress, RetryAfter, ServerToken, Session,
-    Stamp, Step, SyncRound, Warning,
+    Call, Checkpoint, Error, ErrorCode, Mode, Progress, RetryAfter, ServerToken, Session, Stamp,
+    Step, SyncRound, Warning,
 };
+use ade_support::{Apple, TOKEN, answer, page, session_ok};
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use serde_json::{Value, json};
-
-const TOKEN: &[u8] = br#"{"consumer_key":"CK_scripted","consumer_secret":"CS_scripted","access_token":"AT_scripted","access_secret":"AS_scripted","access_token_expiry":"2030-01-01T00:00:00Z"}"#;
-const UA: &str = "admitd-ade-test/1";
-
-/// One recorded answer.
-struct Answer {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: String,
-}
-
-fn answer(status: u16, body: impl Into<String>) -> Answer {
-    Answer {
-        status,
-        headers: Vec::new(),
-        body: body.into(),
-    }
-}
-
-fn session_ok(token: &str) -> Answer {
-    answer(200, json!({ "auth_session_token": token }).to_string())
-}
-
-fn page(cursor: &str, more: bool, serials: &[&str]) -> Answer {
-    let devices: Vec<Value> = serials
-        .iter()
-        .map(|s| json!({ "serial_number": s, "model": "iPhone", "os": "iOS", "op_type": "added", "op_date": "2025-03-01T12:00:00Z" }))
-        .collect();
-    answer(
-        200,
-        json!({ "cursor": cursor, "more_to_follow": more, "fetched_until": "2025-03-01T12:00:00Z", "devices": devices })
-            .to_string(),
-    )
-}
-
-/// What the scripted Apple saw.
-#[derive(Default)]
-struct Seen {
-    /// `METHOD path [session token]` per request.
-    log: Vec<String>,
-    /// JSON bodies of requests that had one.
-    bodies: Vec<Value>,
-}
-
-struct Apple {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Seen>>,
-    script: Arc<Mutex<VecDeque<Answer>>>,
-}
-
-impl Apple {
-    async fn start(script: Vec<Answer>) -> Apple {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let script = Arc::new(Mutex::new(VecDeque::from(script)));
-        let (seen2, script2) = (seen.clone(), script.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let (seen, script) = (seen2.clone(), script2.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let (seen, script) = (seen.clone(), script.clone());
-                        async move { Ok::<_, hyper::Error>(play(req, &seen, &script).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Apple { addr, seen, script }
-    }
-
-    fn config(&self) -> Config {
-        Config::new(UA)
-            .unwrap()
-            .with_base_url(&format!("http://{}", self.addr))
-            .unwrap()
-    }
-
-    fn log(&self) -> Vec<String> {
-        self.seen.lock().unwrap().log.clone()
-    }
-
-    fn bodies(&self) -> Vec<Value> {
-        self.seen.lock().unwrap().bodies.clone()
-    }
-
-    fn assert_script_used(&self) {
-        assert!(
-            self.script.lock().unwrap().is_empty(),
-            "scripted answers left over"
-        );
-    }
-}
-
-async fn play(
-    req: Request<Incoming>,
-    seen: &Mutex<Seen>,
-    script: &Mutex<VecDeque<Answer>>,
-) -> Response<Full<Bytes>> {
-    let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    // Every request carries the headers Apple requires.
-    let h = &parts.headers;
-    let ok_headers = h.get("user-agent").is_some_and(|v| v == UA)
-        && h.get("x-server-protocol-version").is_some_and(|v| v == "3")
-        && (parts.uri.path() != "/session"
-            || h.get("authorization")
-                .is_some_and(|v| v.as_bytes().starts_with(b"OAuth ")));
-    let auth = h
-        .get("x-adm-auth-session")
-        .map(|v| format!(" [{}]", v.to_str().unwrap_or("?")))
-        .unwrap_or_default();
-    {
-        let mut s = seen.lock().unwrap();
-        s.log
-            .push(format!("{} {}{auth}", parts.method, parts.uri.path()));
-        if !body.is_empty() {
-            s.bodies
-                .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
-        }
-    }
-    if !ok_headers {
-        return Response::builder()
-            .status(400)
-            .body(Full::new(Bytes::from_static(b"USER_AGENT_MISSING")))
-            .unwrap();
-    }
-    let next = script.lock().unwrap().pop_front();
-    let Some(a) = next else {
-        return Response::builder()
-            .status(500)
-            .body(Full::new(Bytes::from_static(b"script exhausted")))
-            .unwrap();
-    };
-    let mut b = Response::builder()
-        .status(a.status)
-        .header("content-type", "application/json;charset=UTF8");
-    for (k, v) in a.headers {
-        b = b.header(k, v);
-    }
-    b.body(Full::new(Bytes::from(a.body))).unwrap()
-}
+use serde_json::json;
 
 /// The thin adapter: send one `http::Request<Vec<u8>>` with hyper, return the whole response.
 async fn send(addr: SocketAddr, req: Request<Vec<u8>>) -> Response<Vec<u8>> {

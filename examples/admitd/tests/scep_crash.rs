@@ -95,7 +95,8 @@ fn sigkill_around_the_commit_loses_nothing() {
             let tag = format!("{} {point}", backend.name());
             // A fresh PostgreSQL database each time: start from empty tables.
             if let Backend::Postgres(pg, _) = &backend {
-                pg.query("admit", "DROP TABLE IF EXISTS issued_certificates, scep_challenges, scep_transactions, scep_pending, scep_schema_migrations, devauth_auth_sets, devauth_devices, devauth_revocations");
+                // Every domain's tables (SCEP, device auth, MDM, ADE, ...) and the migrations.
+                pg.query("admit", "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
             }
             let tmp = tempfile::tempdir().unwrap();
             let data = tmp.path().join("data");

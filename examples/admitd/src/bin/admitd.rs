@@ -46,6 +46,11 @@ enum Command {
     /// Hardware attestation evidence.
     #[command(subcommand)]
     Attest(admitd::attest::Command),
+    /// Automated Device Enrollment (Apple Business Manager): key pair and server token.
+    Ade {
+        #[command(subcommand)]
+        command: AdeCommand,
+    },
     /// Apple MDM administration, through the running server's admin API.
     Mdm {
         /// The server's HTTPS base URL (default: the configured HTTPS address).
@@ -58,6 +63,31 @@ enum Command {
     Scep {
         #[command(subcommand)]
         command: ScepCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdeCommand {
+    /// Make the key pair and the certificate to upload to Apple Business Manager (written to
+    /// the data directory's ade/; an existing pair is kept) and print the certificate's path.
+    Keypair,
+    /// ADE server tokens.
+    Token {
+        #[command(subcommand)]
+        command: AdeTokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdeTokenCommand {
+    /// Decrypt a server token (.p7m from Apple Business Manager) with the ade/ key and store
+    /// it, secrets sealed; a token already stored under the same name is replaced.
+    Import {
+        /// The downloaded `*_Token_*_smime.p7m`.
+        file: PathBuf,
+        /// The name the sync and the admin API use for it.
+        #[arg(long, default_value = "default")]
+        name: String,
     },
 }
 
@@ -183,6 +213,7 @@ fn main() -> ExitCode {
             &cli.flags,
         ),
         Some(Command::Attest(command)) => admitd::attest::run(command),
+        Some(Command::Ade { command }) => ade(&cli.flags, command),
         Some(Command::Scep {
             command: ScepCommand::Challenge { ttl_secs },
         }) => scep_challenge(&cli.flags, ttl_secs),
@@ -252,6 +283,67 @@ fn push_cert_import(
         }
         Err(e) => {
             eprintln!("admitd mdm push-cert import: {}: {e}", file.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ade(flags: &admitd::config::Flags, command: AdeCommand) -> ExitCode {
+    let config = match admitd::config::Config::load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("admitd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(provider) = pki::provider::by_name(&config.crypto_provider) else {
+        eprintln!(
+            "admitd: crypto provider {:?} is not compiled in",
+            config.crypto_provider
+        );
+        return ExitCode::from(2);
+    };
+    let result = match command {
+        AdeCommand::Keypair => {
+            admitd::ade::keypair(&config.data_dir, provider).map(|(cert, created)| {
+                if !created {
+                    eprintln!("admitd ade: the key pair exists already; kept");
+                }
+                println!("{}", cert.display());
+            })
+        }
+        AdeCommand::Token {
+            command: AdeTokenCommand::Import { file, name },
+        } => std::fs::read(&file)
+            .map_err(|source| {
+                admitd::ade::Error::DataDir(admitd::data_dir::Error::Io {
+                    path: file.clone(),
+                    source,
+                })
+            })
+            .and_then(|p7m| {
+                let database = config
+                    .database
+                    .as_ref()
+                    .map(admitd::config::DatabaseUrl::expose);
+                let store = admitd::ade::open_store(&config.data_dir, database)?;
+                admitd::ade::import_token(&config.data_dir, &*store, &p7m, &name, provider)
+            })
+            .map(|t| {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "name": t.name,
+                        "consumer_key": t.consumer_key,
+                        "access_token_expiry": t.access_token_expiry,
+                    })
+                );
+            }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("admitd ade: {e}");
             ExitCode::FAILURE
         }
     }

@@ -220,6 +220,13 @@ fn device(state: &AppState, id: &str) -> Response<Body> {
             };
             let mut j = enrollment_json(&e);
             j["facts"] = e.facts.clone();
+            // The device's ADE record (profile status, assignment), when the sync lists it.
+            if let Some(serial) = &e.serial_number {
+                match state.ade.status_json(serial) {
+                    Ok(ade) => j["ade"] = ade,
+                    Err(err) => return internal(&err),
+                }
+            }
             j["user_channels"] = users.iter().map(enrollment_json).collect();
             admin::json(StatusCode::OK, &j)
         }

@@ -385,7 +385,7 @@ pub trait MdmStore: Send + Sync + std::fmt::Debug {
     fn mark_token_dead(&self, id: &str, token: &[u8]) -> Result<(), Error>;
 }
 
-/// The columns [`row`] reads, in order.
+/// The columns an enrollment row is read from, in order.
 pub const COLUMNS: &str = "id, device_id, kind, state, cert_sha256, cert_serial, serial_number, model, \
      os_version, device_name, owner, source, topic, token_dead, push_token IS NOT NULL, \
      token_update_tally, facts, created_at, updated_at";

@@ -10,8 +10,9 @@
 //! scep_pending           (transaction_id TEXT PRIMARY KEY, key_sha256 BYTEA, request BYTEA,
 //!                         subject, status, reason, created_at BIGINT)
 //! devauth_*              device auth's tables (migration 2; see `devauth::postgres`)
-//! mdm_push_results       APNs push results (migration 4; see `mdm::push::store`)
-//! webhook_outbox         undelivered webhook events (migration 5; see `mdm::webhook::store`)
+//! ade_*                  ADE tokens, sync state and devices (migration 4; see `ade::postgres`)
+//! mdm_push_results       APNs push results (migration 5; see `mdm::push::store`)
+//! webhook_outbox         undelivered webhook events (migration 6; see `mdm::webhook::store`)
 //! ```
 //!
 //! The migrations (`scep_schema_migrations`, named for the first domain that had tables here)
@@ -109,8 +110,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
      );",
     ),
     (3, crate::mdm::postgres::SCHEMA),
-    (4, crate::mdm::push::store::PG_SCHEMA),
-    (5, crate::mdm::webhook::store::PG_SCHEMA),
+    // ADE tokens, sync state and devices (`crate::ade::postgres`).
+    (4, crate::ade::postgres::SCHEMA),
+    (5, crate::mdm::push::store::PG_SCHEMA),
+    (6, crate::mdm::webhook::store::PG_SCHEMA),
 ];
 
 /// The advisory lock key migrations take (any constant of ours).

@@ -7,6 +7,8 @@
 //! | `/api/management/v2/devauth/...` | see `devauth` | HTTPS | |
 //! | `/scep`    | GET, POST | both        | SCEP (RFC 8894), see [`crate::scep`] |
 //! | `/crl/device.crl` | GET | both      | the device CA's CRL (DER) |
+//! | `/api/v1/ade/...` | see [`crate::ade`] | HTTPS | ADE tokens, sync, devices (admin) |
+//! | `/mdm/enroll/ade` | GET, POST | HTTPS | ADE enrollment: MachineInfo checked, see [`crate::ade::enroll`] |
 //! | `/mdm/enroll`, `/mdm/ota`, `/mdm/ota/phase2` | GET, POST | HTTPS | enrollment, see [`crate::mdm::enroll`] |
 //! | `/mdm/checkin`, `/mdm/connect` | PUT | HTTPS | MDM, see [`crate::mdm::checkin`], [`crate::mdm::connect`] |
 //! | `/api/v1/mdm/...` | see there | HTTPS | MDM admin API, see [`crate::mdm::api`] |
@@ -31,6 +33,7 @@ pub fn body_limit(path: &str) -> usize {
         "/mdm/connect" => 4 << 20,
         "/mdm/checkin" => 1 << 20,
         "/mdm/ota/phase2" => 64 * 1024,
+        crate::ade::enroll::PATH => crate::ade::enroll::MAX_BODY,
         p if p.starts_with("/api/") => 64 * 1024,
         _ => 1024,
     }
@@ -39,6 +42,9 @@ pub fn body_limit(path: &str) -> usize {
 /// Answer one request whose body has been read.
 pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Response<Body> {
     if let Some(resp) = state.devauth.handle(listener, &req) {
+        return resp;
+    }
+    if let Some(resp) = state.ade.handle(&state.admin, listener, &req) {
         return resp;
     }
     if let Some(resp) = crate::mdm::push::handle(state, listener, &req) {
@@ -52,6 +58,7 @@ pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Respo
         "/mdm/checkin" => crate::mdm::checkin::checkin(state, listener, &req),
         "/mdm/connect" => crate::mdm::connect::connect(state, listener, &req),
         "/mdm/enroll" => crate::mdm::enroll::enroll(state, listener, &req),
+        crate::ade::enroll::PATH => crate::ade::enroll::enroll(state, listener, &req),
         "/mdm/ota" => crate::mdm::enroll::ota_phase1(state, listener, &req),
         "/mdm/ota/phase2" => crate::mdm::enroll::ota_phase2(state, listener, &req),
         "/scep" | "/cgi-bin/pkiclient.exe" => scep(state, req),

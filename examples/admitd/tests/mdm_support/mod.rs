@@ -181,11 +181,16 @@ pub fn payload<'a>(profile: &'a Dictionary, ty: &str) -> &'a Dictionary {
 /// Fetch the profile at `url`, check its signature with `openssl cms -verify` against the
 /// root, get an identity over SCEP with its challenge and subject, and keep it as `udid`.
 pub fn enroll(s: &Server, url: &str, udid: &str, seed: u64) -> Dev {
-    let dir = s.work.join(format!("dev-{udid}"));
-    std::fs::create_dir_all(&dir).unwrap();
     let (st, body) = s.get(url);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-    std::fs::write(dir.join("profile.der"), &body).unwrap();
+    enroll_profile(s, &body, udid, seed)
+}
+
+/// [`enroll`] with a profile fetched some other way (the ADE enrollment URL).
+pub fn enroll_profile(s: &Server, body: &[u8], udid: &str, seed: u64) -> Dev {
+    let dir = s.work.join(format!("dev-{udid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("profile.der"), body).unwrap();
     // The peer's view: OpenSSL verifies the signature and the signer's chain to our root.
     testkit::openssl(
         &dir,
