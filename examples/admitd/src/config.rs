@@ -19,6 +19,7 @@
 //! scep_renewal_window_s = 1209600      # renewal without a challenge in the last 14 days; 0 = any time
 //! scep_manual_approval = false         # true: new enrollments wait for `admitd scep approve`
 //! scep_crl_url = "http://ca.example/crl/device.crl"  # default: http://<HTTP listener>/crl/device.crl
+//! ddm_token_mode = "content"  # DDM ServerTokens from content; "kmfddm": as uploaded, KMFDDM's tokens
 //!
 //! [limits]
 //! max_body_bytes = 1048576
@@ -157,6 +158,29 @@ pub enum CaKeyType {
     Rsa,
 }
 
+/// How DDM makes its tokens (`ddm::TokenMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DdmTokenMode {
+    /// ServerTokens from each declaration's content; re-uploading the same content changes
+    /// nothing (the default).
+    #[default]
+    Content,
+    /// KMFDDM-compatible: a ServerToken in the uploaded declaration is kept, and the
+    /// DeclarationsToken is KMFDDM's (for servers migrating from KMFDDM).
+    Kmfddm,
+}
+
+impl DdmTokenMode {
+    /// The `ddm` crate's mode.
+    pub fn to_ddm(self) -> ddm::TokenMode {
+        match self {
+            DdmTokenMode::Content => ddm::TokenMode::Content,
+            DdmTokenMode::Kmfddm => ddm::TokenMode::Kmfddm,
+        }
+    }
+}
+
 /// Server settings as the command line gives them; `None` means "not given".
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Flags {
@@ -250,6 +274,9 @@ pub struct Flags {
     /// several admitd processes can share them; default: SQLite in the data directory.
     #[arg(long, value_name = "URL")]
     pub database: Option<DatabaseUrl>,
+    /// DDM: how ServerTokens and DeclarationsTokens are made (default `content`).
+    #[arg(long, value_enum)]
+    pub ddm_token_mode: Option<DdmTokenMode>,
 }
 
 /// The config file's shape.
@@ -270,6 +297,7 @@ struct File {
     scep_manual_approval: Option<bool>,
     scep_crl_url: Option<String>,
     database: Option<DatabaseUrl>,
+    ddm_token_mode: Option<DdmTokenMode>,
     #[serde(default)]
     limits: FileLimits,
     #[serde(default)]
@@ -472,6 +500,8 @@ pub struct Config {
     pub webhooks: crate::mdm::webhook::WebhookSettings,
     /// Automated Device Enrollment (`[ade]` table; see [`crate::ade`]).
     pub ade: crate::ade::Settings,
+    /// DDM's token mode.
+    pub ddm_token_mode: DdmTokenMode,
 }
 
 impl Default for Config {
@@ -497,6 +527,7 @@ impl Default for Config {
             push: crate::mdm::push::PushSettings::default(),
             webhooks: crate::mdm::webhook::WebhookSettings::default(),
             ade: crate::ade::Settings::default(),
+            ddm_token_mode: DdmTokenMode::Content,
         }
     }
 }
@@ -608,6 +639,10 @@ impl Config {
             push: file.mdm.ext.push()?,
             webhooks: file.mdm.ext.webhooks(),
             ade: file.ade,
+            ddm_token_mode: flags
+                .ddm_token_mode
+                .or(file.ddm_token_mode)
+                .unwrap_or(d.ddm_token_mode),
         };
         config.check()?;
         Ok(config)

@@ -164,7 +164,24 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             Ok(_) | Err(mdm::push::CertError::Missing) => {}
             Err(e) => tracing::warn!(error = %e, "the imported push certificate is unusable"),
         }
-        let mdm = mdm::Service::new(mdm_store, mdm_settings, &data)?;
+        // DDM's records: the same choice of database.
+        let ddm_store: Arc<dyn ddm::store::DdmStore> = match &config.database {
+            Some(url) => Arc::new(ddm::postgres::PgDdm::new(Arc::new(
+                scep::postgres::PgStore::open(url.expose(), 4).map_err(data_dir::Error::from)?,
+            ))),
+            None => Arc::new(
+                storage::Storage::open(&scep::database_path(&config.data_dir))
+                    .map_err(data_dir::Error::from)?,
+            ),
+        };
+        let mdm = Arc::new(mdm::Service::new(mdm_store, mdm_settings, &data)?);
+        // DDM queues its DeclarativeManagement commands through the core, and the core hands
+        // it DeclarativeManagement check-ins (a weak link back, so neither keeps the other).
+        let ddm = Arc::new(ddm::Server::new(
+            ddm_store,
+            Arc::new(ddm::WeakCommands::new(&mdm)),
+            config.ddm_token_mode.to_ddm(),
+        ));
         let admin = admin::Admin::new(devauth.admin_token());
         let sealer = secrets::Sealer::open_or_create(&data.path)?;
         let runtime = tokio::runtime::Handle::current();
@@ -182,9 +199,12 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             config.webhooks.clone(),
             outbox_store,
         )?);
+        // The core wakes channels through the pusher, records events in the outbox, and
+        // hands DeclarativeManagement check-ins to DDM.
         mdm.set_hooks(mdm::Hooks {
             wake: Some(push.clone()),
             events: Some(events.clone()),
+            declarative: Some(ddm.clone()),
             ..mdm::Hooks::default()
         });
         // ADE's records: the same database as device auth's.
@@ -213,6 +233,7 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             mdm,
             push,
             events,
+            ddm,
         });
         let server = Server::bind(config.http, config.https, tls, state.clone(), config.limits)
             .await
@@ -246,6 +267,14 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
         state
             .mdm
             .set_default_url(format!("https://{host}:{}", https.port()));
+        // DDM sends the DeclarativeManagement command again where it is due (backoff per
+        // `ddm::reconcile::Policy`).
+        tokio::spawn(
+            state
+                .ddm
+                .clone()
+                .keep_resending(std::time::Duration::from_secs(60)),
+        );
         // The TLS certificate is renewed while running, before it runs out.
         let renew_state = state.clone();
         let renew = move || {

@@ -74,7 +74,11 @@ pub struct AppState {
     /// SCEP (`/scep`).
     pub scep: crate::scep::Service,
     /// Apple MDM (`/mdm/...`, `/api/v1/mdm/...`).
-    pub mdm: crate::mdm::Service,
+    pub mdm: Arc<crate::mdm::Service>,
+    /// Declarative Device Management: the admin API under `/api/v1/ddm` and the
+    /// DeclarativeManagement check-in ([`crate::ddm::Server::checkin`], the core's
+    /// [`crate::mdm::Declarative`] hook).
+    pub ddm: Arc<crate::ddm::Server>,
     /// APNs pushes: the MDM core wakes channels through it (`Arc<dyn mdm::Wake>`).
     pub push: Arc<crate::mdm::push::Pusher>,
     /// The webhook outbox: the MDM core records events in it (`Arc<dyn mdm::Events>`).

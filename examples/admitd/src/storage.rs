@@ -88,13 +88,14 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "ade",
         sql: crate::ade::store::SCHEMA,
     },
+    crate::ddm::store::migration(8),
     Migration {
-        version: 8,
+        version: 9,
         name: "mdm push results",
         sql: crate::mdm::push::store::SCHEMA,
     },
     Migration {
-        version: 9,
+        version: 10,
         name: "webhook outbox",
         sql: crate::mdm::webhook::store::SCHEMA,
     },

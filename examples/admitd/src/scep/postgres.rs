@@ -11,8 +11,9 @@
 //!                         subject, status, reason, created_at BIGINT)
 //! devauth_*              device auth's tables (migration 2; see `devauth::postgres`)
 //! ade_*                  ADE tokens, sync state and devices (migration 4; see `ade::postgres`)
-//! mdm_push_results       APNs push results (migration 5; see `mdm::push::store`)
-//! webhook_outbox         undelivered webhook events (migration 6; see `mdm::webhook::store`)
+//! ddm_*                  DDM's tables (migration 5; see `ddm::postgres`)
+//! mdm_push_results       APNs push results (migration 6; see `mdm::push::store`)
+//! webhook_outbox         undelivered webhook events (migration 7; see `mdm::webhook::store`)
 //! ```
 //!
 //! The migrations (`scep_schema_migrations`, named for the first domain that had tables here)
@@ -112,8 +113,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, crate::mdm::postgres::SCHEMA),
     // ADE tokens, sync state and devices (`crate::ade::postgres`).
     (4, crate::ade::postgres::SCHEMA),
-    (5, crate::mdm::push::store::PG_SCHEMA),
-    (6, crate::mdm::webhook::store::PG_SCHEMA),
+    // Declarative Device Management (`crate::ddm::postgres`).
+    (5, crate::ddm::postgres::SCHEMA),
+    (6, crate::mdm::push::store::PG_SCHEMA),
+    (7, crate::mdm::webhook::store::PG_SCHEMA),
 ];
 
 /// The advisory lock key migrations take (any constant of ours).

@@ -12,6 +12,7 @@
 //! | `/mdm/enroll`, `/mdm/ota`, `/mdm/ota/phase2` | GET, POST | HTTPS | enrollment, see [`crate::mdm::enroll`] |
 //! | `/mdm/checkin`, `/mdm/connect` | PUT | HTTPS | MDM, see [`crate::mdm::checkin`], [`crate::mdm::connect`] |
 //! | `/api/v1/mdm/...` | see there | HTTPS | MDM admin API, see [`crate::mdm::api`] |
+//! | `/api/v1/ddm/...` | see [`crate::ddm::api`] | HTTPS | DDM admin API |
 //! | `/api/v1/mdm/push-cert`, `/api/v1/mdm/devices/{id}/push`, `.../pushes` | see [`crate::mdm::push`] | HTTPS (admin) | |
 //! | anything else |        |             | 404        |
 //!
@@ -29,6 +30,8 @@ use super::{AppState, Body, Listener, text};
 pub fn body_limit(path: &str) -> usize {
     match path {
         "/scep" | "/cgi-bin/pkiclient.exe" => 256 * 1024,
+        // A declaration may be as large as `ddm` takes one (1 MiB).
+        p if p.starts_with("/api/v1/ddm/declarations/") => 1024 * 1024 + 4096,
         // Command results (installed applications, profiles) can be large.
         "/mdm/connect" => 4 << 20,
         "/mdm/checkin" => 1 << 20,
@@ -45,6 +48,9 @@ pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Respo
         return resp;
     }
     if let Some(resp) = state.ade.handle(&state.admin, listener, &req) {
+        return resp;
+    }
+    if let Some(resp) = state.ddm.handle(&state.admin, listener, &req) {
         return resp;
     }
     if let Some(resp) = crate::mdm::push::handle(state, listener, &req) {
