@@ -45,6 +45,17 @@
 //! high_assurance_for = ["device_auth_token"]  # purposes that need an attested device
 //! org = "admit"                       # import bodies name the owner as "<org>:identity"
 //! scim_token = "a long random string" # absent: generated into DATA/scim-token
+//!
+//! [mdm]
+//! apns = "production"                 # or "sandbox", or "https://host:port" (a test endpoint)
+//! apns_ca_file = "/etc/admit/apns-ca.pem"  # trust for the APNs endpoint (default: the system's)
+//! apns_max_attempts = 5               # per push: 429, 5xx and no answer are retried
+//! apns_retry_base_ms = 1000           # first wait; doubled per attempt, at most 5 minutes
+//! apns_timeout_ms = 30000             # one attempt, connecting included
+//! webhook_urls = ["https://hooks.example/mdm"]  # every check-in and report, as JSON
+//! webhook_ca_file = "/etc/admit/hooks-ca.pem"   # trust for https:// receivers (default: the system's)
+//! webhook_retry_base_ms = 1000        # first wait after a failure; doubled, at most 5 minutes
+//! webhook_timeout_ms = 10000          # one POST, connecting included
 //! [ade]                               # see crate::ade for every key
 //! url = "https://mdmenrollment.apple.com"
 //! sync_interval_s = 3600
@@ -302,9 +313,107 @@ struct File {
     #[serde(default)]
     inventory: crate::inventory::Settings,
     #[serde(default)]
-    mdm: crate::mdm::Settings,
+    mdm: FileMdm,
     #[serde(default)]
     ade: crate::ade::Settings,
+}
+
+/// The `[mdm]` table: the core's keys (`crate::mdm::Settings`, which refuses unknown ones),
+/// and the APNs and webhook keys ([`FileMdmExt`]).
+#[derive(Debug, Default)]
+struct FileMdm {
+    core: crate::mdm::Settings,
+    ext: FileMdmExt,
+}
+
+/// The APNs and webhook keys of the `[mdm]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMdmExt {
+    // APNs: `crate::mdm::push::PushSettings`.
+    apns: Option<String>,
+    apns_ca_file: Option<PathBuf>,
+    apns_max_attempts: Option<u32>,
+    apns_retry_base_ms: Option<u64>,
+    apns_timeout_ms: Option<u64>,
+    // Webhooks: `crate::mdm::webhook::WebhookSettings`.
+    webhook_urls: Option<Vec<String>>,
+    webhook_ca_file: Option<PathBuf>,
+    webhook_retry_base_ms: Option<u64>,
+    webhook_timeout_ms: Option<u64>,
+}
+
+impl FileMdmExt {
+    const KEYS: &[&str] = &[
+        "apns",
+        "apns_ca_file",
+        "apns_max_attempts",
+        "apns_retry_base_ms",
+        "apns_timeout_ms",
+        "webhook_urls",
+        "webhook_ca_file",
+        "webhook_retry_base_ms",
+        "webhook_timeout_ms",
+    ];
+}
+
+impl<'de> Deserialize<'de> for FileMdm {
+    /// Split the table: the APNs and webhook keys to [`FileMdmExt`], the rest to the core's
+    /// settings (so a misspelt key is still refused).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut core = toml::Table::deserialize(d)?;
+        let mut ext = toml::Table::new();
+        for k in FileMdmExt::KEYS {
+            if let Some(v) = core.remove(*k) {
+                ext.insert((*k).to_owned(), v);
+            }
+        }
+        Ok(FileMdm {
+            core: crate::mdm::Settings::deserialize(toml::Value::Table(core))
+                .map_err(D::Error::custom)?,
+            ext: FileMdmExt::deserialize(toml::Value::Table(ext)).map_err(D::Error::custom)?,
+        })
+    }
+}
+
+impl FileMdmExt {
+    fn push(&self) -> Result<crate::mdm::push::PushSettings, Error> {
+        let d = crate::mdm::push::PushSettings::default();
+        Ok(crate::mdm::push::PushSettings {
+            endpoint: match &self.apns {
+                Some(s) => {
+                    crate::mdm::push::ApnsEndpoint::parse(s).map_err(|reason| Error::Invalid {
+                        name: "mdm.apns",
+                        reason,
+                    })?
+                }
+                None => d.endpoint,
+            },
+            ca_file: self.apns_ca_file.clone(),
+            max_attempts: self.apns_max_attempts.unwrap_or(d.max_attempts),
+            retry_base: self
+                .apns_retry_base_ms
+                .map_or(d.retry_base, Duration::from_millis),
+            timeout: self
+                .apns_timeout_ms
+                .map_or(d.timeout, Duration::from_millis),
+        })
+    }
+
+    fn webhooks(&self) -> crate::mdm::webhook::WebhookSettings {
+        let d = crate::mdm::webhook::WebhookSettings::default();
+        crate::mdm::webhook::WebhookSettings {
+            urls: self.webhook_urls.clone().unwrap_or(d.urls),
+            ca_file: self.webhook_ca_file.clone(),
+            retry_base: self
+                .webhook_retry_base_ms
+                .map_or(d.retry_base, Duration::from_millis),
+            timeout: self
+                .webhook_timeout_ms
+                .map_or(d.timeout, Duration::from_millis),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -397,6 +506,10 @@ pub struct Config {
     /// PostgreSQL URL for SCEP's and device auth's records; `None`: SQLite in the data
     /// directory.
     pub database: Option<DatabaseUrl>,
+    /// APNs pushes (`[mdm]` keys `apns*`).
+    pub push: crate::mdm::push::PushSettings,
+    /// Webhooks (`[mdm]` keys `webhook_*`).
+    pub webhooks: crate::mdm::webhook::WebhookSettings,
     /// Automated Device Enrollment (`[ade]` table; see [`crate::ade`]).
     pub ade: crate::ade::Settings,
     /// DDM's token mode.
@@ -424,6 +537,8 @@ impl Default for Config {
             scep_manual_approval: false,
             scep_crl_url: None,
             database: None,
+            push: crate::mdm::push::PushSettings::default(),
+            webhooks: crate::mdm::webhook::WebhookSettings::default(),
             ade: crate::ade::Settings::default(),
             ddm_token_mode: DdmTokenMode::Content,
         }
@@ -519,7 +634,7 @@ impl Config {
                 file.devauth,
             ),
             inventory: file.inventory,
-            mdm: file.mdm,
+            mdm: file.mdm.core.clone(),
             scep_challenge: flags.scep_challenge.clone().or(file.scep_challenge),
             scep_cert_validity: flags
                 .scep_cert_validity_s
@@ -535,6 +650,8 @@ impl Config {
                 || file.scep_manual_approval.unwrap_or(d.scep_manual_approval),
             scep_crl_url: flags.scep_crl_url.clone().or(file.scep_crl_url),
             database: flags.database.clone().or(file.database),
+            push: file.mdm.ext.push()?,
+            webhooks: file.mdm.ext.webhooks(),
             ade: file.ade,
             ddm_token_mode: flags
                 .ddm_token_mode
@@ -553,6 +670,27 @@ impl Config {
         self.devauth.check()?;
         self.inventory.check()?;
         self.mdm.check()?;
+        if self.push.max_attempts == 0 {
+            return Err(Error::Invalid {
+                name: "mdm.apns_max_attempts",
+                reason: "must be at least 1".into(),
+            });
+        }
+        for (name, value) in [
+            ("mdm.apns_timeout_ms", self.push.timeout),
+            ("mdm.webhook_timeout_ms", self.webhooks.timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::Invalid {
+                    name,
+                    reason: "must be above zero".into(),
+                });
+            }
+        }
+        self.webhooks.check().map_err(|reason| Error::Invalid {
+            name: "mdm.webhook_urls",
+            reason,
+        })?;
         self.ade.check()?;
         if let Some(url) = &self.database
             && !(url.expose().starts_with("postgres://")
@@ -674,6 +812,57 @@ mod tests {
         assert_eq!(file.limits.max_body_bytes, Some(10));
         assert!(Config::parse_file("nonsense = 1\n").is_err());
         assert!(Config::parse_file("[limits]\nmax_body_bytes = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn mdm_table_holds_core_apns_and_webhook_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admitd.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(&Flags {
+                config: Some(path.clone()),
+                crypto_provider: Some(pki::provider::compiled()[0].name().into()),
+                ..Flags::default()
+            })
+        };
+        let c = load(
+            "[mdm]\norganization = \"Example\"\napns = \"https://127.0.0.1:2197\"\n\
+             apns_max_attempts = 2\nwebhook_urls = [\"http://127.0.0.1:9/hook\"]\n\
+             webhook_retry_base_ms = 50\n",
+        )
+        .unwrap();
+        assert_eq!(c.mdm.organization, "Example");
+        assert_eq!(
+            c.push.endpoint,
+            crate::mdm::push::ApnsEndpoint::Url {
+                host: "127.0.0.1".into(),
+                port: 2197
+            }
+        );
+        assert_eq!(c.push.max_attempts, 2);
+        assert_eq!(c.webhooks.urls, ["http://127.0.0.1:9/hook"]);
+        assert_eq!(c.webhooks.retry_base, Duration::from_millis(50));
+        let defaults = load("").unwrap();
+        assert_eq!(defaults.push, crate::mdm::push::PushSettings::default());
+        assert!(defaults.webhooks.urls.is_empty());
+        for (text, name) in [
+            ("[mdm]\napns = \"http://h\"\n", "mdm.apns"),
+            ("[mdm]\napns_max_attempts = 0\n", "mdm.apns_max_attempts"),
+            (
+                "[mdm]\nwebhook_urls = [\"ftp://h/x\"]\n",
+                "mdm.webhook_urls",
+            ),
+        ] {
+            assert!(
+                matches!(load(text), Err(Error::Invalid { name: n, .. }) if n == name),
+                "{text}"
+            );
+        }
+        assert!(matches!(
+            load("[mdm]\napns_typo = 1\n"),
+            Err(Error::Parse { .. })
+        ));
     }
 
     #[test]

@@ -142,16 +142,47 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
                 database: config.database.as_ref().map(config::DatabaseUrl::expose),
             },
         )?;
-        // MDM's records: with the other features' in SQLite, or in PostgreSQL.
-        let mdm_store: Arc<dyn mdm::store::MdmStore> = match &config.database {
-            Some(url) => Arc::new(mdm::postgres::PgMdm::new(Arc::new(
-                scep::postgres::PgStore::open(url.expose(), 8).map_err(data_dir::Error::from)?,
-            ))),
-            None => Arc::new(
-                storage::Storage::open(&scep::database_path(&config.data_dir))
-                    .map_err(data_dir::Error::from)?,
-            ),
+        // MDM's records, APNs push results and the webhook outbox: one SQLite connection (so
+        // their writers queue on its lock, never on SQLite's), or one PostgreSQL pool.
+        let (mdm_store, push_results, outbox_store): (
+            Arc<dyn mdm::store::MdmStore>,
+            Arc<dyn mdm::push::PushResults>,
+            Arc<dyn mdm::webhook::OutboxStore>,
+        ) = match &config.database {
+            Some(url) => {
+                let pg = Arc::new(
+                    scep::postgres::PgStore::open(url.expose(), 8)
+                        .map_err(data_dir::Error::from)?,
+                );
+                (
+                    Arc::new(mdm::postgres::PgMdm::new(pg.clone())),
+                    pg.clone(),
+                    pg,
+                )
+            }
+            None => {
+                let db = Arc::new(
+                    storage::Storage::open(&scep::database_path(&config.data_dir))
+                        .map_err(data_dir::Error::from)?,
+                );
+                (db.clone(), db.clone(), db)
+            }
         };
+        // Profiles carry the push certificate's topic unless the config names one.
+        let mut mdm_settings = config.mdm.clone();
+        match mdm::push::PushIdentity::load(&config.data_dir, provider) {
+            Ok(id) if mdm_settings.topic == mdm::Settings::default().topic => {
+                mdm_settings.topic = id.topic;
+            }
+            Ok(id) if mdm_settings.topic != id.topic => tracing::warn!(
+                configured = %mdm_settings.topic,
+                push_certificate = %id.topic,
+                "mdm.topic is not the push certificate's topic: pushes to devices enrolled \
+                 with it will be refused by APNs"
+            ),
+            Ok(_) | Err(mdm::push::CertError::Missing) => {}
+            Err(e) => tracing::warn!(error = %e, "the imported push certificate is unusable"),
+        }
         // DDM's records: the same choice of database.
         let ddm_store: Arc<dyn ddm::store::DdmStore> = match &config.database {
             Some(url) => Arc::new(ddm::postgres::PgDdm::new(Arc::new(
@@ -162,7 +193,7 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
                     .map_err(data_dir::Error::from)?,
             ),
         };
-        let mdm = Arc::new(mdm::Service::new(mdm_store, config.mdm.clone(), &data)?);
+        let mdm = Arc::new(mdm::Service::new(mdm_store, mdm_settings, &data)?);
         // DDM queues its DeclarativeManagement commands through the core, and the core hands
         // it DeclarativeManagement check-ins (a weak link back, so neither keeps the other).
         let ddm = Arc::new(ddm::Server::new(
@@ -188,9 +219,27 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             provider,
             inventory.apple_anchors()?,
         ));
-        // The features beside the MDM core, set once: DDM answers DeclarativeManagement
-        // check-ins; the inventory verifies Managed Device Attestation results.
+        let runtime = tokio::runtime::Handle::current();
+        // Pushes go to the targets the core's TokenUpdates stored.
+        let push = Arc::new(mdm::push::Pusher::start(
+            &runtime,
+            config.push.clone(),
+            config.data_dir.clone(),
+            provider,
+            mdm.push_targets(),
+            push_results,
+        ));
+        let events = Arc::new(mdm::webhook::Outbox::start(
+            &runtime,
+            config.webhooks.clone(),
+            outbox_store,
+        )?);
+        // The features beside the MDM core, set once: the pusher wakes channels, the outbox
+        // records events, DDM answers DeclarativeManagement check-ins, and the inventory
+        // verifies Managed Device Attestation results.
         mdm.set_hooks(mdm::Hooks {
+            wake: Some(push.clone()),
+            events: Some(events.clone()),
             declarative: Some(ddm.clone()),
             results: vec![apple_attestation.clone()],
             ..mdm::Hooks::default()
@@ -223,6 +272,8 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             scim,
             apple_attestation,
             mdm,
+            push,
+            events,
             ddm,
         });
         let server = Server::bind(config.http, config.https, tls, state.clone(), config.limits)

@@ -18,7 +18,9 @@ pub mod identity;
 pub mod inspect;
 pub mod json;
 pub mod postgres;
+pub mod push;
 pub mod store;
+pub mod webhook;
 
 use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};

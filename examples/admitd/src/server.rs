@@ -87,6 +87,10 @@ pub struct AppState {
     /// DeclarativeManagement check-in ([`crate::ddm::Server::checkin`], the core's
     /// [`crate::mdm::Declarative`] hook).
     pub ddm: Arc<crate::ddm::Server>,
+    /// APNs pushes: the MDM core wakes channels through it (`Arc<dyn mdm::Wake>`).
+    pub push: Arc<crate::mdm::push::Pusher>,
+    /// The webhook outbox: the MDM core records events in it (`Arc<dyn mdm::Events>`).
+    pub events: Arc<crate::mdm::webhook::Outbox>,
 }
 
 /// Response body type.

@@ -94,6 +94,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "device inventory and SCIM directory",
         sql: crate::inventory::store::SCHEMA,
     },
+    Migration {
+        version: 10,
+        name: "mdm push results",
+        sql: crate::mdm::push::store::SCHEMA,
+    },
+    Migration {
+        version: 11,
+        name: "webhook outbox",
+        sql: crate::mdm::webhook::store::SCHEMA,
+    },
 ];
 
 /// An open, migrated database.

@@ -134,6 +134,35 @@ enum MdmCommand {
         /// Its CommandUUID.
         uuid: String,
     },
+    /// Push a device now (APNs), so it checks in.
+    Push {
+        /// Its UDID (or enrollment ID).
+        id: String,
+    },
+    /// Show a device's latest push results, newest first (JSON).
+    Pushes {
+        /// Its UDID (or enrollment ID).
+        id: String,
+    },
+    /// The APNs push certificate (in the data directory; the server need not run).
+    #[command(subcommand)]
+    PushCert(PushCertCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PushCertCommand {
+    /// Check and store a push certificate: a `.p12` (certificate and key), or a PEM
+    /// certificate with `--key`. The running server uses it from its next APNs connection.
+    Import {
+        /// The `.p12`, or the PEM certificate (chain after it, if any).
+        file: PathBuf,
+        /// The `.p12` password (default: empty).
+        #[arg(long, value_name = "PASSWORD")]
+        password: Option<String>,
+        /// The private key, PKCS#8 PEM, for a PEM certificate.
+        #[arg(long, value_name = "KEYFILE")]
+        key: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,6 +253,38 @@ fn main() -> ExitCode {
         }),
         Some(Command::Mdm { server, command }) => mdm(&cli.flags, server.as_deref(), command),
         Some(Command::Serve) | None => serve(&cli.flags),
+    }
+}
+
+fn push_cert_import(
+    config: &admitd::config::Config,
+    file: &std::path::Path,
+    password: Option<&str>,
+    key: Option<&std::path::Path>,
+) -> ExitCode {
+    let Some(provider) = pki::provider::by_name(&config.crypto_provider) else {
+        eprintln!(
+            "admitd: crypto provider {:?} is not compiled in",
+            config.crypto_provider
+        );
+        return ExitCode::from(2);
+    };
+    match admitd::mdm::push::cert::import(
+        &config.data_dir,
+        file,
+        password,
+        key,
+        provider,
+        std::time::SystemTime::now(),
+    ) {
+        Ok(identity) => {
+            println!("{}", identity.describe());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("admitd mdm push-cert import: {}: {e}", file.display());
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -348,6 +409,15 @@ fn mdm(flags: &admitd::config::Flags, server: Option<&str>, command: MdmCommand)
         ),
         MdmCommand::Device { id } => ("GET", format!("/api/v1/mdm/devices/{id}"), None),
         MdmCommand::Command { uuid } => ("GET", format!("/api/v1/mdm/commands/{uuid}"), None),
+        MdmCommand::Push { id } => ("POST", format!("/api/v1/mdm/devices/{id}/push"), None),
+        MdmCommand::Pushes { id } => ("GET", format!("/api/v1/mdm/devices/{id}/pushes"), None),
+        MdmCommand::PushCert(PushCertCommand::Import {
+            file,
+            password,
+            key,
+        }) => {
+            return push_cert_import(&config, &file, password.as_deref(), key.as_deref());
+        }
         MdmCommand::Send {
             channels,
             json: j,

@@ -12,6 +12,8 @@
 //! devauth_*              device auth's tables (migration 2; see `devauth::postgres`)
 //! ade_*                  ADE tokens, sync state and devices (migration 4; see `ade::postgres`)
 //! ddm_*                  DDM's tables (migration 5; see `ddm::postgres`)
+//! mdm_push_results       APNs push results (migration 6; see `mdm::push::store`)
+//! webhook_outbox         undelivered webhook events (migration 7; see `mdm::webhook::store`)
 //! ```
 //!
 //! The migrations (`scep_schema_migrations`, named for the first domain that had tables here)
@@ -116,6 +118,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
     // The device inventory and the SCIM directory (`crate::inventory::store`), one text for
     // both backends.
     (6, crate::inventory::store::SCHEMA),
+    (7, crate::mdm::push::store::PG_SCHEMA),
+    (8, crate::mdm::webhook::store::PG_SCHEMA),
 ];
 
 /// The advisory lock key migrations take (any constant of ours).

@@ -15,6 +15,7 @@
 //! | `/mdm/checkin`, `/mdm/connect` | PUT | HTTPS | MDM, see [`crate::mdm::checkin`], [`crate::mdm::connect`] |
 //! | `/api/v1/mdm/...` | see there | HTTPS | MDM admin API, see [`crate::mdm::api`] |
 //! | `/api/v1/ddm/...` | see [`crate::ddm::api`] | HTTPS | DDM admin API |
+//! | `/api/v1/mdm/push-cert`, `/api/v1/mdm/devices/{id}/push`, `.../pushes` | see [`crate::mdm::push`] | HTTPS (admin) | |
 //! | anything else |        |             | 404        |
 //!
 //! SCEP, MDM and device-auth routes are added here by the features that bring them.
@@ -60,6 +61,9 @@ pub fn route(state: &AppState, listener: Listener, req: Request<Bytes>) -> Respo
         return resp;
     }
     if let Some(resp) = state.ddm.handle(&state.admin, listener, &req) {
+        return resp;
+    }
+    if let Some(resp) = crate::mdm::push::handle(state, listener, &req) {
         return resp;
     }
     let path = req.uri().path();
