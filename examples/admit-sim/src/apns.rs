@@ -54,6 +54,27 @@ impl Registry {
         }
     }
 
+    /// The wake-up of the channel with `token`, registering it with `magic` (a channel
+    /// registered before keeps its wake-up, so a push that came between two runs still wakes
+    /// the device in the next).
+    pub fn wake_for(&self, token: Vec<u8>, magic: String) -> Arc<Notify> {
+        let Ok(mut t) = self.targets.lock() else {
+            return Arc::new(Notify::new());
+        };
+        let wake = t
+            .get(&token)
+            .map(|x| x.wake.clone())
+            .unwrap_or_else(|| Arc::new(Notify::new()));
+        t.insert(
+            token,
+            Target {
+                magic,
+                wake: wake.clone(),
+            },
+        );
+        wake
+    }
+
     /// Pushes accepted so far.
     pub fn pushes(&self) -> u64 {
         self.pushes.load(Ordering::Relaxed)

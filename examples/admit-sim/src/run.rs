@@ -169,10 +169,8 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
         let metrics = metrics.clone();
         let bar = bar.clone();
         tasks.spawn(async move {
-            let _permit = sem.acquire_owned().await.ok()?;
-            if stop.load(Ordering::Relaxed) {
-                return None;
-            }
+            // State and push registration come before the concurrency permit: a push that
+            // arrives while the device waits for its turn is kept (one stored wake-up).
             let loaded = match state.as_ref().map(|s| s.load(index)).transpose() {
                 Ok(l) => l.flatten(),
                 Err(e) => {
@@ -190,9 +188,11 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
             if resumed {
                 metrics.count("devices.resumed", 1);
             }
-            let wake = Arc::new(Notify::new());
+            let wake = match &apns {
+                Some(reg) => reg.wake_for(st.push_token_bytes(), st.push_magic.clone()),
+                None => Arc::new(Notify::new()),
+            };
             if let Some(reg) = &apns {
-                reg.register(st.push_token_bytes(), st.push_magic.clone(), wake.clone());
                 for u in &st.users {
                     reg.register(
                         hex::decode(&u.push_token).unwrap_or_default(),
@@ -200,6 +200,10 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
                         wake.clone(),
                     );
                 }
+            }
+            let _permit = sem.acquire_owned().await.ok()?;
+            if stop.load(Ordering::Relaxed) {
+                return None;
             }
             let mut dev = match Device::new(index, st, device_opts) {
                 Ok(d) => d,

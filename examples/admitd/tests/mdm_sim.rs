@@ -9,17 +9,19 @@
 mod backend;
 mod common;
 mod mdm_support;
+mod push_support;
 mod scep_support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use admit_sim::apns::Registry;
 use admit_sim::commands::AttestationCa;
 use admit_sim::device::{Options, Source};
 use admit_sim::enrollment::read_certificates;
 use admit_sim::metrics::Metrics;
-use admit_sim::run::{Outcome, RunOptions, run};
+use admit_sim::run::{RunOptions, run};
 use admit_sim::scenario::Scenario;
 use admit_sim::state::Keys;
 use admit_sim::transport::Allowed;
@@ -34,7 +36,8 @@ use pki::key::KeySpec;
 use serde_json::json;
 
 const DEVICES: usize = 20;
-const TOPIC: &str = "com.apple.mgmt.External.admit-sim-test";
+/// The push certificate's topic (push_support makes the certificate).
+const TOPIC: &str = push_support::TOPIC;
 
 fn attestation_ca() -> (AttestationCa, Cert) {
     let p = admit_sim::provider();
@@ -84,13 +87,13 @@ fn attestation_ca() -> (AttestationCa, Cert) {
 }
 
 fn fleet(
-    rt: &tokio::runtime::Runtime,
     srv: &Server,
     url: &str,
     scenario: &str,
     state: &std::path::Path,
     att: &AttestationCa,
-) -> Outcome {
+    apns: &Arc<Registry>,
+) -> RunOptions {
     let roots = read_certificates(&std::fs::read(&srv.root).unwrap()).unwrap();
     let mut allowed = Allowed::default();
     allowed.allow(url).unwrap();
@@ -103,7 +106,7 @@ fn fleet(
         attestation: Some(att.clone()),
         metrics: Arc::new(Metrics::default()),
     });
-    rt.block_on(run(RunOptions {
+    RunOptions {
         devices: DEVICES,
         concurrency: 10,
         duration: Duration::from_secs(300),
@@ -111,10 +114,9 @@ fn fleet(
         scenario: Scenario::parse(scenario).unwrap(),
         state_dir: Some(state.to_owned()),
         device: opts,
-        apns: None,
+        apns: Some(apns.clone()),
         progress: false,
-    }))
-    .unwrap()
+    }
 }
 
 /// Queue `cmd` on `channels` through the admin API (as a plist, keeping its CommandUUID).
@@ -202,10 +204,15 @@ do = "enroll"
 do = "users"
 "#;
 
+// The devices first wait for a push (far longer than the run: without one they would be
+// stopped at its limit, unfinished).
 const WORK: &str = r#"
 [device]
 users = 1
 shared_ipad = true
+[[step]]
+do = "wait"
+ms = 3600000
 [[step]]
 do = "busy"
 commands = 1
@@ -222,22 +229,60 @@ do = "checkout"
 fn one(backend: &Backend, sign_message: bool) {
     let ctx = format!("{} sign_message={sign_message}", backend.name());
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "[mdm]\ntopic = \"{TOPIC}\"\nsign_message = {sign_message}\nuser_channels = true\n"
-    );
-    let srv = Server::start(dir.path(), backend, &config, &[]);
-    let url = srv.invite(Some("fleet@example.com"), DEVICES as u32);
+    // Pushes go to admit-sim's APNs stand-in, which requires the push certificate.
+    let certs = push_support::Certs::make();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    let stand_in = rt
+        .block_on(admit_sim::apns::serve(
+            "127.0.0.1:0".parse().unwrap(),
+            &[certs.der("ca.pem")],
+            Some(TOPIC.into()),
+        ))
+        .unwrap();
+    let apns_ca = dir.path().join("apns-ca.pem");
+    std::fs::write(&apns_ca, pem(&stand_in.ca_der)).unwrap();
+    let config = format!(
+        "[mdm]\ntopic = \"{TOPIC}\"\nsign_message = {sign_message}\nuser_channels = true\n\
+         apns = \"https://{}\"\napns_ca_file = \"{}\"\napns_retry_base_ms = 20\n",
+        stand_in.addr,
+        apns_ca.display()
+    );
+    let srv = Server::start(dir.path(), backend, &config, &[]);
+    let import = testkit::run_bounded(
+        std::process::Command::new(common::ADMITD).args([
+            "--data-dir",
+            srv.data.to_str().unwrap(),
+            "mdm",
+            "push-cert",
+            "import",
+            certs.path("push.p12").to_str().unwrap(),
+            "--password",
+            "p12-secret",
+        ]),
+        dir.path(),
+        Duration::from_secs(60),
+    );
+    assert!(import.ok, "{ctx}: {}", import.stderr);
+    let url = srv.invite(Some("fleet@example.com"), DEVICES as u32);
     let (att, att_root) = attestation_ca();
     let state = dir.path().join("fleet");
 
     // Enrollment: every device its own profile through the invite, SCEP, Authenticate,
     // TokenUpdate on the device and the Shared iPad user channel.
-    let first = fleet(&rt, &srv, &url, ENROLL, &state, &att);
+    let first = rt
+        .block_on(run(fleet(
+            &srv,
+            &url,
+            ENROLL,
+            &state,
+            &att,
+            &stand_in.registry,
+        )))
+        .unwrap();
     assert!(
         first.summary.errors.is_empty(),
         "{ctx}: {:?}\n{}",
@@ -248,7 +293,8 @@ fn one(backend: &Backend, sign_message: bool) {
     // The invite is spent.
     assert_eq!(srv.get(&url).0, 403, "{ctx}");
 
-    // Queue every command on every device, a ProfileList on every user channel.
+    // The same fleet again, waiting for pushes; then every command is queued on every device
+    // (admitd pushes each channel), a ProfileList on every user channel.
     let udids: Vec<String> = first
         .devices
         .iter()
@@ -295,8 +341,27 @@ fn one(backend: &Backend, sign_message: bool) {
         assert!(r["channels"][0]["command_uuid"].is_string(), "{ctx}: {r}");
     }
 
-    // The same fleet again: answer everything (one NotNow each), then check out.
-    let second = fleet(&rt, &srv, &url, WORK, &state, &att);
+    // The same fleet again: each device waits for its push, then answers everything (one
+    // NotNow each), syncs DDM, checks out.
+    let second = rt
+        .block_on(run(fleet(
+            &srv,
+            &url,
+            WORK,
+            &state,
+            &att,
+            &stand_in.registry,
+        )))
+        .unwrap();
+    assert!(
+        !second.summary.stopped_early,
+        "{ctx}: the devices were not woken"
+    );
+    assert!(
+        stand_in.registry.pushes() >= DEVICES as u64,
+        "{ctx}: {} pushes",
+        stand_in.registry.pushes()
+    );
     assert!(
         second.summary.errors.is_empty(),
         "{ctx}: {:?}",
@@ -495,4 +560,17 @@ fn a_fleet_of_simulated_devices() {
             one(&backend, sign_message);
         }
     }
+}
+
+fn pem(der: &[u8]) -> String {
+    let b = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
 }
