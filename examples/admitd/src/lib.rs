@@ -242,7 +242,6 @@ pub fn run(config: &Config) -> Result<Drain, Error> {
             events: Some(events.clone()),
             declarative: Some(ddm.clone()),
             results: vec![apple_attestation.clone()],
-            ..mdm::Hooks::default()
         });
         // ADE's records: the same database as device auth's.
         let ade_store: Arc<dyn ade::store::AdeStore> = match &config.database {
