@@ -245,11 +245,17 @@ fn one(backend: &Backend, sign_message: bool) {
         .unwrap();
     let apns_ca = dir.path().join("apns-ca.pem");
     std::fs::write(&apns_ca, pem(&stand_in.ca_der)).unwrap();
+    // The inventory trusts the simulator's attestation root (Apple's, for real devices).
+    let (att, att_root) = attestation_ca();
+    let att_root_pem = dir.path().join("attestation-root.pem");
+    std::fs::write(&att_root_pem, pem(att_root.der())).unwrap();
     let config = format!(
         "[mdm]\ntopic = \"{TOPIC}\"\nsign_message = {sign_message}\nuser_channels = true\n\
-         apns = \"https://{}\"\napns_ca_file = \"{}\"\napns_retry_base_ms = 20\n",
+         apns = \"https://{}\"\napns_ca_file = \"{}\"\napns_retry_base_ms = 20\n\
+         [inventory]\napple_attestation_roots = [\"{}\"]\n",
         stand_in.addr,
-        apns_ca.display()
+        apns_ca.display(),
+        att_root_pem.display()
     );
     let srv = Server::start(dir.path(), backend, &config, &[]);
     let import = testkit::run_bounded(
@@ -268,7 +274,6 @@ fn one(backend: &Backend, sign_message: bool) {
     );
     assert!(import.ok, "{ctx}: {}", import.stderr);
     let url = srv.invite(Some("fleet@example.com"), DEVICES as u32);
-    let (att, att_root) = attestation_ca();
     let state = dir.path().join("fleet");
 
     // Enrollment: every device its own profile through the invite, SCEP, Authenticate,
@@ -312,6 +317,23 @@ fn one(backend: &Backend, sign_message: bool) {
     }
     let user_cmd = Command::new(gc::ProfileList::default(), &mut admit_sim::rng());
     enqueue(&srv, &users, &user_cmd);
+    // Managed Device Attestation for the first device, asked for by the server with a fresh
+    // nonce; the inventory records it as normal assurance until the answer proves it.
+    let attested = &first.devices[0].state.model;
+    let (st, r) = srv.api(
+        "POST",
+        &format!("/api/v1/mdm/devices/{}/attest", attested.udid),
+        None,
+    );
+    assert_eq!(st, 201, "{ctx}: {r}");
+    let instance = format!("/api/v1/collections/default/instances/{}", attested.serial);
+    let (st, r) = srv.api("GET", &instance, None);
+    assert_eq!(
+        (st, r["assurance"].as_str()),
+        (200, Some("normal")),
+        "{ctx}: {r}"
+    );
+    let other = &first.devices[1].state.model;
     // A DDM round: declarations in a set assigned to every device (admitd queues the
     // DeclarativeManagement command itself).
     for d in DECLARATIONS {
@@ -373,6 +395,16 @@ fn one(backend: &Backend, sign_message: bool) {
         "{ctx}"
     );
     assert_eq!(second.summary.completed, DEVICES as u64, "{ctx}");
+    // The attested device is high-assurance now; another device, whose attestation answered
+    // a nonce the server never issued (the test's own DeviceInformation), is not.
+    let (_, r) = srv.api("GET", &instance, None);
+    assert_eq!(r["assurance"], "high", "{ctx}: {r}");
+    let (_, r) = srv.api(
+        "GET",
+        &format!("/api/v1/collections/default/instances/{}", other.serial),
+        None,
+    );
+    assert_eq!(r["assurance"], "normal", "{ctx}: {r}");
 
     // What each device saw, last status per (channel, command).
     let mut device_saw: BTreeMap<(String, String), Status> = BTreeMap::new();
@@ -391,7 +423,8 @@ fn one(backend: &Backend, sign_message: bool) {
     }
     assert_eq!(
         device_saw.len(),
-        DEVICES * (cmds.len() + 2),
+        // + the attestation query for one device.
+        DEVICES * (cmds.len() + 2) + 1,
         "{ctx}: every command answered once at least"
     );
 

@@ -7,6 +7,7 @@
 //! | `GET  /api/v1/mdm/devices`                     | `?state=&serial=&owner=&after=&limit=` |
 //! | `GET  /api/v1/mdm/devices/{id}`                | one device, its facts and user channels |
 //! | `POST /api/v1/mdm/devices/{id}/release`        | check the enrollment out (re-enrollment with a new identity) |
+//! | `POST /api/v1/mdm/devices/{id}/attest`         | ask for Managed Device Attestation (fresh nonce); the inventory checks the answer |
 //! | `POST /api/v1/mdm/commands`                    | `{"channels": [...], "command": {...}}` or `{"channels", "plist"}` |
 //! | `GET  /api/v1/mdm/commands/{uuid}`             | status and result per channel          |
 
@@ -91,6 +92,7 @@ pub fn handle(state: &AppState, listener: Listener, req: &Request<Bytes>) -> Res
         (&Method::GET, ["devices"]) => devices(state, req),
         (&Method::GET, ["devices", id]) => device(state, &decode(id)),
         (&Method::POST, ["devices", id, "release"]) => release(state, &decode(id)),
+        (&Method::POST, ["devices", id, "attest"]) => attest(state, &decode(id)),
         (&Method::POST, ["commands"]) => enqueue(state, req),
         (&Method::GET, ["commands", uuid]) => command(state, &decode(uuid)),
         _ => error(StatusCode::NOT_FOUND, "no such MDM admin endpoint"),
@@ -246,6 +248,41 @@ fn release(state: &AppState, id: &str) -> Response<Body> {
             Err(e) => internal(&e),
         },
         Ok(_) => error(StatusCode::NOT_FOUND, "no such device"),
+        Err(e) => internal(&e),
+    }
+}
+
+/// Queue a DeviceInformation query for `DevicePropertiesAttestation` with a fresh nonce; the
+/// inventory's result hook verifies the answer against the device's record.
+fn attest(state: &AppState, id: &str) -> Response<Body> {
+    let device = match state.mdm.store().enrollment(id) {
+        Ok(Some(e)) if e.kind == "device" && e.state != State::CheckedOut => e,
+        Ok(_) => return error(StatusCode::NOT_FOUND, "no enrolled device with this ID"),
+        Err(e) => return internal(&e),
+    };
+    let Some(serial) = device.serial_number.as_deref() else {
+        return error(
+            StatusCode::CONFLICT,
+            "the device's serial number is not known yet (it comes with Authenticate or DeviceInformation)",
+        );
+    };
+    let serial = match ::inventory::InstanceId::parse(serial) {
+        Ok(s) => s,
+        Err(e) => {
+            return error(
+                StatusCode::CONFLICT,
+                &format!("the device's serial number is not an instance ID: {e}"),
+            );
+        }
+    };
+    match state.apple_attestation.request(&*state.mdm, id, &serial) {
+        Ok(uuid) => admin::json(
+            StatusCode::CREATED,
+            &json!({"command_uuid": uuid, "request_type": "DeviceInformation"}),
+        ),
+        Err(EnqueueError::UnknownChannel(_)) => {
+            error(StatusCode::NOT_FOUND, "no enrolled device with this ID")
+        }
         Err(e) => internal(&e),
     }
 }
