@@ -1,8 +1,9 @@
 //! `ddm` against the plain work underneath it, in the same run (goal: within 1.5x of each):
 //!
-//! - a real status report (KMFDDM's 2022 capture) parsed typed (caps pre-scan, JSON parse, item
-//!   walk, typed status items and declarations) against a plain `serde_json::Value` parse of the
-//!   same bytes;
+//! - a real status report (KMFDDM's 2022 capture) parsed typed (size cap, one JSON pass that
+//!   counts the depth cap as it goes, the parsed value taken apart into typed status items and
+//!   declarations, the bytes kept as the raw report) against a plain `serde_json::Value` parse
+//!   of the same bytes;
 //! - the DeclarationsToken of a 10,000-declaration set against SHA-256 over the same ServerToken
 //!   bytes concatenated (and KMFDDM's XXH64 mode beside them).
 //!

@@ -1,5 +1,9 @@
 //! Bounded JSON intake and the canonical form tokens are computed over.
 
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -40,8 +44,9 @@ pub fn type_name(v: &Value) -> &'static str {
 
 /// Parse `bytes` as a JSON object under `max` bytes and `limits.max_depth` levels.
 ///
-/// The depth is checked by a scan of the bytes before serde_json builds anything, so a deep
-/// nest fails with [`Error::TooDeep`] rather than reaching the parser's own recursion limit.
+/// The depth is counted while the value is built, in the same pass: a nest one level too deep
+/// fails with [`Error::TooDeep`] as soon as the parser reaches it, before serde_json's own
+/// recursion limit and before anything below it is allocated.
 pub(crate) fn parse_object(
     bytes: &[u8],
     what: &'static str,
@@ -55,12 +60,7 @@ pub(crate) fn parse_object(
             max,
         });
     }
-    check_depth(bytes, limits.max_depth)?;
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| Error::Json {
-        what,
-        message: e.to_string(),
-    })?;
-    match v {
+    match parse_bounded(bytes, limits.max_depth, what)? {
         Value::Object(m) => Ok(m),
         other => Err(Error::WrongType {
             path: "/".into(),
@@ -70,31 +70,120 @@ pub(crate) fn parse_object(
     }
 }
 
-fn check_depth(bytes: &[u8], max: usize) -> Result<()> {
-    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
-    for &b in bytes {
-        if in_str {
-            match (esc, b) {
-                (true, _) => esc = false,
-                (false, b'\\') => esc = true,
-                (false, b'"') => in_str = false,
-                _ => {}
+/// One JSON value from `bytes` (nothing but whitespace after it), at most `max_depth` arrays
+/// and objects deep.
+fn parse_bounded(bytes: &[u8], max_depth: usize, what: &'static str) -> Result<Value> {
+    let too_deep = Cell::new(false);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = Bounded {
+        left: max_depth,
+        too_deep: &too_deep,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
+    parsed.map_err(|e| {
+        if too_deep.get() {
+            Error::TooDeep { max: max_depth }
+        } else {
+            Error::Json {
+                what,
+                message: e.to_string(),
             }
-            continue;
         }
-        match b {
-            b'"' => in_str = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return Err(Error::TooDeep { max });
-                }
+    })
+}
+
+/// A `serde_json::Value` built the way serde_json builds it, with the nesting budget `left`:
+/// an array or object met with no budget left sets `too_deep` and stops the parse.
+#[derive(Clone, Copy)]
+struct Bounded<'a> {
+    left: usize,
+    too_deep: &'a Cell<bool>,
+}
+
+impl Bounded<'_> {
+    /// The budget for the values inside an array or object, or the error that stops the parse.
+    fn inner<E: de::Error>(&self) -> std::result::Result<Self, E> {
+        match self.left.checked_sub(1) {
+            Some(left) => Ok(Bounded {
+                left,
+                too_deep: self.too_deep,
+            }),
+            None => {
+                self.too_deep.set(true);
+                Err(E::custom("nested too deep"))
             }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
         }
     }
-    Ok(())
+}
+
+impl<'de> DeserializeSeed<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> std::result::Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> std::result::Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> std::result::Result<Value, E> {
+        // What serde_json's own Value does: a non-finite float (which JSON text cannot
+        // produce) becomes null.
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, s: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+        let inner = self.inner()?;
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(inner)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+        let inner = self.inner()?;
+        let mut out = serde_json::Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(inner)?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// Write `v` in a canonical form: object keys sorted by their UTF-8 bytes, no whitespace,
@@ -139,11 +228,39 @@ fn write_str(s: &str, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
+    fn depth(bytes: &[u8], max: usize) -> Result<Value> {
+        parse_bounded(bytes, max, "test")
+    }
+
     #[test]
-    fn depth_scan_ignores_brackets_in_strings() {
-        assert!(check_depth(br#"{"a":"[[[[[[[["}"#, 2).is_ok());
-        assert!(check_depth(br#"{"a":"\"[[[","b":[[1]]}"#, 3).is_ok());
-        assert_eq!(check_depth(b"[[[[]]]]", 3), Err(Error::TooDeep { max: 3 }));
+    fn depth_ignores_brackets_in_strings() {
+        assert!(depth(br#"{"a":"[[[[[[[["}"#, 2).is_ok());
+        assert!(depth(br#"{"a":"\"[[[","b":[[1]]}"#, 3).is_ok());
+        assert_eq!(depth(b"[[[]]]", 3).map(|_| ()), Ok(()));
+        assert_eq!(depth(b"[[[[]]]]", 3), Err(Error::TooDeep { max: 3 }));
+        assert_eq!(
+            depth(br#"{"a":{"b":{}}}"#, 2),
+            Err(Error::TooDeep { max: 2 })
+        );
+        // Unclosed: the depth is reached before the missing brackets are.
+        assert_eq!(depth(b"[[[[[[", 3), Err(Error::TooDeep { max: 3 }));
+        assert_eq!(depth(b"1", 0).map(|_| ()), Ok(()));
+        assert_eq!(depth(b"[]", 0), Err(Error::TooDeep { max: 0 }));
+    }
+
+    #[test]
+    fn bounded_parse_builds_what_serde_json_builds() {
+        let text =
+            br#" {"a": [1, -2, 3.5, 1e300, true, null, "\u00e9\n"], "b": {"a": {}}, "a": 7} "#;
+        let ours = depth(text, 64);
+        let theirs = serde_json::from_slice::<Value>(text).map_err(|e| e.to_string());
+        match (ours, theirs) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (ours, theirs) => panic!("ours {ours:?}, serde_json {theirs:?}"),
+        }
+        for bad in [&b"{"[..], b"[1,]", b"{} x", b"", b"{\"a\" 1}"] {
+            assert!(matches!(depth(bad, 64), Err(Error::Json { .. })), "{bad:?}");
+        }
     }
 
     #[test]

@@ -31,13 +31,43 @@ pub const DECLARATIONS_ITEM: &str = "management.declarations";
 /// without `management.declarations` says nothing about declarations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusReport {
-    raw: Map<String, Value>,
+    raw: Raw,
     items: Vec<(String, StatusValue)>,
     invalid: Vec<InvalidItem>,
     unknown: BTreeMap<String, Value>,
     declarations: Option<DeclarationsStatus>,
     errors: Vec<Errors>,
     full_report: Option<bool>,
+}
+
+/// The report as sent: its bytes, read into a JSON object on first use (the typed view is
+/// built by taking a parse of them apart, so it does not hold one too), or the object itself
+/// when the caller parsed it ([`StatusReport::from_object`]).
+#[derive(Clone)]
+struct Raw {
+    bytes: Box<[u8]>,
+    object: OnceLock<Map<String, Value>>,
+}
+
+impl Raw {
+    fn object(&self) -> &Map<String, Value> {
+        // The bytes parsed as an object once already, within stricter limits (depth) than
+        // serde_json's own; the empty fallback is never reached.
+        self.object
+            .get_or_init(|| serde_json::from_slice(&self.bytes).unwrap_or_default())
+    }
+}
+
+impl PartialEq for Raw {
+    fn eq(&self, other: &Raw) -> bool {
+        self.object() == other.object()
+    }
+}
+
+impl std::fmt::Debug for Raw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.object().fmt(f)
+    }
 }
 
 /// A status item the schema knows whose value does not have the schema's shape. It is kept
@@ -129,13 +159,22 @@ fn walk<'a>(
 impl StatusReport {
     /// Parse a status report (the JSON inside the `status` check-in's `Data`).
     ///
+    /// One pass of the JSON parser (the depth cap counted as it goes), then the parsed value
+    /// is taken apart into the typed view; the bytes are kept as the raw report.
+    ///
     /// # Errors
     /// Not JSON, not an object, over `limits`, `StatusItems` missing or not an object,
     /// `Errors` not an array of error objects. Items whose value does not match the schema do
     /// not fail the report: they are listed in [`StatusReport::invalid`].
     pub fn parse(bytes: &[u8], limits: &Limits) -> Result<StatusReport> {
-        let raw = json::parse_object(bytes, "status report", limits.max_bytes, limits)?;
-        StatusReport::from_object(raw)
+        let object = json::parse_object(bytes, "status report", limits.max_bytes, limits)?;
+        StatusReport::typed(
+            object,
+            Raw {
+                bytes: bytes.into(),
+                object: OnceLock::new(),
+            },
+        )
     }
 
     /// [`StatusReport::parse`] from an already parsed JSON object.
@@ -143,13 +182,24 @@ impl StatusReport {
     /// # Errors
     /// As [`StatusReport::parse`], except the caps.
     pub fn from_object(raw: Map<String, Value>) -> Result<StatusReport> {
-        let items_obj = match raw.get("StatusItems") {
+        StatusReport::typed(
+            raw.clone(),
+            Raw {
+                bytes: Box::default(),
+                object: OnceLock::from(raw),
+            },
+        )
+    }
+
+    /// The typed view of `object`, taken apart; `raw` is what the report keeps as sent.
+    fn typed(mut object: Map<String, Value>, raw: Raw) -> Result<StatusReport> {
+        let items_obj = match object.remove("StatusItems") {
             Some(Value::Object(m)) => m,
             Some(other) => {
                 return Err(Error::WrongType {
                     path: "/StatusItems".into(),
                     expected: "object",
-                    found: json::type_name(other),
+                    found: json::type_name(&other),
                 });
             }
             None => {
@@ -158,16 +208,16 @@ impl StatusReport {
                 });
             }
         };
-        let errors = match raw.get("Errors") {
+        let errors = match object.remove("Errors") {
             None | Some(Value::Null) => Vec::new(),
-            Some(v) => Vec::<Errors>::from_json(v).map_err(|e| Error::Schema {
+            Some(v) => Vec::<Errors>::from_json_owned(v).map_err(|e| Error::Schema {
                 path: "/Errors".into(),
                 message: e.to_string(),
             })?,
         };
-        let full_report = raw.get("FullReport").and_then(Value::as_bool);
+        let full_report = object.get("FullReport").and_then(Value::as_bool);
         let mut r = StatusReport {
-            raw: Map::new(),
+            raw,
             items: Vec::new(),
             invalid: Vec::new(),
             unknown: BTreeMap::new(),
@@ -175,42 +225,63 @@ impl StatusReport {
             errors,
             full_report,
         };
-        r.walk(items_obj);
-        r.raw = raw;
+        r.walk(items_obj, &mut String::new());
         Ok(r)
     }
 
-    fn walk(&mut self, obj: &Map<String, Value>) {
-        walk(obj, &mut String::new(), &mut |path, v, known| {
-            if !known {
-                self.unknown.insert(path.to_owned(), v.clone());
-                return;
+    /// Sort every value below `obj` as [`walk`] does, taking the values apart into the
+    /// typed items, the declarations and the unknown items.
+    fn walk(&mut self, obj: Map<String, Value>, path: &mut String) {
+        let (items, prefixes) = schema_paths();
+        for (k, v) in obj {
+            let len = path.len();
+            if len > 0 {
+                path.push('.');
             }
-            if path == DECLARATIONS_ITEM {
-                // Read leniently (an incremental report may leave arrays out), element by
-                // element, into its one home: `declarations()`.
-                self.declarations = Some(self.declarations_status(v));
-                return;
+            path.push_str(&k);
+            if items.contains(path.as_str()) {
+                self.known_item(path, v);
+            } else {
+                match v {
+                    Value::Object(m) if prefixes.contains(path.as_str()) => self.walk(m, path),
+                    v => {
+                        self.unknown.insert(path.clone(), v);
+                    }
+                }
             }
-            match StatusValue::decode(path, v) {
-                Ok(Some(t)) => self.items.push((path.to_owned(), t)),
-                Ok(None) => {}
-                Err(e) => self.invalid.push(InvalidItem {
-                    path: path.to_owned(),
-                    message: e.to_string(),
-                }),
-            }
-        });
+            path.truncate(len);
+        }
     }
 
-    fn declarations_status(&mut self, v: &Value) -> DeclarationsStatus {
+    /// A status item the schema knows, at `path`.
+    fn known_item(&mut self, path: &str, v: Value) {
+        if path == DECLARATIONS_ITEM {
+            // Read leniently (an incremental report may leave arrays out), element by
+            // element, into its one home: `declarations()`.
+            self.declarations = Some(self.declarations_status(v));
+            return;
+        }
+        match StatusValue::decode_owned(path, v) {
+            Ok(Some(t)) => self.items.push((path.to_owned(), t)),
+            Ok(None) => {}
+            Err(e) => self.invalid.push(InvalidItem {
+                path: path.to_owned(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    fn declarations_status(&mut self, v: Value) -> DeclarationsStatus {
         let mut out = DeclarationsStatus::default();
-        let Value::Object(m) = v else {
-            self.invalid.push(InvalidItem {
-                path: DECLARATIONS_ITEM.into(),
-                message: format!("expected object, found {}", json::type_name(v)),
-            });
-            return out;
+        let mut m = match v {
+            Value::Object(m) => m,
+            v => {
+                self.invalid.push(InvalidItem {
+                    path: DECLARATIONS_ITEM.into(),
+                    message: format!("expected object, found {}", json::type_name(&v)),
+                });
+                return out;
+            }
         };
         for (key, slot) in [
             ("activations", &mut out.activations),
@@ -218,17 +289,20 @@ impl StatusReport {
             ("configurations", &mut out.configurations),
             ("management", &mut out.management),
         ] {
-            let Some(arr) = m.get(key) else { continue };
-            let Value::Array(arr) = arr else {
-                self.invalid.push(InvalidItem {
-                    path: format!("{DECLARATIONS_ITEM}/{key}"),
-                    message: format!("expected array, found {}", json::type_name(arr)),
-                });
-                continue;
+            let Some(arr) = m.remove(key) else { continue };
+            let arr = match arr {
+                Value::Array(arr) => arr,
+                arr => {
+                    self.invalid.push(InvalidItem {
+                        path: format!("{DECLARATIONS_ITEM}/{key}"),
+                        message: format!("expected array, found {}", json::type_name(&arr)),
+                    });
+                    continue;
+                }
             };
-            let mut list = Vec::new();
-            for (i, d) in arr.iter().enumerate() {
-                match DeclarationStatus::from_json(d) {
+            let mut list = Vec::with_capacity(arr.len());
+            for (i, d) in arr.into_iter().enumerate() {
+                match DeclarationStatus::from_json_owned(d) {
                     Ok(d) => list.push(d),
                     Err(e) => self.invalid.push(InvalidItem {
                         path: format!("{DECLARATIONS_ITEM}/{key}/{i}"),
@@ -265,7 +339,7 @@ impl StatusReport {
     /// Every value the report carries, by item path, raw (known, invalid and unknown alike).
     pub fn values(&self) -> Vec<(String, &Value)> {
         let mut out = Vec::new();
-        if let Some(Value::Object(items)) = self.raw.get("StatusItems") {
+        if let Some(Value::Object(items)) = self.raw().get("StatusItems") {
             walk(items, &mut String::new(), &mut |path, v, _| {
                 out.push((path.to_owned(), v));
             });
@@ -288,9 +362,10 @@ impl StatusReport {
         self.full_report
     }
 
-    /// The report as sent.
+    /// The report as sent. After [`StatusReport::parse`] the kept bytes are read into this
+    /// object on the first call (one more JSON parse), not during the parse.
     pub fn raw(&self) -> &Map<String, Value> {
-        &self.raw
+        self.raw.object()
     }
 
     /// A typed JSON view: items by path (typed values re-serialized), unknown items, invalid

@@ -78,6 +78,15 @@ pub trait FromJson: Sized {
     /// # Errors
     /// `v` (or a value below it) does not have the type's shape.
     fn from_json(v: &Value) -> Result<Self, JsonError>;
+
+    /// Read `v`, taking it apart: strings, arrays and maps move into the result instead of
+    /// being copied. The same checks and errors as [`FromJson::from_json`]; the default copies.
+    ///
+    /// # Errors
+    /// As [`FromJson::from_json`].
+    fn from_json_owned(v: Value) -> Result<Self, JsonError> {
+        Self::from_json(&v)
+    }
 }
 
 impl FromJson for String {
@@ -85,6 +94,13 @@ impl FromJson for String {
         v.as_str()
             .map(str::to_owned)
             .ok_or_else(|| JsonError::wrong("string", v))
+    }
+
+    fn from_json_owned(v: Value) -> Result<Self, JsonError> {
+        match v {
+            Value::String(s) => Ok(s),
+            v => Err(JsonError::wrong("string", &v)),
+        }
     }
 }
 
@@ -117,11 +133,19 @@ impl FromJson for Value {
     fn from_json(v: &Value) -> Result<Self, JsonError> {
         Ok(v.clone())
     }
+
+    fn from_json_owned(v: Value) -> Result<Self, JsonError> {
+        Ok(v)
+    }
 }
 
 impl FromJson for Map<String, Value> {
     fn from_json(v: &Value) -> Result<Self, JsonError> {
         expect_object(v).cloned()
+    }
+
+    fn from_json_owned(v: Value) -> Result<Self, JsonError> {
+        into_object(v)
     }
 }
 
@@ -133,6 +157,17 @@ impl<T: FromJson> FromJson for Vec<T> {
             .map(|(i, x)| T::from_json(x).map_err(|e| e.at(&i.to_string())))
             .collect()
     }
+
+    fn from_json_owned(v: Value) -> Result<Self, JsonError> {
+        let a = match v {
+            Value::Array(a) => a,
+            v => return Err(JsonError::wrong("array", &v)),
+        };
+        a.into_iter()
+            .enumerate()
+            .map(|(i, x)| T::from_json_owned(x).map_err(|e| e.at(&i.to_string())))
+            .collect()
+    }
 }
 
 impl<T: FromJson> FromJson for BTreeMap<String, T> {
@@ -140,6 +175,16 @@ impl<T: FromJson> FromJson for BTreeMap<String, T> {
         expect_object(v)?
             .iter()
             .map(|(k, x)| Ok((k.clone(), T::from_json(x).map_err(|e| e.at(k))?)))
+            .collect()
+    }
+
+    fn from_json_owned(v: Value) -> Result<Self, JsonError> {
+        into_object(v)?
+            .into_iter()
+            .map(|(k, x)| {
+                let t = T::from_json_owned(x).map_err(|e| e.at(&k))?;
+                Ok((k, t))
+            })
             .collect()
     }
 }
@@ -150,6 +195,17 @@ impl<T: FromJson> FromJson for BTreeMap<String, T> {
 /// `v` is not an object.
 pub fn expect_object(v: &Value) -> Result<&Map<String, Value>, JsonError> {
     v.as_object().ok_or_else(|| JsonError::wrong("object", v))
+}
+
+/// `v` as an object, taken out of the value.
+///
+/// # Errors
+/// `v` is not an object.
+pub fn into_object(v: Value) -> Result<Map<String, Value>, JsonError> {
+    match v {
+        Value::Object(m) => Ok(m),
+        v => Err(JsonError::wrong("object", &v)),
+    }
 }
 
 /// Read the value of `key`, naming the key in an error.
@@ -168,6 +224,25 @@ pub fn optional_field<T: FromJson>(v: &Value, key: &str) -> Result<Option<T>, Js
     match v {
         Value::Null => Ok(None),
         v => field(v, key).map(Some),
+    }
+}
+
+/// [`field`], taking `v` apart.
+///
+/// # Errors
+/// As [`field`].
+pub fn field_owned<T: FromJson>(v: Value, key: &str) -> Result<T, JsonError> {
+    T::from_json_owned(v).map_err(|e| e.at(key))
+}
+
+/// [`optional_field`], taking `v` apart.
+///
+/// # Errors
+/// As [`optional_field`].
+pub fn optional_field_owned<T: FromJson>(v: Value, key: &str) -> Result<Option<T>, JsonError> {
+    match v {
+        Value::Null => Ok(None),
+        v => field_owned(v, key).map(Some),
     }
 }
 

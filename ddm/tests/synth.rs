@@ -120,6 +120,24 @@ fn every_declaration_type_and_status_item() {
     assert_eq!(r.items().len() + 1, items);
     assert_eq!(items, 62);
     assert_eq!(declarations::ALL.len(), 54);
+    // The parse takes the JSON apart (`decode_owned`); copying it (`decode`, `from_object`)
+    // gives the same values and the same errors, also for values of the wrong shape.
+    assert_eq!(StatusReport::from_object(r.raw().clone()).as_ref(), Ok(&r));
+    for (path, v) in r.values() {
+        let odd = [
+            v.clone(),
+            serde_json::json!("x"),
+            serde_json::json!([1, {"a": null}]),
+            serde_json::json!({"x": 1.5}),
+        ];
+        for v in odd {
+            assert_eq!(
+                status::StatusValue::decode(&path, &v),
+                status::StatusValue::decode_owned(&path, v.clone()),
+                "{path}: {v}"
+            );
+        }
+    }
 
     let keys: usize = declarations::ALL.iter().map(|e| e.keys.len()).sum();
     println!(

@@ -2,7 +2,9 @@
 //! driver inside a private network namespace (`unshare -n`, loopback brought up), where it
 //! starts `admitd` with each provider and Debian's `scepserver` and floods each with the same
 //! number of distinct PKCSReq messages. Nothing listens outside the namespace. Options after
-//! `load` go to the driver (`--messages N`, `--levels 1,4,16`, `--no-scepserver`).
+//! `load` go to the driver (`--messages N`, `--levels 1,4,16`, `--no-scepserver`,
+//! `--providers aws-lc,rustcrypto`, and `--baseline PATH` to run another `admitd` build beside
+//! this one in the same run, e.g. a copy of `target/release/admitd` saved before a change).
 
 use std::process::Command;
 

@@ -6,7 +6,11 @@
 //! ```text
 //! cargo xtask load      (builds in release, then runs this inside a private network namespace)
 //! scep_load --admitd target/release/admitd [--messages 200] [--levels 1,4,16] [--no-scepserver]
+//!           [--providers aws-lc,rustcrypto] [--baseline OTHER_ADMITD]
 //! ```
+//!
+//! `--baseline` runs a second `admitd` build (say, the one before a change) beside the first, with
+//! the same providers, in the same run, so a before/after comparison shares the machine's state.
 //!
 //! Every server gets an RSA-2048 CA and the static challenge `s3cret`. The messages are made by
 //! this crate's `scep::Client` for each server's own RA certificate (a PKCSReq is sealed to its
@@ -37,6 +41,9 @@ const DEVICE_KEYS: usize = 8;
 
 struct Options {
     admitd: PathBuf,
+    /// Another `admitd` binary run beside `admitd` (labelled `base`).
+    baseline: Option<PathBuf>,
+    providers: Vec<String>,
     messages: usize,
     levels: Vec<usize>,
     scepserver: bool,
@@ -45,6 +52,8 @@ struct Options {
 fn options() -> Options {
     let mut o = Options {
         admitd: PathBuf::from("target/release/admitd"),
+        baseline: None,
+        providers: vec!["aws-lc".into(), "rustcrypto".into()],
         messages: 200,
         levels: vec![1, 4, 16],
         scepserver: true,
@@ -63,6 +72,15 @@ fn options() -> Options {
                     .collect()
             }
             "--no-scepserver" => o.scepserver = false,
+            "--baseline" => o.baseline = Some(args.next().expect("--baseline PATH").into()),
+            "--providers" => {
+                o.providers = args
+                    .next()
+                    .expect("--providers aws-lc,rustcrypto")
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect()
+            }
             other => panic!("unknown option {other}"),
         }
     }
@@ -92,7 +110,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_admitd(bin: &Path, provider: &str) -> Target {
+fn start_admitd(bin: &Path, provider: &str, label: &str) -> Target {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(bin)
         .args(["--data-dir"])
@@ -121,7 +139,7 @@ fn start_admitd(bin: &Path, provider: &str) -> Target {
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("admitd said {line:?}"));
     Target {
-        name: format!("admitd ({provider})"),
+        name: format!("{label} ({provider})"),
         child,
         addr: http,
         _dir: dir,
@@ -434,9 +452,13 @@ fn main() {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let keys = device_keys(&mut rng);
     let mut targets: Vec<Box<dyn Fn() -> Target>> = Vec::new();
-    for provider in ["aws-lc", "rustcrypto"] {
-        let bin = o.admitd.clone();
-        targets.push(Box::new(move || start_admitd(&bin, provider)));
+    for provider in &o.providers {
+        let builds = std::iter::once((o.admitd.clone(), "admitd"))
+            .chain(o.baseline.clone().map(|b| (b, "admitd-base")));
+        for (bin, label) in builds {
+            let provider = provider.clone();
+            targets.push(Box::new(move || start_admitd(&bin, &provider, label)));
+        }
     }
     if o.scepserver {
         targets.push(Box::new(start_scepserver));

@@ -15,7 +15,10 @@
 #![allow(unused_imports, clippy::large_enum_variant)]
 
 use crate::schema::{KeyInfo, OsScopes, SchemaEntry};
-use crate::value::{FromJson, JsonError, expect_object, field, optional_field, required};
+use crate::value::{
+    FromJson, JsonError, expect_object, field, field_owned, into_object, optional_field,
+    optional_field_owned, required,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

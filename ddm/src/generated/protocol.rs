@@ -14,7 +14,10 @@
 #![allow(unused_imports, clippy::large_enum_variant)]
 
 use crate::schema::{KeyInfo, OsScopes, SchemaEntry};
-use crate::value::{FromJson, JsonError, expect_object, field, optional_field, required};
+use crate::value::{
+    FromJson, JsonError, expect_object, field, field_owned, into_object, optional_field,
+    optional_field_owned, required,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -63,6 +66,26 @@ pub mod declaration_items_response {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_declarations: Option<Declarations> = None;
+            let mut f_declarations_token: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Declarations" => f_declarations = Some(field_owned(v, &k)?),
+                    "DeclarationsToken" => f_declarations_token = Some(field_owned(v, &k)?),
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                declarations: required(f_declarations, "Declarations")?,
+                declarations_token: required(f_declarations_token, "DeclarationsToken")?,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Declarations/Activations/_Activations` in `declarative/protocol/declarationitemsresponse.yaml`.
     ///
@@ -96,6 +119,26 @@ pub mod declaration_items_response {
                     "ServerToken" => f_server_token = Some(field(v, k)?),
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "Identifier")?,
+                server_token: required(f_server_token, "ServerToken")?,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_server_token: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "ServerToken" => f_server_token = Some(field_owned(v, &k)?),
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -150,6 +193,32 @@ pub mod declaration_items_response {
                     "Management" => f_management = Some(field(v, k)?),
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                activations: required(f_activations, "Activations")?,
+                configurations: required(f_configurations, "Configurations")?,
+                assets: required(f_assets, "Assets")?,
+                management: required(f_management, "Management")?,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_activations: Option<Vec<DeclarationItem>> = None;
+            let mut f_configurations: Option<Vec<DeclarationItem>> = None;
+            let mut f_assets: Option<Vec<DeclarationItem>> = None;
+            let mut f_management: Option<Vec<DeclarationItem>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Activations" => f_activations = Some(field_owned(v, &k)?),
+                    "Configurations" => f_configurations = Some(field_owned(v, &k)?),
+                    "Assets" => f_assets = Some(field_owned(v, &k)?),
+                    "Management" => f_management = Some(field_owned(v, &k)?),
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -220,6 +289,29 @@ pub mod status_report {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_status_items: Option<serde_json::Map<String, serde_json::Value>> = None;
+            let mut f_errors: Option<Vec<Errors>> = None;
+            let mut f_full_report: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "StatusItems" => f_status_items = Some(field_owned(v, &k)?),
+                    "Errors" => f_errors = Some(field_owned(v, &k)?),
+                    "FullReport" => f_full_report = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                status_items: required(f_status_items, "StatusItems")?,
+                errors: required(f_errors, "Errors")?,
+                full_report: f_full_report,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Errors/_Errors/Reasons/_Reasons` in `declarative/protocol/statusreport.yaml`.
     ///
@@ -273,6 +365,29 @@ pub mod status_report {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_code: Option<String> = None;
+            let mut f_description: Option<String> = None;
+            let mut f_details: Option<serde_json::Map<String, serde_json::Value>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Code" => f_code = Some(field_owned(v, &k)?),
+                    "Description" => f_description = optional_field_owned(v, &k)?,
+                    "Details" => f_details = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                code: required(f_code, "Code")?,
+                description: f_description,
+                details: f_details,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/Errors/_Errors` in `declarative/protocol/statusreport.yaml`.
     ///
@@ -315,6 +430,26 @@ pub mod status_report {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_status_item: Option<String> = None;
+            let mut f_reasons: Option<Vec<StatusReason>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "StatusItem" => f_status_item = Some(field_owned(v, &k)?),
+                    "Reasons" => f_reasons = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                status_item: required(f_status_item, "StatusItem")?,
+                reasons: f_reasons,
+                unknown,
+            })
+        }
     }
 }
 pub use status_report::StatusReport;
@@ -348,6 +483,23 @@ pub mod tokens_response {
                     "SyncTokens" => f_sync_tokens = Some(field(v, k)?),
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                sync_tokens: required(f_sync_tokens, "SyncTokens")?,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_sync_tokens: Option<serde_json::Map<String, serde_json::Value>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "SyncTokens" => f_sync_tokens = Some(field_owned(v, &k)?),
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }

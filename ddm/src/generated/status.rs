@@ -74,7 +74,10 @@
 #![allow(unused_imports, clippy::large_enum_variant)]
 
 use crate::schema::{KeyInfo, OsScopes, SchemaEntry};
-use crate::value::{FromJson, JsonError, expect_object, field, optional_field, required};
+use crate::value::{
+    FromJson, JsonError, expect_object, field, field_owned, into_object, optional_field,
+    optional_field_owned, required,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -188,6 +191,53 @@ pub mod account_list_caldav {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_hostname: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_username: Option<String> = None;
+            let mut f_are_calendars_enabled: Option<bool> = None;
+            let mut f_are_reminders_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "declaration-identifier" => {
+                        f_declaration_identifier = optional_field_owned(v, &k)?
+                    }
+                    "visible-name" => f_visible_name = optional_field_owned(v, &k)?,
+                    "hostname" => f_hostname = optional_field_owned(v, &k)?,
+                    "port" => f_port = optional_field_owned(v, &k)?,
+                    "username" => f_username = optional_field_owned(v, &k)?,
+                    "are-calendars-enabled" => {
+                        f_are_calendars_enabled = optional_field_owned(v, &k)?
+                    }
+                    "are-reminders-enabled" => {
+                        f_are_reminders_enabled = optional_field_owned(v, &k)?
+                    }
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                hostname: f_hostname,
+                port: f_port,
+                username: f_username,
+                are_calendars_enabled: f_are_calendars_enabled,
+                are_reminders_enabled: f_are_reminders_enabled,
+                unknown,
+            })
+        }
     }
     /// The value of status item `account.list.caldav` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -266,6 +316,43 @@ pub mod account_list_carddav {
                     "username" => f_username = optional_field(v, k)?,
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                hostname: f_hostname,
+                port: f_port,
+                username: f_username,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_hostname: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_username: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "declaration-identifier" => {
+                        f_declaration_identifier = optional_field_owned(v, &k)?
+                    }
+                    "visible-name" => f_visible_name = optional_field_owned(v, &k)?,
+                    "hostname" => f_hostname = optional_field_owned(v, &k)?,
+                    "port" => f_port = optional_field_owned(v, &k)?,
+                    "username" => f_username = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -427,6 +514,62 @@ pub mod account_list_exchange {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_hostname: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_username: Option<String> = None;
+            let mut f_is_mail_enabled: Option<bool> = None;
+            let mut f_are_calendars_enabled: Option<bool> = None;
+            let mut f_are_contacts_enabled: Option<bool> = None;
+            let mut f_are_notes_enabled: Option<bool> = None;
+            let mut f_are_reminders_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "declaration-identifier" => {
+                        f_declaration_identifier = optional_field_owned(v, &k)?
+                    }
+                    "visible-name" => f_visible_name = optional_field_owned(v, &k)?,
+                    "hostname" => f_hostname = optional_field_owned(v, &k)?,
+                    "port" => f_port = optional_field_owned(v, &k)?,
+                    "username" => f_username = optional_field_owned(v, &k)?,
+                    "is-mail-enabled" => f_is_mail_enabled = optional_field_owned(v, &k)?,
+                    "are-calendars-enabled" => {
+                        f_are_calendars_enabled = optional_field_owned(v, &k)?
+                    }
+                    "are-contacts-enabled" => f_are_contacts_enabled = optional_field_owned(v, &k)?,
+                    "are-notes-enabled" => f_are_notes_enabled = optional_field_owned(v, &k)?,
+                    "are-reminders-enabled" => {
+                        f_are_reminders_enabled = optional_field_owned(v, &k)?
+                    }
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                hostname: f_hostname,
+                port: f_port,
+                username: f_username,
+                is_mail_enabled: f_is_mail_enabled,
+                are_calendars_enabled: f_are_calendars_enabled,
+                are_contacts_enabled: f_are_contacts_enabled,
+                are_notes_enabled: f_are_notes_enabled,
+                are_reminders_enabled: f_are_reminders_enabled,
+                unknown,
+            })
+        }
     }
     /// The value of status item `account.list.exchange` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -549,6 +692,51 @@ pub mod account_list_google {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_username: Option<String> = None;
+            let mut f_is_mail_enabled: Option<bool> = None;
+            let mut f_are_calendars_enabled: Option<bool> = None;
+            let mut f_are_contacts_enabled: Option<bool> = None;
+            let mut f_are_notes_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "declaration-identifier" => {
+                        f_declaration_identifier = optional_field_owned(v, &k)?
+                    }
+                    "visible-name" => f_visible_name = optional_field_owned(v, &k)?,
+                    "username" => f_username = optional_field_owned(v, &k)?,
+                    "is-mail-enabled" => f_is_mail_enabled = optional_field_owned(v, &k)?,
+                    "are-calendars-enabled" => {
+                        f_are_calendars_enabled = optional_field_owned(v, &k)?
+                    }
+                    "are-contacts-enabled" => f_are_contacts_enabled = optional_field_owned(v, &k)?,
+                    "are-notes-enabled" => f_are_notes_enabled = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                username: f_username,
+                is_mail_enabled: f_is_mail_enabled,
+                are_calendars_enabled: f_are_calendars_enabled,
+                are_contacts_enabled: f_are_contacts_enabled,
+                are_notes_enabled: f_are_notes_enabled,
+                unknown,
+            })
+        }
     }
     /// The value of status item `account.list.google` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -637,6 +825,46 @@ pub mod account_list_ldap {
                     "is-enabled" => f_is_enabled = optional_field(v, k)?,
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                hostname: f_hostname,
+                port: f_port,
+                username: f_username,
+                is_enabled: f_is_enabled,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_hostname: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_username: Option<String> = None;
+            let mut f_is_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "declaration-identifier" => {
+                        f_declaration_identifier = optional_field_owned(v, &k)?
+                    }
+                    "visible-name" => f_visible_name = optional_field_owned(v, &k)?,
+                    "hostname" => f_hostname = optional_field_owned(v, &k)?,
+                    "port" => f_port = optional_field_owned(v, &k)?,
+                    "username" => f_username = optional_field_owned(v, &k)?,
+                    "is-enabled" => f_is_enabled = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -766,6 +994,49 @@ pub mod account_list_mail_incoming {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_hostname: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_username: Option<String> = None;
+            let mut f_is_mail_enabled: Option<bool> = None;
+            let mut f_are_notes_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "declaration-identifier" => {
+                        f_declaration_identifier = optional_field_owned(v, &k)?
+                    }
+                    "visible-name" => f_visible_name = optional_field_owned(v, &k)?,
+                    "hostname" => f_hostname = optional_field_owned(v, &k)?,
+                    "port" => f_port = optional_field_owned(v, &k)?,
+                    "username" => f_username = optional_field_owned(v, &k)?,
+                    "is-mail-enabled" => f_is_mail_enabled = optional_field_owned(v, &k)?,
+                    "are-notes-enabled" => f_are_notes_enabled = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                hostname: f_hostname,
+                port: f_port,
+                username: f_username,
+                is_mail_enabled: f_is_mail_enabled,
+                are_notes_enabled: f_are_notes_enabled,
+                unknown,
+            })
+        }
     }
     /// The value of status item `account.list.mail.incoming` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -844,6 +1115,43 @@ pub mod account_list_mail_outgoing {
                     "username" => f_username = optional_field(v, k)?,
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                hostname: f_hostname,
+                port: f_port,
+                username: f_username,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_hostname: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_username: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "declaration-identifier" => {
+                        f_declaration_identifier = optional_field_owned(v, &k)?
+                    }
+                    "visible-name" => f_visible_name = optional_field_owned(v, &k)?,
+                    "hostname" => f_hostname = optional_field_owned(v, &k)?,
+                    "port" => f_port = optional_field_owned(v, &k)?,
+                    "username" => f_username = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -958,6 +1266,43 @@ pub mod account_list_subscribed_calendar {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_visible_name: Option<String> = None;
+            let mut f_calendar_url: Option<String> = None;
+            let mut f_username: Option<String> = None;
+            let mut f_is_enabled: Option<bool> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "declaration-identifier" => {
+                        f_declaration_identifier = optional_field_owned(v, &k)?
+                    }
+                    "visible-name" => f_visible_name = optional_field_owned(v, &k)?,
+                    "calendar-url" => f_calendar_url = optional_field_owned(v, &k)?,
+                    "username" => f_username = optional_field_owned(v, &k)?,
+                    "is-enabled" => f_is_enabled = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                visible_name: f_visible_name,
+                calendar_url: f_calendar_url,
+                username: f_username,
+                is_enabled: f_is_enabled,
+                unknown,
+            })
+        }
     }
     /// The value of status item `account.list.subscribed-calendar` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -1047,6 +1392,9 @@ pub mod app_managed_list {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// Values of `update-state` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -1105,6 +1453,9 @@ pub mod app_managed_list {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// Values of `state` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -1155,6 +1506,9 @@ pub mod app_managed_list {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// `payloadkeys/app.managed.list/status_value/config-state/app-config-state` in `declarative/status/app.managed.list.yaml`.
     ///
@@ -1182,6 +1536,23 @@ pub mod app_managed_list {
                     "state" => f_state = Some(field(v, k)?),
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                state: required(f_state, "state")?,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_state: Option<ManagedConfigurationStateState> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "state" => f_state = Some(field_owned(v, &k)?),
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -1241,6 +1612,29 @@ pub mod app_managed_list {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_app_config_state: Option<ManagedConfigurationState> = None;
+            let mut f_extension_config_state: Option<BTreeMap<String, ManagedConfigurationState>> =
+                None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "app-config-state" => f_app_config_state = optional_field_owned(v, &k)?,
+                    "extension-config-state" => {
+                        f_extension_config_state = optional_field_owned(v, &k)?
+                    }
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                app_config_state: f_app_config_state,
+                extension_config_state: f_extension_config_state,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/app.managed.list/status_value/reasons/_reasons` in `declarative/status/app.managed.list.yaml`.
     ///
@@ -1284,6 +1678,29 @@ pub mod app_managed_list {
                     "details" => f_details = optional_field(v, k)?,
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                code: required(f_code, "code")?,
+                description: f_description,
+                details: f_details,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_code: Option<String> = None;
+            let mut f_description: Option<String> = None;
+            let mut f_details: Option<BTreeMap<String, serde_json::Value>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "code" => f_code = Some(field_owned(v, &k)?),
+                    "description" => f_description = optional_field_owned(v, &k)?,
+                    "details" => f_details = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -1419,6 +1836,55 @@ pub mod app_managed_list {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_name: Option<String> = None;
+            let mut f_external_version_id: Option<i64> = None;
+            let mut f_version: Option<String> = None;
+            let mut f_short_version: Option<String> = None;
+            let mut f_state: Option<State> = None;
+            let mut f_update_state: Option<UpdateState> = None;
+            let mut f_config_state: Option<ManagedConfiguration> = None;
+            let mut f_reasons: Option<Vec<StatusReason>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "declaration-identifier" => {
+                        f_declaration_identifier = optional_field_owned(v, &k)?
+                    }
+                    "name" => f_name = optional_field_owned(v, &k)?,
+                    "external-version-id" => f_external_version_id = optional_field_owned(v, &k)?,
+                    "version" => f_version = optional_field_owned(v, &k)?,
+                    "short-version" => f_short_version = optional_field_owned(v, &k)?,
+                    "state" => f_state = optional_field_owned(v, &k)?,
+                    "update-state" => f_update_state = optional_field_owned(v, &k)?,
+                    "config-state" => f_config_state = optional_field_owned(v, &k)?,
+                    "reasons" => f_reasons = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                name: f_name,
+                external_version_id: f_external_version_id,
+                version: f_version,
+                short_version: f_short_version,
+                state: f_state,
+                update_state: f_update_state,
+                config_state: f_config_state,
+                reasons: f_reasons,
+                unknown,
+            })
+        }
     }
     /// The value of status item `app.managed.list` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -1471,6 +1937,9 @@ pub mod content_cache_info {
     impl FromJson for CacheStatus {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
         }
     }
     /// `payloadkeys/content-cache.info` in `declarative/status/content-cache.info.yaml`.
@@ -1601,6 +2070,49 @@ pub mod content_cache_info {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_cache_details: Option<Vec<String>> = None;
+            let mut f_cache_free: Option<i64> = None;
+            let mut f_cache_limit: Option<i64> = None;
+            let mut f_cache_status: Option<CacheStatus> = None;
+            let mut f_cache_used: Option<i64> = None;
+            let mut f_max_cache_pressure_last_hour: Option<f64> = None;
+            let mut f_personal_cache_free: Option<i64> = None;
+            let mut f_personal_cache_limit: Option<i64> = None;
+            let mut f_personal_cache_used: Option<i64> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "cache-details" => f_cache_details = optional_field_owned(v, &k)?,
+                    "cache-free" => f_cache_free = optional_field_owned(v, &k)?,
+                    "cache-limit" => f_cache_limit = optional_field_owned(v, &k)?,
+                    "cache-status" => f_cache_status = optional_field_owned(v, &k)?,
+                    "cache-used" => f_cache_used = optional_field_owned(v, &k)?,
+                    "max-cache-pressure-last-hour" => {
+                        f_max_cache_pressure_last_hour = optional_field_owned(v, &k)?
+                    }
+                    "personal-cache-free" => f_personal_cache_free = optional_field_owned(v, &k)?,
+                    "personal-cache-limit" => f_personal_cache_limit = optional_field_owned(v, &k)?,
+                    "personal-cache-used" => f_personal_cache_used = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                cache_details: f_cache_details,
+                cache_free: f_cache_free,
+                cache_limit: f_cache_limit,
+                cache_status: f_cache_status,
+                cache_used: f_cache_used,
+                max_cache_pressure_last_hour: f_max_cache_pressure_last_hour,
+                personal_cache_free: f_personal_cache_free,
+                personal_cache_limit: f_personal_cache_limit,
+                personal_cache_used: f_personal_cache_used,
+                unknown,
+            })
+        }
     }
     /// The value of status item `content-cache.info` (`<dictionary>`).
     pub type ItemValue = ContentCacheInfo;
@@ -1665,6 +2177,38 @@ pub mod content_cache_parents {
                     "version" => f_version = Some(field(v, k)?),
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                address: required(f_address, "address")?,
+                port: required(f_port, "port")?,
+                healthy: required(f_healthy, "healthy")?,
+                version: required(f_version, "version")?,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_address: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_healthy: Option<bool> = None;
+            let mut f_version: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "address" => f_address = Some(field_owned(v, &k)?),
+                    "port" => f_port = Some(field_owned(v, &k)?),
+                    "healthy" => f_healthy = Some(field_owned(v, &k)?),
+                    "version" => f_version = Some(field_owned(v, &k)?),
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -1762,6 +2306,41 @@ pub mod content_cache_peers {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_address: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_friendly: Option<bool> = None;
+            let mut f_healthy: Option<bool> = None;
+            let mut f_version: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "address" => f_address = Some(field_owned(v, &k)?),
+                    "port" => f_port = Some(field_owned(v, &k)?),
+                    "friendly" => f_friendly = Some(field_owned(v, &k)?),
+                    "healthy" => f_healthy = Some(field_owned(v, &k)?),
+                    "version" => f_version = Some(field_owned(v, &k)?),
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                address: required(f_address, "address")?,
+                port: required(f_port, "port")?,
+                friendly: required(f_friendly, "friendly")?,
+                healthy: required(f_healthy, "healthy")?,
+                version: required(f_version, "version")?,
+                unknown,
+            })
+        }
     }
     /// The value of status item `content-cache.peers` (`<array>`).
     pub type ItemValue = Vec<PeerItem>;
@@ -1814,6 +2393,9 @@ pub mod content_cache_status {
     impl FromJson for CacheStatus {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
         }
     }
     /// Values of `registration-status` (`<integer>`, an open list: unlisted values are kept in `Other`).
@@ -1918,6 +2500,9 @@ pub mod content_cache_status {
     impl FromJson for StartupStatus {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
         }
     }
     /// Values of `tetherator-status` (`<integer>`, an open list: unlisted values are kept in `Other`).
@@ -2166,6 +2751,73 @@ pub mod content_cache_status {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_server_guid: Option<String> = None;
+            let mut f_activated: Option<bool> = None;
+            let mut f_active: Option<bool> = None;
+            let mut f_cache_status: Option<CacheStatus> = None;
+            let mut f_private_addresses: Option<Vec<String>> = None;
+            let mut f_public_address: Option<String> = None;
+            let mut f_port: Option<i64> = None;
+            let mut f_registration_status: Option<RegistrationStatus> = None;
+            let mut f_registration_started: Option<String> = None;
+            let mut f_registration_response_code: Option<i64> = None;
+            let mut f_registration_error: Option<String> = None;
+            let mut f_startup_status: Option<StartupStatus> = None;
+            let mut f_tetherator_status: Option<TetheratorStatus> = None;
+            let mut f_sending_reports: Option<bool> = None;
+            let mut f_report_response_code: Option<i64> = None;
+            let mut f_report_error: Option<String> = None;
+            let mut f_version: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "server-guid" => f_server_guid = Some(field_owned(v, &k)?),
+                    "activated" => f_activated = optional_field_owned(v, &k)?,
+                    "active" => f_active = optional_field_owned(v, &k)?,
+                    "cache-status" => f_cache_status = optional_field_owned(v, &k)?,
+                    "private-addresses" => f_private_addresses = optional_field_owned(v, &k)?,
+                    "public-address" => f_public_address = optional_field_owned(v, &k)?,
+                    "port" => f_port = optional_field_owned(v, &k)?,
+                    "registration-status" => f_registration_status = optional_field_owned(v, &k)?,
+                    "registration-started" => f_registration_started = optional_field_owned(v, &k)?,
+                    "registration-response-code" => {
+                        f_registration_response_code = optional_field_owned(v, &k)?
+                    }
+                    "registration-error" => f_registration_error = optional_field_owned(v, &k)?,
+                    "startup-status" => f_startup_status = optional_field_owned(v, &k)?,
+                    "tetherator-status" => f_tetherator_status = optional_field_owned(v, &k)?,
+                    "sending-reports" => f_sending_reports = optional_field_owned(v, &k)?,
+                    "report-response-code" => f_report_response_code = optional_field_owned(v, &k)?,
+                    "report-error" => f_report_error = optional_field_owned(v, &k)?,
+                    "version" => f_version = Some(field_owned(v, &k)?),
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                server_guid: required(f_server_guid, "server-guid")?,
+                activated: f_activated,
+                active: f_active,
+                cache_status: f_cache_status,
+                private_addresses: f_private_addresses,
+                public_address: f_public_address,
+                port: f_port,
+                registration_status: f_registration_status,
+                registration_started: f_registration_started,
+                registration_response_code: f_registration_response_code,
+                registration_error: f_registration_error,
+                startup_status: f_startup_status,
+                tetherator_status: f_tetherator_status,
+                sending_reports: f_sending_reports,
+                report_response_code: f_report_response_code,
+                report_error: f_report_error,
+                version: required(f_version, "version")?,
+                unknown,
+            })
+        }
     }
     /// The value of status item `content-cache.status` (`<dictionary>`).
     pub type ItemValue = ContentCacheStatus;
@@ -2315,6 +2967,9 @@ pub mod device_power_battery_health {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// The value of status item `device.power.battery-health` (`<string>`).
     pub type ItemValue = DevicePowerBatteryHealth;
@@ -2368,6 +3023,9 @@ pub mod device_system_health {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// Values of `Camera` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -2417,6 +3075,9 @@ pub mod device_system_health {
     impl FromJson for Camera {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
         }
     }
     /// Values of `Display` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -2468,6 +3129,9 @@ pub mod device_system_health {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// Values of `FaceID` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -2513,6 +3177,9 @@ pub mod device_system_health {
     impl FromJson for FaceID {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
         }
     }
     /// Values of `NFC` (`<string>`, an open list: unlisted values are kept in `Other`).
@@ -2560,6 +3227,9 @@ pub mod device_system_health {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// Values of `TouchID` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -2606,6 +3276,9 @@ pub mod device_system_health {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// Values of `UWB` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -2651,6 +3324,9 @@ pub mod device_system_health {
     impl FromJson for UWB {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
         }
     }
     /// `payloadkeys/device.system.health` in `declarative/status/device.system.health.yaml`.
@@ -2715,6 +3391,41 @@ pub mod device_system_health {
                     "UWB" => f_uwb = optional_field(v, k)?,
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                baseband: f_baseband,
+                camera: f_camera,
+                display: f_display,
+                face_id: f_face_id,
+                nfc: f_nfc,
+                touch_id: f_touch_id,
+                uwb: f_uwb,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_baseband: Option<Baseband> = None;
+            let mut f_camera: Option<Camera> = None;
+            let mut f_display: Option<Display> = None;
+            let mut f_face_id: Option<FaceID> = None;
+            let mut f_nfc: Option<NFC> = None;
+            let mut f_touch_id: Option<TouchID> = None;
+            let mut f_uwb: Option<UWB> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "Baseband" => f_baseband = optional_field_owned(v, &k)?,
+                    "Camera" => f_camera = optional_field_owned(v, &k)?,
+                    "Display" => f_display = optional_field_owned(v, &k)?,
+                    "FaceID" => f_face_id = optional_field_owned(v, &k)?,
+                    "NFC" => f_nfc = optional_field_owned(v, &k)?,
+                    "TouchID" => f_touch_id = optional_field_owned(v, &k)?,
+                    "UWB" => f_uwb = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -2828,6 +3539,9 @@ pub mod enhanced_logging_status {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// The value of status item `enhanced-logging.status` (`<string>`).
     pub type ItemValue = EnhancedLoggingStatus;
@@ -2910,6 +3624,32 @@ pub mod management_client_capabilities {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_activations: Option<Vec<String>> = None;
+            let mut f_assets: Option<Vec<String>> = None;
+            let mut f_configurations: Option<Vec<String>> = None;
+            let mut f_management: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "activations" => f_activations = optional_field_owned(v, &k)?,
+                    "assets" => f_assets = optional_field_owned(v, &k)?,
+                    "configurations" => f_configurations = optional_field_owned(v, &k)?,
+                    "management" => f_management = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                activations: f_activations,
+                assets: f_assets,
+                configurations: f_configurations,
+                management: f_management,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/management.client-capabilities/supported-payloads` in `declarative/status/management.client-capabilities.yaml`.
     ///
@@ -2943,6 +3683,26 @@ pub mod management_client_capabilities {
                     "status-items" => f_status_items = Some(field(v, k)?),
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                declarations: required(f_declarations, "declarations")?,
+                status_items: required(f_status_items, "status-items")?,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_declarations: Option<Declarations> = None;
+            let mut f_status_items: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "declarations" => f_declarations = Some(field_owned(v, &k)?),
+                    "status-items" => f_status_items = Some(field_owned(v, &k)?),
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -2991,6 +3751,29 @@ pub mod management_client_capabilities {
                     "supported-payloads" => f_supported_payloads = Some(field(v, k)?),
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                supported_versions: required(f_supported_versions, "supported-versions")?,
+                supported_features: required(f_supported_features, "supported-features")?,
+                supported_payloads: required(f_supported_payloads, "supported-payloads")?,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_supported_versions: Option<Vec<String>> = None;
+            let mut f_supported_features: Option<BTreeMap<String, serde_json::Value>> = None;
+            let mut f_supported_payloads: Option<SupportedPayloads> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "supported-versions" => f_supported_versions = Some(field_owned(v, &k)?),
+                    "supported-features" => f_supported_features = Some(field_owned(v, &k)?),
+                    "supported-payloads" => f_supported_payloads = Some(field_owned(v, &k)?),
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -3058,6 +3841,9 @@ pub mod management_declarations {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// `payloadkeys/management.declarations/activations/_activations/reasons/_reasons` in `declarative/status/management.declarations.yaml`.
     ///
@@ -3101,6 +3887,29 @@ pub mod management_declarations {
                     "details" => f_details = optional_field(v, k)?,
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                code: required(f_code, "code")?,
+                description: f_description,
+                details: f_details,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_code: Option<String> = None;
+            let mut f_description: Option<String> = None;
+            let mut f_details: Option<BTreeMap<String, serde_json::Value>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "code" => f_code = Some(field_owned(v, &k)?),
+                    "description" => f_description = optional_field_owned(v, &k)?,
+                    "details" => f_details = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -3174,6 +3983,35 @@ pub mod management_declarations {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_server_token: Option<String> = None;
+            let mut f_active: Option<bool> = None;
+            let mut f_valid: Option<Valid> = None;
+            let mut f_reasons: Option<Vec<StatusReason>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "server-token" => f_server_token = Some(field_owned(v, &k)?),
+                    "active" => f_active = Some(field_owned(v, &k)?),
+                    "valid" => f_valid = Some(field_owned(v, &k)?),
+                    "reasons" => f_reasons = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                server_token: required(f_server_token, "server-token")?,
+                active: required(f_active, "active")?,
+                valid: required(f_valid, "valid")?,
+                reasons: f_reasons,
+                unknown,
+            })
+        }
     }
     /// `payloadkeys/management.declarations` in `declarative/status/management.declarations.yaml`.
     ///
@@ -3219,6 +4057,32 @@ pub mod management_declarations {
                     "management" => f_management = Some(field(v, k)?),
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                activations: required(f_activations, "activations")?,
+                configurations: required(f_configurations, "configurations")?,
+                assets: required(f_assets, "assets")?,
+                management: required(f_management, "management")?,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_activations: Option<Vec<Declaration>> = None;
+            let mut f_configurations: Option<Vec<Declaration>> = None;
+            let mut f_assets: Option<Vec<Declaration>> = None;
+            let mut f_management: Option<Vec<Declaration>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "activations" => f_activations = Some(field_owned(v, &k)?),
+                    "configurations" => f_configurations = Some(field_owned(v, &k)?),
+                    "assets" => f_assets = Some(field_owned(v, &k)?),
+                    "management" => f_management = Some(field_owned(v, &k)?),
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -3355,6 +4219,9 @@ pub mod mdm_app {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// `payloadkeys/mdm.app/status_value` in `declarative/status/mdm.app.yaml`.
     ///
@@ -3440,6 +4307,41 @@ pub mod mdm_app {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_name: Option<String> = None;
+            let mut f_external_version_id: Option<String> = None;
+            let mut f_version: Option<String> = None;
+            let mut f_short_version: Option<String> = None;
+            let mut f_state: Option<State> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "name" => f_name = optional_field_owned(v, &k)?,
+                    "external-version-id" => f_external_version_id = optional_field_owned(v, &k)?,
+                    "version" => f_version = optional_field_owned(v, &k)?,
+                    "short-version" => f_short_version = optional_field_owned(v, &k)?,
+                    "state" => f_state = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                name: f_name,
+                external_version_id: f_external_version_id,
+                version: f_version,
+                short_version: f_short_version,
+                state: f_state,
+                unknown,
+            })
+        }
     }
     /// The value of status item `mdm.app` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -3500,6 +4402,9 @@ pub mod mdm_enrollment_type {
     impl FromJson for MdmEnrollmentType {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
         }
     }
     /// The value of status item `mdm.enrollment-type` (`<string>`).
@@ -3666,6 +4571,47 @@ pub mod migration_assistant_report {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_completed_data_size: Option<i64> = None;
+            let mut f_completed_file_count: Option<i64> = None;
+            let mut f_completion_time: Option<String> = None;
+            let mut f_source_user: Option<String> = None;
+            let mut f_start_time: Option<String> = None;
+            let mut f_target_user: Option<String> = None;
+            let mut f_total_data_size: Option<i64> = None;
+            let mut f_total_file_count: Option<i64> = None;
+            let mut f_errors: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "completed-data-size" => f_completed_data_size = optional_field_owned(v, &k)?,
+                    "completed-file-count" => f_completed_file_count = optional_field_owned(v, &k)?,
+                    "completion-time" => f_completion_time = optional_field_owned(v, &k)?,
+                    "source-user" => f_source_user = optional_field_owned(v, &k)?,
+                    "start-time" => f_start_time = optional_field_owned(v, &k)?,
+                    "target-user" => f_target_user = optional_field_owned(v, &k)?,
+                    "total-data-size" => f_total_data_size = optional_field_owned(v, &k)?,
+                    "total-file-count" => f_total_file_count = optional_field_owned(v, &k)?,
+                    "errors" => f_errors = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                completed_data_size: f_completed_data_size,
+                completed_file_count: f_completed_file_count,
+                completion_time: f_completion_time,
+                source_user: f_source_user,
+                start_time: f_start_time,
+                target_user: f_target_user,
+                total_data_size: f_total_data_size,
+                total_file_count: f_total_file_count,
+                errors: f_errors,
+                unknown,
+            })
+        }
     }
     /// The value of status item `migration-assistant.report` (`<dictionary>`).
     pub type ItemValue = MigrationAssistantReport;
@@ -3734,6 +4680,9 @@ pub mod migration_assistant_state {
     impl FromJson for MigrationAssistantState {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
         }
     }
     /// The value of status item `migration-assistant.state` (`<string>`).
@@ -3808,6 +4757,9 @@ pub mod package_list {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// `payloadkeys/package.list/status_value/reasons/_reasons` in `declarative/status/package.list.yaml`.
     ///
@@ -3851,6 +4803,29 @@ pub mod package_list {
                     "details" => f_details = optional_field(v, k)?,
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                code: required(f_code, "code")?,
+                description: f_description,
+                details: f_details,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_code: Option<String> = None;
+            let mut f_description: Option<String> = None;
+            let mut f_details: Option<BTreeMap<String, serde_json::Value>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "code" => f_code = Some(field_owned(v, &k)?),
+                    "description" => f_description = optional_field_owned(v, &k)?,
+                    "details" => f_details = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -3942,6 +4917,43 @@ pub mod package_list {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_name: Option<String> = None;
+            let mut f_version: Option<String> = None;
+            let mut f_state: Option<State> = None;
+            let mut f_reasons: Option<Vec<StatusReason>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "declaration-identifier" => {
+                        f_declaration_identifier = optional_field_owned(v, &k)?
+                    }
+                    "name" => f_name = optional_field_owned(v, &k)?,
+                    "version" => f_version = optional_field_owned(v, &k)?,
+                    "state" => f_state = optional_field_owned(v, &k)?,
+                    "reasons" => f_reasons = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                name: f_name,
+                version: f_version,
+                state: f_state,
+                reasons: f_reasons,
+                unknown,
+            })
+        }
     }
     /// The value of status item `package.list` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -4006,6 +5018,31 @@ pub mod screensharing_connection_group_unresolved_connection {
                     "unresolved_connections" => f_unresolved_connections = optional_field(v, k)?,
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                unresolved_connections: f_unresolved_connections,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_unresolved_connections: Option<Vec<String>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "unresolved_connections" => {
+                        f_unresolved_connections = optional_field_owned(v, &k)?
+                    }
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -4097,6 +5134,40 @@ pub mod security_certificate_list {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_declaration_identifier: Option<String> = None;
+            let mut f_subject_summary: Option<String> = None;
+            let mut f_is_identity: Option<bool> = None;
+            let mut f_data: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "declaration-identifier" => {
+                        f_declaration_identifier = optional_field_owned(v, &k)?
+                    }
+                    "subject-summary" => f_subject_summary = Some(field_owned(v, &k)?),
+                    "is-identity" => f_is_identity = Some(field_owned(v, &k)?),
+                    "data" => f_data = Some(field_owned(v, &k)?),
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                declaration_identifier: f_declaration_identifier,
+                subject_summary: required(f_subject_summary, "subject-summary")?,
+                is_identity: required(f_is_identity, "is-identity")?,
+                data: required(f_data, "data")?,
+                unknown,
+            })
+        }
     }
     /// The value of status item `security.certificate.list` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -4165,6 +5236,9 @@ pub mod services_background_task {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// Values of `type` (`<string>`, an open list: unlisted values are kept in `Other`).
     ///
@@ -4223,6 +5297,9 @@ pub mod services_background_task {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// `payloadkeys/services.background-task/status_value/launchd/device-management` in `declarative/status/services.background-task.yaml`.
     ///
@@ -4262,6 +5339,34 @@ pub mod services_background_task {
                     "asset-server-token" => f_asset_server_token = Some(field(v, k)?),
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                configuration_identifier: required(
+                    f_configuration_identifier,
+                    "configuration-identifier",
+                )?,
+                asset_identifier: required(f_asset_identifier, "asset-identifier")?,
+                asset_server_token: required(f_asset_server_token, "asset-server-token")?,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_configuration_identifier: Option<String> = None;
+            let mut f_asset_identifier: Option<String> = None;
+            let mut f_asset_server_token: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "configuration-identifier" => {
+                        f_configuration_identifier = Some(field_owned(v, &k)?)
+                    }
+                    "asset-identifier" => f_asset_identifier = Some(field_owned(v, &k)?),
+                    "asset-server-token" => f_asset_server_token = Some(field_owned(v, &k)?),
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -4334,6 +5439,35 @@ pub mod services_background_task {
                     "device-management" => f_device_management = optional_field(v, k)?,
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                label: required(f_label, "label")?,
+                program: required(f_program, "program")?,
+                program_arguments: f_program_arguments,
+                checksum: required(f_checksum, "checksum")?,
+                device_management: f_device_management,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_label: Option<String> = None;
+            let mut f_program: Option<String> = None;
+            let mut f_program_arguments: Option<Vec<String>> = None;
+            let mut f_checksum: Option<String> = None;
+            let mut f_device_management: Option<DeviceManagement> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "label" => f_label = Some(field_owned(v, &k)?),
+                    "program" => f_program = Some(field_owned(v, &k)?),
+                    "program-arguments" => f_program_arguments = optional_field_owned(v, &k)?,
+                    "checksum" => f_checksum = Some(field_owned(v, &k)?),
+                    "device-management" => f_device_management = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -4434,6 +5568,44 @@ pub mod services_background_task {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_identifier: Option<String> = None;
+            let mut f_removed: Option<bool> = None;
+            let mut f_code_signature: Option<String> = None;
+            let mut f_uid: Option<i64> = None;
+            let mut f_path: Option<String> = None;
+            let mut f_state: Option<State> = None;
+            let mut f_type: Option<Type> = None;
+            let mut f_launchd: Option<Launchd> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "identifier" => f_identifier = Some(field_owned(v, &k)?),
+                    "_removed" => f_removed = optional_field_owned(v, &k)?,
+                    "code-signature" => f_code_signature = optional_field_owned(v, &k)?,
+                    "uid" => f_uid = Some(field_owned(v, &k)?),
+                    "path" => f_path = Some(field_owned(v, &k)?),
+                    "state" => f_state = Some(field_owned(v, &k)?),
+                    "type" => f_type = Some(field_owned(v, &k)?),
+                    "launchd" => f_launchd = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                identifier: required(f_identifier, "identifier")?,
+                removed: f_removed,
+                code_signature: f_code_signature,
+                uid: required(f_uid, "uid")?,
+                path: required(f_path, "path")?,
+                state: required(f_state, "state")?,
+                type_: required(f_type, "type")?,
+                launchd: f_launchd,
+                unknown,
+            })
+        }
     }
     /// The value of status item `services.background-task` (`<array>`).
     pub type ItemValue = Vec<StatusValue>;
@@ -4494,6 +5666,29 @@ pub mod softwareupdate_failure_reason {
                     "timestamp" => f_timestamp = optional_field(v, k)?,
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                count: required(f_count, "count")?,
+                reason: f_reason,
+                timestamp: f_timestamp,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_count: Option<i64> = None;
+            let mut f_reason: Option<String> = None;
+            let mut f_timestamp: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "count" => f_count = Some(field_owned(v, &k)?),
+                    "reason" => f_reason = optional_field_owned(v, &k)?,
+                    "timestamp" => f_timestamp = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -4581,6 +5776,9 @@ pub mod softwareupdate_install_reason {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// `payloadkeys/softwareupdate.install-reason` in `declarative/status/softwareupdate.install-reason.yaml`.
     ///
@@ -4618,6 +5816,26 @@ pub mod softwareupdate_install_reason {
                     "declaration-id" => f_declaration_id = optional_field(v, k)?,
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                reason: required(f_reason, "reason")?,
+                declaration_id: f_declaration_id,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_reason: Option<Vec<SoftwareupdateReason>> = None;
+            let mut f_declaration_id: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "reason" => f_reason = Some(field_owned(v, &k)?),
+                    "declaration-id" => f_declaration_id = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -4692,6 +5910,9 @@ pub mod softwareupdate_install_state {
         fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {
             String::from_json(v).map(Self::from)
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            String::from_json_owned(v).map(Self::from)
+        }
     }
     /// The value of status item `softwareupdate.install-state` (`<string>`).
     pub type ItemValue = SoftwareupdateInstallState;
@@ -4742,6 +5963,31 @@ pub mod softwareupdate_pending_version {
                     "target-local-date-time" => f_target_local_date_time = optional_field(v, k)?,
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                os_version: required(f_os_version, "os-version")?,
+                build_version: required(f_build_version, "build-version")?,
+                target_local_date_time: f_target_local_date_time,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_os_version: Option<String> = None;
+            let mut f_build_version: Option<String> = None;
+            let mut f_target_local_date_time: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "os-version" => f_os_version = Some(field_owned(v, &k)?),
+                    "build-version" => f_build_version = Some(field_owned(v, &k)?),
+                    "target-local-date-time" => {
+                        f_target_local_date_time = optional_field_owned(v, &k)?
+                    }
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -4812,6 +6058,29 @@ pub mod status_reason {
                 unknown,
             })
         }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_code: Option<String> = None;
+            let mut f_description: Option<String> = None;
+            let mut f_details: Option<serde_json::Map<String, serde_json::Value>> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "code" => f_code = Some(field_owned(v, &k)?),
+                    "description" => f_description = optional_field_owned(v, &k)?,
+                    "details" => f_details = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
+                    }
+                }
+            }
+            Ok(Self {
+                code: required(f_code, "code")?,
+                description: f_description,
+                details: f_details,
+                unknown,
+            })
+        }
     }
 }
 /// `test.array-value`: Status Test Array Value (from `declarative/status/test.array-value.yaml`, upstream `255d4a2d8414`).
@@ -4850,6 +6119,26 @@ pub mod test_array_value {
                     "key2" => f_key2 = optional_field(v, k)?,
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                key1: required(f_key1, "key1")?,
+                key2: f_key2,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_key1: Option<String> = None;
+            let mut f_key2: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "key1" => f_key1 = Some(field_owned(v, &k)?),
+                    "key2" => f_key2 = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -4906,6 +6195,26 @@ pub mod test_dictionary_value {
                     "key2" => f_key2 = optional_field(v, k)?,
                     _ => {
                         unknown.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Ok(Self {
+                key1: required(f_key1, "key1")?,
+                key2: f_key2,
+                unknown,
+            })
+        }
+        fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {
+            let m = into_object(v)?;
+            let mut unknown = serde_json::Map::new();
+            let mut f_key1: Option<String> = None;
+            let mut f_key2: Option<String> = None;
+            for (k, v) in m {
+                match k.as_str() {
+                    "key1" => f_key1 = Some(field_owned(v, &k)?),
+                    "key2" => f_key2 = optional_field_owned(v, &k)?,
+                    _ => {
+                        unknown.insert(k, v);
                     }
                 }
             }
@@ -7401,6 +8710,151 @@ impl StatusValue {
             "test.integer-value" => Self::TestIntegerValue(FromJson::from_json(value)?),
             "test.real-value" => Self::TestRealValue(FromJson::from_json(value)?),
             "test.string-value" => Self::TestStringValue(FromJson::from_json(value)?),
+            _ => return Ok(None),
+        }))
+    }
+    /// [`StatusValue::decode`] taking `value` apart instead of copying it: the same checks and errors.
+    ///
+    /// # Errors
+    /// As [`StatusValue::decode`].
+    pub fn decode_owned(name: &str, value: serde_json::Value) -> Result<Option<Self>, JsonError> {
+        Ok(Some(match name {
+            "account.list.caldav" => Self::AccountListCaldav(FromJson::from_json_owned(value)?),
+            "account.list.carddav" => Self::AccountListCarddav(FromJson::from_json_owned(value)?),
+            "account.list.exchange" => Self::AccountListExchange(FromJson::from_json_owned(value)?),
+            "account.list.google" => Self::AccountListGoogle(FromJson::from_json_owned(value)?),
+            "account.list.ldap" => Self::AccountListLdap(FromJson::from_json_owned(value)?),
+            "account.list.mail.incoming" => {
+                Self::AccountListMailIncoming(FromJson::from_json_owned(value)?)
+            }
+            "account.list.mail.outgoing" => {
+                Self::AccountListMailOutgoing(FromJson::from_json_owned(value)?)
+            }
+            "account.list.subscribed-calendar" => {
+                Self::AccountListSubscribedCalendar(FromJson::from_json_owned(value)?)
+            }
+            "app.managed.list" => Self::AppManagedList(FromJson::from_json_owned(value)?),
+            "content-cache.info" => Self::ContentCacheInfo(FromJson::from_json_owned(value)?),
+            "content-cache.parents" => Self::ContentCacheParents(FromJson::from_json_owned(value)?),
+            "content-cache.peers" => Self::ContentCachePeers(FromJson::from_json_owned(value)?),
+            "content-cache.status" => Self::ContentCacheStatus(FromJson::from_json_owned(value)?),
+            "device.identifier.serial-number" => {
+                Self::DeviceIdentifierSerialNumber(FromJson::from_json_owned(value)?)
+            }
+            "device.identifier.udid" => {
+                Self::DeviceIdentifierUdid(FromJson::from_json_owned(value)?)
+            }
+            "device.model.family" => Self::DeviceModelFamily(FromJson::from_json_owned(value)?),
+            "device.model.identifier" => {
+                Self::DeviceModelIdentifier(FromJson::from_json_owned(value)?)
+            }
+            "device.model.marketing-name" => {
+                Self::DeviceModelMarketingName(FromJson::from_json_owned(value)?)
+            }
+            "device.model.number" => Self::DeviceModelNumber(FromJson::from_json_owned(value)?),
+            "device.operating-system.build-version" => {
+                Self::DeviceOperatingSystemBuildVersion(FromJson::from_json_owned(value)?)
+            }
+            "device.operating-system.family" => {
+                Self::DeviceOperatingSystemFamily(FromJson::from_json_owned(value)?)
+            }
+            "device.operating-system.marketing-name" => {
+                Self::DeviceOperatingSystemMarketingName(FromJson::from_json_owned(value)?)
+            }
+            "device.operating-system.supplemental.build-version" => {
+                Self::DeviceOperatingSystemSupplementalBuildVersion(FromJson::from_json_owned(
+                    value,
+                )?)
+            }
+            "device.operating-system.supplemental.extra-version" => {
+                Self::DeviceOperatingSystemSupplementalExtraVersion(FromJson::from_json_owned(
+                    value,
+                )?)
+            }
+            "device.operating-system.version" => {
+                Self::DeviceOperatingSystemVersion(FromJson::from_json_owned(value)?)
+            }
+            "device.power.battery-health" => {
+                Self::DevicePowerBatteryHealth(FromJson::from_json_owned(value)?)
+            }
+            "device.system.health" => Self::DeviceSystemHealth(FromJson::from_json_owned(value)?),
+            "diskmanagement.filevault.enabled" => {
+                Self::DiskmanagementFilevaultEnabled(FromJson::from_json_owned(value)?)
+            }
+            "enhanced-logging.applecare-token" => {
+                Self::EnhancedLoggingApplecareToken(FromJson::from_json_owned(value)?)
+            }
+            "enhanced-logging.status" => {
+                Self::EnhancedLoggingStatus(FromJson::from_json_owned(value)?)
+            }
+            "enhanced-logging.timestamp" => {
+                Self::EnhancedLoggingTimestamp(FromJson::from_json_owned(value)?)
+            }
+            "management.client-capabilities" => {
+                Self::ManagementClientCapabilities(FromJson::from_json_owned(value)?)
+            }
+            "management.declarations" => {
+                Self::ManagementDeclarations(FromJson::from_json_owned(value)?)
+            }
+            "mdm.app" => Self::MdmApp(FromJson::from_json_owned(value)?),
+            "mdm.enrollment-type" => Self::MdmEnrollmentType(FromJson::from_json_owned(value)?),
+            "mdm.is-awaiting-configuration" => {
+                Self::MdmIsAwaitingConfiguration(FromJson::from_json_owned(value)?)
+            }
+            "mdm.is-return-to-service" => {
+                Self::MdmIsReturnToService(FromJson::from_json_owned(value)?)
+            }
+            "mdm.is-shared-ipad" => Self::MdmIsSharedIpad(FromJson::from_json_owned(value)?),
+            "mdm.push-magic" => Self::MdmPushMagic(FromJson::from_json_owned(value)?),
+            "mdm.push-token" => Self::MdmPushToken(FromJson::from_json_owned(value)?),
+            "migration-assistant.report" => {
+                Self::MigrationAssistantReport(FromJson::from_json_owned(value)?)
+            }
+            "migration-assistant.state" => {
+                Self::MigrationAssistantState(FromJson::from_json_owned(value)?)
+            }
+            "package.list" => Self::PackageList(FromJson::from_json_owned(value)?),
+            "passcode.is-compliant" => Self::PasscodeIsCompliant(FromJson::from_json_owned(value)?),
+            "passcode.is-present" => Self::PasscodeIsPresent(FromJson::from_json_owned(value)?),
+            "screensharing.connection.group.unresolved-connection" => {
+                Self::ScreensharingConnectionGroupUnresolvedConnection(FromJson::from_json_owned(
+                    value,
+                )?)
+            }
+            "security.certificate.list" => {
+                Self::SecurityCertificateList(FromJson::from_json_owned(value)?)
+            }
+            "security.lockdown-mode" => {
+                Self::SecurityLockdownMode(FromJson::from_json_owned(value)?)
+            }
+            "services.background-task" => {
+                Self::ServicesBackgroundTask(FromJson::from_json_owned(value)?)
+            }
+            "softwareupdate.beta-enrollment" => {
+                Self::SoftwareupdateBetaEnrollment(FromJson::from_json_owned(value)?)
+            }
+            "softwareupdate.device-id" => {
+                Self::SoftwareupdateDeviceId(FromJson::from_json_owned(value)?)
+            }
+            "softwareupdate.failure-reason" => {
+                Self::SoftwareupdateFailureReason(FromJson::from_json_owned(value)?)
+            }
+            "softwareupdate.install-reason" => {
+                Self::SoftwareupdateInstallReason(FromJson::from_json_owned(value)?)
+            }
+            "softwareupdate.install-state" => {
+                Self::SoftwareupdateInstallState(FromJson::from_json_owned(value)?)
+            }
+            "softwareupdate.pending-version" => {
+                Self::SoftwareupdatePendingVersion(FromJson::from_json_owned(value)?)
+            }
+            "test.array-value" => Self::TestArrayValue(FromJson::from_json_owned(value)?),
+            "test.boolean-value" => Self::TestBooleanValue(FromJson::from_json_owned(value)?),
+            "test.dictionary-value" => Self::TestDictionaryValue(FromJson::from_json_owned(value)?),
+            "test.error-value" => Self::TestErrorValue(FromJson::from_json_owned(value)?),
+            "test.integer-value" => Self::TestIntegerValue(FromJson::from_json_owned(value)?),
+            "test.real-value" => Self::TestRealValue(FromJson::from_json_owned(value)?),
+            "test.string-value" => Self::TestStringValue(FromJson::from_json_owned(value)?),
             _ => return Ok(None),
         }))
     }

@@ -78,7 +78,10 @@ fn ty_json(t: &Ty) -> String {
     }
 }
 
-fn emit_item_json(out: &mut String, item: &Item, schema_file: &str) {
+/// One item's type and its `FromJson`; `owned`: with a `from_json_owned` that takes the value
+/// apart (status items and protocol objects, which a status report reads once and keeps typed;
+/// declarations keep their raw JSON, so copying is what they need).
+fn emit_item_json(out: &mut String, item: &Item, schema_file: &str, owned: bool) {
     let key = item.path.rsplit('/').next().unwrap_or_default();
     match &item.kind {
         ItemKind::Struct {
@@ -154,7 +157,7 @@ fn emit_item_json(out: &mut String, item: &Item, schema_file: &str) {
                 "/// Keys the schema does not list, kept as sent and written back unchanged.\n\
                  #[serde(flatten)]\npub unknown: serde_json::Map<String, serde_json::Value>,\n}}"
             );
-            emit_from_json(out, &item.name, fields, constants);
+            emit_from_json(out, &item.name, fields, constants, owned);
         }
         ItemKind::StrEnum(variants) => {
             let _ = writeln!(
@@ -193,8 +196,14 @@ fn emit_item_json(out: &mut String, item: &Item, schema_file: &str) {
                  impl<'de> Deserialize<'de> for {n} {{ fn deserialize<D: serde::Deserializer<'de>>(d: D) \
                  -> std::result::Result<Self, D::Error> {{ String::deserialize(d).map(Self::from) }} }}\n\
                  impl FromJson for {n} {{ fn from_json(v: &serde_json::Value) -> Result<Self, JsonError> \
-                 {{ String::from_json(v).map(Self::from) }} }}",
-                n = item.name
+                 {{ String::from_json(v).map(Self::from) }} {owned_fn} }}",
+                n = item.name,
+                owned_fn = if owned {
+                    "fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> \
+                     { String::from_json_owned(v).map(Self::from) }"
+                } else {
+                    ""
+                }
             );
         }
         ItemKind::IntEnum(variants) => {
@@ -250,25 +259,70 @@ fn emit_item_json(out: &mut String, item: &Item, schema_file: &str) {
 }
 
 /// `FromJson` for a struct: one pass over the object's keys, known keys read into their types
-/// (errors carry the key path), the others kept in `unknown`; no serde buffering.
+/// (errors carry the key path), the others kept in `unknown`; no serde buffering. `from_json`
+/// reads a borrowed value (copying); with `owned`, `from_json_owned` takes the value apart
+/// (moving its strings, arrays and maps) with the same checks and the same errors.
 fn emit_from_json(
     out: &mut String,
     name: &str,
     fields: &[super::Field],
     constants: &[(String, String)],
+    owned: bool,
 ) {
     if fields.is_empty() && constants.is_empty() {
         let _ = writeln!(
             out,
             "impl FromJson for {name} {{\nfn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {{\n\
-             Ok(Self {{ unknown: expect_object(v)?.clone() }})\n}}\n}}"
+             Ok(Self {{ unknown: expect_object(v)?.clone() }})\n}}"
         );
+        if owned {
+            let _ = writeln!(
+                out,
+                "fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError> {{\n\
+                 Ok(Self {{ unknown: into_object(v)? }})\n}}"
+            );
+        }
+        let _ = writeln!(out, "}}");
         return;
     }
+    let _ = writeln!(out, "impl FromJson for {name} {{");
+    emit_from_json_body(out, fields, constants, false);
+    if owned {
+        emit_from_json_body(out, fields, constants, true);
+    }
+    let _ = writeln!(out, "}}");
+}
+
+/// One `FromJson` method of [`emit_from_json`]: borrowed (`from_json`) or owned
+/// (`from_json_owned`).
+fn emit_from_json_body(
+    out: &mut String,
+    fields: &[super::Field],
+    constants: &[(String, String)],
+    owned: bool,
+) {
+    let (sig, obj, field, optional, key, keep) = if owned {
+        (
+            "fn from_json_owned(v: serde_json::Value) -> Result<Self, JsonError>",
+            "into_object(v)?",
+            "field_owned",
+            "optional_field_owned",
+            "&k",
+            "unknown.insert(k, v);",
+        )
+    } else {
+        (
+            "fn from_json(v: &serde_json::Value) -> Result<Self, JsonError>",
+            "expect_object(v)?",
+            "field",
+            "optional_field",
+            "k",
+            "unknown.insert(k.clone(), v.clone());",
+        )
+    };
     let _ = writeln!(
         out,
-        "impl FromJson for {name} {{\nfn from_json(v: &serde_json::Value) -> Result<Self, JsonError> {{\n\
-         let m = expect_object(v)?;\nlet mut unknown = serde_json::Map::new();"
+        "{sig} {{\nlet m = {obj};\nlet mut unknown = serde_json::Map::new();"
     );
     let local = |n: &str| format!("f_{}", n.trim_end_matches('_'));
     for (k, _) in constants {
@@ -286,23 +340,20 @@ fn emit_from_json(
     for (k, _) in constants {
         let _ = writeln!(
             out,
-            "{} => {} = Some(field(v, k)?),",
+            "{} => {} = Some({field}(v, {key})?),",
             lit(k),
             local(&snake(k))
         );
     }
     for f in fields {
         let read = if f.required {
-            "Some(field(v, k)?)"
+            format!("Some({field}(v, {key})?)")
         } else {
-            "optional_field(v, k)?"
+            format!("{optional}(v, {key})?")
         };
         let _ = writeln!(out, "{} => {} = {read},", lit(&f.key), local(&f.name));
     }
-    let _ = writeln!(
-        out,
-        "_ => {{ unknown.insert(k.clone(), v.clone()); }}\n}}\n}}\nOk(Self {{"
-    );
+    let _ = writeln!(out, "_ => {{ {keep} }}\n}}\n}}\nOk(Self {{");
     for (k, _) in constants {
         let _ = writeln!(
             out,
@@ -325,7 +376,7 @@ fn emit_from_json(
             let _ = writeln!(out, "{}: {},", f.name, local(&f.name));
         }
     }
-    let _ = writeln!(out, "unknown,\n}})\n}}\n}}");
+    let _ = writeln!(out, "unknown,\n}})\n}}");
 }
 
 /// `allowed-scopes` per OS: (OS, introduced, system, user). An OS entry without the key states
@@ -426,6 +477,7 @@ fn lower(schema: &Path, rel: &str, kind: DdmKind, commit: &str) -> Result<Out> {
          #![allow(unused_imports)]\nuse super::*;",
         doc.title.replace('`', "'")
     );
+    let owned = matches!(kind, DdmKind::Status | DdmKind::Protocol);
     let mut keys = Vec::new();
     if kind == DdmKind::Status && tag != "status-reason" {
         // One key named like the item: its value is the status item's value.
@@ -434,7 +486,7 @@ fn lower(schema: &Path, rel: &str, kind: DdmKind, commit: &str) -> Result<Out> {
         };
         let ty = l.lower_ty(&top, k, "payloadkeys");
         for it in &l.items {
-            emit_item_json(&mut code, it, rel);
+            emit_item_json(&mut code, it, rel, owned);
         }
         let _ = writeln!(
             code,
@@ -452,7 +504,7 @@ fn lower(schema: &Path, rel: &str, kind: DdmKind, commit: &str) -> Result<Out> {
             }
         }
         for it in &l.items {
-            emit_item_json(&mut code, it, rel);
+            emit_item_json(&mut code, it, rel, owned);
         }
         for k in &doc.payloadkeys {
             if !k.key.starts_with("ANY") {
@@ -492,7 +544,8 @@ fn lower(schema: &Path, rel: &str, kind: DdmKind, commit: &str) -> Result<Out> {
 const PRELUDE: &str = "use std::collections::BTreeMap;\n\
     use serde::{Deserialize, Serialize};\n\
     use crate::schema::{KeyInfo, OsScopes, SchemaEntry};\n\
-    use crate::value::{FromJson, JsonError, expect_object, field, optional_field, required};\n";
+    use crate::value::{FromJson, JsonError, expect_object, field, field_owned, into_object, \
+    optional_field, optional_field_owned, required};\n";
 
 fn emit_entry(o: &Out) -> String {
     let keys: Vec<String> = o
@@ -652,10 +705,29 @@ fn emit(cat: &Cat, outs: &[Out]) -> String {
             o.top
         );
     }
+    let _ = writeln!(s, "_ => return Ok(None),\n}}))\n}}");
+    if cat.kind == DdmKind::Status {
+        let _ = writeln!(
+            s,
+            "/// [`{name}::decode`] taking `value` apart instead of copying it: the same checks \
+             and errors.\n\
+             ///\n/// # Errors\n/// As [`{name}::decode`].\n\
+             pub fn decode_owned(name: &str, value: serde_json::Value) -> Result<Option<Self>, JsonError> {{\n\
+             Ok(Some(match name {{"
+        );
+        for o in &outs {
+            let _ = writeln!(
+                s,
+                "{} => Self::{}(FromJson::from_json_owned(value)?),",
+                lit(&o.tag),
+                o.top
+            );
+        }
+        let _ = writeln!(s, "_ => return Ok(None),\n}}))\n}}");
+    }
     let _ = writeln!(
         s,
-        "_ => return Ok(None),\n}}))\n}}\n\
-         /// The type name (declaration type or status item path).\n\
+        "/// The type name (declaration type or status item path).\n\
          pub fn name(&self) -> &'static str {{ match self {{"
     );
     for o in &outs {
