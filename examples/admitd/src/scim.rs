@@ -9,7 +9,7 @@
 //!  /scim/v2/Users/.search           POST
 //!  /scim/v2/Users/{id}              GET, PUT, PATCH, DELETE (= deactivate + tombstone)
 //!  /scim/v2/Groups[...]             the same for groups (DELETE removes the group)
-//!  /scim/v2/.search                 POST: 501, one resource type per search
+//!  /scim/v2/.search                 POST: Users then Groups, one list
 //! ```
 //!
 //! HTTPS only, with the SCIM token as `Authorization: Bearer <token>` or the bare token
@@ -329,10 +329,11 @@ impl Service {
                     .map(|d| scim_json(StatusCode::OK, &schema_doc(d, base)))
                     .ok_or_else(|| ScimError::status(404, format!("no schema {id}")))
             }
-            [".search"] => Err(ScimError::status(
-                501,
-                "search one resource type at a time: /Users/.search or /Groups/.search",
-            )),
+            [".search"] if *m == Method::POST => {
+                let body = json_body(req)?;
+                self.search_all(&Query::from_search(&body)?, base)
+            }
+            [".search"] => Err(ScimError::status(405, "method not allowed")),
             [kind, rest @ ..] if *kind == "Users" || *kind == "Groups" => {
                 let rt = if *kind == "Users" {
                     schema::user()
@@ -454,6 +455,45 @@ impl Service {
     }
 
     fn list(&self, rt: &Resource, q: &Query, base: &str) -> Result<Response<Body>, ScimError> {
+        let all = self.matching(rt, q, base)?;
+        let total = all.len();
+        let count = q.count.unwrap_or(MAX_RESULTS).min(MAX_RESULTS);
+        let page: Vec<Value> = all
+            .into_iter()
+            .skip(q.start_index.saturating_sub(1))
+            .take(count)
+            .map(|r| project(rt, r, &q.attributes, &q.excluded))
+            .collect();
+        Ok(scim_json(
+            StatusCode::OK,
+            &list_response(total, q.start_index, page),
+        ))
+    }
+
+    /// `POST /.search` (RFC 7644 §3.4.3): the same query over every resource type, users
+    /// first, then groups, each in its own stable order; a filter naming an attribute one type
+    /// lacks matches none of that type.
+    fn search_all(&self, q: &Query, base: &str) -> Result<Response<Body>, ScimError> {
+        let mut all: Vec<(&Resource, Value)> = Vec::new();
+        for rt in [schema::user(), schema::group()] {
+            all.extend(self.matching(rt, q, base)?.into_iter().map(|r| (rt, r)));
+        }
+        let total = all.len();
+        let count = q.count.unwrap_or(MAX_RESULTS).min(MAX_RESULTS);
+        let page: Vec<Value> = all
+            .into_iter()
+            .skip(q.start_index.saturating_sub(1))
+            .take(count)
+            .map(|(rt, r)| project(rt, r, &q.attributes, &q.excluded))
+            .collect();
+        Ok(scim_json(
+            StatusCode::OK,
+            &list_response(total, q.start_index, page),
+        ))
+    }
+
+    /// Every resource of `rt` the query's filter matches, rendered, in stable order.
+    fn matching(&self, rt: &Resource, q: &Query, base: &str) -> Result<Vec<Value>, ScimError> {
         let filter = q
             .filter
             .as_deref()
@@ -496,18 +536,7 @@ impl Service {
         if let Some(f) = &filter {
             all.retain(|r| matches(rt, f, r));
         }
-        let total = all.len();
-        let count = q.count.unwrap_or(MAX_RESULTS).min(MAX_RESULTS);
-        let page: Vec<Value> = all
-            .into_iter()
-            .skip(q.start_index.saturating_sub(1))
-            .take(count)
-            .map(|r| project(rt, r, &q.attributes, &q.excluded))
-            .collect();
-        Ok(scim_json(
-            StatusCode::OK,
-            &list_response(total, q.start_index, page),
-        ))
+        Ok(all)
     }
 
     fn create(&self, rt: &Resource, body: &Value, base: &str) -> Result<Response<Body>, ScimError> {

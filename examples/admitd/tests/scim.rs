@@ -57,6 +57,12 @@ fn scim2_tester_default_checks_pass() {
             server.admitd.log_text()
         );
         assert!(stdout.contains(" 0 failed"), "{stdout}");
+        // Nothing skipped either (the root `/.search` is served, so its checks run).
+        assert!(
+            !stdout.lines().any(|l| l.starts_with("SKIPPED")),
+            "[{}] skipped checks:\n{stdout}",
+            backend.name()
+        );
         // The checks ran against resources: creation, replacement, PATCH on both types.
         for needle in ["SUCCESS [User]", "SUCCESS [Group]"] {
             assert!(
@@ -493,5 +499,75 @@ fn bad_input_changes_nothing() {
         expect(s.scim("DELETE", "/Users/no-such-id", None), 404, None);
         // Nothing was half-applied.
         assert_eq!(snapshot(&s), before, "[{b}]");
+    }
+}
+
+/// `POST /.search` (RFC 7644 §3.4.3) spans users and groups: users first, then groups, one
+/// count, with the filter applied to each type.
+#[test]
+fn root_search_spans_resource_types() {
+    for backend in Backend::both() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Server::start(tmp.path(), &backend, "");
+        let ctx = backend.name();
+        let r = s.scim("POST", "/Users", Some(&okta_user("grace@example.com")));
+        assert_eq!(r.status, 201, "{ctx}: {}", r.body);
+        let uid = r.json()["id"].as_str().unwrap().to_owned();
+        let r = s.scim(
+            "POST",
+            "/Groups",
+            Some(&json!({"schemas": [GROUP], "displayName": "eng/platform", "members": [{"value": uid}]})),
+        );
+        assert_eq!(r.status, 201, "{ctx}: {}", r.body);
+        let search = |body: Value| {
+            let r = s.scim("POST", "/.search", Some(&body));
+            assert_eq!(r.status, 200, "{ctx}: {}", r.body);
+            r.json()
+        };
+        let all =
+            search(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}));
+        assert_eq!(all["totalResults"], 2, "{ctx}: {all}");
+        assert_eq!(
+            all["Resources"][0]["meta"]["resourceType"], "User",
+            "{ctx}: {all}"
+        );
+        assert_eq!(
+            all["Resources"][1]["meta"]["resourceType"], "Group",
+            "{ctx}: {all}"
+        );
+        let users = search(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                                   "filter": "userName eq \"GRACE@example.com\""}),
+        );
+        assert_eq!(users["totalResults"], 1, "{ctx}: {users}");
+        assert_eq!(users["Resources"][0]["id"], uid.as_str(), "{ctx}: {users}");
+        let groups = search(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                                    "filter": "displayName eq \"eng/platform\"", "attributes": ["displayName"]}),
+        );
+        assert_eq!(groups["totalResults"], 1, "{ctx}: {groups}");
+        assert_eq!(
+            groups["Resources"][0]["displayName"], "eng/platform",
+            "{ctx}: {groups}"
+        );
+        assert!(
+            groups["Resources"][0].get("members").is_none(),
+            "{ctx}: {groups}"
+        );
+        let page = search(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                                  "startIndex": 2, "count": 1}),
+        );
+        assert_eq!(
+            (page["totalResults"].as_u64(), page["itemsPerPage"].as_u64()),
+            (Some(2), Some(1)),
+            "{ctx}: {page}"
+        );
+        assert_eq!(
+            page["Resources"][0]["meta"]["resourceType"], "Group",
+            "{ctx}: {page}"
+        );
+        let bad = s.scim("POST", "/.search", Some(&json!({"filter": "userName eq"})));
+        assert_eq!(bad.status, 400, "{ctx}: {}", bad.body);
     }
 }
