@@ -41,7 +41,8 @@ fn decode(s: &str) -> String {
         .into_owned()
 }
 
-fn query(req: &Request<Bytes>, name: &str) -> Option<String> {
+/// The percent-decoded value of query parameter `name`.
+pub(crate) fn query(req: &Request<Bytes>, name: &str) -> Option<String> {
     req.uri().query()?.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
         (k == name).then(|| decode(&v.replace('+', " ")))
@@ -295,52 +296,49 @@ struct CommandBody {
     plist: Option<String>,
 }
 
+/// A command from its `RequestType` and the rest of its `Command` dictionary: typed (checked
+/// against the schema) when the schema has the type, otherwise raw if `raw_ok`.
+fn from_parts(rt: String, cmd: plist::Dictionary, raw_ok: bool) -> Result<Command, String> {
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    match CommandPayload::decode(&rt, plist::Value::Dictionary(cmd.clone()))
+        .map_err(|e| format!("command does not fit the {rt} schema: {e}"))?
+    {
+        Some(p) => Ok(Command::new(p, &mut rng)),
+        None if raw_ok => Ok(Command::from_dictionary(rt, cmd, &mut rng)),
+        None => Err(format!(
+            "unknown RequestType {rt:?}; send commands outside the schema as \"plist\""
+        )),
+    }
+}
+
 /// Build the command from the request: typed JSON (validated against the schema) or a plist.
 fn build(b: &CommandBody, limits: &mdm_proto::Limits) -> Result<Command, String> {
-    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    let request_type = |d: &mut plist::Dictionary, what: &str| match d.remove("RequestType") {
+        Some(plist::Value::String(s)) => Ok(s),
+        _ => Err(format!("{what}.RequestType (a string) is required")),
+    };
     match (&b.command, &b.plist) {
         (Some(cmd), None) => {
             let v = super::json::to_plist(&Json::Object(cmd.clone()))?;
             let mut d = v.into_dictionary().ok_or("command must be an object")?;
-            let rt = match d.remove("RequestType") {
-                Some(plist::Value::String(s)) => s,
-                _ => return Err("command.RequestType (a string) is required".into()),
-            };
-            match CommandPayload::decode(&rt, plist::Value::Dictionary(d))
-                .map_err(|e| format!("command does not fit the {rt} schema: {e}"))?
-            {
-                Some(p) => Ok(Command::new(p, &mut rng)),
-                None => Err(format!(
-                    "unknown RequestType {rt:?}; send commands outside the schema as \"plist\""
-                )),
-            }
+            let rt = request_type(&mut d, "command")?;
+            from_parts(rt, d, false)
         }
-        (None, Some(xml)) => {
-            let parsed = Command::parse(xml.as_bytes(), limits);
-            match parsed {
-                Ok(c) => Ok(c),
-                // A bare Command dictionary without CommandUUID: give it one.
-                Err(_) => {
-                    let v = mdm_proto::value::parse(xml.as_bytes(), limits)
-                        .map_err(|e| format!("plist: {e}"))?;
-                    let mut d = v.into_dictionary().ok_or("plist must be a dictionary")?;
-                    let mut cmd = match d.remove("Command") {
-                        Some(plist::Value::Dictionary(c)) => c,
-                        _ => d,
-                    };
-                    let rt = match cmd.remove("RequestType") {
-                        Some(plist::Value::String(s)) => s,
-                        _ => return Err("plist: Command.RequestType is required".into()),
-                    };
-                    match CommandPayload::decode(&rt, plist::Value::Dictionary(cmd.clone()))
-                        .map_err(|e| format!("plist does not fit the {rt} schema: {e}"))?
-                    {
-                        Some(p) => Ok(Command::new(p, &mut rng)),
-                        None => Ok(Command::from_dictionary(rt, cmd, &mut rng)),
-                    }
-                }
+        (None, Some(xml)) => match Command::parse(xml.as_bytes(), limits) {
+            Ok(c) => Ok(c),
+            // A bare Command dictionary without CommandUUID: give it one.
+            Err(_) => {
+                let v = mdm_proto::value::parse(xml.as_bytes(), limits)
+                    .map_err(|e| format!("plist: {e}"))?;
+                let mut d = v.into_dictionary().ok_or("plist must be a dictionary")?;
+                let mut cmd = match d.remove("Command") {
+                    Some(plist::Value::Dictionary(c)) => c,
+                    _ => d,
+                };
+                let rt = request_type(&mut cmd, "plist: Command")?;
+                from_parts(rt, cmd, true)
             }
-        }
+        },
         _ => Err("send exactly one of \"command\" (JSON) and \"plist\"".into()),
     }
 }

@@ -221,8 +221,9 @@ pub fn checkin(state: &AppState, listener: Listener, req: &Request<Bytes>) -> Re
         Ok(d) => d,
         Err(r) => return r,
     };
+    // The tally is only for the webhook event: no read when no webhooks are set up.
     let tally = match &msg.message {
-        CheckIn::TokenUpdate(_) => {
+        CheckIn::TokenUpdate(_) if mdm.hooks().events.is_some() => {
             let id = msg.channel.as_ref().map_or(device_id.clone(), Channel::id);
             let current = if id == device.id {
                 Some(device.token_update_tally)

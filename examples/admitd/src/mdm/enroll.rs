@@ -188,13 +188,6 @@ fn profile_response(bytes: Vec<u8>) -> Response<Body> {
     r
 }
 
-fn query_param<'a>(req: &'a Request<Bytes>, name: &str) -> Option<&'a str> {
-    req.uri().query()?.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then_some(v)
-    })
-}
-
 fn internal(e: &dyn std::fmt::Display) -> Response<Body> {
     tracing::error!(error = %e, "making an enrollment profile failed");
     text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
@@ -203,7 +196,7 @@ fn internal(e: &dyn std::fmt::Display) -> Response<Body> {
 /// Spend one use of the request's invite; the ticket it grants, or the 403 to send.
 #[allow(clippy::result_large_err)]
 fn redeem(mdm: &Service, req: &Request<Bytes>) -> Result<Ticket, Response<Body>> {
-    let Some(token) = query_param(req, "invite").filter(|t| !t.is_empty()) else {
+    let Some(token) = super::api::query(req, "invite").filter(|t| !t.is_empty()) else {
         return Err(text(
             StatusCode::FORBIDDEN,
             "an enrollment invite is required (ask an administrator for an enrollment link)\n",
@@ -211,7 +204,7 @@ fn redeem(mdm: &Service, req: &Request<Bytes>) -> Result<Ticket, Response<Body>>
     };
     match mdm
         .store
-        .take_invite(&invite_hash(token), unix(SystemTime::now()))
+        .take_invite(&invite_hash(&token), unix(SystemTime::now()))
     {
         Ok(Some(owner)) => Ok(Ticket {
             source: if owner.is_some() {
